@@ -1,0 +1,28 @@
+//! ipclane: fast, safe inter-process communication on one Linux machine.
+//!
+//! This facade re-exports each layer as a module, so an application can depend on one
+//! crate and reach every layer:
+//!
+//! - [`segment`]: shared-memory segment lifecycle (create, open, validate, own, seal, gc).
+//! - `queue`: lock-free rings in shared memory (not built yet).
+//! - `uds`: Unix-socket framing, credentials and fd passing (not built yet).
+//!
+//! The unified `Sender`/`Receiver` API over shared memory, Unix sockets and TCP, addressed
+//! by URL, and the `ipclane` command-line tool come on top of those layers (see
+//! `docs/architecture.md`); nothing of them is exported until they are built.
+//!
+//! # Example
+//!
+//! ```
+//! use ipclane::segment::Segment;
+//!
+//! let seg = Segment::anonymous("facade-doc").size(4096).create()?;
+//! seg.region().write(0, b"hello")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+#[doc(inline)]
+pub use ipclane_segment as segment;

@@ -1,0 +1,237 @@
+//! The consuming builder that creates or opens a segment.
+
+use std::time::Duration;
+
+use crate::location::Location;
+use crate::{Kind, Region, Segment, SegmentError, create, open};
+
+/// The boxed error an initialiser returns.
+pub type InitError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An initialiser: builds the contents of a newly created segment before it is published.
+pub(crate) type Initializer = Box<dyn for<'a> FnOnce(Region<'a>) -> Result<(), InitError> + Send>;
+
+/// Settings shared by create and open (everything but the location and initialiser).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) size: Option<usize>,
+    pub(crate) mode: u32,
+    pub(crate) exclusive: bool,
+    pub(crate) persist: bool,
+    pub(crate) prefault: bool,
+    pub(crate) mlock: bool,
+    pub(crate) kind: Option<Kind>,
+    pub(crate) init_timeout: Duration,
+    pub(crate) require_seals: bool,
+}
+
+/// Creates or opens a [`Segment`]; made by [`Segment::named`], [`Segment::anonymous`],
+/// [`Segment::at_path`] or [`Segment::from_fd`], ended by [`create`](Self::create),
+/// [`open`](Self::open) or [`open_or_create`](Self::open_or_create).
+///
+/// Settings that only matter when creating (mode, initialiser, persistence) are ignored
+/// by `open`; settings that describe the contents ([`size`](Self::size),
+/// [`kind`](Self::kind)) are written by `create` and checked by `open`.
+///
+/// # Examples
+///
+/// ```
+/// use ipclane_segment::{Kind, Segment};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// const COUNTER: Kind = Kind::from_names("example/counter", "u64 at offset 0");
+/// let name = format!("doc-builder-{}", std::process::id());
+///
+/// let created = Segment::named(&name)
+///     .size(4096)
+///     .kind(COUNTER)
+///     .initialize_with(|region| {
+///         region.atomic::<AtomicU64>(0)?.store(41, Ordering::Relaxed);
+///         Ok(())
+///     })
+///     .create()?;
+///
+/// let opened = Segment::named(&name).kind(COUNTER).open()?;
+/// opened.region().atomic::<AtomicU64>(0)?.fetch_add(1, Ordering::Relaxed);
+/// assert_eq!(created.region().atomic::<AtomicU64>(0)?.load(Ordering::Relaxed), 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SegmentBuilder {
+    location: Result<Location, SegmentError>,
+    config: Config,
+    init: Option<Initializer>,
+}
+
+impl std::fmt::Debug for SegmentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentBuilder")
+            .field("location", &self.location)
+            .field("config", &self.config)
+            .field("init", &self.init.as_ref().map(|_| "FnOnce(Region)"))
+            .finish()
+    }
+}
+
+impl SegmentBuilder {
+    pub(crate) fn new(location: Result<Location, SegmentError>) -> Self {
+        Self {
+            location,
+            config: Config {
+                size: None,
+                mode: 0o600,
+                exclusive: true,
+                persist: false,
+                prefault: false,
+                mlock: false,
+                kind: None,
+                init_timeout: Duration::from_secs(2),
+                require_seals: true,
+            },
+            init: None,
+        }
+    }
+
+    /// Length of the user region in bytes. Required to create; when set on open, the
+    /// segment must have exactly this length ([`SegmentError::Incompatible`] otherwise).
+    pub fn size(mut self, bytes: usize) -> Self {
+        self.config.size = Some(bytes);
+        self
+    }
+
+    /// Permission bits of a created segment's file; default `0o600`. Applied exactly,
+    /// whatever the process umask.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.config.mode = mode & 0o7777;
+        self
+    }
+
+    /// Whether `create` must fail when the name exists (default `true`).
+    ///
+    /// With `false`, `create` removes an existing segment under the name *only if it is
+    /// stale* (its owner is dead and it is not persistent; see [`gc`](crate::gc)) and then
+    /// creates a new one; a live segment still gives [`SegmentError::AlreadyExists`]. An
+    /// existing name is never reused or written to.
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.config.exclusive = exclusive;
+        self
+    }
+
+    /// Whether a created segment outlives its owner (default `false`); see
+    /// [`Segment::set_persistent`].
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.config.persist = persist;
+        self
+    }
+
+    /// Fault in every page when mapping (`MAP_POPULATE`), so first touches do not page
+    /// fault later. Default `false`.
+    pub fn prefault(mut self, prefault: bool) -> Self {
+        self.config.prefault = prefault;
+        self
+    }
+
+    /// Lock the mapping in RAM (`mlock`), so it is never swapped. Default `false`. Subject
+    /// to `RLIMIT_MEMLOCK` unless the process has `CAP_IPC_LOCK`.
+    pub fn mlock(mut self, mlock: bool) -> Self {
+        self.config.mlock = mlock;
+        self
+    }
+
+    /// The kind to record when creating, and to require when opening
+    /// ([`SegmentError::Incompatible`] if the segment records another).
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.config.kind = Some(kind);
+        self
+    }
+
+    /// How long `open` waits for a segment whose creator is alive but still building it
+    /// (default 2 s). A segment whose creator died unfinished fails at once with
+    /// [`SegmentError::NotInitialized`].
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.config.init_timeout = timeout;
+        self
+    }
+
+    /// For [`Segment::from_fd`]: require a memfd sealed against shrinking and growing
+    /// (default `true`). Without seals, the process that sent the descriptor can truncate
+    /// the file and make our accesses fault with `SIGBUS`; only turn this off for a peer
+    /// you trust.
+    pub fn require_seals(mut self, require: bool) -> Self {
+        self.config.require_seals = require;
+        self
+    }
+
+    /// Builds the contents of a newly created segment before anyone can open it: `open`
+    /// in other processes waits until `init` has returned `Ok`. If it fails, the segment
+    /// is removed, waiting openers get [`SegmentError::NotInitialized`], and `create`
+    /// returns [`SegmentError::InitFailed`]. Not called when an existing segment is opened.
+    pub fn initialize_with<F>(mut self, init: F) -> Self
+    where
+        F: for<'a> FnOnce(Region<'a>) -> Result<(), InitError> + Send + 'static,
+    {
+        self.init = Some(Box::new(init));
+        self
+    }
+
+    /// Creates the segment.
+    ///
+    /// The file is built and locked before its name appears; the name appears atomically
+    /// (an existing name is never replaced or written to); the user region is zeroed,
+    /// given to the initialiser, then published.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::AlreadyExists`], [`SegmentError::NoSpace`] (the memory could not be
+    /// reserved), [`SegmentError::InvalidName`], [`SegmentError::InvalidConfig`] (no size,
+    /// or a received descriptor), [`SegmentError::PermissionDenied`],
+    /// [`SegmentError::InitFailed`], or another OS error.
+    pub fn create(self) -> Result<Segment, SegmentError> {
+        create::create(self.location?, &self.config, self.init)
+    }
+
+    /// Opens an existing segment and validates it: file size, magic, version, checksum,
+    /// sizes and, when set, [`kind`](Self::kind) and [`size`](Self::size). Waits up to
+    /// [`init_timeout`](Self::init_timeout) for a segment still being built.
+    ///
+    /// # Errors
+    ///
+    /// [`SegmentError::NotFound`], [`SegmentError::NotInitialized`],
+    /// [`SegmentError::Incompatible`], [`SegmentError::Corrupt`],
+    /// [`SegmentError::PermissionDenied`], [`SegmentError::InvalidName`], or another OS
+    /// error. An anonymous segment cannot be opened by name
+    /// ([`SegmentError::InvalidConfig`]): pass its descriptor to [`Segment::from_fd`].
+    pub fn open(self) -> Result<Segment, SegmentError> {
+        open::open(self.location?, &self.config)
+    }
+
+    /// Opens the segment if it exists, otherwise creates it; safe when several processes
+    /// race to do so (exactly one creates, the others open what it built).
+    /// [`Segment::is_owner`] tells which happened.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`open`](Self::open) and [`create`](Self::create).
+    pub fn open_or_create(self) -> Result<Segment, SegmentError> {
+        let location = self.location?;
+        match location {
+            Location::Path { .. } => {
+                // A racing creator can make create fail after open found nothing, and a
+                // racing owner can remove the name between them; a few rounds settle it.
+                let mut init = self.init;
+                let mut rounds = 0;
+                loop {
+                    match open::open_path(&location, &self.config) {
+                        Err(SegmentError::NotFound { .. }) => {}
+                        other => return other,
+                    }
+                    match create::create_path(&location, &self.config, &mut init) {
+                        Err(SegmentError::AlreadyExists { .. }) if rounds < 8 => rounds += 1,
+                        other => return other,
+                    }
+                }
+            }
+            Location::Memfd { .. } => create::create(location, &self.config, self.init),
+            Location::Fd { .. } => open::open(location, &self.config),
+        }
+    }
+}

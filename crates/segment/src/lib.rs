@@ -1,0 +1,95 @@
+//! Shared-memory segments for Linux with a real lifecycle: create, open, validate, own,
+//! seal, and clean up after crashes.
+//!
+//! This is the lowest layer of [ipclane](https://github.com/ipclane/ipclane): it knows
+//! nothing of queues or sockets, only how to make a region of memory that several
+//! processes map, and how to make that safe when some of them are buggy, hostile or dead.
+//!
+//! # Guarantees
+//!
+//! - **Three backings behind one type.** Named POSIX shared memory
+//!   (`/dev/shm/ipclane.<name>`, [`Segment::named`]), anonymous memfd
+//!   ([`Segment::anonymous`], shared by `fork` or descriptor passing, freed by the kernel
+//!   with its last descriptor, sealed against resizing), and a file at a path
+//!   ([`Segment::at_path`], any tmpfs or hugetlbfs mount).
+//! - **Atomic, exclusive creation.** A named segment is built, locked and sized before its
+//!   name appears; an existing name is never reused, followed (symlinks) or written to.
+//!   Permissions are exactly the requested mode (default `0600`), whatever the umask.
+//! - **No `SIGBUS` from a full tmpfs.** The memory is reserved with `fallocate`, so a full
+//!   `/dev/shm` is [`SegmentError::NoSpace`] at creation, not a crash on first touch.
+//! - **Untrusted contents.** Opening validates the file size, magic, layout version,
+//!   checksum, sizes, kind and initialisation state of the header at offset 0
+//!   (`docs/segment-layout.md`); a short, empty or garbage file is a typed error, never a
+//!   panic or a fault. Memory is only reached through [`Region`], which never hands out
+//!   `&[u8]` over memory another process can write.
+//! - **Crashes are normal.** Every handle holds a lock the kernel releases when its process
+//!   dies, so liveness ([`Segment::owner_alive`], [`Segment::attached`],
+//!   [`Segment::claim`]) needs no PIDs and cannot be fooled by PID reuse; an opener waiting
+//!   for a creator that died gets [`SegmentError::NotInitialized`] at once; [`list`] shows
+//!   dead owners and [`gc`] removes their segments, never a live one.
+//! - **Ownership.** The creating handle removes the name on drop unless told to persist;
+//!   openers never do.
+//!
+//! # Types
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`Segment`] | a mapped, validated segment handle |
+//! | [`SegmentBuilder`] | consuming builder: `create`, `open`, `open_or_create` |
+//! | [`Region`] | bounds- and alignment-checked view of shared memory |
+//! | [`Kind`] | the caller's type tag and layout hash, checked on open |
+//! | [`Claim`] | a liveness token at most one live handle holds |
+//! | [`list`], [`gc`] | find named segments; remove stale ones |
+//! | [`SegmentError`] | every failure, naming the segment |
+//!
+//! # Example
+//!
+//! Two handles on one named segment (in real use, in two processes):
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use ipclane_segment::{Kind, Segment, SegmentError};
+//!
+//! const TICKS: Kind = Kind::from_names("example/ticks", "u64 counter at 0");
+//! let name = format!("doc-crate-{}", std::process::id());
+//!
+//! let owner = Segment::named(&name).size(4096).kind(TICKS).create()?;
+//! let peer = Segment::named(&name).kind(TICKS).open()?;
+//! peer.region().atomic::<AtomicU64>(0)?.fetch_add(1, Ordering::Release);
+//! assert_eq!(owner.region().atomic::<AtomicU64>(0)?.load(Ordering::Acquire), 1);
+//! assert_eq!(owner.attached()?, 2);
+//!
+//! drop(owner); // the owner removes the name; `peer` keeps its mapping
+//! assert!(matches!(Segment::named(&name).open(), Err(SegmentError::NotFound { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/exchange.rs` runs two real processes that exchange messages through a segment.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg(target_os = "linux")]
+
+mod builder;
+mod claim;
+mod create;
+mod error;
+mod header;
+mod kind;
+mod location;
+mod locks;
+mod open;
+mod region;
+mod registry;
+mod segment;
+mod sys;
+
+pub use builder::{InitError, SegmentBuilder};
+pub use claim::Claim;
+pub use error::{AccessError, SegmentError};
+pub use header::CreatorInfo;
+pub use kind::Kind;
+pub use location::{Backing, SHM_PREFIX};
+pub use region::{Region, SharedAtomic};
+pub use registry::{GcReport, SegmentInfo, SegmentState, gc, list};
+pub use segment::Segment;

@@ -1,0 +1,73 @@
+//! Small wrappers over the system calls the lifecycle code needs.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags, Stat};
+
+/// Opens a new open file description of the file behind `fd`, through
+/// `/proc/self/fd/N`. Locks taken through it are independent of those of `fd`.
+pub(crate) fn reopen(fd: BorrowedFd<'_>, write: bool) -> io::Result<OwnedFd> {
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    Ok(rustix::fs::open(
+        path,
+        access | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Whether two stats describe the same file.
+pub(crate) fn same_file(a: &Stat, b: &Stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
+/// Removes `dir/file` if, and only if, it is still the file behind `fd`.
+///
+/// Returns whether it removed it. Never follows a symbolic link at `dir/file`.
+pub(crate) fn unlink_if_same(
+    dir: BorrowedFd<'_>,
+    file: &OsStr,
+    fd: BorrowedFd<'_>,
+) -> io::Result<bool> {
+    let ours = rustix::fs::fstat(fd)?;
+    let named = match rustix::fs::statat(dir, file, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if !same_file(&ours, &named) {
+        return Ok(false);
+    }
+    match rustix::fs::unlinkat(dir, file, AtFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::NOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives the file `len` bytes, reserving the memory with `fallocate` where the filesystem
+/// supports it, so that running out of space is an `ENOSPC` error now rather than a
+/// `SIGBUS` on first touch.
+pub(crate) fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    match rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
+            Ok(rustix::fs::ftruncate(fd, len)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The allocation unit of the filesystem holding `fd`: the page size on tmpfs, the huge
+/// page size on hugetlbfs. File sizes are rounded up to it.
+pub(crate) fn allocation_unit(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let page = rustix::param::page_size() as u64;
+    let block = u64::try_from(rustix::fs::fstatfs(fd)?.f_bsize).unwrap_or(page);
+    Ok(if block.is_power_of_two() {
+        block.max(page)
+    } else {
+        page
+    })
+}
