@@ -149,7 +149,7 @@ struct Fresh {
 
 /// Turns a new, empty file into an owned, locked, sized and mapped segment whose header
 /// says it is being built.
-fn build(fd: OwnedFd, fresh: Fresh, config: &Config, seal: bool) -> Result<Segment, SegmentError> {
+fn build(fd: OwnedFd, fresh: Fresh, config: &Config, memfd: bool) -> Result<Segment, SegmentError> {
     let display = fresh.display.as_str();
     let invalid = |reason: String| SegmentError::InvalidConfig {
         name: display.to_owned(),
@@ -179,18 +179,23 @@ fn build(fd: OwnedFd, fresh: Fresh, config: &Config, seal: bool) -> Result<Segme
         .and_then(|t| t.checked_next_multiple_of(unit))
         .filter(|&t| usize::try_from(t).is_ok() && i64::try_from(t).is_ok())
         .ok_or_else(|| invalid(format!("size {size} is too large")))?;
-    sys::reserve(fd.as_fd(), total).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOSPC) => SegmentError::NoSpace {
-            name: display.to_owned(),
-            size: total,
-        },
-        _ => SegmentError::os(display, "fallocate", e),
-    })?;
-    if seal {
+    if memfd {
+        // A memfd lives on the kernel's internal tmpfs, which has no size limit: there is
+        // no full filesystem to detect, and reserving would only allocate all the memory
+        // now (an oversized request would meet the OOM killer instead of an error).
+        rustix::fs::ftruncate(&fd, total).map_err(SegmentError::os_fn(display, "ftruncate"))?;
         // The memfd can never change size again, so no peer can make us SIGBUS; F_SEAL_SEAL
         // stops anyone from adding or removing seals later.
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
             .map_err(SegmentError::os_fn(display, "F_ADD_SEALS"))?;
+    } else {
+        sys::reserve(fd.as_fd(), total).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) => SegmentError::NoSpace {
+                name: display.to_owned(),
+                size: total,
+            },
+            _ => SegmentError::os(display, "fallocate", e),
+        })?;
     }
     let map = open::map(&fd, total, config, display)?;
     let header = Header {

@@ -10,7 +10,7 @@ use crate::SegmentError;
 /// Directory of POSIX shared-memory objects on Linux (what `shm_open` uses).
 pub(crate) const SHM_DIR: &str = "/dev/shm";
 
-/// Prefix of every named segment's file in [`SHM_DIR`].
+/// Prefix of every named segment's file in `/dev/shm`: `Segment::named("feed")` is `/dev/shm/ipclane.feed`.
 pub const SHM_PREFIX: &str = "ipclane.";
 
 /// Longest file name Linux accepts (`NAME_MAX`).

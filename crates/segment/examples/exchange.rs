@@ -1,0 +1,176 @@
+//! Two processes exchange messages through a named segment.
+//!
+//! ```text
+//! cargo run --release -p ipclane-segment --example exchange [-- ROUND_TRIPS]
+//! ```
+//!
+//! The parent creates a segment holding two single-slot mailboxes (a sequence number on
+//! its own cache line, then a 64-byte payload), starts this program again as the child,
+//! and plays ping-pong: it writes a payload and bumps its sequence number (Release); the
+//! child waits for it (Acquire), answers with the payload's bytes inverted, and bumps its
+//! own. Both sides spin. The parent checks every answer and prints round-trip percentiles.
+//!
+//! Crashes are handled the segment way: the child holds a claim, so if it dies the parent
+//! notices (`is_claimed` turns false) instead of spinning forever; if the parent dies,
+//! the child sees the owner gone.
+
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ipclane_segment::{Kind, Region, Segment};
+
+const KIND: Kind = Kind::from_names(
+    "ipclane/examples/exchange",
+    "ping u64@0 pong u64@128 payloads@256,512 x64",
+);
+const PING_SEQ: usize = 0;
+const PONG_SEQ: usize = 128;
+const PING_DATA: usize = 256;
+const PONG_DATA: usize = 512;
+const PAYLOAD: usize = 64;
+const CHILD_CLAIM: u32 = 0;
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("--child") => child(&args[2]),
+        Some(n) => n.parse().map_err(Error::from).and_then(parent),
+        None => parent(100_000),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exchange: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sequence number the parent stores to tell the child to stop.
+const STOP: u64 = u64::MAX;
+
+/// Spins until `cell` holds `want` (or [`STOP`]) and returns it, checking every few
+/// thousand spins that `alive()` still holds; gives up with an error when it does not.
+fn wait_for(cell: &AtomicU64, want: u64, mut alive: impl FnMut() -> bool) -> Result<u64, Error> {
+    let mut spins = 0u32;
+    loop {
+        // Acquire pairs with the peer's Release store of the sequence number: the payload
+        // it wrote before is visible once we see the number.
+        let seen = cell.load(Ordering::Acquire);
+        if seen == want || seen == STOP {
+            return Ok(seen);
+        }
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(65_536) {
+            if !alive() {
+                return Err("the peer process died".into());
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn payload(round: u64) -> [u8; PAYLOAD] {
+    let mut p = [0u8; PAYLOAD];
+    for (i, b) in p.iter_mut().enumerate() {
+        *b = (round as u8).wrapping_mul(31).wrapping_add(i as u8);
+    }
+    p
+}
+
+fn parent(rounds: u64) -> Result<(), Error> {
+    let name = format!("exchange-{}", std::process::id());
+    let seg = Segment::named(&name).size(4096).kind(KIND).create()?;
+    let region = seg.region();
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--child", &name])
+        .spawn()?;
+    let (ping, pong) = (
+        region.atomic::<AtomicU64>(PING_SEQ)?,
+        region.atomic::<AtomicU64>(PONG_SEQ)?,
+    );
+
+    // The child announces itself by taking its claim.
+    let started = Instant::now();
+    while !seg.is_claimed(CHILD_CLAIM)? {
+        if child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(10) {
+            return Err("the child did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut rtts = Vec::with_capacity(rounds as usize);
+    let mut answer = [0u8; PAYLOAD];
+    for round in 1..=rounds {
+        let sent = payload(round);
+        let t0 = Instant::now();
+        region.write(PING_DATA, &sent)?;
+        // Release: the payload written above is visible to whoever sees this number.
+        ping.store(round, Ordering::Release);
+        wait_for(pong, round, || seg.is_claimed(CHILD_CLAIM).unwrap_or(false))?;
+        region.read(PONG_DATA, &mut answer)?;
+        rtts.push(t0.elapsed());
+        if answer.iter().zip(sent).any(|(a, s)| *a != !s) {
+            return Err(format!("round {round}: wrong answer").into());
+        }
+    }
+    ping.store(STOP, Ordering::Release);
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("child failed: {status}").into());
+    }
+    report(&seg, &mut rtts);
+    Ok(())
+}
+
+fn child(name: &str) -> Result<(), Error> {
+    let seg = Segment::named(name).kind(KIND).open()?;
+    let _claim = seg.claim(CHILD_CLAIM)?;
+    let region: Region<'_> = seg.region();
+    let (ping, pong) = (
+        region.atomic::<AtomicU64>(PING_SEQ)?,
+        region.atomic::<AtomicU64>(PONG_SEQ)?,
+    );
+    let mut data = [0u8; PAYLOAD];
+    let mut round = 0;
+    loop {
+        round += 1;
+        if wait_for(ping, round, || seg.owner_alive().unwrap_or(false))? == STOP {
+            return Ok(());
+        }
+        region.read(PING_DATA, &mut data)?;
+        for b in &mut data {
+            *b = !*b;
+        }
+        region.write(PONG_DATA, &data)?;
+        pong.store(round, Ordering::Release);
+    }
+}
+
+fn report(seg: &Segment, rtts: &mut [Duration]) {
+    rtts.sort_unstable();
+    let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p).round() as usize];
+    let total: Duration = rtts.iter().sum();
+    println!(
+        "{} round trips of {PAYLOAD}-byte messages between two processes through {}",
+        rtts.len(),
+        seg.display_name()
+    );
+    println!("all answers verified; both sides spinning");
+    println!(
+        "round trip: p50 {:?}  p90 {:?}  p99 {:?}  p99.9 {:?}  max {:?}  (mean {:?})",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(0.999),
+        pct(1.0),
+        total / rtts.len() as u32
+    );
+    println!(
+        "one-way latency is about half a round trip: p50 {:?}",
+        pct(0.50) / 2
+    );
+}

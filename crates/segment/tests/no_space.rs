@@ -1,0 +1,94 @@
+//! A full tmpfs is `NoSpace` at creation, never a SIGBUS on first touch.
+//!
+//! Needs a tiny tmpfs: as root, a peer process enters a private mount namespace and mounts
+//! one (over a temporary directory, and over `/dev/shm` for named segments). Without root,
+//! or where namespaces are not allowed, the test says why and skips.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Peer, TempDir, say, unique};
+use ipclane_segment::{Segment, SegmentError};
+
+#[test]
+#[ignore = "entry point of peer processes; runs only when a test starts one"]
+fn peer_entry() {
+    common::run_peer(|role, args| match role {
+        "fill_tiny_tmpfs" => fill_tiny_tmpfs(Path::new(&args[0]), &args[1]),
+        other => panic!("unknown peer role {other}"),
+    });
+}
+
+/// In a private mount namespace: mounts 256 KiB tmpfs at `dir` and over `/dev/shm`, and
+/// checks that segments too large for them fail with `NoSpace` and leave nothing behind.
+fn fill_tiny_tmpfs(dir: &Path, name: &str) {
+    use rustix::mount::{MountFlags, MountPropagationFlags, mount, mount_change};
+    use rustix::thread::UnshareFlags;
+
+    // SAFETY: NEWNS does not unshare the descriptor table, the only hazard of unshare.
+    if let Err(e) = unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) } {
+        say(format!("skip: cannot enter a mount namespace: {e}"));
+        return;
+    }
+    mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .expect("make mounts private");
+    for target in [dir, Path::new("/dev/shm")] {
+        mount("tmpfs", target, "tmpfs", MountFlags::empty(), c"size=256k").expect("mount tmpfs");
+    }
+
+    let big = dir.join("big");
+    match Segment::at_path(&big).size(1 << 20).create() {
+        Err(SegmentError::NoSpace { name, size }) => {
+            assert_eq!(name, big.display().to_string());
+            assert!(size > 1 << 20);
+        }
+        other => panic!("expected NoSpace for a file segment, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        0,
+        "nothing left in {dir:?}"
+    );
+    let small = Segment::at_path(dir.join("small"))
+        .size(64 << 10)
+        .create()
+        .expect("64 KiB fits");
+    small
+        .region()
+        .fill(0, 64 << 10, 0xff)
+        .expect("touching every byte works");
+    drop(small);
+
+    match Segment::named(name).size(1 << 20).create() {
+        Err(SegmentError::NoSpace { .. }) => {}
+        other => panic!("expected NoSpace for a named segment, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir("/dev/shm").unwrap().count(),
+        0,
+        "nothing left in /dev/shm"
+    );
+    say("ok");
+}
+
+#[test]
+fn creation_on_a_full_tmpfs_is_no_space() {
+    if !common::is_root() {
+        eprintln!("skipped creation_on_a_full_tmpfs_is_no_space: needs root to mount a tiny tmpfs");
+        return;
+    }
+    let dir = TempDir::new("tiny-tmpfs");
+    let name = unique("nospace");
+    let mut peer = Peer::spawn("fill_tiny_tmpfs", &[dir.path().to_str().unwrap(), &name]);
+    let verdict = peer.recv();
+    if let Some(reason) = verdict.strip_prefix("skip: ") {
+        eprintln!("skipped creation_on_a_full_tmpfs_is_no_space: {reason}");
+    } else {
+        assert_eq!(verdict, "ok");
+    }
+    assert!(peer.finish().success());
+}
