@@ -214,17 +214,17 @@ impl SegmentBuilder {
     pub fn open_or_create(self) -> Result<Segment, SegmentError> {
         let location = self.location?;
         match location {
-            Location::Path { .. } => {
+            Location::Path(named) => {
                 // A racing creator can make create fail after open found nothing, and a
                 // racing owner can remove the name between them; a few rounds settle it.
                 let mut init = self.init;
                 let mut rounds = 0;
                 loop {
-                    match open::open_path(&location, &self.config) {
+                    match open::open_path(&named, &self.config) {
                         Err(SegmentError::NotFound { .. }) => {}
                         other => return other,
                     }
-                    match create::create_path(&location, &self.config, &mut init) {
+                    match create::create_path(&named, &self.config, &mut init) {
                         Err(SegmentError::AlreadyExists { .. }) if rounds < 8 => rounds += 1,
                         other => return other,
                     }

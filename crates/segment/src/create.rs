@@ -16,7 +16,7 @@ use rustix::io::Errno;
 
 use crate::builder::{Config, Initializer};
 use crate::header::{self, CreatorInfo, HEADER_LEN, Header, USER_OFFSET};
-use crate::location::Location;
+use crate::location::{Location, NamedFile};
 use crate::segment::Place;
 use crate::{Backing, Kind, Segment, SegmentError, locks, open, registry, sys};
 
@@ -27,7 +27,7 @@ pub(crate) fn create(
     mut init: Option<Initializer>,
 ) -> Result<Segment, SegmentError> {
     match &location {
-        Location::Path { .. } => create_path(&location, config, &mut init),
+        Location::Path(named) => create_path(named, config, &mut init),
         Location::Memfd { name } => {
             let display = location.display();
             let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
@@ -50,27 +50,19 @@ pub(crate) fn create(
 
 /// Creates a segment in a directory; `init` is taken only if this call creates it.
 pub(crate) fn create_path(
-    location: &Location,
+    named: &NamedFile,
     config: &Config,
     init: &mut Option<Initializer>,
 ) -> Result<Segment, SegmentError> {
-    let Location::Path {
+    let NamedFile {
         backing,
         name,
-        dir,
         file,
-    } = location
-    else {
-        unreachable!("create_path is only called with a path location");
-    };
-    let display = location.display();
+        ..
+    } = named;
+    let display = named.display();
     let os = |op| SegmentError::os_fn::<Errno>(&display, op);
-    let dirfd = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(os("open directory"))?;
+    let dirfd = named.open_dir()?;
     let fresh = || -> Result<Fresh, SegmentError> {
         Ok(Fresh {
             backing: *backing,

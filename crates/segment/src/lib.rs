@@ -30,6 +30,19 @@
 //! - **Ownership.** The creating handle removes the name on drop unless told to persist;
 //!   openers never do.
 //!
+//! # Limits
+//!
+//! - A named or file-backed segment can be truncated by any process allowed to write its
+//!   file (the same user, with the default mode `0600`); a mapping beyond the new end then
+//!   faults with `SIGBUS`. Linux offers no way to forbid that for such files. Where the peer
+//!   is not trusted, use an anonymous segment: its memfd is sealed, and
+//!   [`Segment::from_fd`] refuses an unsealed one.
+//! - `/proc` must be mounted: creation links the new file through `/proc/self/fd`, and
+//!   liveness queries and claims reopen the segment through it.
+//! - A memfd lives on the kernel's internal tmpfs, which has no size limit: its memory is
+//!   allocated on first touch (or at creation with [`SegmentBuilder::prefault`]), and
+//!   asking for more than the machine has ends with the OOM killer, not an error.
+//!
 //! # Types
 //!
 //! | item | what it is |

@@ -31,17 +31,34 @@ pub enum Backing {
     File,
 }
 
+/// A segment file in a directory: a named segment (`/dev/shm/ipclane.<name>`) or a path.
+#[derive(Debug)]
+pub(crate) struct NamedFile {
+    pub(crate) backing: Backing,
+    /// What the user called it: the name without prefix, or the path.
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) file: OsString,
+}
+
+impl NamedFile {
+    /// The full path, as error messages show it.
+    pub(crate) fn display(&self) -> String {
+        self.dir.join(&self.file).display().to_string()
+    }
+
+    /// An `O_PATH` descriptor of the directory, for the `*at` calls.
+    pub(crate) fn open_dir(&self) -> Result<OwnedFd, SegmentError> {
+        crate::sys::open_dir(&self.dir)
+            .map_err(SegmentError::os_fn(&self.display(), "open directory"))
+    }
+}
+
 /// A validated place to create or open a segment.
 #[derive(Debug)]
 pub(crate) enum Location {
-    /// A file in a directory: a named segment (`/dev/shm/ipclane.<name>`) or a file path.
-    Path {
-        backing: Backing,
-        /// What the user called it: the name without prefix, or the path.
-        name: String,
-        dir: PathBuf,
-        file: OsString,
-    },
+    /// A file in a directory.
+    Path(NamedFile),
     /// A memfd to create, with its debugging name.
     Memfd { name: String },
     /// A descriptor received from elsewhere (fork, `SCM_RIGHTS`), to open.
@@ -52,12 +69,12 @@ impl Location {
     /// A named shared-memory segment.
     pub(crate) fn shm(name: &str) -> Result<Self, SegmentError> {
         check_name(name, NAME_MAX - SHM_PREFIX.len())?;
-        Ok(Self::Path {
+        Ok(Self::Path(NamedFile {
             backing: Backing::Shm,
             name: name.to_owned(),
             dir: PathBuf::from(SHM_DIR),
             file: format!("{SHM_PREFIX}{name}").into(),
-        })
+        }))
     }
 
     /// A file-backed segment at `path`.
@@ -83,12 +100,12 @@ impl Location {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        Ok(Self::Path {
+        Ok(Self::Path(NamedFile {
             backing: Backing::File,
             name: shown,
             dir,
             file: file.to_owned(),
-        })
+        }))
     }
 
     /// An anonymous memfd segment.
@@ -116,7 +133,7 @@ impl Location {
     /// How error messages and [`Segment::display_name`](crate::Segment) show this place.
     pub(crate) fn display(&self) -> String {
         match self {
-            Self::Path { dir, file, .. } => dir.join(file).display().to_string(),
+            Self::Path(named) => named.display(),
             Self::Memfd { name } => format!("memfd:{name}"),
             Self::Fd { name, .. } => name.clone(),
         }
@@ -172,9 +189,9 @@ mod tests {
         assert!(reason(Location::file(Path::new(".."))).contains("file name"));
         let loc = Location::file(Path::new("seg")).unwrap();
         match loc {
-            Location::Path { dir, file, .. } => {
-                assert_eq!(dir, PathBuf::from("."));
-                assert_eq!(file, OsString::from("seg"));
+            Location::Path(named) => {
+                assert_eq!(named.dir, PathBuf::from("."));
+                assert_eq!(named.file, OsString::from("seg"));
             }
             other => panic!("{other:?}"),
         }

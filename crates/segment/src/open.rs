@@ -13,14 +13,14 @@ use rustix::io::Errno;
 
 use crate::builder::Config;
 use crate::header::{self, Fault, HEADER_LEN, Header, RawHeader};
-use crate::location::Location;
+use crate::location::{Location, NamedFile};
 use crate::segment::Place;
 use crate::{Backing, Segment, SegmentError, locks, sys};
 
 /// Opens the segment at `location`.
 pub(crate) fn open(location: Location, config: &Config) -> Result<Segment, SegmentError> {
     match location {
-        Location::Path { .. } => open_path(&location, config),
+        Location::Path(named) => open_path(&named, config),
         Location::Memfd { name } => Err(SegmentError::InvalidConfig {
             name: format!("memfd:{name}"),
             reason:
@@ -32,28 +32,13 @@ pub(crate) fn open(location: Location, config: &Config) -> Result<Segment, Segme
 }
 
 /// Opens a segment in a directory.
-pub(crate) fn open_path(location: &Location, config: &Config) -> Result<Segment, SegmentError> {
-    let Location::Path {
-        backing,
-        name,
-        dir,
-        file,
-    } = location
-    else {
-        unreachable!("open_path is only called with a path location");
-    };
-    let display = location.display();
-    let os = |op| SegmentError::os_fn::<Errno>(&display, op);
-    let dirfd = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(os("open directory"))?;
+pub(crate) fn open_path(named: &NamedFile, config: &Config) -> Result<Segment, SegmentError> {
+    let display = named.display();
+    let dirfd = named.open_dir()?;
     // O_NONBLOCK: a FIFO squatting the name must not block us; O_NOFOLLOW: never follow a
     // symbolic link planted at the name.
     let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(&dirfd, file, flags, Mode::empty()) {
+    let fd = match rustix::fs::openat(&dirfd, &named.file, flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::LOOP) => {
             return Err(SegmentError::corrupt(
@@ -61,13 +46,20 @@ pub(crate) fn open_path(location: &Location, config: &Config) -> Result<Segment,
                 "the name is a symbolic link",
             ));
         }
-        Err(e) => return Err(os("open")(e)),
+        Err(e) => return Err(SegmentError::os(&display, "open", e)),
     };
     let place = Place::Path {
         dir: dirfd,
-        file: file.clone(),
+        file: named.file.clone(),
     };
-    attach_and_map(fd, place, *backing, name.clone(), display, config)
+    attach_and_map(
+        fd,
+        place,
+        named.backing,
+        named.name.clone(),
+        display,
+        config,
+    )
 }
 
 /// Opens a segment from a received descriptor.

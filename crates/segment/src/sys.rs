@@ -18,6 +18,13 @@ pub(crate) fn reopen(fd: BorrowedFd<'_>, write: bool) -> io::Result<OwnedFd> {
     )?)
 }
 
+/// An `O_PATH` descriptor of the directory `path`, for the `*at` calls (immune to a later
+/// `chdir` or rename of a parent).
+pub(crate) fn open_dir(path: impl AsRef<std::path::Path>) -> io::Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path.as_ref(), flags, Mode::empty())?)
+}
+
 /// Whether two stats describe the same file.
 pub(crate) fn same_file(a: &Stat, b: &Stat) -> bool {
     a.st_dev == b.st_dev && a.st_ino == b.st_ino

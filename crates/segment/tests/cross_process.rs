@@ -96,6 +96,20 @@ fn peer_entry() {
             say("claimed");
             hold();
         }
+        "open_as_nobody" => {
+            // SAFETY: plain syscalls on the calling process; glibc applies them to every
+            // thread. Group first, while we still may change it.
+            let dropped = unsafe { libc::setgid(65534) == 0 && libc::setuid(65534) == 0 };
+            assert!(
+                dropped,
+                "drop privileges: {}",
+                std::io::Error::last_os_error()
+            );
+            match Segment::named(&args[0]).open() {
+                Err(SegmentError::PermissionDenied { name, .. }) => say(format!("denied {name}")),
+                other => say(format!("unexpected {other:?}")),
+            }
+        }
         "gc" => {
             while listen().as_deref() == Some("go") {
                 let report = ipclane_segment::gc().unwrap();
@@ -358,6 +372,19 @@ fn a_claim_of_a_killed_process_is_released_at_once() {
         .is_claimed(1)
         .unwrap()));
     let _mine = seg.claim(1).unwrap();
+}
+
+#[test]
+fn another_user_cannot_open_a_0600_segment() {
+    if !common::is_root() {
+        eprintln!("skipped another_user_cannot_open_a_0600_segment: needs root to switch user");
+        return;
+    }
+    let name = ShmName::new("perm");
+    let _seg = Segment::named(&name.0).size(64).create().unwrap();
+    let mut peer = Peer::spawn("open_as_nobody", &[&name.0]);
+    assert_eq!(peer.recv(), format!("denied {}", name.path().display()));
+    assert!(peer.finish().success());
 }
 
 fn listed(name: &str) -> ipclane_segment::SegmentInfo {
