@@ -97,9 +97,11 @@ fn peer_entry() {
             hold();
         }
         "open_as_nobody" => {
-            // SAFETY: plain syscalls on the calling process; glibc applies them to every
-            // thread. Group first, while we still may change it.
-            let dropped = unsafe { libc::setgid(65534) == 0 && libc::setuid(65534) == 0 };
+            // SAFETY: a plain syscall on the calling process (glibc applies it to every
+            // thread); the group goes first, while we still may change it.
+            let group = unsafe { libc::setgid(65534) } == 0;
+            // SAFETY: as above.
+            let dropped = group && unsafe { libc::setuid(65534) } == 0;
             assert!(
                 dropped,
                 "drop privileges: {}",
