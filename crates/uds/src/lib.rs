@@ -1,22 +1,95 @@
-//! Unix domain sockets done properly: framing, message sockets, credentials, fd passing.
+//! Unix domain sockets done properly: framing, message sockets, a safe listener
+//! lifecycle, peer credentials and descriptor passing.
 //!
-//! **Status: not built yet.** This crate is reserved in the workspace so that the layers
-//! above can be planned against it; it exports nothing until its pieces are implemented,
-//! tested and measured (issue "ipclane-uds").
+//! This is the socket layer of [ipclane](https://github.com/ipclane/ipclane): the safe,
+//! easy choice most services should start with, and the control channel of ipclane's
+//! hybrid shared-memory transport. It never touches shared memory.
 //!
-//! What it will hold (see `docs/architecture.md`):
+//! # Guarantees
 //!
-//! - a sans-IO length-prefixed codec whose default wire format matches tokio-util's
-//!   `LengthDelimitedCodec` (4-byte big-endian length, 8 MiB maximum), and a blocking
-//!   `FramedStream` with vectored writes;
-//! - `SOCK_SEQPACKET` and `SOCK_DGRAM` message sockets that keep boundaries and report
-//!   truncation;
-//! - a listener with a real lifecycle (mode 0600, abstract namespace, safe stale-socket
-//!   reclaim, unlink on drop);
-//! - peer credentials (`SO_PEERCRED`) with an access policy, and fd passing
-//!   (`SCM_RIGHTS`) that never leaks a descriptor.
+//! - **Framing is sans-IO and bounded.** [`FrameCodec`] decodes from any byte split
+//!   (`Ok(None)` = need more), enforces the maximum from the header before allocating,
+//!   and reports a stream that ends inside a frame as [`UdsError::Truncated`]. Its default
+//!   wire format is tokio-util's `LengthDelimitedCodec` default, byte for byte.
+//! - **Blocking I/O that survives real life.** [`FramedStream`] retries `EINTR`, finishes
+//!   partial vectored writes, sends with `MSG_NOSIGNAL` (a gone peer is
+//!   [`UdsError::Disconnected`], never `SIGPIPE`), and reuses one read buffer.
+//! - **Message boundaries are kept** by [`SeqpacketStream`] and [`DatagramSocket`]; a
+//!   message that does not fit is an error ([`UdsError::FrameTooLarge`] on send,
+//!   [`UdsError::MessageTruncated`] on receive), never silently short.
+//! - **Listeners have a lifecycle.** Socket files are created with mode 0600 (exactly,
+//!   whatever the umask), a stale file of a crashed server is reclaimed only when nobody
+//!   listens, nothing else at the path is ever followed or removed, two servers racing for
+//!   one path get exactly one winner, and the file is removed on drop. Abstract
+//!   (`@name`) addresses are supported.
+//! - **Peers are identified** by kernel-recorded credentials ([`peer_credentials`]) and
+//!   filtered by an [`AccessPolicy`] (same user by default).
+//! - **Descriptor passing never leaks.** [`recv_fds`] sets close-on-exec and closes every
+//!   descriptor it does not hand over, on every error path.
 //!
-//! It never depends on shared memory.
+//! # Types
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`FrameCodec`] | sans-IO length-prefixed codec ([`FrameCodecBuilder`] to configure) |
+//! | [`FramedStream`] | frames over a Unix or TCP stream |
+//! | [`Listener`], [`connect`] | stream server and client |
+//! | [`SeqpacketListener`], [`SeqpacketStream`] | connected message sockets |
+//! | [`DatagramSocket`] | connectionless message sockets |
+//! | [`PeerCredentials`], [`AccessPolicy`] | who the peer is, who may connect |
+//! | [`send_fds`], [`recv_fds`] | `SCM_RIGHTS` descriptor passing |
+//! | [`UdsAddr`] | a path or an abstract name (`@name`) |
+//! | [`UdsError`] | every failure |
+//!
+//! # Example
+//!
+//! ```
+//! use ipclane_uds::{connect, FramedStream, Listener, UdsAddr};
+//!
+//! let addr: UdsAddr = format!("@ipclane-doc-{}", std::process::id()).parse()?;
+//! let listener = Listener::bind(&addr)?;
+//! let server = std::thread::spawn(move || -> Result<(), ipclane_uds::UdsError> {
+//!     let (stream, _peer) = listener.accept()?;
+//!     let mut framed = FramedStream::new(stream);
+//!     while let Some(frame) = framed.read_frame()? {
+//!         framed.write_frame(&frame)?; // echo
+//!     }
+//!     Ok(())
+//! });
+//!
+//! let mut client = FramedStream::new(connect(&addr)?);
+//! client.write_frame(b"ping")?;
+//! assert_eq!(client.read_frame()?.as_deref(), Some(&b"ping"[..]));
+//! drop(client);
+//! server.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/echo_server.rs` and `examples/echo_client.rs` do the same across processes.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
+#![cfg(target_os = "linux")]
+
+mod addr;
+mod bind;
+mod codec;
+mod credentials;
+mod datagram;
+mod error;
+mod fd_passing;
+mod framed;
+mod listener;
+mod message;
+mod seqpacket;
+
+pub use addr::UdsAddr;
+pub use codec::{DEFAULT_MAX_FRAME_LENGTH, FrameCodec, FrameCodecBuilder, LengthWidth};
+pub use credentials::{AccessPolicy, PeerCredentials, peer_credentials};
+pub use datagram::DatagramSocket;
+pub use error::UdsError;
+pub use fd_passing::{MAX_FDS, recv_fds, send_fds};
+pub use framed::FramedStream;
+pub use listener::{Listener, ListenerBuilder, SeqpacketListener, connect};
+pub use message::DEFAULT_MAX_MESSAGE_LEN;
+pub use seqpacket::SeqpacketStream;

@@ -1,0 +1,205 @@
+//! Binding a socket to an address with a safe lifecycle.
+//!
+//! For a path:
+//! - binds, sets the exact mode (`chmod` after `bind`; nobody can connect before `listen`,
+//!   so the window does not matter), then listens;
+//! - never follows or removes what is not a socket: a regular file, a directory or a
+//!   symbolic link at the path is [`UdsError::NotASocket`];
+//! - reclaims a socket file left by a crashed server only after a connection attempt is
+//!   refused (nobody listens);
+//! - does all of this under an exclusive `flock` of the directory, so that two ipclane
+//!   servers racing for one path cannot remove each other's fresh socket: exactly one
+//!   binds, the other gets [`UdsError::AddrInUse`];
+//! - remembers the socket file's inode, and removes the path on drop only if it is still
+//!   that file.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use crate::{UdsAddr, UdsError};
+
+/// A new Unix socket of `kind`, close-on-exec.
+pub(crate) fn socket(kind: SocketType) -> Result<OwnedFd, UdsError> {
+    rustix::net::socket_with(AddressFamily::UNIX, kind, SocketFlags::CLOEXEC, None).map_err(|e| {
+        UdsError::Io {
+            op: "socket",
+            source: e.into(),
+        }
+    })
+}
+
+/// Connects a new socket of `kind` to `addr`.
+pub(crate) fn connect(kind: SocketType, addr: &UdsAddr) -> Result<OwnedFd, UdsError> {
+    let sockaddr = addr.to_socket_addr()?;
+    let fd = socket(kind)?;
+    loop {
+        match rustix::net::connect(&fd, &sockaddr) {
+            Ok(()) | Err(Errno::ISCONN) => return Ok(fd),
+            Err(Errno::INTR | Errno::ALREADY) => continue,
+            Err(e) => return Err(UdsError::at(&addr.to_string(), "connect", e)),
+        }
+    }
+}
+
+/// A socket bound to an address.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    pub(crate) fd: OwnedFd,
+    pub(crate) addr: UdsAddr,
+    /// The socket file, for a path: removed on drop.
+    pub(crate) file: Option<SocketFile>,
+}
+
+/// The socket file a bind created; removes it on drop if the path still names it.
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: std::path::PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+/// Binds a new socket of `kind` to `addr` with permissions `mode` (paths only), and
+/// listens with `backlog` when given.
+pub(crate) fn bind(
+    kind: SocketType,
+    addr: &UdsAddr,
+    mode: u32,
+    backlog: Option<i32>,
+) -> Result<Bound, UdsError> {
+    let sockaddr = addr.to_socket_addr()?;
+    let shown = addr.to_string();
+    let fd = socket(kind)?;
+    let listen = |fd: &OwnedFd| match backlog {
+        Some(n) => rustix::net::listen(fd, n).map_err(|e| UdsError::at(&shown, "listen", e)),
+        None => Ok(()),
+    };
+    let Some(path) = addr.path() else {
+        rustix::net::bind(&fd, &sockaddr).map_err(|e| UdsError::at(&shown, "bind", e))?;
+        listen(&fd)?;
+        return Ok(Bound {
+            fd,
+            addr: addr.clone(),
+            file: None,
+        });
+    };
+    let _dir_lock = lock_parent(path, &shown)?;
+    match rustix::net::bind(&fd, &sockaddr) {
+        Ok(()) => {}
+        Err(Errno::ADDRINUSE) => {
+            reclaim_stale(kind, path, &sockaddr, &shown)?;
+            rustix::net::bind(&fd, &sockaddr).map_err(|e| UdsError::at(&shown, "bind", e))?;
+        }
+        Err(e) => return Err(UdsError::at(&shown, "bind", e)),
+    }
+    let md = std::fs::symlink_metadata(path).map_err(|e| UdsError::at(&shown, "stat", e))?;
+    let file = Some(SocketFile {
+        path: path.to_path_buf(),
+        dev: md.dev(),
+        ino: md.ino(),
+    });
+    let bound = Bound {
+        fd,
+        addr: addr.clone(),
+        file,
+    };
+    // The socket file was created with 0777 & ~umask; make it exact before anyone can
+    // connect (connections are refused until listen).
+    rustix::fs::chmod(path, Mode::from_bits_truncate(mode))
+        .map_err(|e| UdsError::at(&shown, "chmod", e))?;
+    listen(&bound.fd)?;
+    Ok(bound)
+}
+
+/// Takes an exclusive `flock` on the directory holding `path`; released when dropped.
+fn lock_parent(path: &Path, shown: &str) -> Result<OwnedFd, UdsError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| UdsError::at(shown, "open directory", e))?;
+    loop {
+        match rustix::fs::flock(&fd, FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(fd),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(UdsError::at(shown, "flock directory", e)),
+        }
+    }
+}
+
+/// Removes the socket file at `path` if nobody listens on it; anything else at the path
+/// is an error and stays untouched. Called with the directory locked.
+fn reclaim_stale(
+    kind: SocketType,
+    path: &Path,
+    sockaddr: &rustix::net::SocketAddrUnix,
+    shown: &str,
+) -> Result<(), UdsError> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(UdsError::at(shown, "stat", e)),
+    };
+    let ft = md.file_type();
+    if !ft.is_socket() {
+        let found = if ft.is_symlink() {
+            "symbolic link"
+        } else if ft.is_dir() {
+            "directory"
+        } else if ft.is_file() {
+            "regular file"
+        } else {
+            "special file"
+        };
+        return Err(UdsError::NotASocket {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    let probe = socket(kind)?;
+    match rustix::net::connect(&probe, sockaddr) {
+        Err(Errno::CONNREFUSED) => {}
+        Err(Errno::NOENT) => return Ok(()),
+        // Connected, or a socket of another type is bound there: somebody is alive.
+        _ => {
+            return Err(UdsError::AddrInUse {
+                addr: shown.to_owned(),
+            });
+        }
+    }
+    // Still the same dead socket file? (The directory lock keeps ipclane binders out.)
+    match std::fs::symlink_metadata(path) {
+        Ok(now) if now.dev() == md.dev() && now.ino() == md.ino() => {
+            std::fs::remove_file(path).map_err(|e| UdsError::at(shown, "unlink stale socket", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(md) = std::fs::symlink_metadata(&self.path)
+            && md.dev() == self.dev
+            && md.ino() == self.ino
+        {
+            // Errors cannot be reported from drop; a leftover file is reclaimed by the
+            // next bind.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl AsFd for Bound {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,179 @@
+//! Errors of the socket layer.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::PeerCredentials;
+
+/// An error from framing, a message socket, a listener, credentials or fd passing.
+///
+/// The variants a caller acts on are their own: a peer that went away is
+/// [`Disconnected`](Self::Disconnected), never an OS error to decode.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UdsError {
+    /// A frame or message is larger than allowed: the codec's maximum frame length, or
+    /// what the socket can carry in one message. Detected before any allocation or send.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    FrameTooLarge {
+        /// Length of the frame (from its header, when decoding).
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+
+    /// The stream ended inside a frame.
+    #[error("stream ended inside a frame: got {received} of {expected} bytes of its {part}")]
+    Truncated {
+        /// `"length header"` or `"payload"`.
+        part: &'static str,
+        /// Bytes of that part received before the end.
+        received: u64,
+        /// Bytes that part needed.
+        expected: u64,
+    },
+
+    /// A message was larger than the receive buffer; the kernel discarded the rest, so
+    /// the message is reported instead of returned short.
+    #[error("message of {len} bytes was truncated to the {capacity}-byte receive buffer")]
+    MessageTruncated {
+        /// Length of the message as sent.
+        len: usize,
+        /// Size of the buffer it was received into.
+        capacity: usize,
+    },
+
+    /// An empty message on a `SOCK_SEQPACKET` socket, where it is indistinguishable from
+    /// the peer closing the connection, or empty data carrying descriptors.
+    #[error("cannot send an empty message here: the receiver would take it for end-of-stream")]
+    EmptyMessage,
+
+    /// The peer closed the connection or died (`EPIPE`, `ECONNRESET`).
+    #[error("the peer disconnected")]
+    Disconnected,
+
+    /// The address is taken by a listening socket.
+    #[error("address {addr} is in use")]
+    AddrInUse {
+        /// The address.
+        addr: String,
+    },
+
+    /// Something other than a socket is at the path; it is left untouched and never
+    /// followed.
+    #[error("{path:?} is a {found}, not a socket; refusing to replace it")]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+        /// What is there (`"regular file"`, `"symbolic link"`, ...).
+        found: &'static str,
+    },
+
+    /// The address cannot be a Unix socket address.
+    #[error("invalid socket address {addr:?}: {reason}")]
+    InvalidAddress {
+        /// The address as given.
+        addr: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// Nothing listens at the address (`ENOENT`, `ECONNREFUSED`).
+    #[error("nothing listens at {addr}")]
+    NotListening {
+        /// The address.
+        addr: String,
+    },
+
+    /// The caller may not use the address (`EACCES`, `EPERM`).
+    #[error("permission denied for {addr}")]
+    PermissionDenied {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The listener's access policy refused the peer; its connection was closed.
+    #[error("peer pid {} uid {} gid {} refused by the access policy", .credentials.pid, .credentials.uid, .credentials.gid)]
+    PeerRejected {
+        /// Who the peer was.
+        credentials: PeerCredentials,
+    },
+
+    /// The ancillary data did not fit (`MSG_CTRUNC`); every descriptor that arrived was
+    /// closed.
+    #[error("ancillary data was truncated; the descriptors received were closed")]
+    ControlTruncated,
+
+    /// More descriptors arrived than the caller accepts; all of them were closed.
+    #[error("{received} descriptors received, at most {max} accepted; all were closed")]
+    TooManyFds {
+        /// Descriptors received.
+        received: usize,
+        /// Descriptors accepted.
+        max: usize,
+    },
+
+    /// Any other OS error.
+    #[error("{op} failed")]
+    Io {
+        /// The operation (`"recv"`, `"sendmsg"`, `"bind"`, ...).
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl UdsError {
+    /// Maps an OS error of a data transfer: a gone peer is [`UdsError::Disconnected`].
+    pub(crate) fn transfer(op: &'static str, err: impl Into<io::Error>) -> Self {
+        let source = err.into();
+        match source.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::PIPE.raw_os_error() => Self::Disconnected,
+            Some(code) if code == rustix::io::Errno::CONNRESET.raw_os_error() => Self::Disconnected,
+            _ => Self::Io { op, source },
+        }
+    }
+
+    /// Maps an OS error of an operation on address `addr`.
+    pub(crate) fn at(addr: &str, op: &'static str, err: impl Into<io::Error>) -> Self {
+        let source = err.into();
+        let addr = addr.to_owned();
+        match source.kind() {
+            io::ErrorKind::AddrInUse => Self::AddrInUse { addr },
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                Self::NotListening { addr }
+            }
+            io::ErrorKind::PermissionDenied => Self::PermissionDenied { addr, source },
+            _ => Self::Io { op, source },
+        }
+    }
+
+    /// The [`io::ErrorKind`] that best describes this error.
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Self::FrameTooLarge { .. } | Self::Truncated { .. } | Self::MessageTruncated { .. } => {
+                io::ErrorKind::InvalidData
+            }
+            Self::ControlTruncated | Self::TooManyFds { .. } => io::ErrorKind::InvalidData,
+            Self::EmptyMessage | Self::InvalidAddress { .. } => io::ErrorKind::InvalidInput,
+            Self::Disconnected => io::ErrorKind::BrokenPipe,
+            Self::AddrInUse { .. } => io::ErrorKind::AddrInUse,
+            Self::NotASocket { .. } => io::ErrorKind::AlreadyExists,
+            Self::NotListening { .. } => io::ErrorKind::ConnectionRefused,
+            Self::PermissionDenied { .. } | Self::PeerRejected { .. } => {
+                io::ErrorKind::PermissionDenied
+            }
+            Self::Io { source, .. } => source.kind(),
+        }
+    }
+}
+
+impl From<UdsError> for io::Error {
+    fn from(err: UdsError) -> Self {
+        io::Error::new(err.io_kind(), err)
+    }
+}

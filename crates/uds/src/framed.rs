@@ -1,0 +1,213 @@
+//! Blocking length-prefixed frames over a stream socket.
+
+use std::io::IoSlice;
+use std::os::fd::AsFd;
+
+use bytes::{Bytes, BytesMut};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
+
+use crate::{FrameCodec, UdsError};
+
+/// Room reserved in the read buffer before each `recv`, when less is free.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Most buffers one `sendmsg` takes (`IOV_MAX` on Linux).
+const IOV_MAX: usize = 1024;
+
+/// Frames over a connected stream socket: a Unix stream (`UnixStream`) or TCP
+/// (`TcpStream`), or any descriptor of one.
+///
+/// - [`read_frame`](Self::read_frame) returns each payload as [`Bytes`] split from one
+///   reusable read buffer: once the caller drops a frame, its memory is reused, so steady
+///   traffic allocates nothing.
+/// - [`write_frame`](Self::write_frame) and [`write_frames`](Self::write_frames) send
+///   header and payload with vectored `sendmsg`, without copying the payload, and finish
+///   across partial writes. [`feed_frame`](Self::feed_frame) + [`flush`](Self::flush)
+///   coalesce many small frames into one send.
+/// - `EINTR` is retried; sends use `MSG_NOSIGNAL`, so a closed peer is
+///   [`UdsError::Disconnected`], never `SIGPIPE`.
+/// - Read and write timeouts are the socket's own (`set_read_timeout` on the stream);
+///   an expired timeout is [`UdsError::Io`] with kind `WouldBlock`.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use ipclane_uds::FramedStream;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let (mut a, mut b) = (FramedStream::new(a), FramedStream::new(b));
+/// a.write_frames(&[b"one", b"", b"three"])?;
+/// assert_eq!(b.read_frame()?.as_deref(), Some(&b"one"[..]));
+/// assert_eq!(b.read_frame()?.as_deref(), Some(&b""[..]));
+/// assert_eq!(b.read_frame()?.as_deref(), Some(&b"three"[..]));
+/// drop(a);
+/// assert_eq!(b.read_frame()?, None); // clean end between frames
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FramedStream<S> {
+    io: S,
+    codec: FrameCodec,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    eof: bool,
+}
+
+impl<S: AsFd> FramedStream<S> {
+    /// Frames over `io` with the default format (4-byte big-endian length, 8 MiB max).
+    pub fn new(io: S) -> Self {
+        Self::with_codec(io, FrameCodec::new())
+    }
+
+    /// Frames over `io` with the format of `codec`.
+    pub fn with_codec(io: S, codec: FrameCodec) -> Self {
+        Self {
+            io,
+            codec,
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
+            eof: false,
+        }
+    }
+
+    /// The underlying stream (for timeouts, shutdown, credentials).
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &FrameCodec {
+        &self.codec
+    }
+
+    /// The underlying stream; bytes read but not yet returned as frames, and frames fed
+    /// but not flushed, are dropped.
+    pub fn into_inner(self) -> S {
+        self.io
+    }
+
+    /// Reads the next frame.
+    ///
+    /// Returns `Ok(None)` when the peer closed the stream cleanly between frames.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::Truncated`] when the stream ends inside a frame,
+    /// [`UdsError::FrameTooLarge`] for a header over the maximum (the stream is then out
+    /// of step: close it), [`UdsError::Disconnected`] on a connection reset, or an OS error
+    /// (including an expired read timeout).
+    pub fn read_frame(&mut self) -> Result<Option<Bytes>, UdsError> {
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.read_buf)? {
+                return Ok(Some(frame));
+            }
+            if self.eof {
+                return self.codec.decode_eof(&mut self.read_buf);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Receives more bytes into the read buffer; sets `eof` at the end of the stream.
+    fn fill(&mut self) -> Result<(), UdsError> {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+            // Reclaims the buffer's own memory when every frame handed out was dropped.
+            self.read_buf.reserve(READ_CHUNK);
+        }
+        let filled = self.read_buf.len();
+        let n = loop {
+            match rustix::net::recv(
+                &self.io,
+                self.read_buf.spare_capacity_mut(),
+                RecvFlags::empty(),
+            ) {
+                Ok(((init, _), _)) => break init.len(),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(UdsError::transfer("recv", e)),
+            }
+        };
+        // SAFETY: recv initialised the first `n` bytes of the spare capacity, which
+        // directly follows the `filled` initialised bytes.
+        unsafe { self.read_buf.set_len(filled + n) };
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    /// Sends one frame now.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::FrameTooLarge`] (nothing sent), [`UdsError::Disconnected`] when the
+    /// peer is gone, or an OS error (including an expired write timeout).
+    pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
+        self.write_frames(&[payload])
+    }
+
+    /// Sends several frames now, with as few vectored `sendmsg` calls as the kernel
+    /// allows, and without copying payloads. Frames fed earlier and not yet flushed go
+    /// first.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`write_frame`](Self::write_frame); every frame is checked against the
+    /// maximum before anything is sent.
+    pub fn write_frames(&mut self, payloads: &[&[u8]]) -> Result<(), UdsError> {
+        for p in payloads {
+            self.codec.check_len(p.len())?;
+        }
+        let header_len = self.codec.header_len();
+        let mut headers = BytesMut::with_capacity(payloads.len() * header_len);
+        for p in payloads {
+            self.codec.encode_header(p.len(), &mut headers)?;
+        }
+        let mut slices = Vec::with_capacity(1 + 2 * payloads.len());
+        slices.push(IoSlice::new(&self.write_buf));
+        for (i, p) in payloads.iter().enumerate() {
+            slices.push(IoSlice::new(&headers[i * header_len..(i + 1) * header_len]));
+            slices.push(IoSlice::new(p));
+        }
+        let sent = send_all(&self.io, &mut slices);
+        // Sent or not, the fed frames are done with; the buffer's memory is kept.
+        self.write_buf.clear();
+        sent
+    }
+
+    /// Encodes a frame into the write buffer without sending it; [`flush`](Self::flush)
+    /// (or the next `write_frame*`) sends it.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::FrameTooLarge`]; the buffer is unchanged then.
+    pub fn feed_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
+        self.codec.encode(payload, &mut self.write_buf)
+    }
+
+    /// Sends the frames fed with [`feed_frame`](Self::feed_frame).
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::Disconnected`] or an OS error; what was not sent is dropped.
+    pub fn flush(&mut self) -> Result<(), UdsError> {
+        self.write_frames(&[])
+    }
+}
+
+/// Sends every byte of `slices`, in order, across partial writes and `EINTR`.
+pub(crate) fn send_all(fd: impl AsFd, mut slices: &mut [IoSlice<'_>]) -> Result<(), UdsError> {
+    IoSlice::advance_slices(&mut slices, 0); // skip leading empty slices
+    while !slices.is_empty() {
+        let batch = &slices[..slices.len().min(IOV_MAX)];
+        let mut no_control = SendAncillaryBuffer::default();
+        let sent = match rustix::net::sendmsg(&fd, batch, &mut no_control, SendFlags::NOSIGNAL) {
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(UdsError::transfer("sendmsg", e)),
+        };
+        IoSlice::advance_slices(&mut slices, sent);
+    }
+    Ok(())
+}

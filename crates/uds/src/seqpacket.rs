@@ -1,0 +1,143 @@
+//! Connected `SOCK_SEQPACKET` sockets: reliable, ordered, message boundaries kept.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use crate::message::{self, Inbox};
+use crate::{PeerCredentials, UdsAddr, UdsError};
+
+/// A connected `SOCK_SEQPACKET` socket: like a stream (reliable, ordered, connected,
+/// peer credentials), but every `send` arrives as exactly one `recv`.
+///
+/// Messages:
+/// - a message larger than the socket can carry is [`UdsError::FrameTooLarge`] at `send`;
+/// - a message larger than the receive capacity ([`set_max_message_len`](Self::set_max_message_len),
+///   default 256 KiB) is [`UdsError::MessageTruncated`] at `recv`, never returned short;
+/// - **zero-length messages are refused** ([`UdsError::EmptyMessage`]): on a seqpacket
+///   socket the receiver cannot tell one from the peer closing the connection, so
+///   `recv` returning `Ok(None)` always means the peer closed.
+///
+/// # Examples
+///
+/// ```
+/// use ipclane_uds::SeqpacketStream;
+///
+/// let (a, mut b) = SeqpacketStream::pair()?;
+/// a.send(b"first")?;
+/// a.send(b"second")?;
+/// assert_eq!(b.recv()?.as_deref(), Some(&b"first"[..]));
+/// assert_eq!(b.recv()?.as_deref(), Some(&b"second"[..]));
+/// drop(a);
+/// assert_eq!(b.recv()?, None);
+/// # Ok::<(), ipclane_uds::UdsError>(())
+/// ```
+#[derive(Debug)]
+pub struct SeqpacketStream {
+    fd: OwnedFd,
+    inbox: Inbox,
+}
+
+impl From<OwnedFd> for SeqpacketStream {
+    /// Wraps a connected `SOCK_SEQPACKET` socket.
+    fn from(fd: OwnedFd) -> Self {
+        Self {
+            fd,
+            inbox: Inbox::new(),
+        }
+    }
+}
+
+impl SeqpacketStream {
+    /// Connects to a [`SeqpacketListener`](crate::SeqpacketListener) at `addr`.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::NotListening`], [`UdsError::PermissionDenied`],
+    /// [`UdsError::InvalidAddress`], or an OS error.
+    pub fn connect(addr: &UdsAddr) -> Result<Self, UdsError> {
+        Ok(Self::from(crate::bind::connect(
+            SocketType::SEQPACKET,
+            addr,
+        )?))
+    }
+
+    /// Two connected sockets (`socketpair`), for example to hand one to a child process.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn pair() -> Result<(Self, Self), UdsError> {
+        let (a, b) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| UdsError::Io {
+            op: "socketpair",
+            source: e.into(),
+        })?;
+        Ok((Self::from(a), Self::from(b)))
+    }
+
+    /// Sends `msg` as one message.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::EmptyMessage`] for an empty `msg`, [`UdsError::FrameTooLarge`],
+    /// [`UdsError::Disconnected`], or an OS error.
+    pub fn send(&self, msg: &[u8]) -> Result<(), UdsError> {
+        if msg.is_empty() {
+            return Err(UdsError::EmptyMessage);
+        }
+        message::send(&self.fd, msg, None)
+    }
+
+    /// Receives the next message; `Ok(None)` when the peer closed the connection.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::MessageTruncated`] (the message is lost; the connection stays usable),
+    /// [`UdsError::Disconnected`], or an OS error (including an expired read timeout).
+    pub fn recv(&mut self) -> Result<Option<Bytes>, UdsError> {
+        let (msg, _) = self.inbox.recv(&self.fd, false)?;
+        Ok(if msg.is_empty() { None } else { Some(msg) })
+    }
+
+    /// Largest message [`recv`](Self::recv) accepts (default 256 KiB).
+    pub fn max_message_len(&self) -> usize {
+        self.inbox.max()
+    }
+
+    /// Sets the largest message [`recv`](Self::recv) accepts.
+    pub fn set_max_message_len(&mut self, max: usize) {
+        self.inbox.set_max(max);
+    }
+
+    /// Credentials of the peer.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials, UdsError> {
+        crate::peer_credentials(&self.fd)
+    }
+
+    /// Sets how long `recv` waits before failing with `WouldBlock` (`None`: forever).
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), UdsError> {
+        crate::datagram::set_timeout(&self.fd, rustix::net::sockopt::Timeout::Recv, timeout)
+    }
+}
+
+impl AsFd for SeqpacketStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
