@@ -6,7 +6,8 @@
 //! - never follows or removes what is not a socket: a regular file, a directory or a
 //!   symbolic link at the path is [`UdsError::NotASocket`];
 //! - reclaims a socket file left by a crashed server only after a connection attempt is
-//!   refused (nobody listens);
+//!   refused (nobody listens). When somebody does listen, that probe is a real connection:
+//!   the live server accepts it and sees it closed at once, like any client that gives up;
 //! - does all of this under an exclusive `flock` of the directory, so that two ipclane
 //!   servers racing for one path cannot remove each other's fresh socket: exactly one
 //!   binds, the other gets [`UdsError::AddrInUse`];

@@ -1,0 +1,282 @@
+//! Listener lifecycle, peer credentials and the access policy, across real processes.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+
+use ipclane_testkit::{Peer, TempDir, is_root, listen, say, unique};
+use ipclane_uds::{AccessPolicy, FramedStream, Listener, UdsAddr, UdsError, connect};
+
+/// Entry point of the peer processes these tests start.
+#[test]
+#[ignore = "entry point of peer processes; runs only when a test starts one"]
+fn peer_entry() {
+    ipclane_testkit::run_peer(|role, args| match role {
+        "bind_with_umask_000" => {
+            rustix::process::umask(rustix::fs::Mode::empty());
+            let _l = Listener::bind(&args[0].parse().unwrap()).unwrap();
+            say("bound");
+            ipclane_testkit::hold();
+        }
+        "race_to_bind" => {
+            let addr: UdsAddr = args[0].parse().unwrap();
+            assert_eq!(listen().as_deref(), Some("go"));
+            match Listener::bind(&addr) {
+                Ok(l) => {
+                    say("won");
+                    ipclane_testkit::hold();
+                    drop(l);
+                }
+                Err(UdsError::AddrInUse { .. }) => say("lost"),
+                Err(other) => say(format!("error {other}")),
+            }
+        }
+        "connect_and_report" => {
+            let mut framed = FramedStream::new(connect(&args[0].parse().unwrap()).unwrap());
+            let me = format!(
+                "{} {} {}",
+                std::process::id(),
+                rustix::process::getuid().as_raw(),
+                rustix::process::getgid().as_raw()
+            );
+            framed.write_frame(me.as_bytes()).unwrap();
+            let _ = framed.read_frame();
+        }
+        "connect_as_nobody" => {
+            // SAFETY: a plain syscall on the calling process (glibc applies it to every
+            // thread); the group goes first, while we still may change it.
+            let group = unsafe { libc::setgid(65534) } == 0;
+            // SAFETY: as above.
+            let dropped = group && unsafe { libc::setuid(65534) } == 0;
+            assert!(dropped, "drop privileges");
+            let mut framed = FramedStream::new(connect(&args[0].parse().unwrap()).unwrap());
+            let _ = framed.write_frame(b"let me in");
+            match framed.read_frame() {
+                Ok(None) | Err(UdsError::Disconnected) => say("closed"),
+                other => say(format!("unexpected {other:?}")),
+            }
+        }
+        other => panic!("unknown peer role {other}"),
+    });
+}
+
+fn addr_in(dir: &TempDir, name: &str) -> UdsAddr {
+    dir.path().join(name).into()
+}
+
+#[test]
+fn socket_file_is_0600_under_umask_000_and_removed_on_drop() {
+    let dir = TempDir::new("umask");
+    let path = dir.path().join("l.sock");
+    let mut peer = Peer::spawn("bind_with_umask_000", &[path.to_str().unwrap()]);
+    assert_eq!(peer.recv(), "bound");
+    let md = path.symlink_metadata().unwrap();
+    assert!(md.file_type().is_socket());
+    assert_eq!(md.permissions().mode() & 0o777, 0o600);
+    assert!(peer.finish().success());
+    assert!(!path.exists(), "the listener removed its file");
+}
+
+#[test]
+fn mode_is_configurable() {
+    let dir = TempDir::new("mode");
+    let addr = addr_in(&dir, "m.sock");
+    let _l = Listener::builder().mode(0o660).bind(&addr).unwrap();
+    let mode = addr
+        .path()
+        .unwrap()
+        .metadata()
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o660);
+}
+
+#[test]
+fn a_stale_socket_is_reclaimed_and_a_live_one_is_not() {
+    let dir = TempDir::new("stale");
+    let path = dir.path().join("s.sock");
+    // std's listener leaves its file behind, like a crashed server.
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let addr: UdsAddr = path.clone().into();
+    let live = Listener::bind(&addr).unwrap();
+    assert!(matches!(
+        Listener::bind(&addr),
+        Err(UdsError::AddrInUse { .. })
+    ));
+    // The live one still works.
+    let client = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            FramedStream::new(connect(&addr).unwrap())
+                .write_frame(b"x")
+                .unwrap()
+        }
+    });
+    // The failed bind's liveness probe shows up first, as a connection closed at once.
+    let (probe, _) = live.accept().unwrap();
+    assert_eq!(FramedStream::new(probe).read_frame().unwrap(), None);
+    let (s, _) = live.accept().unwrap();
+    assert_eq!(
+        FramedStream::new(s).read_frame().unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    client.join().unwrap();
+}
+
+#[test]
+fn what_is_not_a_socket_is_never_replaced_or_followed() {
+    let dir = TempDir::new("notsock");
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"precious").unwrap();
+    match Listener::bind(&file.clone().into()) {
+        Err(UdsError::NotASocket { found, .. }) => assert_eq!(found, "regular file"),
+        other => panic!("expected NotASocket, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"precious");
+
+    let link = dir.path().join("link");
+    let target = dir.path().join("target.sock");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    match Listener::bind(&link.clone().into()) {
+        Err(UdsError::NotASocket { found, .. }) => assert_eq!(found, "symbolic link"),
+        other => panic!("expected NotASocket, got {other:?}"),
+    }
+    assert!(!target.exists(), "nothing was created through the link");
+    assert!(link.symlink_metadata().is_ok(), "the link is untouched");
+
+    let sub = dir.path().join("dir");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(matches!(
+        Listener::bind(&sub.clone().into()),
+        Err(UdsError::NotASocket {
+            found: "directory",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn racing_servers_get_exactly_one_winner() {
+    let dir = TempDir::new("race");
+    let path = dir.path().join("r.sock");
+    // Start from a stale file, the hardest case: every racer tries to reclaim it.
+    drop(UnixListener::bind(&path).unwrap());
+    let mut racers: Vec<Peer> = (0..4)
+        .map(|_| Peer::spawn("race_to_bind", &[path.to_str().unwrap()]))
+        .collect();
+    for r in &mut racers {
+        r.send("go");
+    }
+    let verdicts: Vec<String> = racers.iter_mut().map(Peer::recv).collect();
+    assert_eq!(
+        verdicts.iter().filter(|v| *v == "won").count(),
+        1,
+        "{verdicts:?}"
+    );
+    assert_eq!(
+        verdicts.iter().filter(|v| *v == "lost").count(),
+        3,
+        "{verdicts:?}"
+    );
+    for r in racers {
+        assert!(r.finish().success());
+    }
+    assert!(!path.exists());
+}
+
+#[test]
+fn abstract_addresses_need_no_file() {
+    let addr: UdsAddr = format!("@{}", unique("abstract")).parse().unwrap();
+    let listener = Listener::bind(&addr).unwrap();
+    assert!(matches!(
+        Listener::bind(&addr),
+        Err(UdsError::AddrInUse { .. })
+    ));
+    let client = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            FramedStream::new(connect(&addr).unwrap())
+                .write_frame(b"abstract")
+                .unwrap()
+        }
+    });
+    let (s, _) = listener.accept().unwrap();
+    assert_eq!(
+        FramedStream::new(s).read_frame().unwrap().as_deref(),
+        Some(&b"abstract"[..])
+    );
+    client.join().unwrap();
+    drop(listener);
+    assert!(Listener::bind(&addr).is_ok(), "the name is free again");
+}
+
+#[test]
+fn connecting_to_nothing_is_not_listening() {
+    let dir = TempDir::new("nothing");
+    assert!(matches!(
+        connect(&addr_in(&dir, "none.sock")),
+        Err(UdsError::NotListening { .. })
+    ));
+    let stale = dir.path().join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    assert!(matches!(
+        connect(&stale.into()),
+        Err(UdsError::NotListening { .. })
+    ));
+}
+
+#[test]
+fn peer_credentials_are_the_peer_process() {
+    let dir = TempDir::new("creds");
+    let addr = addr_in(&dir, "c.sock");
+    let listener = Listener::bind(&addr).unwrap();
+    let peer = Peer::spawn("connect_and_report", &[&addr.to_string()]);
+    let (stream, creds) = listener.accept().unwrap();
+    let mut framed = FramedStream::new(stream);
+    let reported = framed.read_frame().unwrap().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&reported),
+        format!("{} {} {}", creds.pid, creds.uid, creds.gid)
+    );
+    assert_eq!(creds.pid, peer.pid());
+    assert_eq!(
+        ipclane_uds::peer_credentials(framed.get_ref()).unwrap(),
+        creds
+    );
+    framed.write_frame(b"bye").unwrap();
+    assert!(peer.finish().success());
+}
+
+#[test]
+fn another_user_is_refused_by_the_default_policy() {
+    if !is_root() {
+        eprintln!(
+            "skipped another_user_is_refused_by_the_default_policy: needs root to switch user"
+        );
+        return;
+    }
+    // An abstract address has no file permissions, so only the policy stands in the way.
+    let addr: UdsAddr = format!("@{}", unique("policy")).parse().unwrap();
+    let listener = Listener::bind(&addr).unwrap();
+    let mut peer = Peer::spawn("connect_as_nobody", &[&addr.to_string()]);
+    match listener.accept() {
+        Err(UdsError::PeerRejected { credentials }) => {
+            assert_eq!(credentials.uid, 65534);
+            assert_eq!(credentials.pid, peer.pid());
+        }
+        other => panic!("expected PeerRejected, got {other:?}"),
+    }
+    assert_eq!(peer.recv(), "closed");
+    assert!(peer.finish().success());
+
+    let open = Listener::builder()
+        .policy(AccessPolicy::same_user().allow_uid(65534))
+        .bind(&format!("@{}", unique("policy-open")).parse().unwrap());
+    let open = open.unwrap();
+    let peer = Peer::spawn("connect_as_nobody", &[&open.local_addr().to_string()]);
+    let (_, creds) = open.accept().unwrap();
+    assert_eq!(creds.uid, 65534);
+    drop(peer);
+}

@@ -1,0 +1,143 @@
+//! Seqpacket and datagram sockets keep message boundaries and never return a short message.
+
+use ipclane_testkit::{Peer, TempDir, say};
+use ipclane_uds::{DatagramSocket, SeqpacketListener, SeqpacketStream, UdsAddr, UdsError};
+
+/// Entry point of the peer processes these tests start.
+#[test]
+#[ignore = "entry point of peer processes; runs only when a test starts one"]
+fn peer_entry() {
+    ipclane_testkit::run_peer(|role, args| match role {
+        "seqpacket_client" => {
+            let mut s = SeqpacketStream::connect(&args[0].parse().unwrap()).unwrap();
+            for size in [1usize, 100, 65_536, 150_000] {
+                s.send(&vec![size as u8; size]).unwrap();
+            }
+            let reply = s.recv().unwrap().unwrap();
+            say(String::from_utf8_lossy(&reply));
+        }
+        other => panic!("unknown peer role {other}"),
+    });
+}
+
+#[test]
+fn seqpacket_keeps_boundaries_across_processes() {
+    let dir = TempDir::new("seqpacket");
+    let addr: UdsAddr = dir.path().join("sp.sock").into();
+    let listener = SeqpacketListener::bind(&addr).unwrap();
+    let mut peer = Peer::spawn("seqpacket_client", &[&addr.to_string()]);
+    let (mut conn, creds) = listener.accept().unwrap();
+    assert_eq!(creds.pid, peer.pid());
+    for size in [1usize, 100, 65_536, 150_000] {
+        let msg = conn.recv().unwrap().unwrap();
+        assert_eq!(msg.len(), size);
+        assert!(msg.iter().all(|&b| b == size as u8));
+    }
+    conn.send(b"got 4").unwrap();
+    assert_eq!(peer.recv(), "got 4");
+    assert!(peer.finish().success());
+    assert_eq!(conn.recv().unwrap(), None, "the peer closed");
+}
+
+#[test]
+fn seqpacket_refuses_oversized_and_empty_messages() {
+    let (a, mut b) = SeqpacketStream::pair().unwrap();
+    match a.send(&vec![0; 4 << 20]) {
+        Err(UdsError::FrameTooLarge { len, max }) => {
+            assert_eq!(len, 4 << 20);
+            assert!(max > 0 && max < 4 << 20);
+        }
+        other => panic!("expected FrameTooLarge, got {other:?}"),
+    }
+    assert!(matches!(a.send(b""), Err(UdsError::EmptyMessage)));
+    a.send(b"still usable").unwrap();
+    assert_eq!(b.recv().unwrap().as_deref(), Some(&b"still usable"[..]));
+}
+
+#[test]
+fn seqpacket_reports_truncation_and_stays_usable() {
+    let (a, mut b) = SeqpacketStream::pair().unwrap();
+    b.set_max_message_len(10);
+    a.send(&[1; 20]).unwrap();
+    a.send(&[2; 10]).unwrap();
+    match b.recv() {
+        Err(UdsError::MessageTruncated { len, capacity }) => assert_eq!((len, capacity), (20, 10)),
+        other => panic!("expected MessageTruncated, got {other:?}"),
+    }
+    assert_eq!(b.recv().unwrap().as_deref(), Some(&[2u8; 10][..]));
+}
+
+#[test]
+fn datagrams_keep_boundaries_and_empty_messages() {
+    let (a, mut b) = DatagramSocket::pair().unwrap();
+    for msg in [&b"one"[..], b"", b"three"] {
+        a.send(msg).unwrap();
+    }
+    assert_eq!(&b.recv().unwrap()[..], b"one");
+    assert!(
+        b.recv().unwrap().is_empty(),
+        "a zero-length datagram is a message"
+    );
+    assert_eq!(&b.recv().unwrap()[..], b"three");
+}
+
+#[test]
+fn datagrams_report_truncation_and_size_limits() {
+    let (a, mut b) = DatagramSocket::pair().unwrap();
+    b.set_max_message_len(4);
+    a.send(b"too long").unwrap();
+    assert!(matches!(
+        b.recv(),
+        Err(UdsError::MessageTruncated {
+            len: 8,
+            capacity: 4
+        })
+    ));
+    assert!(matches!(
+        a.send(&vec![0; 8 << 20]),
+        Err(UdsError::FrameTooLarge { .. })
+    ));
+}
+
+#[test]
+fn bound_datagram_sockets_exchange_with_addresses() {
+    let dir = TempDir::new("dgram");
+    let server_addr: UdsAddr = dir.path().join("server.sock").into();
+    let client_addr: UdsAddr = dir.path().join("client.sock").into();
+    let mut server = DatagramSocket::bind(&server_addr).unwrap();
+    let mut client = DatagramSocket::bind(&client_addr).unwrap();
+    assert_eq!(server.local_addr(), Some(&server_addr));
+    client.send_to(b"hello", &server_addr).unwrap();
+    let (msg, from) = server.recv_from().unwrap();
+    assert_eq!(&msg[..], b"hello");
+    assert_eq!(from.as_ref(), Some(&client_addr));
+    server.send_to(b"hi back", &client_addr).unwrap();
+    assert_eq!(&client.recv().unwrap()[..], b"hi back");
+
+    let anonymous = DatagramSocket::unbound().unwrap();
+    anonymous.send_to(b"who?", &server_addr).unwrap();
+    assert_eq!(
+        server.recv_from().unwrap().1,
+        None,
+        "an unbound sender has no address"
+    );
+
+    let nobody: UdsAddr = dir.path().join("nobody.sock").into();
+    assert!(matches!(
+        anonymous.send_to(b"x", &nobody),
+        Err(UdsError::NotListening { .. })
+    ));
+    drop(server);
+    assert!(!dir.path().join("server.sock").exists(), "removed on drop");
+}
+
+#[test]
+fn connected_datagram_socket_sends_to_its_peer() {
+    let dir = TempDir::new("dgram-connect");
+    let addr: UdsAddr = dir.path().join("d.sock").into();
+    let mut server = DatagramSocket::bind(&addr).unwrap();
+    let client = DatagramSocket::unbound().unwrap();
+    client.connect(&addr).unwrap();
+    client.send(b"connected").unwrap();
+    assert_eq!(&server.recv().unwrap()[..], b"connected");
+}
