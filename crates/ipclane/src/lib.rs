@@ -5,7 +5,8 @@
 //!
 //! - [`segment`]: shared-memory segment lifecycle (create, open, validate, own, seal, gc).
 //! - `queue`: lock-free rings in shared memory (not built yet).
-//! - `uds`: Unix-socket framing, credentials and fd passing (not built yet).
+//! - [`uds`]: Unix-socket framing, message sockets, listener lifecycle, credentials and
+//!   descriptor passing.
 //!
 //! The unified `Sender`/`Receiver` API over shared memory, Unix sockets and TCP, addressed
 //! by URL, and the `ipclane` command-line tool come on top of those layers (see
@@ -26,3 +27,5 @@
 
 #[doc(inline)]
 pub use ipclane_segment as segment;
+#[doc(inline)]
+pub use ipclane_uds as uds;
