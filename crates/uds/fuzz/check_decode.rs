@@ -14,9 +14,16 @@ pub fn check(data: &[u8]) {
     let [format, max, piece, wire @ ..] = data else {
         return;
     };
-    let width = [LengthWidth::U8, LengthWidth::U16, LengthWidth::U32, LengthWidth::U64][usize::from(format & 3)];
+    let width = [
+        LengthWidth::U8,
+        LengthWidth::U16,
+        LengthWidth::U32,
+        LengthWidth::U64,
+    ][usize::from(format & 3)];
     let mut builder = FrameCodec::builder();
-    builder.length_width(width).max_frame_length(usize::from(*max) * 64);
+    builder
+        .length_width(width)
+        .max_frame_length(usize::from(*max) * 64);
     if format & 4 != 0 {
         builder.little_endian();
     }
@@ -46,7 +53,9 @@ pub fn check(data: &[u8]) {
             match codec.decode_eof(&mut buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(UdsError::Truncated { received, expected, .. }) => {
+                Err(UdsError::Truncated {
+                    received, expected, ..
+                }) => {
                     assert!(received < expected);
                     break;
                 }
@@ -58,10 +67,19 @@ pub fn check(data: &[u8]) {
             }
         };
         assert!(frame.len() as u64 <= codec.max_frame_length());
-        assert!(buf.capacity() <= wire.len() + usize::from(*max) * 64 + 64, "over-allocation");
+        assert!(
+            buf.capacity() <= wire.len() + usize::from(*max) * 64 + 64,
+            "over-allocation"
+        );
         let before = reencoded.len();
-        codec.encode(&frame, &mut reencoded).expect("a decoded frame re-encodes");
+        codec
+            .encode(&frame, &mut reencoded)
+            .expect("a decoded frame re-encodes");
         consumed += reencoded.len() - before;
     }
-    assert_eq!(&reencoded[..], &wire[..consumed], "re-encoding differs from the input");
+    assert_eq!(
+        &reencoded[..],
+        &wire[..consumed],
+        "re-encoding differs from the input"
+    );
 }

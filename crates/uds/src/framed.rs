@@ -144,7 +144,19 @@ impl<S: AsFd> FramedStream<S> {
     /// [`UdsError::FrameTooLarge`] (nothing sent), [`UdsError::Disconnected`] when the
     /// peer is gone, or an OS error (including an expired write timeout).
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
-        self.write_frames(&[payload])
+        // The common case, without allocating: header on the stack, three buffers.
+        let mut header = [0u8; 8];
+        let mut cursor = &mut header[..];
+        self.codec.encode_header(payload.len(), &mut cursor)?;
+        let header_len = self.codec.header_len();
+        let mut slices = [
+            IoSlice::new(&self.write_buf),
+            IoSlice::new(&header[..header_len]),
+            IoSlice::new(payload),
+        ];
+        let sent = send_all(&self.io, &mut slices);
+        self.write_buf.clear();
+        sent
     }
 
     /// Sends several frames now, with as few vectored `sendmsg` calls as the kernel
