@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use ipclane_uds::{FrameCodec, LengthWidth, UdsError};
 
 /// Runs the decoder over `data` and checks the property; panics if it does not hold.
-pub fn check(data: &[u8]) {
+pub(crate) fn check(data: &[u8]) {
     let [format, max, piece, wire @ ..] = data else {
         return;
     };
