@@ -1,21 +1,81 @@
-//! Lock-free queues that live inside an [`ipclane_segment`] shared-memory region.
+//! Lock-free queues that live in shared memory: an SPSC byte ring, a bounded MPMC queue
+//! and a broadcast ring, with futex wake-up.
 //!
-//! **Status: not built yet.** This crate is reserved in the workspace so that the layers
-//! above can be planned against it; it exports nothing until its structures are
-//! implemented, tested and measured (issue "ipclane-queue").
+//! This is the data plane of [ipclane](https://github.com/ipclane/ipclane). It knows nothing
+//! of sockets; its structures live in any [`Memory`]: an [`ipclane_segment::Segment`]
+//! shared between processes, or [`HeapMemory`] for threads (and loom models).
 //!
-//! What it will hold (see `docs/architecture.md`):
+//! # Guarantees
 //!
-//! - an SPSC byte ring with variable-length records, zero-copy reserve/commit and
-//!   read/release, and batching;
-//! - a bounded MPMC queue with a sequence number per slot;
-//! - a broadcast ring (one writer, many readers that detect being lapped);
-//! - a futex-based notifier in the region (spin, then park) so blocking calls cost no
-//!   syscall while the peer keeps up;
-//! - validation of every position and length read from the region, so a corrupted or
-//!   hostile peer yields an error, never undefined behaviour.
+//! - **Lock-free data paths.** Pushing and popping never take a lock and never make a
+//!   system call while the other side keeps up; blocking calls spin (adaptively), then
+//!   sleep on a shared futex word ([`WaitStrategy`]).
+//! - **Hostile peers cannot hurt you.** Every position, length and sequence number read
+//!   from shared memory is read once, validated (bounds, alignment, monotonicity,
+//!   capacity), then used: corruption is [`QueueError::Corrupted`], never undefined
+//!   behaviour, an out-of-bounds access, a panic or an endless loop.
+//! - **Crashes are normal.** Each side holds a segment claim the kernel releases when its
+//!   process dies, so blocking calls return [`QueueError::Disconnected`] in bounded time
+//!   when the peer closed *or died*, and a dead side's role can be taken over.
+//! - **Single producer, single consumer, by type.** Handles are `Send`, not `Sync`; a second
+//!   live producer or consumer is [`QueueError::AlreadyClaimed`].
 //!
-//! It depends on `ipclane-segment` only, and never on sockets.
+//! # Types
+//!
+//! | item | what it is |
+//! |---|---|
+//! | [`SpscRing`], [`Producer`], [`Consumer`] | variable-length byte records, zero-copy [`WriteGuard`]/[`ReadGuard`] |
+//! | [`MpmcQueue`] | bounded queue of fixed-size slots for many producer and consumer processes |
+//! | [`Broadcast`], [`BroadcastWriter`], [`BroadcastReader`] | one writer, any number of readers, lapped readers resync |
+//! | [`Memory`], [`HeapMemory`] | where a structure lives |
+//! | [`WaitStrategy`] | spin-then-park settings |
+//! | [`QueueError`] | every outcome that is not a value |
+//!
+//! Layouts: `docs/queue-layout.md`.
+//!
+//! # Example
+//!
+//! Two threads here; two processes with [`SpscRing::create_named`] and
+//! `Producer::attach(Arc::new(segment))` in each.
+//!
+//! ```
+//! use ipclane_queue::{QueueError, SpscRing};
+//!
+//! let (mut tx, mut rx) = SpscRing::heap(1 << 16)?;
+//! let producer = std::thread::spawn(move || -> Result<(), QueueError> {
+//!     for i in 0..1000u32 {
+//!         tx.push_blocking(&i.to_le_bytes())?;
+//!     }
+//!     Ok(()) // dropping tx closes the ring
+//! });
+//! let mut expected = 0u32;
+//! loop {
+//!     match rx.pop_blocking() {
+//!         Ok(record) => {
+//!             assert_eq!(record, expected.to_le_bytes());
+//!             expected += 1;
+//!         }
+//!         Err(QueueError::Disconnected) => break,
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! assert_eq!(expected, 1000);
+//! producer.join().unwrap()?;
+//! # Ok::<(), QueueError>(())
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+mod error;
+mod futex;
+mod layout;
+mod memory;
+mod notifier;
+mod spsc;
+mod sync;
+
+pub use error::QueueError;
+pub use memory::{ALIGN, HeapMemory, Memory};
+pub use notifier::WaitStrategy;
+pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};

@@ -1,0 +1,153 @@
+//! Pieces shared by every layout: the metadata block, cache padding, side states.
+//!
+//! Every structure starts with a 128-byte [`Meta`] block naming the structure and its
+//! layout version and sizes; attaching reads each field once and validates it. Layouts
+//! are documented byte by byte in `docs/queue-layout.md`.
+
+use crate::QueueError;
+use crate::memory::Memory;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// `"IPCLQUE\0"` as the bytes of a native-endian u64.
+pub(crate) const MAGIC: u64 = u64::from_ne_bytes(*b"IPCLQUE\0");
+/// Layout version of every structure in this crate.
+pub(crate) const VERSION: u32 = 1;
+
+/// Which structure a memory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Structure {
+    Spsc = 1,
+    Mpmc = 2,
+    Broadcast = 3,
+}
+
+/// Aligns its content to 128 bytes (two cache lines, against adjacent-line prefetch), so
+/// that values written by different sides never share a line.
+#[derive(Debug)]
+#[repr(C, align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+/// The first 128 bytes of every structure.
+#[derive(Debug)]
+#[repr(C, align(128))]
+pub(crate) struct Meta {
+    magic: AtomicU64,
+    version: AtomicU32,
+    structure: AtomicU32,
+    /// SPSC: ring bytes; MPMC and broadcast: number of slots.
+    capacity: AtomicU64,
+    /// MPMC and broadcast: payload bytes per slot; SPSC: 0.
+    slot_size: AtomicU64,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(size_of::<Meta>() == 128 && align_of::<Meta>() == 128);
+
+impl Meta {
+    pub(crate) fn new(structure: Structure, capacity: u64, slot_size: u64) -> Self {
+        Self {
+            magic: AtomicU64::new(MAGIC),
+            version: AtomicU32::new(VERSION),
+            structure: AtomicU32::new(structure as u32),
+            capacity: AtomicU64::new(capacity),
+            slot_size: AtomicU64::new(slot_size),
+        }
+    }
+
+    /// Reads and checks the block once; returns `(capacity, slot_size)` for the caller
+    /// to validate further.
+    pub(crate) fn read(&self, structure: Structure) -> Result<(u64, u64), QueueError> {
+        // Relaxed: the creator wrote these before publishing the memory (a segment's
+        // Release/Acquire initialisation flag, or the thread that built a HeapMemory).
+        let magic = self.magic.load(Ordering::Relaxed);
+        if magic != MAGIC {
+            return Err(QueueError::layout(format!("magic {magic:#018x}: not an ipclane queue")));
+        }
+        let version = self.version.load(Ordering::Relaxed);
+        if version != VERSION {
+            return Err(QueueError::layout(format!("layout version {version}, expected {VERSION}")));
+        }
+        let found = self.structure.load(Ordering::Relaxed);
+        if found != structure as u32 {
+            return Err(QueueError::layout(format!(
+                "structure {found} found where {structure:?} ({}) was expected",
+                structure as u32
+            )));
+        }
+        Ok((self.capacity.load(Ordering::Relaxed), self.slot_size.load(Ordering::Relaxed)))
+    }
+}
+
+/// Side state: never attached.
+pub(crate) const SIDE_FREE: u32 = 0;
+/// Side state: attached by a handle (which may have died since: ask its claim).
+pub(crate) const SIDE_ATTACHED: u32 = 1;
+/// Side state: its handle detached (dropped).
+pub(crate) const SIDE_CLOSED: u32 = 2;
+
+/// One side of a structure (producer, consumer, writer): who holds it.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Side {
+    state: AtomicU32,
+}
+
+impl Side {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicU32::new(SIDE_FREE),
+        }
+    }
+
+    /// Claims the side for this process: the memory's liveness claim `index` first (it
+    /// proves any previous holder dead), then the state word.
+    pub(crate) fn attach<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        index: u32,
+        name: &'static str,
+    ) -> Result<Option<ipclane_segment::Claim>, QueueError> {
+        let claim = memory.claim(index, name)?;
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            match state {
+                SIDE_FREE | SIDE_CLOSED => {}
+                // Marked attached, yet we hold the liveness claim: the holder died.
+                SIDE_ATTACHED if claim.is_some() => {}
+                SIDE_ATTACHED => return Err(QueueError::AlreadyClaimed { side: name }),
+                other => return Err(QueueError::corrupted(format!("{name} side state {other}"))),
+            }
+            // AcqRel: pairs with the previous holder's Release on detach.
+            if self
+                .state
+                .compare_exchange(state, SIDE_ATTACHED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(claim);
+            }
+        }
+    }
+
+    /// Marks the side detached (on drop). Release: everything this side did before is
+    /// visible to a peer that sees the state.
+    pub(crate) fn detach(&self) {
+        self.state.store(SIDE_CLOSED, Ordering::Release);
+    }
+
+    /// Whether the side's holder closed it (cheap: one load).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) == SIDE_CLOSED
+    }
+
+    /// Whether the side's holder is gone: closed, or attached by a process that died
+    /// (a system call: only on slow paths). A side never attached is not gone: its
+    /// holder may still come.
+    pub(crate) fn is_gone<M: Memory + ?Sized>(&self, memory: &M, index: u32) -> bool {
+        match self.state.load(Ordering::Acquire) {
+            SIDE_CLOSED => true,
+            SIDE_ATTACHED => memory.is_claimed(index) == Some(false),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The memory a queue lives in: a shared-memory segment, or aligned heap memory.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+use ipclane_segment::{Claim, Segment};
+
+use crate::QueueError;
+
+/// Alignment every queue layout needs from its memory: a cache-line pair.
+pub const ALIGN: usize = 128;
+
+/// Memory that holds one queue: a pointer, a length and optional liveness claims.
+///
+/// Implemented for [`Segment`] (shared between processes; claims detect a dead peer) and
+/// [`HeapMemory`] (one process; threads, tests and loom models).
+///
+/// # Safety
+///
+/// Implementors guarantee that `as_ptr()` is aligned to [`ALIGN`], that `len()` bytes from
+/// it stay allocated, readable and writable, and never move, for as long as the value
+/// lives, and that nothing else in this process turns them into references to plain data.
+pub unsafe trait Memory: Send + Sync {
+    /// The first byte.
+    fn as_ptr(&self) -> NonNull<u8>;
+
+    /// Length in bytes.
+    fn len(&self) -> usize;
+
+    /// Whether the length is zero.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes liveness claim `index` for this process; `Ok(None)` when this memory has no
+    /// liveness (one process only).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when a live handle holds it.
+    fn claim(&self, index: u32, side: &'static str) -> Result<Option<Claim>, QueueError>;
+
+    /// Whether claim `index` is held by a live handle; `None` when this memory has no
+    /// liveness.
+    fn is_claimed(&self, index: u32) -> Option<bool>;
+}
+
+// SAFETY: a segment's user region is page-aligned (at least ALIGN), stays mapped while the
+// Segment lives, and Segment only exposes it through raw pointers and atomics.
+unsafe impl Memory for Segment {
+    fn as_ptr(&self) -> NonNull<u8> {
+        NonNull::new(Segment::as_ptr(self)).expect("a mapping is never null")
+    }
+
+    fn len(&self) -> usize {
+        Segment::len(self)
+    }
+
+    fn claim(&self, index: u32, side: &'static str) -> Result<Option<Claim>, QueueError> {
+        match Segment::claim(self, index) {
+            Ok(claim) => Ok(Some(claim)),
+            Err(ipclane_segment::SegmentError::ClaimHeld { .. }) => Err(QueueError::AlreadyClaimed { side }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn is_claimed(&self, index: u32) -> Option<bool> {
+        // An error to query counts as "alive": never declare a peer dead without proof.
+        Some(Segment::is_claimed(self, index).unwrap_or(true))
+    }
+}
+
+/// Zeroed, [`ALIGN`]-aligned heap memory for a queue used between threads of one process.
+#[derive(Debug)]
+pub struct HeapMemory {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: HeapMemory owns its allocation and hands out only a raw pointer; the queue code
+// accesses it with atomics and raw copies, which is what makes sharing it sound.
+unsafe impl Send for HeapMemory {}
+// SAFETY: see Send.
+unsafe impl Sync for HeapMemory {}
+
+impl HeapMemory {
+    /// `len` zeroed bytes aligned to [`ALIGN`].
+    ///
+    /// # Panics
+    ///
+    /// When `len` is zero or too large for the address space, or the allocation fails.
+    pub fn new(len: usize) -> Self {
+        assert!(len > 0, "HeapMemory needs at least one byte");
+        let layout = Layout::from_size_align(len, ALIGN).expect("length fits the address space");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Self { ptr, layout }
+    }
+}
+
+impl Drop for HeapMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this very layout, freed once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+// SAFETY: the allocation is ALIGN-aligned, `layout.size()` bytes, owned until drop, and
+// only reached through the raw pointer.
+unsafe impl Memory for HeapMemory {
+    fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    fn claim(&self, _index: u32, _side: &'static str) -> Result<Option<Claim>, QueueError> {
+        Ok(None)
+    }
+
+    fn is_claimed(&self, _index: u32) -> Option<bool> {
+        None
+    }
+}
+
+/// Checks that `memory` is aligned and holds at least `needed` bytes.
+pub(crate) fn check<M: Memory + ?Sized>(memory: &M, needed: usize) -> Result<(), QueueError> {
+    if (memory.as_ptr().as_ptr() as usize) % ALIGN != 0 {
+        return Err(QueueError::layout(format!("memory is not {ALIGN}-byte aligned")));
+    }
+    if memory.len() < needed {
+        return Err(QueueError::layout(format!(
+            "memory of {} bytes is smaller than the {needed} bytes needed",
+            memory.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The reading side of the SPSC ring.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipclane_segment::Claim;
+
+use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
+use crate::memory::Memory;
+use crate::notifier::{WaitStrategy, Waiter};
+use crate::sync::Ordering;
+use crate::QueueError;
+
+/// Where the next record lies: payload position, length, and the position after it.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    payload: u64,
+    len: usize,
+    next: u64,
+}
+
+/// The consumer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
+/// processes. `Send`, not `Sync`.
+///
+/// - [`read`](Self::read) gives a [`ReadGuard`] over the next record in the ring;
+///   [`ReadGuard::release`] frees its room for the producer, [`ReadGuard::stage`] adds
+///   it to a batch that [`flush`](Self::flush) frees; dropping the guard without either
+///   is a peek (the record stays next).
+/// - [`try_pop`](Self::try_pop) copies the next record out; [`pop_blocking`](Self::pop_blocking)
+///   and [`pop_timeout`](Self::pop_timeout) (and `read_*`) wait for one.
+/// - Every position and header read from the ring is validated before use: a corrupted
+///   or hostile producer gives [`QueueError::Corrupted`], never an out-of-bounds read.
+#[derive(Debug)]
+pub struct Consumer<M: Memory> {
+    memory: Arc<M>,
+    control: NonNull<Control>,
+    data: NonNull<u8>,
+    capacity: u64,
+    /// Position of the next record to read (after staged releases).
+    head: u64,
+    /// Position last published to the producer.
+    published: u64,
+    /// Last producer position read (never ahead of the real one).
+    tail: u64,
+    waiter: Waiter,
+    _claim: Option<Claim>,
+}
+
+// SAFETY: as for Producer: the pointers point into memory kept alive by the Arc, and the
+// consumer is the only user of its side. Not Sync: one consumer means one thread at a time.
+unsafe impl<M: Memory> Send for Consumer<M> {}
+
+impl<M: Memory> Consumer<M> {
+    /// Attaches as the consumer of the ring in `memory`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when a live consumer exists (a dead one's claim is
+    /// taken over, once the segment proves it dead), [`QueueError::Layout`],
+    /// [`QueueError::Corrupted`].
+    pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+        let ring::Attached { control, data, capacity } = ring::attach(&*memory)?;
+        // SAFETY: attach() validated the control block's placement.
+        let ctrl = unsafe { control.as_ref() };
+        let claim = ctrl.consumer.0.attach(&*memory, CONSUMER_CLAIM, "consumer")?;
+        let head = ctrl.head.0.load(Ordering::Acquire);
+        let consumer = Self {
+            memory,
+            control,
+            data,
+            capacity,
+            head,
+            published: head,
+            tail: head,
+            waiter: Waiter::new(WaitStrategy::default()),
+            _claim: claim,
+        };
+        if head % HEADER != 0 {
+            let err = QueueError::corrupted(format!("consumer position {head} is not 8-byte aligned"));
+            drop(consumer);
+            return Err(err);
+        }
+        Ok(consumer)
+    }
+
+    fn control(&self) -> &Control {
+        // SAFETY: validated at attach; the memory lives as long as self.
+        unsafe { self.control.as_ref() }
+    }
+
+    /// Sets how blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.waiter = Waiter::new(strategy);
+    }
+
+    /// Times a blocking call went to sleep (a measure of wake-up system calls).
+    pub fn parks(&self) -> u64 {
+        self.waiter.parks()
+    }
+
+    /// Whether the producer is still there (a system call for a segment).
+    pub fn is_producer_alive(&self) -> bool {
+        !self.control().producer.0.is_gone(&*self.memory, PRODUCER_CLAIM)
+    }
+
+    /// Finds the next record, validating everything it reads from the ring.
+    fn next(&mut self) -> Result<Option<Found>, QueueError> {
+        let mask = self.capacity - 1;
+        let mut pos = self.head;
+        loop {
+            if pos == self.tail {
+                // Acquire pairs with the producer's Release store: the records before
+                // this position are fully written.
+                let tail = self.control().tail.0.load(Ordering::Acquire);
+                if tail < self.tail || tail - self.published > self.capacity || tail % HEADER != 0 {
+                    return Err(QueueError::corrupted(format!(
+                        "producer position {tail} outside [{}, {}]",
+                        self.tail,
+                        self.published + self.capacity
+                    )));
+                }
+                self.tail = tail;
+                if pos == tail {
+                    return Ok(None);
+                }
+            }
+            let offset = pos & mask;
+            // SAFETY: offset is 8-aligned and offset + 8 <= capacity, inside the ring. The
+            // header is read once, into a local, and validated below.
+            let header = unsafe { self.data.as_ptr().add(offset as usize).cast::<u64>().read_volatile() };
+            let (tag, len) = ((header >> 32) as u32, header & 0xffff_ffff);
+            let available = self.tail - pos;
+            match tag {
+                TAG_PAD => {
+                    let to_end = self.capacity - offset;
+                    if len + HEADER != to_end || to_end > available {
+                        return Err(QueueError::corrupted(format!(
+                            "padding record of {len} bytes at ring offset {offset}"
+                        )));
+                    }
+                    pos += to_end;
+                }
+                TAG_DATA => {
+                    let total = HEADER + len.next_multiple_of(8);
+                    if total > self.capacity / 2 || offset + total > self.capacity || total > available {
+                        return Err(QueueError::corrupted(format!(
+                            "record of {len} bytes at ring offset {offset} with {available} bytes published"
+                        )));
+                    }
+                    return Ok(Some(Found {
+                        payload: pos + HEADER,
+                        len: len as usize,
+                        next: pos + total,
+                    }));
+                }
+                other => {
+                    return Err(QueueError::corrupted(format!(
+                        "record tag {other:#x} at ring offset {offset}"
+                    )));
+                }
+            }
+        }
+    }
+
+    fn empty_or_disconnected(&self) -> QueueError {
+        if self.control().producer.0.is_closed() {
+            QueueError::Disconnected
+        } else {
+            QueueError::Empty
+        }
+    }
+
+    fn guard(&mut self, found: Found) -> ReadGuard<'_, M> {
+        let offset = (found.payload & (self.capacity - 1)) as usize;
+        // SAFETY: next() validated that the record lies inside the ring.
+        let payload = unsafe { self.data.add(offset) };
+        ReadGuard {
+            consumer: self,
+            payload,
+            len: found.len,
+            next: found.next,
+        }
+    }
+
+    /// The next record, in place.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Empty`], [`QueueError::Disconnected`] (empty and the producer closed),
+    /// [`QueueError::Corrupted`].
+    pub fn read(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
+        match self.next()? {
+            Some(found) => Ok(self.guard(found)),
+            None => Err(self.empty_or_disconnected()),
+        }
+    }
+
+    /// The next record, waiting for one as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Disconnected`] once the producer closed or died and every record it
+    /// published was read, [`QueueError::Corrupted`].
+    pub fn read_blocking(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
+        self.read_until(None)
+    }
+
+    /// Like [`read_blocking`](Self::read_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `read_blocking`, and [`QueueError::Timeout`].
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGuard<'_, M>, QueueError> {
+        self.read_until(Some(Instant::now() + timeout))
+    }
+
+    fn read_until(&mut self, deadline: Option<Instant>) -> Result<ReadGuard<'_, M>, QueueError> {
+        let mut waiter = self.waiter.clone();
+        let control = self.control;
+        // SAFETY: validated at attach; lives as long as self.memory.
+        let ctrl = unsafe { control.as_ref() };
+        let memory = self.memory.clone();
+        let found = waiter.wait(
+            &ctrl.data_ready.0,
+            deadline,
+            || self.next(),
+            || ctrl.producer.0.is_closed(),
+            || ctrl.producer.0.is_gone(&*memory, PRODUCER_CLAIM),
+        );
+        self.waiter = waiter;
+        Ok(self.guard(found?))
+    }
+
+    /// Copies the next record out and releases it.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read`](Self::read).
+    pub fn try_pop(&mut self) -> Result<Vec<u8>, QueueError> {
+        let guard = self.read()?;
+        let out = guard.to_vec();
+        guard.release();
+        Ok(out)
+    }
+
+    /// Copies the next record out, waiting for one as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`read_blocking`](Self::read_blocking).
+    pub fn pop_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
+        let guard = self.read_blocking()?;
+        let out = guard.to_vec();
+        guard.release();
+        Ok(out)
+    }
+
+    /// Like [`pop_blocking`](Self::pop_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `pop_blocking`, and [`QueueError::Timeout`].
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
+        let guard = self.read_timeout(timeout)?;
+        let out = guard.to_vec();
+        guard.release();
+        Ok(out)
+    }
+
+    /// Frees the room of the records staged with [`ReadGuard::stage`].
+    pub fn flush(&mut self) {
+        if self.published != self.head {
+            // Release: our reads of the released records happen before the producer,
+            // reading this position with Acquire, overwrites them.
+            self.control().head.0.store(self.head, Ordering::Release);
+            self.published = self.head;
+            self.control().space_ready.0.notify();
+        }
+    }
+}
+
+impl<M: Memory> Drop for Consumer<M> {
+    fn drop(&mut self) {
+        self.flush();
+        self.control().consumer.0.detach();
+        // A producer asleep waiting for room must learn that none will come.
+        self.control().space_ready.0.notify();
+    }
+}
+
+/// A record being read, from [`Consumer::read`]. Dropping it without
+/// [`release`](Self::release) or [`stage`](Self::stage) leaves the record in the ring (a
+/// peek).
+#[derive(Debug)]
+pub struct ReadGuard<'a, M: Memory> {
+    consumer: &'a mut Consumer<M>,
+    payload: NonNull<u8>,
+    len: usize,
+    next: u64,
+}
+
+impl<'a, M: Memory> ReadGuard<'a, M> {
+    /// Length of the record.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the record is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first byte of the record (`len()` bytes), for reading in place.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.payload.as_ptr()
+    }
+
+    /// The record as a slice.
+    ///
+    /// # Safety
+    ///
+    /// The producer process must not write the ring's unreleased bytes (a well-behaved
+    /// one never does; a hostile one sharing the memory could, which would make this slice
+    /// a data race).
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the bytes are inside the ring and published; the caller vouches that
+        // nobody writes them while the slice lives.
+        unsafe { std::slice::from_raw_parts(self.payload.as_ptr(), self.len) }
+    }
+
+    /// Copies the record into `out`, which must be exactly `len()` bytes long.
+    ///
+    /// # Panics
+    ///
+    /// When `out.len() != self.len()`.
+    pub fn copy_to(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), self.len, "copy_to needs a buffer of the record's length");
+        // SAFETY: the record's len bytes lie inside the ring (validated); `out` is a local
+        // buffer, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(self.payload.as_ptr(), out.as_mut_ptr(), self.len) };
+    }
+
+    /// Copies the record into a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.len];
+        self.copy_to(&mut out);
+        out
+    }
+
+    /// Frees the record's room for the producer (and that of any staged before it).
+    pub fn release(self) {
+        let consumer = self.finish();
+        consumer.flush();
+    }
+
+    /// Adds the record to the batch that [`Consumer::flush`] frees; the next read moves
+    /// past it.
+    pub fn stage(self) {
+        self.finish();
+    }
+
+    fn finish(self) -> &'a mut Consumer<M> {
+        let ReadGuard { consumer, next, .. } = self;
+        consumer.head = next;
+        consumer
+    }
+}

@@ -1,0 +1,352 @@
+//! The writing side of the SPSC ring.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipclane_segment::Claim;
+
+use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
+use crate::memory::Memory;
+use crate::notifier::{WaitStrategy, Waiter};
+use crate::sync::Ordering;
+use crate::QueueError;
+
+/// The producer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
+/// processes. `Send`, not `Sync`.
+///
+/// - [`reserve`](Self::reserve) gives a [`WriteGuard`] over the record's bytes in the
+///   ring; [`WriteGuard::commit`] publishes it, [`WriteGuard::stage`] adds it to a batch
+///   that [`flush`](Self::flush) publishes (one notification for many records).
+/// - [`try_push`](Self::try_push) copies a slice in; [`push_blocking`](Self::push_blocking)
+///   and [`push_timeout`](Self::push_timeout) wait for room.
+/// - Dropping the producer publishes staged records and closes the ring: the consumer
+///   drains what is left, then gets [`QueueError::Disconnected`].
+#[derive(Debug)]
+pub struct Producer<M: Memory> {
+    memory: Arc<M>,
+    control: NonNull<Control>,
+    data: NonNull<u8>,
+    capacity: u64,
+    /// Position after the last committed or staged record.
+    tail: u64,
+    /// Position last published to the consumer.
+    published: u64,
+    /// Last consumer position read (never ahead of the real one).
+    head: u64,
+    waiter: Waiter,
+    _claim: Option<Claim>,
+}
+
+// SAFETY: the pointers point into `memory`, which the producer keeps alive (Arc) and which
+// is Send + Sync; the producer is the only user of its side, so moving it to another thread
+// is sound. It is deliberately not Sync: one producer means one thread at a time.
+unsafe impl<M: Memory> Send for Producer<M> {}
+
+impl<M: Memory> Producer<M> {
+    /// Attaches as the producer of the ring in `memory`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when a live producer exists (a dead one's claim is
+    /// taken over, once the segment proves it dead), [`QueueError::Layout`] when the
+    /// memory holds no valid ring, [`QueueError::Corrupted`].
+    pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+        let ring::Attached { control, data, capacity } = ring::attach(&*memory)?;
+        // SAFETY: attach() validated the control block's placement.
+        let ctrl = unsafe { control.as_ref() };
+        let claim = ctrl.producer.0.attach(&*memory, PRODUCER_CLAIM, "producer")?;
+        let tail = ctrl.tail.0.load(Ordering::Acquire);
+        let head = ctrl.head.0.load(Ordering::Acquire);
+        let producer = Self {
+            memory,
+            control,
+            data,
+            capacity,
+            tail,
+            published: tail,
+            head,
+            waiter: Waiter::new(WaitStrategy::default()),
+            _claim: claim,
+        };
+        if tail % HEADER != 0 || tail.wrapping_sub(head) > capacity || head > tail {
+            let err = QueueError::corrupted(format!("positions head {head} tail {tail} capacity {capacity}"));
+            drop(producer); // detaches
+            return Err(err);
+        }
+        Ok(producer)
+    }
+
+    fn control(&self) -> &Control {
+        // SAFETY: validated at attach; the memory lives as long as self.
+        unsafe { self.control.as_ref() }
+    }
+
+    /// Sets how blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.waiter = Waiter::new(strategy);
+    }
+
+    /// Times a blocking call went to sleep (a measure of wake-up system calls).
+    pub fn parks(&self) -> u64 {
+        self.waiter.parks()
+    }
+
+    /// Ring size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Largest record this ring takes.
+    pub fn max_record_len(&self) -> usize {
+        (self.capacity / 2 - HEADER) as usize
+    }
+
+    /// Whether the consumer is still there (a system call for a segment).
+    pub fn is_consumer_alive(&self) -> bool {
+        !self.control().consumer.0.is_gone(&*self.memory, CONSUMER_CLAIM)
+    }
+
+    /// Reads the consumer's position, validated against ours.
+    fn refresh_head(&mut self) -> Result<(), QueueError> {
+        let head = self.control().head.0.load(Ordering::Acquire);
+        // Acquire pairs with the consumer's Release store: the bytes it released are no
+        // longer read, so we may overwrite them.
+        if head < self.head || head > self.published || head % HEADER != 0 {
+            return Err(QueueError::corrupted(format!(
+                "consumer position {head} outside [{}, {}]",
+                self.head, self.published
+            )));
+        }
+        self.head = head;
+        Ok(())
+    }
+
+    /// Finds room for a record of `len` bytes: `(padding, record start, record end)`.
+    fn room(&mut self, len: usize) -> Result<(u64, u64, u64), QueueError> {
+        if len > self.max_record_len() {
+            return Err(QueueError::TooLarge {
+                len,
+                max: self.max_record_len(),
+            });
+        }
+        if self.control().consumer.0.is_closed() {
+            return Err(QueueError::Disconnected);
+        }
+        let total = HEADER + (len as u64).next_multiple_of(8);
+        let offset = self.tail & (self.capacity - 1);
+        let contiguous = self.capacity - offset;
+        let pad = if contiguous < total { contiguous } else { 0 };
+        let start = self.tail + pad;
+        let end = start + total;
+        if end - self.head > self.capacity {
+            self.refresh_head()?;
+            if end - self.head > self.capacity {
+                return Err(QueueError::Full);
+            }
+        }
+        Ok((pad, start, end))
+    }
+
+    fn write_header(&self, position: u64, tag: u32, len: u64) {
+        let offset = (position & (self.capacity - 1)) as usize;
+        // SAFETY: offset is 8-aligned and offset + 8 <= capacity (positions are multiples
+        // of 8 and capacity a power of two >= 64), inside the ring; the consumer does not
+        // read these bytes until the position is published.
+        unsafe {
+            self.data
+                .as_ptr()
+                .add(offset)
+                .cast::<u64>()
+                .write_volatile(u64::from(tag) << 32 | len)
+        };
+    }
+
+    /// Reserves a record of `len` bytes and returns a guard over them. Nothing is visible
+    /// to the consumer until the guard commits; dropping it abandons the record.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Full`], [`QueueError::TooLarge`], [`QueueError::Disconnected`] (the
+    /// consumer closed), [`QueueError::Corrupted`].
+    pub fn reserve(&mut self, len: usize) -> Result<WriteGuard<'_, M>, QueueError> {
+        let (pad, start, end) = self.room(len)?;
+        Ok(self.guard(pad, start, end, len))
+    }
+
+    fn guard(&mut self, pad: u64, start: u64, end: u64, len: usize) -> WriteGuard<'_, M> {
+        if pad > 0 {
+            self.write_header(self.tail, TAG_PAD, pad - HEADER);
+        }
+        let offset = ((start & (self.capacity - 1)) + HEADER) as usize;
+        // SAFETY: offset + len <= capacity: the record fits contiguously (room()).
+        let payload = unsafe { self.data.add(offset) };
+        WriteGuard {
+            producer: self,
+            payload,
+            len,
+            start,
+            end,
+        }
+    }
+
+    /// Copies `record` into the ring and publishes it.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`reserve`](Self::reserve).
+    pub fn try_push(&mut self, record: &[u8]) -> Result<(), QueueError> {
+        let mut guard = self.reserve(record.len())?;
+        guard.copy_from(record);
+        guard.commit();
+        Ok(())
+    }
+
+    /// Like [`try_push`](Self::try_push), waiting for room as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Disconnected`] when the consumer closed or died (detected within the
+    /// wait strategy's liveness period), [`QueueError::TooLarge`], [`QueueError::Corrupted`].
+    pub fn push_blocking(&mut self, record: &[u8]) -> Result<(), QueueError> {
+        self.push_until(record, None)
+    }
+
+    /// Like [`push_blocking`](Self::push_blocking), giving up after `timeout`
+    /// ([`QueueError::Timeout`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`push_blocking`](Self::push_blocking), and [`QueueError::Timeout`].
+    pub fn push_timeout(&mut self, record: &[u8], timeout: Duration) -> Result<(), QueueError> {
+        self.push_until(record, Some(Instant::now() + timeout))
+    }
+
+    fn push_until(&mut self, record: &[u8], deadline: Option<Instant>) -> Result<(), QueueError> {
+        let mut waiter = self.waiter.clone();
+        let control = self.control;
+        // SAFETY: validated at attach; lives as long as self.memory.
+        let ctrl = unsafe { control.as_ref() };
+        let memory = self.memory.clone();
+        let found = waiter.wait(
+            &ctrl.space_ready.0,
+            deadline,
+            || match self.room(record.len()) {
+                Ok(room) => Ok(Some(room)),
+                Err(QueueError::Full) => Ok(None),
+                Err(e) => Err(e),
+            },
+            || ctrl.consumer.0.is_closed(),
+            || ctrl.consumer.0.is_gone(&*memory, CONSUMER_CLAIM),
+        );
+        self.waiter = waiter;
+        let (pad, start, end) = found?;
+        let mut guard = self.guard(pad, start, end, record.len());
+        guard.copy_from(record);
+        guard.commit();
+        Ok(())
+    }
+
+    /// Publishes the records staged with [`WriteGuard::stage`].
+    pub fn flush(&mut self) {
+        if self.published != self.tail {
+            // Release: the records' bytes and headers, written before, are visible to a
+            // consumer that reads this position with Acquire.
+            self.control().tail.0.store(self.tail, Ordering::Release);
+            self.published = self.tail;
+            self.control().data_ready.0.notify();
+        }
+    }
+}
+
+impl<M: Memory> Drop for Producer<M> {
+    fn drop(&mut self) {
+        self.flush();
+        self.control().producer.0.detach();
+        // A consumer asleep waiting for data must learn that none will come.
+        self.control().data_ready.0.notify();
+    }
+}
+
+/// A record being written, from [`Producer::reserve`]. Its bytes belong to this guard
+/// until it commits; the consumer cannot see them before.
+#[derive(Debug)]
+pub struct WriteGuard<'a, M: Memory> {
+    producer: &'a mut Producer<M>,
+    payload: NonNull<u8>,
+    len: usize,
+    start: u64,
+    end: u64,
+}
+
+impl<'a, M: Memory> WriteGuard<'a, M> {
+    /// Length of the record.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the record is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first byte of the record, for writing in place (`len()` bytes).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.payload.as_ptr()
+    }
+
+    /// The record as a slice.
+    ///
+    /// # Safety
+    ///
+    /// The consumer process must not write the ring (a well-behaved one never does; a
+    /// hostile one sharing the memory could, which would make this slice a data race).
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the bytes are inside the ring, reserved for this guard; the caller
+        // vouches that no other process writes them.
+        unsafe { std::slice::from_raw_parts_mut(self.payload.as_ptr(), self.len) }
+    }
+
+    /// Copies `bytes` into the record at `offset`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::TooLarge`] when they do not fit.
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
+        if offset.checked_add(bytes.len()).is_none_or(|end| end > self.len) {
+            return Err(QueueError::TooLarge {
+                len: offset.saturating_add(bytes.len()),
+                max: self.len,
+            });
+        }
+        // SAFETY: offset + bytes.len() <= len (checked), inside the reserved record; the
+        // source is a local slice, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.payload.as_ptr().add(offset), bytes.len()) };
+        Ok(())
+    }
+
+    /// Copies `bytes` (exactly `len()` of them) into the record.
+    fn copy_from(&mut self, bytes: &[u8]) {
+        debug_assert_eq!(bytes.len(), self.len);
+        // SAFETY: the record has exactly len bytes reserved; the source is a local slice.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.payload.as_ptr(), self.len) };
+    }
+
+    /// Writes the header and moves the producer's tail past the record (unpublished).
+    fn finish(self) -> &'a mut Producer<M> {
+        let WriteGuard { producer, start, end, len, .. } = self;
+        producer.write_header(start, TAG_DATA, len as u64);
+        producer.tail = end;
+        producer
+    }
+
+    /// Publishes the record (and any staged before it).
+    pub fn commit(self) {
+        self.finish().flush();
+    }
+
+    /// Adds the record to the batch that [`Producer::flush`] publishes.
+    pub fn stage(self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,229 @@
+//! Layout and set-up of the SPSC byte ring.
+//!
+//! ```text
+//! offset   size  field
+//!      0    128  meta: magic, version, structure = 1, capacity (ring bytes), 0
+//!    128    128  head: consumer position (u64, bytes, never wraps)
+//!    256    128  tail: producer position (u64, bytes, never wraps)
+//!    384    128  producer side state (u32)
+//!    512    128  consumer side state (u32)
+//!    640    128  data_ready: futex word + waiter count (the consumer sleeps here)
+//!    768    128  space_ready: futex word + waiter count (the producer sleeps here)
+//!    896    cap  ring: records
+//!
+//! record at ring offset (position % cap), 8-byte aligned:
+//!   u64 header = tag << 32 | len     tag 1 = data, 2 = padding to the end of the ring
+//!   len bytes of payload, then zero to 7 bytes to the next multiple of 8
+//! ```
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use ipclane_segment::{Kind, Segment};
+
+use crate::layout::{CachePadded, Meta, Side, Structure};
+use crate::memory::{self, HeapMemory, Memory};
+use crate::notifier::WakeWord;
+use crate::sync::AtomicU64;
+use crate::{Consumer, Producer, QueueError};
+
+/// Record tag: a record with a payload.
+pub(crate) const TAG_DATA: u32 = 1;
+/// Record tag: padding that fills the ring up to its end.
+pub(crate) const TAG_PAD: u32 = 2;
+/// Bytes of a record header.
+pub(crate) const HEADER: u64 = 8;
+/// Liveness claim index of the producer.
+pub(crate) const PRODUCER_CLAIM: u32 = 0;
+/// Liveness claim index of the consumer.
+pub(crate) const CONSUMER_CLAIM: u32 = 1;
+
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Control {
+    pub(crate) meta: Meta,
+    pub(crate) head: CachePadded<AtomicU64>,
+    pub(crate) tail: CachePadded<AtomicU64>,
+    pub(crate) producer: CachePadded<Side>,
+    pub(crate) consumer: CachePadded<Side>,
+    pub(crate) data_ready: CachePadded<WakeWord>,
+    pub(crate) space_ready: CachePadded<WakeWord>,
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(size_of::<Control>() == 896);
+    assert!(std::mem::offset_of!(Control, head) == 128);
+    assert!(std::mem::offset_of!(Control, tail) == 256);
+    assert!(std::mem::offset_of!(Control, data_ready) == 640);
+};
+
+/// Offset of the ring bytes.
+pub(crate) const DATA_OFFSET: usize = size_of::<Control>().next_multiple_of(memory::ALIGN);
+
+/// A single-producer single-consumer ring of variable-length byte records.
+///
+/// The ring lives in a [`Memory`]: a [`Segment`] shared by two processes, or
+/// [`HeapMemory`] for two threads. One [`Producer`] and one [`Consumer`] attach to it;
+/// see their docs for the operations.
+///
+/// - Records are 1 byte to [`max_record_len`](Self::max_record_len) bytes (half the ring
+///   less an 8-byte header), stored contiguously, 8-byte aligned, with a padding record at
+///   the wrap.
+/// - Positions are 64-bit byte counters that never wrap; each side caches the other's
+///   position and only reads it when its cache says full or empty.
+/// - A producer that dies mid-record never publishes it: the consumer cannot see a partial
+///   record.
+///
+/// # Examples
+///
+/// ```
+/// use ipclane_queue::SpscRing;
+///
+/// let (mut tx, mut rx) = SpscRing::heap(4096)?;
+/// tx.try_push(b"tick")?;
+/// let mut slot = tx.reserve(3)?;     // zero-copy
+/// slot.write(0, b"tok")?;
+/// slot.commit();
+/// assert_eq!(rx.try_pop()?, b"tick");
+/// let record = rx.read()?;           // zero-copy
+/// assert_eq!(record.to_vec(), b"tok");
+/// record.release();
+/// # Ok::<(), ipclane_queue::QueueError>(())
+/// ```
+#[derive(Debug)]
+pub struct SpscRing;
+
+impl SpscRing {
+    /// Kind of the segments [`create_named`](Self::create_named) makes.
+    pub const KIND: Kind = Kind::from_names("ipclane-queue/spsc", "v1: meta,head,tail,sides,2 wake words @896");
+
+    /// Bytes of memory a ring of `capacity` bytes needs.
+    pub fn required_len(capacity: usize) -> usize {
+        DATA_OFFSET + capacity
+    }
+
+    /// Largest record a ring of `capacity` bytes takes.
+    pub fn max_record_len(capacity: usize) -> usize {
+        (capacity / 2).saturating_sub(HEADER as usize)
+    }
+
+    /// Writes an empty ring of `capacity` bytes (a power of two, at least 64) into
+    /// `memory`, which nobody else may use yet (a segment being initialised, say).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] for a bad capacity or too little memory.
+    pub fn init<M: Memory + ?Sized>(memory: &M, capacity: usize) -> Result<(), QueueError> {
+        if !capacity.is_power_of_two() || capacity < 64 {
+            return Err(QueueError::layout(format!("capacity {capacity} is not a power of two >= 64")));
+        }
+        memory::check(memory, Self::required_len(capacity))?;
+        let control = Control {
+            meta: Meta::new(Structure::Spsc, capacity as u64, 0),
+            head: CachePadded(AtomicU64::new(0)),
+            tail: CachePadded(AtomicU64::new(0)),
+            producer: CachePadded(Side::new()),
+            consumer: CachePadded(Side::new()),
+            data_ready: CachePadded(WakeWord::new()),
+            space_ready: CachePadded(WakeWord::new()),
+        };
+        // SAFETY: check() proved the memory aligned for Control and large enough, and the
+        // caller guarantees nobody else uses it yet, so writing a whole value is sound.
+        unsafe { memory.as_ptr().cast::<Control>().as_ptr().write(control) };
+        Ok(())
+    }
+
+    /// A ring of `capacity` bytes on the heap, for two threads.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] for a bad capacity.
+    pub fn heap(capacity: usize) -> Result<(Producer<HeapMemory>, Consumer<HeapMemory>), QueueError> {
+        let memory = HeapMemory::new(Self::required_len(capacity.max(64)));
+        Self::init(&memory, capacity)?;
+        let memory = Arc::new(memory);
+        Ok((Producer::attach(memory.clone())?, Consumer::attach(memory)?))
+    }
+
+    /// Creates the named segment `name` holding an empty ring of `capacity` bytes. Each
+    /// process then opens it (`Segment::named(name).kind(SpscRing::KIND).open()`) and
+    /// attaches its side.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
+    pub fn create_named(name: &str, capacity: usize) -> Result<Segment, QueueError> {
+        if !capacity.is_power_of_two() || capacity < 64 {
+            return Err(QueueError::layout(format!("capacity {capacity} is not a power of two >= 64")));
+        }
+        Ok(Segment::named(name)
+            .size(Self::required_len(capacity))
+            .kind(Self::KIND)
+            .initialize_with(move |region| {
+                // SAFETY-free: Region gives the pointer; init only needs Memory.
+                let view = RegionMemory(region.as_ptr(), region.len());
+                Self::init(&view, capacity).map_err(Into::into)
+            })
+            .create()?)
+    }
+}
+
+/// A segment region seen as [`Memory`] while the segment is being initialised.
+pub(crate) struct RegionMemory(pub(crate) *mut u8, pub(crate) usize);
+
+// SAFETY: only used inside an initialiser, on the creating thread, for memory the segment
+// keeps mapped and page-aligned.
+unsafe impl Send for RegionMemory {}
+// SAFETY: see Send.
+unsafe impl Sync for RegionMemory {}
+
+// SAFETY: the pointer is a segment's page-aligned user region of `.1` bytes, mapped for the
+// whole initialiser call.
+unsafe impl Memory for RegionMemory {
+    fn as_ptr(&self) -> NonNull<u8> {
+        NonNull::new(self.0).expect("mapping")
+    }
+    fn len(&self) -> usize {
+        self.1
+    }
+    fn claim(&self, _: u32, _: &'static str) -> Result<Option<ipclane_segment::Claim>, QueueError> {
+        Ok(None)
+    }
+    fn is_claimed(&self, _: u32) -> Option<bool> {
+        None
+    }
+}
+
+/// What a side learns when it attaches: the control block, the ring, its capacity.
+pub(crate) struct Attached {
+    pub(crate) control: NonNull<Control>,
+    pub(crate) data: NonNull<u8>,
+    pub(crate) capacity: u64,
+}
+
+/// Validates the ring in `memory` (each field read once).
+pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueError> {
+    memory::check(memory, DATA_OFFSET + 64)?;
+    let control = memory.as_ptr().cast::<Control>();
+    // SAFETY: check() proved the memory aligned and large enough for Control; its fields
+    // are atomics, valid for any bit pattern, and only accessed atomically.
+    let meta = unsafe { &control.as_ref().meta };
+    let (capacity, _) = meta.read(Structure::Spsc)?;
+    if !capacity.is_power_of_two() || capacity < 64 {
+        return Err(QueueError::layout(format!("capacity {capacity} is not a power of two >= 64")));
+    }
+    let fits = usize::try_from(capacity)
+        .ok()
+        .and_then(|c| c.checked_add(DATA_OFFSET))
+        .is_some_and(|end| end <= memory.len());
+    if !fits {
+        return Err(QueueError::layout(format!(
+            "capacity {capacity} does not fit in {} bytes of memory",
+            memory.len()
+        )));
+    }
+    // SAFETY: DATA_OFFSET < memory.len() (checked above), so the pointer stays inside.
+    let data = unsafe { memory.as_ptr().add(DATA_OFFSET) };
+    Ok(Attached { control, data, capacity })
+}
