@@ -22,6 +22,13 @@ pub enum QueueError {
     /// The other side closed its end or died, and nothing is left to receive.
     #[error("the peer disconnected")]
     Disconnected,
+    /// A broadcast reader fell so far behind that the writer overwrote records it had not
+    /// read; it continues from the oldest record still present.
+    #[error("lagged behind the writer: {missed} records were overwritten before being read")]
+    Lagged {
+        /// Records lost to this reader.
+        missed: u64,
+    },
     /// A blocking call's deadline passed.
     #[error("timed out")]
     Timeout,

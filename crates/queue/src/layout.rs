@@ -62,11 +62,15 @@ impl Meta {
         // Release/Acquire initialisation flag, or the thread that built a HeapMemory).
         let magic = self.magic.load(Ordering::Relaxed);
         if magic != MAGIC {
-            return Err(QueueError::layout(format!("magic {magic:#018x}: not an ipclane queue")));
+            return Err(QueueError::layout(format!(
+                "magic {magic:#018x}: not an ipclane queue"
+            )));
         }
         let version = self.version.load(Ordering::Relaxed);
         if version != VERSION {
-            return Err(QueueError::layout(format!("layout version {version}, expected {VERSION}")));
+            return Err(QueueError::layout(format!(
+                "layout version {version}, expected {VERSION}"
+            )));
         }
         let found = self.structure.load(Ordering::Relaxed);
         if found != structure as u32 {
@@ -75,7 +79,10 @@ impl Meta {
                 structure as u32
             )));
         }
-        Ok((self.capacity.load(Ordering::Relaxed), self.slot_size.load(Ordering::Relaxed)))
+        Ok((
+            self.capacity.load(Ordering::Relaxed),
+            self.slot_size.load(Ordering::Relaxed),
+        ))
     }
 }
 

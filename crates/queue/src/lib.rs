@@ -67,15 +67,19 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod broadcast;
 mod error;
 mod futex;
 mod layout;
 mod memory;
+mod mpmc;
 mod notifier;
 mod spsc;
 mod sync;
 
+pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter};
 pub use error::QueueError;
 pub use memory::{ALIGN, HeapMemory, Memory};
+pub use mpmc::{MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use notifier::WaitStrategy;
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};

@@ -59,7 +59,9 @@ unsafe impl Memory for Segment {
     fn claim(&self, index: u32, side: &'static str) -> Result<Option<Claim>, QueueError> {
         match Segment::claim(self, index) {
             Ok(claim) => Ok(Some(claim)),
-            Err(ipclane_segment::SegmentError::ClaimHeld { .. }) => Err(QueueError::AlreadyClaimed { side }),
+            Err(ipclane_segment::SegmentError::ClaimHeld { .. }) => {
+                Err(QueueError::AlreadyClaimed { side })
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -126,10 +128,40 @@ unsafe impl Memory for HeapMemory {
     }
 }
 
+/// A segment's user region seen as [`Memory`] while the segment is being initialised
+/// (inside `SegmentBuilder::initialize_with`).
+#[derive(Debug)]
+pub(crate) struct RegionMemory(pub(crate) *mut u8, pub(crate) usize);
+
+// SAFETY: only used inside an initialiser, on the creating thread, for memory the segment
+// keeps mapped and page-aligned.
+unsafe impl Send for RegionMemory {}
+// SAFETY: see Send.
+unsafe impl Sync for RegionMemory {}
+
+// SAFETY: the pointer is a segment's page-aligned user region of `.1` bytes, mapped for the
+// whole initialiser call.
+unsafe impl Memory for RegionMemory {
+    fn as_ptr(&self) -> NonNull<u8> {
+        NonNull::new(self.0).expect("mapping")
+    }
+    fn len(&self) -> usize {
+        self.1
+    }
+    fn claim(&self, _: u32, _: &'static str) -> Result<Option<Claim>, QueueError> {
+        Ok(None)
+    }
+    fn is_claimed(&self, _: u32) -> Option<bool> {
+        None
+    }
+}
+
 /// Checks that `memory` is aligned and holds at least `needed` bytes.
 pub(crate) fn check<M: Memory + ?Sized>(memory: &M, needed: usize) -> Result<(), QueueError> {
-    if (memory.as_ptr().as_ptr() as usize) % ALIGN != 0 {
-        return Err(QueueError::layout(format!("memory is not {ALIGN}-byte aligned")));
+    if !(memory.as_ptr().as_ptr() as usize).is_multiple_of(ALIGN) {
+        return Err(QueueError::layout(format!(
+            "memory is not {ALIGN}-byte aligned"
+        )));
     }
     if memory.len() < needed {
         return Err(QueueError::layout(format!(

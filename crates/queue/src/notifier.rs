@@ -107,7 +107,9 @@ impl Waiter {
     pub(crate) fn new(strategy: WaitStrategy) -> Self {
         Self {
             strategy,
-            budget: strategy.initial_spin.clamp(strategy.min_spin, strategy.max_spin),
+            budget: strategy
+                .initial_spin
+                .clamp(strategy.min_spin, strategy.max_spin),
             parks: 0,
         }
     }
@@ -160,7 +162,7 @@ impl Waiter {
                 return attempt()?.ok_or(QueueError::Disconnected);
             }
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 {
+            if spins.is_multiple_of(64) {
                 let now = Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(QueueError::Timeout);
@@ -253,7 +255,11 @@ mod tests {
         let got = waiter.wait(
             &word,
             Some(Instant::now() + Duration::from_secs(30)),
-            || Ok(flag.load(std::sync::atomic::Ordering::Acquire).then_some(())),
+            || {
+                Ok(flag
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    .then_some(()))
+            },
             || false,
             || false,
         );

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use ipclane_segment::Claim;
 
 use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
+use crate::QueueError;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::Ordering;
-use crate::QueueError;
 
 /// Where the next record lies: payload position, length, and the position after it.
 #[derive(Debug, Clone, Copy)]
@@ -60,10 +60,17 @@ impl<M: Memory> Consumer<M> {
     /// taken over, once the segment proves it dead), [`QueueError::Layout`],
     /// [`QueueError::Corrupted`].
     pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
-        let ring::Attached { control, data, capacity } = ring::attach(&*memory)?;
+        let ring::Attached {
+            control,
+            data,
+            capacity,
+        } = ring::attach(&*memory)?;
         // SAFETY: attach() validated the control block's placement.
         let ctrl = unsafe { control.as_ref() };
-        let claim = ctrl.consumer.0.attach(&*memory, CONSUMER_CLAIM, "consumer")?;
+        let claim = ctrl
+            .consumer
+            .0
+            .attach(&*memory, CONSUMER_CLAIM, "consumer")?;
         let head = ctrl.head.0.load(Ordering::Acquire);
         let consumer = Self {
             memory,
@@ -76,8 +83,9 @@ impl<M: Memory> Consumer<M> {
             waiter: Waiter::new(WaitStrategy::default()),
             _claim: claim,
         };
-        if head % HEADER != 0 {
-            let err = QueueError::corrupted(format!("consumer position {head} is not 8-byte aligned"));
+        if !head.is_multiple_of(HEADER) {
+            let err =
+                QueueError::corrupted(format!("consumer position {head} is not 8-byte aligned"));
             drop(consumer);
             return Err(err);
         }
@@ -94,6 +102,11 @@ impl<M: Memory> Consumer<M> {
         self.waiter = Waiter::new(strategy);
     }
 
+    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
+    pub fn spin_budget(&self) -> Duration {
+        self.waiter.budget()
+    }
+
     /// Times a blocking call went to sleep (a measure of wake-up system calls).
     pub fn parks(&self) -> u64 {
         self.waiter.parks()
@@ -101,7 +114,11 @@ impl<M: Memory> Consumer<M> {
 
     /// Whether the producer is still there (a system call for a segment).
     pub fn is_producer_alive(&self) -> bool {
-        !self.control().producer.0.is_gone(&*self.memory, PRODUCER_CLAIM)
+        !self
+            .control()
+            .producer
+            .0
+            .is_gone(&*self.memory, PRODUCER_CLAIM)
     }
 
     /// Finds the next record, validating everything it reads from the ring.
@@ -113,7 +130,7 @@ impl<M: Memory> Consumer<M> {
                 // Acquire pairs with the producer's Release store: the records before
                 // this position are fully written.
                 let tail = self.control().tail.0.load(Ordering::Acquire);
-                if tail < self.tail || tail - self.published > self.capacity || tail % HEADER != 0 {
+                if tail < self.tail || tail - self.published > self.capacity || !tail.is_multiple_of(HEADER) {
                     return Err(QueueError::corrupted(format!(
                         "producer position {tail} outside [{}, {}]",
                         self.tail,
@@ -128,7 +145,13 @@ impl<M: Memory> Consumer<M> {
             let offset = pos & mask;
             // SAFETY: offset is 8-aligned and offset + 8 <= capacity, inside the ring. The
             // header is read once, into a local, and validated below.
-            let header = unsafe { self.data.as_ptr().add(offset as usize).cast::<u64>().read_volatile() };
+            let header = unsafe {
+                self.data
+                    .as_ptr()
+                    .add(offset as usize)
+                    .cast::<u64>()
+                    .read_volatile()
+            };
             let (tag, len) = ((header >> 32) as u32, header & 0xffff_ffff);
             let available = self.tail - pos;
             match tag {
@@ -143,7 +166,10 @@ impl<M: Memory> Consumer<M> {
                 }
                 TAG_DATA => {
                     let total = HEADER + len.next_multiple_of(8);
-                    if total > self.capacity / 2 || offset + total > self.capacity || total > available {
+                    if total > self.capacity / 2
+                        || offset + total > self.capacity
+                        || total > available
+                    {
                         return Err(QueueError::corrupted(format!(
                             "record of {len} bytes at ring offset {offset} with {available} bytes published"
                         )));
@@ -335,7 +361,11 @@ impl<'a, M: Memory> ReadGuard<'a, M> {
     ///
     /// When `out.len() != self.len()`.
     pub fn copy_to(&self, out: &mut [u8]) {
-        assert_eq!(out.len(), self.len, "copy_to needs a buffer of the record's length");
+        assert_eq!(
+            out.len(),
+            self.len,
+            "copy_to needs a buffer of the record's length"
+        );
         // SAFETY: the record's len bytes lie inside the ring (validated); `out` is a local
         // buffer, so the ranges do not overlap.
         unsafe { std::ptr::copy_nonoverlapping(self.payload.as_ptr(), out.as_mut_ptr(), self.len) };

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use ipclane_segment::Claim;
 
 use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
+use crate::QueueError;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::Ordering;
-use crate::QueueError;
 
 /// The producer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
 /// processes. `Send`, not `Sync`.
@@ -52,10 +52,17 @@ impl<M: Memory> Producer<M> {
     /// taken over, once the segment proves it dead), [`QueueError::Layout`] when the
     /// memory holds no valid ring, [`QueueError::Corrupted`].
     pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
-        let ring::Attached { control, data, capacity } = ring::attach(&*memory)?;
+        let ring::Attached {
+            control,
+            data,
+            capacity,
+        } = ring::attach(&*memory)?;
         // SAFETY: attach() validated the control block's placement.
         let ctrl = unsafe { control.as_ref() };
-        let claim = ctrl.producer.0.attach(&*memory, PRODUCER_CLAIM, "producer")?;
+        let claim = ctrl
+            .producer
+            .0
+            .attach(&*memory, PRODUCER_CLAIM, "producer")?;
         let tail = ctrl.tail.0.load(Ordering::Acquire);
         let head = ctrl.head.0.load(Ordering::Acquire);
         let producer = Self {
@@ -69,8 +76,10 @@ impl<M: Memory> Producer<M> {
             waiter: Waiter::new(WaitStrategy::default()),
             _claim: claim,
         };
-        if tail % HEADER != 0 || tail.wrapping_sub(head) > capacity || head > tail {
-            let err = QueueError::corrupted(format!("positions head {head} tail {tail} capacity {capacity}"));
+        if !tail.is_multiple_of(HEADER) || tail.wrapping_sub(head) > capacity || head > tail {
+            let err = QueueError::corrupted(format!(
+                "positions head {head} tail {tail} capacity {capacity}"
+            ));
             drop(producer); // detaches
             return Err(err);
         }
@@ -85,6 +94,11 @@ impl<M: Memory> Producer<M> {
     /// Sets how blocking calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.waiter = Waiter::new(strategy);
+    }
+
+    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
+    pub fn spin_budget(&self) -> Duration {
+        self.waiter.budget()
     }
 
     /// Times a blocking call went to sleep (a measure of wake-up system calls).
@@ -104,7 +118,11 @@ impl<M: Memory> Producer<M> {
 
     /// Whether the consumer is still there (a system call for a segment).
     pub fn is_consumer_alive(&self) -> bool {
-        !self.control().consumer.0.is_gone(&*self.memory, CONSUMER_CLAIM)
+        !self
+            .control()
+            .consumer
+            .0
+            .is_gone(&*self.memory, CONSUMER_CLAIM)
     }
 
     /// Reads the consumer's position, validated against ours.
@@ -112,7 +130,7 @@ impl<M: Memory> Producer<M> {
         let head = self.control().head.0.load(Ordering::Acquire);
         // Acquire pairs with the consumer's Release store: the bytes it released are no
         // longer read, so we may overwrite them.
-        if head < self.head || head > self.published || head % HEADER != 0 {
+        if head < self.head || head > self.published || !head.is_multiple_of(HEADER) {
             return Err(QueueError::corrupted(format!(
                 "consumer position {head} outside [{}, {}]",
                 self.head, self.published
@@ -313,7 +331,10 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
     ///
     /// [`QueueError::TooLarge`] when they do not fit.
     pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
-        if offset.checked_add(bytes.len()).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.len)
+        {
             return Err(QueueError::TooLarge {
                 len: offset.saturating_add(bytes.len()),
                 max: self.len,
@@ -321,7 +342,13 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
         }
         // SAFETY: offset + bytes.len() <= len (checked), inside the reserved record; the
         // source is a local slice, so the ranges do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.payload.as_ptr().add(offset), bytes.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.payload.as_ptr().add(offset),
+                bytes.len(),
+            )
+        };
         Ok(())
     }
 
@@ -334,7 +361,13 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
 
     /// Writes the header and moves the producer's tail past the record (unpublished).
     fn finish(self) -> &'a mut Producer<M> {
-        let WriteGuard { producer, start, end, len, .. } = self;
+        let WriteGuard {
+            producer,
+            start,
+            end,
+            len,
+            ..
+        } = self;
         producer.write_header(start, TAG_DATA, len as u64);
         producer.tail = end;
         producer

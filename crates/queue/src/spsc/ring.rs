@@ -22,7 +22,7 @@ use std::sync::Arc;
 use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, Meta, Side, Structure};
-use crate::memory::{self, HeapMemory, Memory};
+use crate::memory::{self, HeapMemory, Memory, RegionMemory};
 use crate::notifier::WakeWord;
 use crate::sync::AtomicU64;
 use crate::{Consumer, Producer, QueueError};
@@ -96,7 +96,10 @@ pub struct SpscRing;
 
 impl SpscRing {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
-    pub const KIND: Kind = Kind::from_names("ipclane-queue/spsc", "v1: meta,head,tail,sides,2 wake words @896");
+    pub const KIND: Kind = Kind::from_names(
+        "ipclane-queue/spsc",
+        "v1: meta,head,tail,sides,2 wake words @896",
+    );
 
     /// Bytes of memory a ring of `capacity` bytes needs.
     pub fn required_len(capacity: usize) -> usize {
@@ -116,7 +119,9 @@ impl SpscRing {
     /// [`QueueError::Layout`] for a bad capacity or too little memory.
     pub fn init<M: Memory + ?Sized>(memory: &M, capacity: usize) -> Result<(), QueueError> {
         if !capacity.is_power_of_two() || capacity < 64 {
-            return Err(QueueError::layout(format!("capacity {capacity} is not a power of two >= 64")));
+            return Err(QueueError::layout(format!(
+                "capacity {capacity} is not a power of two >= 64"
+            )));
         }
         memory::check(memory, Self::required_len(capacity))?;
         let control = Control {
@@ -139,7 +144,9 @@ impl SpscRing {
     /// # Errors
     ///
     /// [`QueueError::Layout`] for a bad capacity.
-    pub fn heap(capacity: usize) -> Result<(Producer<HeapMemory>, Consumer<HeapMemory>), QueueError> {
+    pub fn heap(
+        capacity: usize,
+    ) -> Result<(Producer<HeapMemory>, Consumer<HeapMemory>), QueueError> {
         let memory = HeapMemory::new(Self::required_len(capacity.max(64)));
         Self::init(&memory, capacity)?;
         let memory = Arc::new(memory);
@@ -155,43 +162,18 @@ impl SpscRing {
     /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
     pub fn create_named(name: &str, capacity: usize) -> Result<Segment, QueueError> {
         if !capacity.is_power_of_two() || capacity < 64 {
-            return Err(QueueError::layout(format!("capacity {capacity} is not a power of two >= 64")));
+            return Err(QueueError::layout(format!(
+                "capacity {capacity} is not a power of two >= 64"
+            )));
         }
         Ok(Segment::named(name)
             .size(Self::required_len(capacity))
             .kind(Self::KIND)
             .initialize_with(move |region| {
-                // SAFETY-free: Region gives the pointer; init only needs Memory.
                 let view = RegionMemory(region.as_ptr(), region.len());
                 Self::init(&view, capacity).map_err(Into::into)
             })
             .create()?)
-    }
-}
-
-/// A segment region seen as [`Memory`] while the segment is being initialised.
-pub(crate) struct RegionMemory(pub(crate) *mut u8, pub(crate) usize);
-
-// SAFETY: only used inside an initialiser, on the creating thread, for memory the segment
-// keeps mapped and page-aligned.
-unsafe impl Send for RegionMemory {}
-// SAFETY: see Send.
-unsafe impl Sync for RegionMemory {}
-
-// SAFETY: the pointer is a segment's page-aligned user region of `.1` bytes, mapped for the
-// whole initialiser call.
-unsafe impl Memory for RegionMemory {
-    fn as_ptr(&self) -> NonNull<u8> {
-        NonNull::new(self.0).expect("mapping")
-    }
-    fn len(&self) -> usize {
-        self.1
-    }
-    fn claim(&self, _: u32, _: &'static str) -> Result<Option<ipclane_segment::Claim>, QueueError> {
-        Ok(None)
-    }
-    fn is_claimed(&self, _: u32) -> Option<bool> {
-        None
     }
 }
 
@@ -211,7 +193,9 @@ pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueEr
     let meta = unsafe { &control.as_ref().meta };
     let (capacity, _) = meta.read(Structure::Spsc)?;
     if !capacity.is_power_of_two() || capacity < 64 {
-        return Err(QueueError::layout(format!("capacity {capacity} is not a power of two >= 64")));
+        return Err(QueueError::layout(format!(
+            "capacity {capacity} is not a power of two >= 64"
+        )));
     }
     let fits = usize::try_from(capacity)
         .ok()
@@ -225,5 +209,9 @@ pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueEr
     }
     // SAFETY: DATA_OFFSET < memory.len() (checked above), so the pointer stays inside.
     let data = unsafe { memory.as_ptr().add(DATA_OFFSET) };
-    Ok(Attached { control, data, capacity })
+    Ok(Attached {
+        control,
+        data,
+        capacity,
+    })
 }

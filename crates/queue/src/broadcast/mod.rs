@@ -1,0 +1,9 @@
+//! The broadcast ring: one writer, many readers.
+
+mod reader;
+mod ring;
+mod writer;
+
+pub use reader::BroadcastReader;
+pub use ring::Broadcast;
+pub use writer::BroadcastWriter;

@@ -1,0 +1,271 @@
+//! A reader of a broadcast ring.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ring::{self, Control, WRITER_CLAIM};
+use crate::QueueError;
+use crate::memory::Memory;
+use crate::notifier::{WaitStrategy, Waiter};
+use crate::sync::{Ordering, fence};
+
+/// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
+/// newest record under it.
+const LATEST_ATTEMPTS: u32 = 64;
+
+/// What reading one slot gave.
+enum Slot {
+    Record(Vec<u8>),
+    /// Overwritten (before or during the copy).
+    Overwritten,
+}
+
+/// A reader of a [`Broadcast`](crate::Broadcast) ring. Any number may exist, in any
+/// processes; a reader only reads the shared memory. `Send`, not `Sync`.
+#[derive(Debug)]
+pub struct BroadcastReader<M: Memory> {
+    memory: Arc<M>,
+    control: NonNull<Control>,
+    slots: NonNull<u8>,
+    capacity: u64,
+    slot_size: usize,
+    /// Sequence number of the next record to read.
+    next: u64,
+    /// Highest writer position seen (it never goes back).
+    head: u64,
+    waiter: Waiter,
+}
+
+// SAFETY: the pointers point into memory the Arc keeps alive; a reader only performs
+// atomic loads on it.
+unsafe impl<M: Memory> Send for BroadcastReader<M> {}
+
+impl<M: Memory> BroadcastReader<M> {
+    pub(crate) fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+        let ring::Attached {
+            control,
+            slots,
+            capacity,
+            slot_size,
+        } = ring::attach(&*memory)?;
+        // SAFETY: validated by attach.
+        let head = unsafe { control.as_ref() }.head.0.load(Ordering::Acquire);
+        Ok(Self {
+            memory,
+            control,
+            slots,
+            capacity,
+            slot_size,
+            next: head,
+            head,
+            waiter: Waiter::new(WaitStrategy::default()),
+        })
+    }
+
+    fn control(&self) -> &Control {
+        // SAFETY: validated at attach; lives as long as self.memory.
+        unsafe { self.control.as_ref() }
+    }
+
+    /// Sets how blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.waiter = Waiter::new(strategy);
+    }
+
+    /// Sequence number of the next record this reader returns.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Moves to the oldest record still in the ring.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Corrupted`] when the writer position went backwards.
+    pub fn seek_oldest(&mut self) -> Result<(), QueueError> {
+        let head = self.load_head()?;
+        self.next = self.oldest(head);
+        Ok(())
+    }
+
+    /// Whether the writer is still there (a system call for a segment).
+    pub fn is_writer_alive(&self) -> bool {
+        !self.control().writer.0.is_gone(&*self.memory, WRITER_CLAIM)
+    }
+
+    /// The oldest record that the writer is not about to overwrite.
+    fn oldest(&self, head: u64) -> u64 {
+        head.saturating_sub(self.capacity - 1)
+    }
+
+    fn load_head(&mut self) -> Result<u64, QueueError> {
+        // Acquire pairs with the writer's Release store: records before it are written.
+        let head = self.control().head.0.load(Ordering::Acquire);
+        if head < self.head {
+            return Err(QueueError::corrupted(format!(
+                "writer position went back from {} to {head}",
+                self.head
+            )));
+        }
+        self.head = head;
+        Ok(head)
+    }
+
+    /// Copies record `n` out of its slot, or reports it overwritten.
+    fn read_slot(&self, n: u64) -> Result<Slot, QueueError> {
+        let index = (n & (self.capacity - 1)) as usize;
+        // SAFETY: slots/capacity/slot_size come from attach, memory is alive, index < capacity.
+        let (header, words) = unsafe { ring::slot(self.slots, self.slot_size, index) };
+        let expected = 2 * n + 2;
+        // Acquire pairs with the writer's Release store of the even sequence.
+        let before = header.seq.load(Ordering::Acquire);
+        if before < expected {
+            // The writer published a head past n, which it does after completing n.
+            return Err(QueueError::corrupted(format!(
+                "slot sequence {before} behind record {n} that the writer published"
+            )));
+        }
+        if before != expected {
+            return Ok(Slot::Overwritten);
+        }
+        let len = header.len.load(Ordering::Relaxed);
+        if len > self.slot_size as u64 {
+            // A torn length during an overwrite looks the same as corruption: tell them
+            // apart by re-checking the sequence.
+            return Ok(if header.seq.load(Ordering::Acquire) != before {
+                Slot::Overwritten
+            } else {
+                return Err(QueueError::corrupted(format!(
+                    "record length {len} in a {}-byte slot",
+                    self.slot_size
+                )));
+            });
+        }
+        let len = len as usize;
+        let mut out = Vec::with_capacity(len.next_multiple_of(8));
+        for i in 0..len.div_ceil(8) {
+            // SAFETY: i < ceil(len / 8) <= slot_size / 8 words of this slot.
+            let word = unsafe { words.add(i).as_ref() }.load(Ordering::Relaxed);
+            out.extend_from_slice(&word.to_ne_bytes());
+        }
+        out.truncate(len);
+        // Seqlock read: the loads above happen before the re-check below.
+        fence(Ordering::Acquire);
+        let after = header.seq.load(Ordering::Relaxed);
+        Ok(if after == before {
+            Slot::Record(out)
+        } else {
+            Slot::Overwritten
+        })
+    }
+
+    fn lagged(&mut self, head: u64) -> QueueError {
+        let to = self.oldest(head).max(self.next + 1);
+        let missed = to - self.next;
+        self.next = to;
+        QueueError::Lagged { missed }
+    }
+
+    fn poll(&mut self) -> Result<Option<Vec<u8>>, QueueError> {
+        let head = self.load_head()?;
+        if self.next > head {
+            return Err(QueueError::corrupted(format!(
+                "writer position {head} behind this reader's {}",
+                self.next
+            )));
+        }
+        if self.next == head {
+            return Ok(None);
+        }
+        if self.next < self.oldest(head) {
+            return Err(self.lagged(head));
+        }
+        match self.read_slot(self.next)? {
+            Slot::Record(record) => {
+                self.next += 1;
+                Ok(Some(record))
+            }
+            Slot::Overwritten => {
+                let head = self.load_head()?;
+                Err(self.lagged(head))
+            }
+        }
+    }
+
+    /// The next record.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Empty`], [`QueueError::Lagged`] (records were overwritten before this
+    /// reader got to them; the next call continues from the oldest still present),
+    /// [`QueueError::Disconnected`] (the writer closed and everything was read),
+    /// [`QueueError::Corrupted`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, QueueError> {
+        match self.poll()? {
+            Some(record) => Ok(record),
+            None if self.control().writer.0.is_closed() => {
+                self.poll()?.ok_or(QueueError::Disconnected)
+            }
+            None => Err(QueueError::Empty),
+        }
+    }
+
+    /// The next record, waiting for one as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Lagged`], [`QueueError::Disconnected`] once the writer closed or died
+    /// and everything was read, [`QueueError::Corrupted`].
+    pub fn recv_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
+        self.recv_until(None)
+    }
+
+    /// Like [`recv_blocking`](Self::recv_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `recv_blocking`, and [`QueueError::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Vec<u8>, QueueError> {
+        let mut waiter = self.waiter.clone();
+        let control = self.control;
+        // SAFETY: validated at attach; lives as long as self.memory.
+        let ctrl = unsafe { control.as_ref() };
+        let memory = self.memory.clone();
+        let result = waiter.wait(
+            &ctrl.data_ready.0,
+            deadline,
+            || self.poll(),
+            || ctrl.writer.0.is_closed(),
+            || ctrl.writer.0.is_gone(&*memory, WRITER_CLAIM),
+        );
+        self.waiter = waiter;
+        result
+    }
+
+    /// The newest record, skipping everything older (for readers that only want the
+    /// current value); the next `try_recv` returns what is written after it.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Empty`] before the first record, [`QueueError::Corrupted`].
+    pub fn latest(&mut self) -> Result<Vec<u8>, QueueError> {
+        for _ in 0..LATEST_ATTEMPTS {
+            let head = self.load_head()?;
+            if head == 0 {
+                return Err(QueueError::Empty);
+            }
+            if let Slot::Record(record) = self.read_slot(head - 1)? {
+                self.next = self.next.max(head);
+                return Ok(record);
+            }
+        }
+        Err(QueueError::corrupted(format!(
+            "the newest record was overwritten {LATEST_ATTEMPTS} times while being copied"
+        )))
+    }
+}

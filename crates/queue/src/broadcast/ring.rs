@@ -1,0 +1,272 @@
+//! Layout and set-up of the broadcast ring.
+//!
+//! ```text
+//! offset   size  field
+//!      0    128  meta: magic, version, structure = 3, capacity (slots), slot_size
+//!    128    128  head: sequence number of the next record to write (u64, never wraps)
+//!    256    128  writer side state (u32)
+//!    384    128  data_ready: futex word + waiter count (readers sleep here)
+//!    512    ...  slots, each 16 + slot_size bytes (slot_size a multiple of 8):
+//!                seq (u64): 2n+1 while record n is written, 2n+2 once written
+//!                len (u64), payload as u64 words
+//! ```
+//!
+//! Readers never write the memory: a reader cannot slow down, block or corrupt the writer.
+//! They copy a record and then re-check its slot's sequence number (a seqlock), so a
+//! record overwritten while being copied is detected and never returned torn.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use ipclane_segment::{Kind, Segment};
+
+use crate::layout::{CachePadded, Meta, Side, Structure};
+use crate::memory::{self, HeapMemory, Memory, RegionMemory};
+use crate::notifier::WakeWord;
+use crate::sync::AtomicU64;
+use crate::{BroadcastReader, BroadcastWriter, QueueError};
+
+/// Liveness claim index of the writer.
+pub(crate) const WRITER_CLAIM: u32 = 0;
+
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Control {
+    pub(crate) meta: Meta,
+    pub(crate) head: CachePadded<AtomicU64>,
+    pub(crate) writer: CachePadded<Side>,
+    pub(crate) data_ready: CachePadded<WakeWord>,
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(size_of::<Control>() == 512);
+
+pub(crate) const SLOTS_OFFSET: usize = size_of::<Control>().next_multiple_of(memory::ALIGN);
+
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct SlotHeader {
+    pub(crate) seq: AtomicU64,
+    pub(crate) len: AtomicU64,
+}
+
+pub(crate) const SLOT_HEADER: usize = size_of::<SlotHeader>();
+
+/// A ring where one writer publishes records and any number of readers, attaching and
+/// leaving freely, each read all of them (market-data fan-out).
+///
+/// - The writer never waits for readers: it overwrites the oldest slot.
+/// - A reader that falls more than the ring behind gets [`QueueError::Lagged`] with the
+///   number of records it missed, and continues from the oldest record still present.
+/// - A reader never returns a torn or overwritten record (seqlock check after the copy).
+/// - [`BroadcastReader::latest`] gives the newest record, for readers that only want the
+///   current value (conflation).
+///
+/// # Examples
+///
+/// ```
+/// use ipclane_queue::{Broadcast, QueueError};
+///
+/// let memory = Broadcast::heap(4, 64)?;
+/// let mut writer = Broadcast::writer(memory.clone())?;
+/// let mut reader = Broadcast::reader(memory)?;
+/// for price in 100..106u32 {
+///     writer.write(&price.to_le_bytes())?;
+/// }
+/// // Six records in a ring of four slots: the oldest three were overwritten.
+/// assert!(matches!(reader.try_recv(), Err(QueueError::Lagged { missed: 3 })));
+/// assert_eq!(reader.try_recv()?, 103u32.to_le_bytes());
+/// assert_eq!(reader.latest()?, 105u32.to_le_bytes());
+/// # Ok::<(), QueueError>(())
+/// ```
+#[derive(Debug)]
+pub struct Broadcast;
+
+impl Broadcast {
+    /// Kind of the segments [`create_named`](Self::create_named) makes.
+    pub const KIND: Kind = Kind::from_names(
+        "ipclane-queue/broadcast",
+        "v1: seqlock slots @512, seq+len+words",
+    );
+
+    fn slot_bytes(slot_size: usize) -> Option<usize> {
+        slot_size
+            .checked_next_multiple_of(8)?
+            .checked_add(SLOT_HEADER)
+    }
+
+    /// Bytes of memory a ring of `capacity` slots of `slot_size` bytes needs.
+    pub fn required_len(capacity: usize, slot_size: usize) -> usize {
+        Self::slot_bytes(slot_size)
+            .and_then(|s| s.checked_mul(capacity))
+            .and_then(|s| s.checked_add(SLOTS_OFFSET))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Writes an empty ring into `memory`, which nobody else may use yet. `slot_size` is
+    /// rounded up to a multiple of 8.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] when `capacity` is not a power of two >= 2, `slot_size` is
+    /// zero, or the memory is too small.
+    pub fn init<M: Memory + ?Sized>(
+        memory: &M,
+        capacity: usize,
+        slot_size: usize,
+    ) -> Result<(), QueueError> {
+        if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
+            return Err(QueueError::layout(format!(
+                "capacity {capacity} must be a power of two >= 2 and slot size {slot_size} at least 1"
+            )));
+        }
+        let needed = Self::required_len(capacity, slot_size);
+        memory::check(memory, needed)?;
+        let slot_size = slot_size.next_multiple_of(8);
+        let stride = SLOT_HEADER + slot_size;
+        let control = Control {
+            meta: Meta::new(Structure::Broadcast, capacity as u64, slot_size as u64),
+            head: CachePadded(AtomicU64::new(0)),
+            writer: CachePadded(Side::new()),
+            data_ready: CachePadded(WakeWord::new()),
+        };
+        let base = memory.as_ptr().as_ptr();
+        // SAFETY: check() proved the memory aligned and large enough for the control block
+        // and every slot (8-aligned: offset and stride are multiples of 8); nobody else
+        // uses it yet, so writing whole values is sound.
+        unsafe {
+            base.cast::<Control>().write(control);
+            for i in 0..capacity {
+                let slot = base.add(SLOTS_OFFSET + i * stride);
+                slot.cast::<SlotHeader>().write(SlotHeader {
+                    seq: AtomicU64::new(0),
+                    len: AtomicU64::new(0),
+                });
+                let words = slot.add(SLOT_HEADER).cast::<AtomicU64>();
+                for w in 0..slot_size / 8 {
+                    words.add(w).write(AtomicU64::new(0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A ring on the heap, for threads of one process; attach a writer and readers to it.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init).
+    pub fn heap(capacity: usize, slot_size: usize) -> Result<Arc<HeapMemory>, QueueError> {
+        let len = Self::required_len(capacity, slot_size);
+        if len == usize::MAX {
+            return Err(QueueError::layout("ring too large"));
+        }
+        let memory = HeapMemory::new(len);
+        Self::init(&memory, capacity, slot_size)?;
+        Ok(Arc::new(memory))
+    }
+
+    /// Creates the named segment `name` holding an empty ring.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init), or the segment's.
+    pub fn create_named(
+        name: &str,
+        capacity: usize,
+        slot_size: usize,
+    ) -> Result<Segment, QueueError> {
+        let len = Self::required_len(capacity, slot_size);
+        if len == usize::MAX {
+            return Err(QueueError::layout("ring too large"));
+        }
+        Ok(Segment::named(name)
+            .size(len)
+            .kind(Self::KIND)
+            .initialize_with(move |region| {
+                let view = RegionMemory(region.as_ptr(), region.len());
+                Self::init(&view, capacity, slot_size).map_err(Into::into)
+            })
+            .create()?)
+    }
+
+    /// Attaches the writer (one per ring, across all processes).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when a live writer exists, [`QueueError::Layout`].
+    pub fn writer<M: Memory>(memory: Arc<M>) -> Result<BroadcastWriter<M>, QueueError> {
+        BroadcastWriter::attach(memory)
+    }
+
+    /// Attaches a reader, positioned after the newest record (it receives what is written
+    /// from now on; see [`BroadcastReader::seek_oldest`]).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`].
+    pub fn reader<M: Memory>(memory: Arc<M>) -> Result<BroadcastReader<M>, QueueError> {
+        BroadcastReader::attach(memory)
+    }
+}
+
+/// What a handle learns when it attaches.
+pub(crate) struct Attached {
+    pub(crate) control: NonNull<Control>,
+    pub(crate) slots: NonNull<u8>,
+    pub(crate) capacity: u64,
+    pub(crate) slot_size: usize,
+}
+
+/// Validates the ring in `memory` (each field read once).
+pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueError> {
+    memory::check(memory, SLOTS_OFFSET)?;
+    let control = memory.as_ptr().cast::<Control>();
+    // SAFETY: aligned and large enough (checked); fields are atomics.
+    let (capacity, slot_size) = unsafe { control.as_ref() }
+        .meta
+        .read(Structure::Broadcast)?;
+    let slot_size = usize::try_from(slot_size).map_err(|_| QueueError::layout("slot size"))?;
+    let cap = usize::try_from(capacity).map_err(|_| QueueError::layout("capacity"))?;
+    if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 || !slot_size.is_multiple_of(8) {
+        return Err(QueueError::layout(format!(
+            "capacity {capacity}, slot size {slot_size}"
+        )));
+    }
+    if Broadcast::required_len(cap, slot_size) > memory.len() {
+        return Err(QueueError::layout(format!(
+            "{cap} slots of {slot_size} bytes do not fit in {} bytes",
+            memory.len()
+        )));
+    }
+    // SAFETY: SLOTS_OFFSET < required_len <= memory.len().
+    let slots = unsafe { memory.as_ptr().add(SLOTS_OFFSET) };
+    Ok(Attached {
+        control,
+        slots,
+        capacity,
+        slot_size,
+    })
+}
+
+/// The header and payload words of slot `index`.
+///
+/// # Safety
+///
+/// `slots`, `capacity` and `slot_size` must come from [`attach`] on memory that is still
+/// alive, and `index < capacity`.
+pub(crate) unsafe fn slot<'a>(
+    slots: NonNull<u8>,
+    slot_size: usize,
+    index: usize,
+) -> (&'a SlotHeader, NonNull<AtomicU64>) {
+    // SAFETY: per the contract, the slot lies inside live memory, 8-aligned; its header
+    // and words are atomics written at init.
+    unsafe {
+        let base = slots.add(index * (SLOT_HEADER + slot_size));
+        (
+            base.cast::<SlotHeader>().as_ref(),
+            base.add(SLOT_HEADER).cast::<AtomicU64>(),
+        )
+    }
+}

@@ -1,0 +1,114 @@
+//! The writer of a broadcast ring.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use ipclane_segment::Claim;
+
+use super::ring::{self, Control, WRITER_CLAIM};
+use crate::QueueError;
+use crate::memory::Memory;
+use crate::sync::{Ordering, fence};
+
+/// The writer of a [`Broadcast`](crate::Broadcast) ring: one per ring across all
+/// processes. `Send`, not `Sync`. Never waits for readers.
+#[derive(Debug)]
+pub struct BroadcastWriter<M: Memory> {
+    /// Keeps the memory alive for the pointers below.
+    _memory: Arc<M>,
+    control: NonNull<Control>,
+    slots: NonNull<u8>,
+    capacity: u64,
+    slot_size: usize,
+    /// Sequence number of the next record.
+    head: u64,
+    _claim: Option<Claim>,
+}
+
+// SAFETY: the pointers point into memory the Arc keeps alive; the writer is the only one
+// writing, one thread at a time (not Sync).
+unsafe impl<M: Memory> Send for BroadcastWriter<M> {}
+
+impl<M: Memory> BroadcastWriter<M> {
+    pub(crate) fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+        let ring::Attached {
+            control,
+            slots,
+            capacity,
+            slot_size,
+        } = ring::attach(&*memory)?;
+        // SAFETY: validated by attach.
+        let ctrl = unsafe { control.as_ref() };
+        let claim = ctrl.writer.0.attach(&*memory, WRITER_CLAIM, "writer")?;
+        // A writer taking over continues the sequence, so readers see no jump back.
+        let head = ctrl.head.0.load(Ordering::Acquire);
+        Ok(Self {
+            _memory: memory,
+            control,
+            slots,
+            capacity,
+            slot_size,
+            head,
+            _claim: claim,
+        })
+    }
+
+    fn control(&self) -> &Control {
+        // SAFETY: validated at attach; lives as long as self._memory.
+        unsafe { self.control.as_ref() }
+    }
+
+    /// Largest record.
+    pub fn max_record_len(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Sequence number the next record gets (records written so far).
+    pub fn position(&self) -> u64 {
+        self.head
+    }
+
+    /// Publishes `record`, overwriting the oldest slot; never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::TooLarge`] over the slot size.
+    pub fn write(&mut self, record: &[u8]) -> Result<(), QueueError> {
+        if record.len() > self.slot_size {
+            return Err(QueueError::TooLarge {
+                len: record.len(),
+                max: self.slot_size,
+            });
+        }
+        let n = self.head;
+        let index = (n & (self.capacity - 1)) as usize;
+        // SAFETY: slots/capacity/slot_size come from attach, memory is alive, index < capacity.
+        let (header, words) = unsafe { ring::slot(self.slots, self.slot_size, index) };
+        // Seqlock write: an odd sequence marks the slot as being written...
+        header.seq.store(2 * n + 1, Ordering::Relaxed);
+        // ...and this fence keeps the data stores below from being seen before it, so a
+        // reader that sees new data also sees the odd (or a later) sequence on re-check.
+        fence(Ordering::Release);
+        header.len.store(record.len() as u64, Ordering::Relaxed);
+        for (i, chunk) in record.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            // SAFETY: i < ceil(len / 8) <= slot_size / 8 words of this slot.
+            unsafe { words.add(i).as_ref() }.store(u64::from_ne_bytes(word), Ordering::Relaxed);
+        }
+        // Release: a reader that reads this even sequence (Acquire) sees the record.
+        header.seq.store(2 * n + 2, Ordering::Release);
+        self.head = n + 1;
+        // Release: a reader that sees the new head finds the slot written.
+        self.control().head.0.store(self.head, Ordering::Release);
+        self.control().data_ready.0.notify();
+        Ok(())
+    }
+}
+
+impl<M: Memory> Drop for BroadcastWriter<M> {
+    fn drop(&mut self) {
+        self.control().writer.0.detach();
+        self.control().data_ready.0.notify();
+    }
+}
