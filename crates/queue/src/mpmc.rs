@@ -17,8 +17,9 @@
 //! Slot `i` starts with `seq = i`. A producer at position `p` takes the slot when
 //! `seq == p` (by advancing the enqueue position with a CAS), writes, then stores
 //! `seq = p + 1`; a consumer at `p` takes it when `seq == p + 1`, reads, then stores
-//! `seq = p + capacity`. Every other value is checked: only the few that a correct peer in
-//! the middle of an operation can leave are accepted, anything else is corruption.
+//! `seq = p + capacity`. A sequence behind the position means full (push) or empty (pop);
+//! one ahead means another process took the position, which the latest position must then
+//! show, or the memory is corrupted. Loops are bounded, whatever a hostile peer writes.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -373,7 +374,6 @@ impl<M: Memory> Handle<M> {
         if self.others_gone(false) {
             return Err(QueueError::Disconnected);
         }
-        let cap = self.capacity;
         let enqueue = &self.control().enqueue.0;
         let mut pos = enqueue.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
@@ -408,22 +408,21 @@ impl<M: Memory> Handle<M> {
                     }
                     Err(now) => pos = now,
                 }
-            } else if diff == 1 - cap as i64 || diff == -(cap as i64) {
-                // The slot still holds the record of the previous lap (or a producer of
-                // that lap is still writing it): full.
+            } else if diff < 0 {
+                // The slot still holds a record of an earlier lap (or a consumer of that
+                // lap is still reading it, or our view of it is not current yet): full.
                 return Err(QueueError::Full);
-            } else if diff > 0 && diff <= cap as i64 {
-                let now = enqueue.load(Ordering::Relaxed);
+            } else {
+                // Another producer took this position. The read-modify-write returns the
+                // latest position, never a stale one: if even that has not moved past
+                // `pos`, no producer took it and the slot's sequence is a lie.
+                let now = enqueue.fetch_add(0, Ordering::Relaxed);
                 if now == pos {
                     return Err(QueueError::corrupted(format!(
-                        "slot sequence {seq} ahead of the enqueue position {pos}, which does not move"
+                        "slot sequence {seq} ahead of the enqueue position {pos}"
                     )));
                 }
                 pos = now;
-            } else {
-                return Err(QueueError::corrupted(format!(
-                    "slot sequence {seq} at enqueue position {pos}"
-                )));
             }
         }
         Err(QueueError::corrupted(
@@ -475,22 +474,19 @@ impl<M: Memory> Handle<M> {
                     }
                     Err(now) => pos = now,
                 }
-            } else if diff == -1 || diff == -(cap as i64) {
+            } else if diff < 0 {
                 // Nothing written here yet (or a consumer of the previous lap is still
-                // reading): empty.
+                // reading, or our view of the slot is not current yet): empty.
                 return Ok(None);
-            } else if diff > 0 && diff <= cap as i64 {
-                let now = dequeue.load(Ordering::Relaxed);
+            } else {
+                // Another consumer took this position; see try_push.
+                let now = dequeue.fetch_add(0, Ordering::Relaxed);
                 if now == pos {
                     return Err(QueueError::corrupted(format!(
-                        "slot sequence {seq} ahead of the dequeue position {pos}, which does not move"
+                        "slot sequence {seq} ahead of the dequeue position {pos}"
                     )));
                 }
                 pos = now;
-            } else {
-                return Err(QueueError::corrupted(format!(
-                    "slot sequence {seq} at dequeue position {pos}"
-                )));
             }
         }
         Err(QueueError::corrupted(

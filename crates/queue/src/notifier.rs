@@ -154,7 +154,7 @@ impl Waiter {
     ) -> Result<T, QueueError> {
         let start = Instant::now();
         let mut spins = 0u32;
-        loop {
+        while !self.budget.is_zero() {
             if let Some(v) = attempt()? {
                 return Ok(v);
             }
@@ -178,6 +178,9 @@ impl Waiter {
             if let Some(v) = attempt()? {
                 return Ok(v);
             }
+        }
+        if closed() {
+            return attempt()?.ok_or(QueueError::Disconnected);
         }
         let parked = Instant::now();
         self.parks += 1;

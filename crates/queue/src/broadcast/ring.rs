@@ -228,7 +228,8 @@ pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueEr
         .read(Structure::Broadcast)?;
     let slot_size = usize::try_from(slot_size).map_err(|_| QueueError::layout("slot size"))?;
     let cap = usize::try_from(capacity).map_err(|_| QueueError::layout("capacity"))?;
-    if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 || !slot_size.is_multiple_of(8) {
+    if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 || !slot_size.is_multiple_of(8)
+    {
         return Err(QueueError::layout(format!(
             "capacity {capacity}, slot size {slot_size}"
         )));

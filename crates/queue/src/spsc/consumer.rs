@@ -130,7 +130,10 @@ impl<M: Memory> Consumer<M> {
                 // Acquire pairs with the producer's Release store: the records before
                 // this position are fully written.
                 let tail = self.control().tail.0.load(Ordering::Acquire);
-                if tail < self.tail || tail - self.published > self.capacity || !tail.is_multiple_of(HEADER) {
+                if tail < self.tail
+                    || tail - self.published > self.capacity
+                    || !tail.is_multiple_of(HEADER)
+                {
                     return Err(QueueError::corrupted(format!(
                         "producer position {tail} outside [{}, {}]",
                         self.tail,
@@ -189,14 +192,6 @@ impl<M: Memory> Consumer<M> {
         }
     }
 
-    fn empty_or_disconnected(&self) -> QueueError {
-        if self.control().producer.0.is_closed() {
-            QueueError::Disconnected
-        } else {
-            QueueError::Empty
-        }
-    }
-
     fn guard(&mut self, found: Found) -> ReadGuard<'_, M> {
         let offset = (found.payload & (self.capacity - 1)) as usize;
         // SAFETY: next() validated that the record lies inside the ring.
@@ -216,9 +211,17 @@ impl<M: Memory> Consumer<M> {
     /// [`QueueError::Empty`], [`QueueError::Disconnected`] (empty and the producer closed),
     /// [`QueueError::Corrupted`].
     pub fn read(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
+        if let Some(found) = self.next()? {
+            return Ok(self.guard(found));
+        }
+        if !self.control().producer.0.is_closed() {
+            return Err(QueueError::Empty);
+        }
+        // Closed: the Acquire load of the state synchronised with the producer's last
+        // publication, so one more look sees everything it sent.
         match self.next()? {
             Some(found) => Ok(self.guard(found)),
-            None => Err(self.empty_or_disconnected()),
+            None => Err(QueueError::Disconnected),
         }
     }
 
