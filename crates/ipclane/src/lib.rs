@@ -4,7 +4,7 @@
 //! crate and reach every layer:
 //!
 //! - [`segment`]: shared-memory segment lifecycle (create, open, validate, own, seal, gc).
-//! - `queue`: lock-free rings in shared memory (not built yet).
+//! - [`queue`]: lock-free SPSC, MPMC and broadcast rings in shared memory, futex wake-up.
 //! - [`uds`]: Unix-socket framing, message sockets, listener lifecycle, credentials and
 //!   descriptor passing.
 //!
@@ -25,6 +25,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+#[doc(inline)]
+pub use ipclane_queue as queue;
 #[doc(inline)]
 pub use ipclane_segment as segment;
 #[doc(inline)]

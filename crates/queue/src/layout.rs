@@ -116,6 +116,7 @@ impl Side {
         name: &'static str,
     ) -> Result<Option<ipclane_segment::Claim>, QueueError> {
         let claim = memory.claim(index, name)?;
+        crate::fences::prepare();
         loop {
             let state = self.state.load(Ordering::Acquire);
             match state {

@@ -69,6 +69,7 @@
 
 mod broadcast;
 mod error;
+mod fences;
 mod futex;
 mod layout;
 mod memory;

@@ -299,6 +299,7 @@ impl<M: Memory> Handle<M> {
             )));
         }
         let claim = Self::take_claim(&*memory, role)?;
+        crate::fences::prepare();
         let counts = Self::counts_of(ctrl, role);
         counts.live.fetch_add(1, Ordering::AcqRel);
         counts.seen.fetch_add(1, Ordering::AcqRel);
@@ -504,7 +505,7 @@ impl<M: Memory> Drop for Handle<M> {
         match self.role {
             Role::Producer => self.control().not_empty.0.notify(),
             Role::Consumer => self.control().not_full.0.notify(),
-        }
+        };
     }
 }
 

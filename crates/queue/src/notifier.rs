@@ -14,7 +14,8 @@
 //! ```
 //!
 //! (1) and (b) are read-modify-writes of one word, so one comes first in its modification
-//! order. If (b) is first, (1) reads from it and synchronises with the notifier: (3) sees
+//! order. (Where `membarrier` is available, (b) is a plain load and the waiter issues a
+//! process-global barrier after (1) instead: see [`fences`]; the argument is the same.) If (b) is first, (1) reads from it and synchronises with the notifier: (3) sees
 //! the position published at (a). If (1) is first, (b) reads n > 0 and the notifier bumps
 //! `seq` and wakes: either (2) already sees the bump, and then (3) sees the position, or the
 //! kernel's futex check at (4) sees `seq != s` and returns, or (d) comes after (4) and wakes
@@ -23,6 +24,7 @@
 use std::time::{Duration, Instant};
 
 use crate::QueueError;
+use crate::fences;
 use crate::futex;
 use crate::sync::{AtomicU32, Ordering, spin_hint, yield_now};
 
@@ -42,12 +44,18 @@ impl WakeWord {
         }
     }
 
-    /// Wakes the waiters, if any; call after publishing what they wait for. Costs one
-    /// uncontended read-modify-write when nobody waits.
-    pub(crate) fn notify(&self) {
-        if self.waiters.fetch_add(0, Ordering::AcqRel) != 0 {
+    /// Wakes the waiters, if any; call after publishing what they wait for. Returns
+    /// whether it made the wake system call.
+    ///
+    /// With nobody waiting it costs one load (see [`fences`]), or one read-modify-write
+    /// where `membarrier` is unavailable.
+    pub(crate) fn notify(&self) -> bool {
+        if fences::notifier_sees_waiters(&self.waiters) {
             self.seq.fetch_add(1, Ordering::Release);
             futex::wake_all(&self.seq);
+            true
+        } else {
+            false
         }
     }
 
@@ -152,6 +160,10 @@ impl Waiter {
         mut closed: impl FnMut() -> bool,
         mut gone: impl FnMut() -> bool,
     ) -> Result<T, QueueError> {
+        // The common case first, without reading the clock.
+        if let Some(v) = attempt()? {
+            return Ok(v);
+        }
         let start = Instant::now();
         let mut spins = 0u32;
         while !self.budget.is_zero() {
@@ -186,6 +198,7 @@ impl Waiter {
         self.parks += 1;
         let result = loop {
             word.waiters.fetch_add(1, Ordering::AcqRel);
+            fences::waiter_fence();
             let seq = word.seq.load(Ordering::Acquire);
             let ready = attempt();
             if !matches!(ready, Ok(None)) {

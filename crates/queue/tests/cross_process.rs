@@ -27,7 +27,12 @@ impl Drop for Name {
 }
 
 fn open(name: &str, kind: ipclane_segment::Kind) -> Arc<Segment> {
-    Arc::new(Segment::named(name).kind(kind).open().expect("open segment"))
+    Arc::new(
+        Segment::named(name)
+            .kind(kind)
+            .open()
+            .expect("open segment"),
+    )
 }
 
 /// The record number `i` of a stream seeded `seed`: length 1..=4096, bytes derived from
@@ -52,7 +57,9 @@ fn tagged(producer: u64, seq: u64, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len.max(24));
     out.extend_from_slice(&producer.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&(producer.wrapping_mul(31) ^ seq.wrapping_mul(0x100_0000_01b3)).to_le_bytes());
+    out.extend_from_slice(
+        &(producer.wrapping_mul(31) ^ seq.wrapping_mul(0x100_0000_01b3)).to_le_bytes(),
+    );
     while out.len() < len {
         out.push((seq as usize + out.len()) as u8);
     }
@@ -62,7 +69,11 @@ fn tagged(producer: u64, seq: u64, len: usize) -> Vec<u8> {
 fn check_tagged(r: &[u8]) -> (u64, u64) {
     let word = |i: usize| u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap());
     let (producer, seq) = (word(0), word(1));
-    assert_eq!(word(2), producer.wrapping_mul(31) ^ seq.wrapping_mul(0x100_0000_01b3), "torn record");
+    assert_eq!(
+        word(2),
+        producer.wrapping_mul(31) ^ seq.wrapping_mul(0x100_0000_01b3),
+        "torn record"
+    );
     for (j, b) in r.iter().enumerate().skip(24) {
         assert_eq!(*b, (seq as usize + j) as u8, "torn payload");
     }
@@ -71,7 +82,10 @@ fn check_tagged(r: &[u8]) -> (u64, u64) {
 
 fn mix(producer: u64, seq: u64) -> (u64, u64) {
     let h = producer.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seq;
-    (h.wrapping_mul(0xff51_afd7_ed55_8ccd), h.rotate_left(17).wrapping_mul(0xc4ce_b9fe_1a85_ec53))
+    (
+        h.wrapping_mul(0xff51_afd7_ed55_8ccd),
+        h.rotate_left(17).wrapping_mul(0xc4ce_b9fe_1a85_ec53),
+    )
 }
 
 #[test]
@@ -110,7 +124,8 @@ fn peer_entry() {
             say("attached");
             assert_eq!(listen().as_deref(), Some("go"));
             for seq in 0..count {
-                tx.push_blocking(&tagged(id, seq, 24 + (seq % 40) as usize)).unwrap();
+                tx.push_blocking(&tagged(id, seq, 24 + (seq % 40) as usize))
+                    .unwrap();
             }
             say("done");
         }
@@ -124,7 +139,10 @@ fn peer_entry() {
                     Ok(r) => {
                         let (p, seq) = check_tagged(&r);
                         let slot = &mut last[p as usize];
-                        assert!(slot.is_none_or(|l| seq > l), "producer {p}: {seq} after {slot:?}");
+                        assert!(
+                            slot.is_none_or(|l| seq > l),
+                            "producer {p}: {seq} after {slot:?}"
+                        );
                         *slot = Some(seq);
                         let (a, b) = mix(p, seq);
                         h1 = h1.wrapping_add(a);
@@ -180,7 +198,10 @@ fn spsc_stress(records: u64) {
     let segment = SpscRing::create_named(&name.0, 1 << 16).unwrap();
     let mut rx = Consumer::attach(Arc::new(segment)).unwrap();
     let seed = 0x5eed_u64 ^ u64::from(std::process::id());
-    let mut peer = Peer::spawn("spsc_producer", &[&name.0, &records.to_string(), &seed.to_string()]);
+    let mut peer = Peer::spawn(
+        "spsc_producer",
+        &[&name.0, &records.to_string(), &seed.to_string()],
+    );
     let mut i = 0u64;
     let mut buf = Vec::new();
     loop {
@@ -215,9 +236,16 @@ fn spsc_stress_between_processes_long() {
 fn mpmc_stress(per_producer: u64) {
     let name = Name::new("mpmc-stress");
     let _segment = MpmcQueue::create_named(&name.0, 64, 64).unwrap();
-    let mut consumers: Vec<Peer> = (0..2).map(|_| Peer::spawn("mpmc_consumer", &[&name.0])).collect();
+    let mut consumers: Vec<Peer> = (0..2)
+        .map(|_| Peer::spawn("mpmc_consumer", &[&name.0]))
+        .collect();
     let mut producers: Vec<Peer> = (0..2)
-        .map(|id| Peer::spawn("mpmc_producer", &[&name.0, &id.to_string(), &per_producer.to_string()]))
+        .map(|id| {
+            Peer::spawn(
+                "mpmc_producer",
+                &[&name.0, &id.to_string(), &per_producer.to_string()],
+            )
+        })
         .collect();
     for p in consumers.iter_mut().chain(producers.iter_mut()) {
         assert_eq!(p.recv(), "attached");
@@ -268,7 +296,9 @@ fn mpmc_stress_two_producers_two_consumers_long() {
 fn broadcast_stress(records: u64) {
     let name = Name::new("bcast-stress");
     let _segment = Broadcast::create_named(&name.0, 256, 128).unwrap();
-    let mut readers: Vec<Peer> = (0..3).map(|_| Peer::spawn("broadcast_reader", &[&name.0])).collect();
+    let mut readers: Vec<Peer> = (0..3)
+        .map(|_| Peer::spawn("broadcast_reader", &[&name.0]))
+        .collect();
     for r in &mut readers {
         assert_eq!(r.recv(), "attached");
     }
@@ -278,7 +308,11 @@ fn broadcast_stress(records: u64) {
     assert!(writer.finish().success());
     for r in &mut readers {
         let v: Vec<u64> = r.recv().split(' ').map(|x| x.parse().unwrap()).collect();
-        assert_eq!(v[0] + v[1], records, "received + missed accounts for every record");
+        assert_eq!(
+            v[0] + v[1],
+            records,
+            "received + missed accounts for every record"
+        );
         assert!(v[0] > 0);
     }
     for r in readers {
@@ -332,8 +366,14 @@ fn a_consumer_killed_while_the_producer_waits_disconnects_it() {
     });
     let started = Instant::now();
     let result = tx.push_blocking(&[2; 100]);
-    assert!(matches!(result, Err(QueueError::Disconnected)), "{result:?}");
-    assert!(started.elapsed() >= Duration::from_millis(150), "it was blocked");
+    assert!(
+        matches!(result, Err(QueueError::Disconnected)),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "it was blocked"
+    );
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
     killer.join().unwrap();
 }
@@ -349,5 +389,8 @@ fn a_second_live_consumer_is_refused() {
         Err(QueueError::AlreadyClaimed { side: "consumer" })
     ));
     peer.kill();
-    assert!(Consumer::attach(segment).is_ok(), "taken over once its holder is proven dead");
+    assert!(
+        Consumer::attach(segment).is_ok(),
+        "taken over once its holder is proven dead"
+    );
 }

@@ -90,7 +90,10 @@ fn spsc_blocking_pop_never_loses_a_wake_up() {
 
 #[test]
 fn mpmc_two_producers_two_consumers() {
-    loom::model(|| {
+    // Five threads: one preemption per execution keeps the search to minutes.
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder.check(|| {
         let memory = MpmcQueue::heap(2, 8).unwrap();
         let producers: Vec<_> = (0..2u8)
             .map(|p| {

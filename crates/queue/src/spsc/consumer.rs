@@ -44,6 +44,8 @@ pub struct Consumer<M: Memory> {
     /// Last producer position read (never ahead of the real one).
     tail: u64,
     waiter: Waiter,
+    /// Wake system calls made for the other side.
+    wakes: u64,
     _claim: Option<Claim>,
 }
 
@@ -81,6 +83,7 @@ impl<M: Memory> Consumer<M> {
             published: head,
             tail: head,
             waiter: Waiter::new(WaitStrategy::default()),
+            wakes: 0,
             _claim: claim,
         };
         if !head.is_multiple_of(HEADER) {
@@ -105,6 +108,12 @@ impl<M: Memory> Consumer<M> {
     /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
     pub fn spin_budget(&self) -> Duration {
         self.waiter.budget()
+    }
+
+    /// Wake system calls this side made for the other (zero while the other side keeps
+    /// up: a notification with nobody asleep costs no system call).
+    pub fn wakes(&self) -> u64 {
+        self.wakes
     }
 
     /// Times a blocking call went to sleep (a measure of wake-up system calls).
@@ -245,6 +254,10 @@ impl<M: Memory> Consumer<M> {
     }
 
     fn read_until(&mut self, deadline: Option<Instant>) -> Result<ReadGuard<'_, M>, QueueError> {
+        // A record at once is the common case: no waiting machinery at all.
+        if let Some(found) = self.next()? {
+            return Ok(self.guard(found));
+        }
         let mut waiter = self.waiter.clone();
         let control = self.control;
         // SAFETY: validated at attach; lives as long as self.memory.
@@ -304,7 +317,9 @@ impl<M: Memory> Consumer<M> {
             // reading this position with Acquire, overwrites them.
             self.control().head.0.store(self.head, Ordering::Release);
             self.published = self.head;
-            self.control().space_ready.0.notify();
+            if self.control().space_ready.0.notify() {
+                self.wakes += 1;
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Producer<M: Memory> {
     /// Last consumer position read (never ahead of the real one).
     head: u64,
     waiter: Waiter,
+    /// Wake system calls made for the other side.
+    wakes: u64,
     _claim: Option<Claim>,
 }
 
@@ -74,6 +76,7 @@ impl<M: Memory> Producer<M> {
             published: tail,
             head,
             waiter: Waiter::new(WaitStrategy::default()),
+            wakes: 0,
             _claim: claim,
         };
         if !tail.is_multiple_of(HEADER) || tail.wrapping_sub(head) > capacity || head > tail {
@@ -99,6 +102,12 @@ impl<M: Memory> Producer<M> {
     /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
     pub fn spin_budget(&self) -> Duration {
         self.waiter.budget()
+    }
+
+    /// Wake system calls this side made for the other (zero while the other side keeps
+    /// up: a notification with nobody asleep costs no system call).
+    pub fn wakes(&self) -> u64 {
+        self.wakes
     }
 
     /// Times a blocking call went to sleep (a measure of wake-up system calls).
@@ -241,6 +250,12 @@ impl<M: Memory> Producer<M> {
     }
 
     fn push_until(&mut self, record: &[u8], deadline: Option<Instant>) -> Result<(), QueueError> {
+        // Room at once is the common case: no waiting machinery at all.
+        match self.room(record.len()) {
+            Ok(room) => return self.write_record(room, record),
+            Err(QueueError::Full) => {}
+            Err(e) => return Err(e),
+        }
         let mut waiter = self.waiter.clone();
         let control = self.control;
         // SAFETY: validated at attach; lives as long as self.memory.
@@ -258,7 +273,14 @@ impl<M: Memory> Producer<M> {
             || ctrl.consumer.0.is_gone(&*memory, CONSUMER_CLAIM),
         );
         self.waiter = waiter;
-        let (pad, start, end) = found?;
+        self.write_record(found?, record)
+    }
+
+    fn write_record(
+        &mut self,
+        (pad, start, end): (u64, u64, u64),
+        record: &[u8],
+    ) -> Result<(), QueueError> {
         let mut guard = self.guard(pad, start, end, record.len());
         guard.copy_from(record);
         guard.commit();
@@ -272,7 +294,9 @@ impl<M: Memory> Producer<M> {
             // consumer that reads this position with Acquire.
             self.control().tail.0.store(self.tail, Ordering::Release);
             self.published = self.tail;
-            self.control().data_ready.0.notify();
+            if self.control().data_ready.0.notify() {
+                self.wakes += 1;
+            }
         }
     }
 }
