@@ -189,6 +189,7 @@ fn broadcast(c: &mut Criterion) {
                     |_| loop {
                         match reader.try_recv() {
                             Ok(_) | Err(QueueError::Lagged { .. }) => {}
+                            Err(QueueError::Disconnected) => break,
                             Err(QueueError::Empty) if done.load(Ordering::Acquire) => break,
                             Err(QueueError::Empty) => std::hint::spin_loop(),
                             Err(e) => panic!("{e}"),
