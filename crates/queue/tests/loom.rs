@@ -37,13 +37,13 @@ fn spsc(capacity: usize) -> (Producer<HeapMemory>, Consumer<HeapMemory>) {
 #[test]
 fn spsc_wraps_without_loss_or_tearing() {
     loom::model(|| {
-        // 64-byte ring, 32-byte records (8 header + 20 payload + 4 padding): the third
-        // record wraps.
-        let (mut tx, mut rx) = spsc(64);
+        // 256-byte ring (the smallest), 72-byte records (8 header + 64 payload): the
+        // fourth record does not fit before the end and wraps behind a padding record.
+        let (mut tx, mut rx) = spsc(256);
         let producer = thread::spawn(move || {
-            for i in 0..3u8 {
+            for i in 0..4u8 {
                 loop {
-                    match tx.try_push(&record(i, 20)) {
+                    match tx.try_push(&record(i, 64)) {
                         Ok(()) => break,
                         Err(QueueError::Full) => thread::yield_now(),
                         Err(e) => panic!("{e}"),
@@ -51,11 +51,11 @@ fn spsc_wraps_without_loss_or_tearing() {
                 }
             }
         });
-        for i in 0..3u8 {
+        for i in 0..4u8 {
             loop {
                 match rx.try_pop() {
                     Ok(got) => {
-                        assert_eq!(got, record(i, 20));
+                        assert_eq!(got, record(i, 64));
                         break;
                     }
                     Err(QueueError::Empty) => thread::yield_now(),
@@ -70,7 +70,7 @@ fn spsc_wraps_without_loss_or_tearing() {
 #[test]
 fn spsc_blocking_pop_never_loses_a_wake_up() {
     loom::model(|| {
-        let (mut tx, mut rx) = spsc(64);
+        let (mut tx, mut rx) = spsc(256);
         rx.set_wait_strategy(WaitStrategy {
             initial_spin: Duration::ZERO,
             min_spin: Duration::ZERO,

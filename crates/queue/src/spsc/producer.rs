@@ -8,6 +8,9 @@ use ipclane_segment::Claim;
 
 use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
 use crate::QueueError;
+
+/// Cache-line size the producer keeps away from the consumer's read position.
+const LINE: u64 = 64;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::Ordering;
@@ -122,7 +125,7 @@ impl<M: Memory> Producer<M> {
 
     /// Largest record this ring takes.
     pub fn max_record_len(&self) -> usize {
-        (self.capacity / 2 - HEADER) as usize
+        super::ring::max_record(self.capacity) as usize
     }
 
     /// Whether the consumer is still there (a system call for a segment).
@@ -166,9 +169,13 @@ impl<M: Memory> Producer<M> {
         let pad = if contiguous < total { contiguous } else { 0 };
         let start = self.tail + pad;
         let end = start + total;
-        if end - self.head > self.capacity {
+        // Room ends at the start of the cache line the consumer is reading: writing into
+        // that line would bounce it between the two CPUs on every record.
+        let capacity = self.capacity;
+        let free_until = move |head: u64| (head & !(LINE - 1)) + capacity;
+        if end > free_until(self.head) {
             self.refresh_head()?;
-            if end - self.head > self.capacity {
+            if end > free_until(self.head) {
                 return Err(QueueError::Full);
             }
         }
@@ -178,7 +185,7 @@ impl<M: Memory> Producer<M> {
     fn write_header(&self, position: u64, tag: u32, len: u64) {
         let offset = (position & (self.capacity - 1)) as usize;
         // SAFETY: offset is 8-aligned and offset + 8 <= capacity (positions are multiples
-        // of 8 and capacity a power of two >= 64), inside the ring; the consumer does not
+        // of 8 and capacity a power of two >= 256), inside the ring; the consumer does not
         // read these bytes until the position is published.
         unsafe {
             self.data

@@ -33,6 +33,16 @@ pub(crate) const TAG_DATA: u32 = 1;
 pub(crate) const TAG_PAD: u32 = 2;
 /// Bytes of a record header.
 pub(crate) const HEADER: u64 = 8;
+/// Smallest ring.
+pub(crate) const MIN_CAPACITY: u64 = 256;
+
+/// Largest payload in a ring of `capacity` bytes. With the producer stopping a cache line
+/// short of the consumer, a record of `HEADER + payload <= capacity / 2 - 56` bytes always
+/// fits once the consumer has caught up, padding included.
+pub(crate) fn max_record(capacity: u64) -> u64 {
+    (capacity / 2).saturating_sub(64)
+}
+
 /// Liveness claim index of the producer.
 pub(crate) const PRODUCER_CLAIM: u32 = 0;
 /// Liveness claim index of the consumer.
@@ -67,9 +77,10 @@ pub(crate) const DATA_OFFSET: usize = size_of::<Control>().next_multiple_of(memo
 /// [`HeapMemory`] for two threads. One [`Producer`] and one [`Consumer`] attach to it;
 /// see their docs for the operations.
 ///
-/// - Records are 1 byte to [`max_record_len`](Self::max_record_len) bytes (half the ring
-///   less an 8-byte header), stored contiguously, 8-byte aligned, with a padding record at
-///   the wrap.
+/// - Records are 0 bytes to [`max_record_len`](Self::max_record_len) bytes (half the ring
+///   less 64), stored contiguously, 8-byte aligned, with a padding record at the wrap.
+/// - The producer never writes into the cache line the consumer is reading, so a full
+///   ring does not bounce lines between the two CPUs.
 /// - Positions are 64-bit byte counters that never wrap; each side caches the other's
 ///   position and only reads it when its cache says full or empty.
 /// - A producer that dies mid-record never publishes it: the consumer cannot see a partial
@@ -106,9 +117,10 @@ impl SpscRing {
         DATA_OFFSET + capacity
     }
 
-    /// Largest record a ring of `capacity` bytes takes.
+    /// Largest record a ring of `capacity` bytes takes: half the ring less a header and
+    /// a cache line (the producer keeps one line away from the consumer).
     pub fn max_record_len(capacity: usize) -> usize {
-        (capacity / 2).saturating_sub(HEADER as usize)
+        max_record(capacity as u64) as usize
     }
 
     /// Writes an empty ring of `capacity` bytes (a power of two, at least 64) into
@@ -118,9 +130,9 @@ impl SpscRing {
     ///
     /// [`QueueError::Layout`] for a bad capacity or too little memory.
     pub fn init<M: Memory + ?Sized>(memory: &M, capacity: usize) -> Result<(), QueueError> {
-        if !capacity.is_power_of_two() || capacity < 64 {
+        if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
             return Err(QueueError::layout(format!(
-                "capacity {capacity} is not a power of two >= 64"
+                "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
             )));
         }
         memory::check(memory, Self::required_len(capacity))?;
@@ -147,7 +159,7 @@ impl SpscRing {
     pub fn heap(
         capacity: usize,
     ) -> Result<(Producer<HeapMemory>, Consumer<HeapMemory>), QueueError> {
-        let memory = HeapMemory::new(Self::required_len(capacity.max(64)));
+        let memory = HeapMemory::new(Self::required_len(capacity.max(MIN_CAPACITY as usize)));
         Self::init(&memory, capacity)?;
         let memory = Arc::new(memory);
         Ok((Producer::attach(memory.clone())?, Consumer::attach(memory)?))
@@ -161,9 +173,9 @@ impl SpscRing {
     ///
     /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
     pub fn create_named(name: &str, capacity: usize) -> Result<Segment, QueueError> {
-        if !capacity.is_power_of_two() || capacity < 64 {
+        if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
             return Err(QueueError::layout(format!(
-                "capacity {capacity} is not a power of two >= 64"
+                "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
             )));
         }
         Ok(Segment::named(name)
@@ -186,15 +198,15 @@ pub(crate) struct Attached {
 
 /// Validates the ring in `memory` (each field read once).
 pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueError> {
-    memory::check(memory, DATA_OFFSET + 64)?;
+    memory::check(memory, DATA_OFFSET + MIN_CAPACITY as usize)?;
     let control = memory.as_ptr().cast::<Control>();
     // SAFETY: check() proved the memory aligned and large enough for Control; its fields
     // are atomics, valid for any bit pattern, and only accessed atomically.
     let meta = unsafe { &control.as_ref().meta };
     let (capacity, _) = meta.read(Structure::Spsc)?;
-    if !capacity.is_power_of_two() || capacity < 64 {
+    if !capacity.is_power_of_two() || capacity < MIN_CAPACITY {
         return Err(QueueError::layout(format!(
-            "capacity {capacity} is not a power of two >= 64"
+            "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
         )));
     }
     let fits = usize::try_from(capacity)
