@@ -2,6 +2,7 @@
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use ipclane_segment::{Claim, Segment};
 
@@ -154,6 +155,43 @@ unsafe impl Memory for RegionMemory {
     fn is_claimed(&self, _: u32) -> Option<bool> {
         None
     }
+}
+
+/// Heap memory of `len` bytes holding a structure written by `init`.
+pub(crate) fn heap_with(
+    len: usize,
+    init: impl FnOnce(&HeapMemory) -> Result<(), QueueError>,
+) -> Result<Arc<HeapMemory>, QueueError> {
+    if len == usize::MAX {
+        return Err(QueueError::layout(
+            "structure too large for the address space",
+        ));
+    }
+    let memory = HeapMemory::new(len);
+    init(&memory)?;
+    Ok(Arc::new(memory))
+}
+
+/// Creates the named segment `name` of `len` bytes and `kind`, holding a structure
+/// written by `init` before anyone can open it.
+pub(crate) fn named_with(
+    name: &str,
+    len: usize,
+    kind: ipclane_segment::Kind,
+    init: impl FnOnce(&RegionMemory) -> Result<(), QueueError> + Send + 'static,
+) -> Result<ipclane_segment::Segment, QueueError> {
+    if len == usize::MAX {
+        return Err(QueueError::layout(
+            "structure too large for the address space",
+        ));
+    }
+    Ok(ipclane_segment::Segment::named(name)
+        .size(len)
+        .kind(kind)
+        .initialize_with(move |region| {
+            init(&RegionMemory(region.as_ptr(), region.len())).map_err(Into::into)
+        })
+        .create()?)
 }
 
 /// Checks that `memory` is aligned and holds at least `needed` bytes.

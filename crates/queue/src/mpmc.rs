@@ -29,7 +29,7 @@ use ipclane_segment::{Claim, Kind, Segment};
 
 use crate::QueueError;
 use crate::layout::{CachePadded, Meta, Structure};
-use crate::memory::{self, HeapMemory, Memory, RegionMemory};
+use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::{WaitStrategy, Waiter, WakeWord};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -178,13 +178,9 @@ impl MpmcQueue {
     ///
     /// Those of [`init`](Self::init).
     pub fn heap(capacity: usize, slot_size: usize) -> Result<Arc<HeapMemory>, QueueError> {
-        let len = Self::required_len(capacity, slot_size);
-        if len == usize::MAX {
-            return Err(QueueError::layout("queue too large"));
-        }
-        let memory = HeapMemory::new(len);
-        Self::init(&memory, capacity, slot_size)?;
-        Ok(Arc::new(memory))
+        memory::heap_with(Self::required_len(capacity, slot_size), |m| {
+            Self::init(m, capacity, slot_size)
+        })
     }
 
     /// Creates the named segment `name` holding an empty queue.
@@ -197,18 +193,12 @@ impl MpmcQueue {
         capacity: usize,
         slot_size: usize,
     ) -> Result<Segment, QueueError> {
-        let len = Self::required_len(capacity, slot_size);
-        if len == usize::MAX {
-            return Err(QueueError::layout("queue too large"));
-        }
-        Ok(Segment::named(name)
-            .size(len)
-            .kind(Self::KIND)
-            .initialize_with(move |region| {
-                let view = RegionMemory(region.as_ptr(), region.len());
-                Self::init(&view, capacity, slot_size).map_err(Into::into)
-            })
-            .create()?)
+        memory::named_with(
+            name,
+            Self::required_len(capacity, slot_size),
+            Self::KIND,
+            move |m| Self::init(m, capacity, slot_size),
+        )
     }
 
     /// Attaches a producer.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, Meta, Side, Structure};
-use crate::memory::{self, HeapMemory, Memory, RegionMemory};
+use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
 use crate::sync::AtomicU64;
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
@@ -157,13 +157,9 @@ impl Broadcast {
     ///
     /// Those of [`init`](Self::init).
     pub fn heap(capacity: usize, slot_size: usize) -> Result<Arc<HeapMemory>, QueueError> {
-        let len = Self::required_len(capacity, slot_size);
-        if len == usize::MAX {
-            return Err(QueueError::layout("ring too large"));
-        }
-        let memory = HeapMemory::new(len);
-        Self::init(&memory, capacity, slot_size)?;
-        Ok(Arc::new(memory))
+        memory::heap_with(Self::required_len(capacity, slot_size), |m| {
+            Self::init(m, capacity, slot_size)
+        })
     }
 
     /// Creates the named segment `name` holding an empty ring.
@@ -176,18 +172,12 @@ impl Broadcast {
         capacity: usize,
         slot_size: usize,
     ) -> Result<Segment, QueueError> {
-        let len = Self::required_len(capacity, slot_size);
-        if len == usize::MAX {
-            return Err(QueueError::layout("ring too large"));
-        }
-        Ok(Segment::named(name)
-            .size(len)
-            .kind(Self::KIND)
-            .initialize_with(move |region| {
-                let view = RegionMemory(region.as_ptr(), region.len());
-                Self::init(&view, capacity, slot_size).map_err(Into::into)
-            })
-            .create()?)
+        memory::named_with(
+            name,
+            Self::required_len(capacity, slot_size),
+            Self::KIND,
+            move |m| Self::init(m, capacity, slot_size),
+        )
     }
 
     /// Attaches the writer (one per ring, across all processes).

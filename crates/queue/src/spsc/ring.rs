@@ -22,7 +22,7 @@ use std::sync::Arc;
 use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, Meta, Side, Structure};
-use crate::memory::{self, HeapMemory, Memory, RegionMemory};
+use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
 use crate::sync::AtomicU64;
 use crate::{Consumer, Producer, QueueError};
@@ -178,14 +178,9 @@ impl SpscRing {
                 "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
             )));
         }
-        Ok(Segment::named(name)
-            .size(Self::required_len(capacity))
-            .kind(Self::KIND)
-            .initialize_with(move |region| {
-                let view = RegionMemory(region.as_ptr(), region.len());
-                Self::init(&view, capacity).map_err(Into::into)
-            })
-            .create()?)
+        memory::named_with(name, Self::required_len(capacity), Self::KIND, move |m| {
+            Self::init(m, capacity)
+        })
     }
 }
 
