@@ -86,6 +86,11 @@ impl Meta {
     }
 }
 
+/// Positions and sequence numbers read from shared memory must stay below this: a correct
+/// peer needs centuries to get there, and everything computed from them (`2n + 2`,
+/// `position + capacity`) then fits in a u64.
+pub(crate) const MAX_POSITION: u64 = 1 << 62;
+
 /// Side state: never attached.
 pub(crate) const SIDE_FREE: u32 = 0;
 /// Side state: attached by a handle (which may have died since: ask its claim).

@@ -376,7 +376,7 @@ impl<M: Memory> Handle<M> {
             if diff == 0 {
                 match enqueue.compare_exchange_weak(
                     pos,
-                    pos + 1,
+                    pos.wrapping_add(1),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
@@ -393,7 +393,7 @@ impl<M: Memory> Handle<M> {
                         };
                         // Release: the length and payload are visible to the consumer that
                         // reads seq == pos + 1 with Acquire.
-                        slot.seq.store(pos + 1, Ordering::Release);
+                        slot.seq.store(pos.wrapping_add(1), Ordering::Release);
                         self.control().not_empty.0.notify();
                         return Ok(());
                     }
@@ -433,7 +433,7 @@ impl<M: Memory> Handle<M> {
             if diff == 0 {
                 match dequeue.compare_exchange_weak(
                     pos,
-                    pos + 1,
+                    pos.wrapping_add(1),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
@@ -459,7 +459,7 @@ impl<M: Memory> Handle<M> {
                         };
                         // Release: our read is done before a producer reuses the slot.
                         // The slot is handed back even when its length was corrupt.
-                        slot.seq.store(pos + cap, Ordering::Release);
+                        slot.seq.store(pos.wrapping_add(cap), Ordering::Release);
                         self.control().not_full.0.notify();
                         return result;
                     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::ring::{self, Control, WRITER_CLAIM};
 use crate::QueueError;
+use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{Ordering, fence};
@@ -51,6 +52,9 @@ impl<M: Memory> BroadcastReader<M> {
         } = ring::attach(&*memory)?;
         // SAFETY: validated by attach.
         let head = unsafe { control.as_ref() }.head.0.load(Ordering::Acquire);
+        if head >= MAX_POSITION {
+            return Err(QueueError::corrupted(format!("writer position {head}")));
+        }
         Ok(Self {
             memory,
             control,
@@ -102,7 +106,7 @@ impl<M: Memory> BroadcastReader<M> {
     fn load_head(&mut self) -> Result<u64, QueueError> {
         // Acquire pairs with the writer's Release store: records before it are written.
         let head = self.control().head.0.load(Ordering::Acquire);
-        if head < self.head {
+        if head < self.head || head >= MAX_POSITION {
             return Err(QueueError::corrupted(format!(
                 "writer position went back from {} to {head}",
                 self.head

@@ -7,6 +7,7 @@ use ipclane_segment::Claim;
 
 use super::ring::{self, Control, WRITER_CLAIM};
 use crate::QueueError;
+use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::sync::{Ordering, fence};
 
@@ -39,9 +40,12 @@ impl<M: Memory> BroadcastWriter<M> {
         } = ring::attach(&*memory)?;
         // SAFETY: validated by attach.
         let ctrl = unsafe { control.as_ref() };
-        let claim = ctrl.writer.0.attach(&*memory, WRITER_CLAIM, "writer")?;
         // A writer taking over continues the sequence, so readers see no jump back.
         let head = ctrl.head.0.load(Ordering::Acquire);
+        if head >= MAX_POSITION {
+            return Err(QueueError::corrupted(format!("writer position {head}")));
+        }
+        let claim = ctrl.writer.0.attach(&*memory, WRITER_CLAIM, "writer")?;
         Ok(Self {
             _memory: memory,
             control,

@@ -8,6 +8,7 @@ use ipclane_segment::Claim;
 
 use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
 use crate::QueueError;
+use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::Ordering;
@@ -86,7 +87,7 @@ impl<M: Memory> Consumer<M> {
             wakes: 0,
             _claim: claim,
         };
-        if !head.is_multiple_of(HEADER) {
+        if !head.is_multiple_of(HEADER) || head >= MAX_POSITION {
             let err =
                 QueueError::corrupted(format!("consumer position {head} is not 8-byte aligned"));
             drop(consumer);

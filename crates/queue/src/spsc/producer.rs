@@ -11,6 +11,7 @@ use crate::QueueError;
 
 /// Cache-line size the producer keeps away from the consumer's read position.
 const LINE: u64 = 64;
+use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::Ordering;
@@ -82,7 +83,11 @@ impl<M: Memory> Producer<M> {
             wakes: 0,
             _claim: claim,
         };
-        if !tail.is_multiple_of(HEADER) || tail.wrapping_sub(head) > capacity || head > tail {
+        if !tail.is_multiple_of(HEADER)
+            || tail.wrapping_sub(head) > capacity
+            || head > tail
+            || tail >= MAX_POSITION
+        {
             let err = QueueError::corrupted(format!(
                 "positions head {head} tail {tail} capacity {capacity}"
             ));
