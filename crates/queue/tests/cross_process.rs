@@ -189,6 +189,24 @@ fn peer_entry() {
             }
             say(format!("{received} {missed}"));
         }
+        "mpmc_producer_then_hang" => {
+            let mut tx = MpmcQueue::producer(open(&args[0], MpmcQueue::KIND)).unwrap();
+            for seq in 0..3 {
+                tx.try_push(&tagged(0, seq, 24)).unwrap();
+            }
+            say("pushed");
+            hold();
+        }
+        "broadcast_writer_then_hang" => {
+            let mut w = Broadcast::writer(open(&args[0], Broadcast::KIND)).unwrap();
+            say("attached");
+            assert_eq!(listen().as_deref(), Some("go"));
+            for seq in 0..3 {
+                w.write(&tagged(0, seq, 24)).unwrap();
+            }
+            say("written");
+            hold();
+        }
         other => panic!("unknown peer role {other}"),
     });
 }
@@ -393,4 +411,47 @@ fn a_second_live_consumer_is_refused() {
         Consumer::attach(segment).is_ok(),
         "taken over once its holder is proven dead"
     );
+}
+
+#[test]
+fn mpmc_consumers_see_a_killed_producer_as_disconnected() {
+    let name = Name::new("mpmc-kill");
+    let _segment = MpmcQueue::create_named(&name.0, 8, 32).unwrap();
+    let mut rx = MpmcQueue::consumer(open(&name.0, MpmcQueue::KIND)).unwrap();
+    let mut peer = Peer::spawn("mpmc_producer_then_hang", &[&name.0]);
+    assert_eq!(peer.recv(), "pushed");
+    peer.kill();
+    for seq in 0..3 {
+        assert_eq!(check_tagged(&rx.pop_blocking().unwrap()), (0, seq));
+    }
+    let started = Instant::now();
+    assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
+}
+
+#[test]
+fn broadcast_readers_see_a_killed_writer_as_disconnected() {
+    let name = Name::new("bcast-kill");
+    let _segment = Broadcast::create_named(&name.0, 8, 32).unwrap();
+    let mut reader = Broadcast::reader(open(&name.0, Broadcast::KIND)).unwrap();
+    let mut peer = Peer::spawn("broadcast_writer_then_hang", &[&name.0]);
+    assert_eq!(peer.recv(), "attached");
+    peer.send("go");
+    assert_eq!(peer.recv(), "written");
+    peer.kill();
+    for seq in 0..3 {
+        assert_eq!(check_tagged(&reader.recv_blocking().unwrap()), (0, seq));
+    }
+    let started = Instant::now();
+    assert!(matches!(
+        reader.recv_blocking(),
+        Err(QueueError::Disconnected)
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
+    assert!(!reader.is_writer_alive());
+    // A new writer takes over and continues the sequence.
+    let mut writer = Broadcast::writer(open(&name.0, Broadcast::KIND)).unwrap();
+    assert_eq!(writer.position(), 3);
+    writer.write(b"after takeover").unwrap();
+    assert_eq!(reader.try_recv().unwrap(), b"after takeover");
 }
