@@ -374,6 +374,8 @@ impl<M: Memory> Handle<M> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos) as i64;
             if diff == 0 {
+                // Relaxed: the position only hands out slots; the data is ordered by the
+                // slot's seq (Acquire load above, Release store below).
                 match enqueue.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
@@ -431,6 +433,7 @@ impl<M: Memory> Handle<M> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos.wrapping_add(1)) as i64;
             if diff == 0 {
+                // Relaxed, as in try_push: the slot's seq orders the data.
                 match dequeue.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),

@@ -97,16 +97,7 @@ fn peer_entry() {
             hold();
         }
         "open_as_nobody" => {
-            // SAFETY: a plain syscall on the calling process (glibc applies it to every
-            // thread); the group goes first, while we still may change it.
-            let group = unsafe { libc::setgid(65534) } == 0;
-            // SAFETY: as above.
-            let dropped = group && unsafe { libc::setuid(65534) } == 0;
-            assert!(
-                dropped,
-                "drop privileges: {}",
-                std::io::Error::last_os_error()
-            );
+            ipclane_testkit::become_nobody();
             match Segment::named(&args[0]).open() {
                 Err(SegmentError::PermissionDenied { name, .. }) => say(format!("denied {name}")),
                 other => say(format!("unexpected {other:?}")),

@@ -9,7 +9,7 @@
 //! IPC must be tested between real processes; this is how the test suites start them
 //! without a second binary.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -58,6 +58,21 @@ impl Drop for TempDir {
 /// Whether the tests run as root (needed for mount namespaces and setuid).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// In a peer running as root: becomes the user and group `nobody` (65534) for the rest of
+/// the process, to test what another user may do.
+///
+/// # Panics
+///
+/// When the switch fails.
+pub fn become_nobody() {
+    // SAFETY: a plain syscall wrapper on the calling process (glibc applies it to every
+    // thread); the group goes first, while we still may change it.
+    let group = unsafe { libc::setgid(65534) } == 0;
+    // SAFETY: as above.
+    let user = group && unsafe { libc::setuid(65534) } == 0;
+    assert!(user, "drop privileges: {}", std::io::Error::last_os_error());
 }
 
 /// A running peer process; killed and reaped when dropped.

@@ -34,6 +34,16 @@ pub(crate) fn socket(kind: SocketType) -> Result<OwnedFd, UdsError> {
     })
 }
 
+/// Two connected sockets of `kind`, close-on-exec (`socketpair`).
+pub(crate) fn pair(kind: SocketType) -> Result<(OwnedFd, OwnedFd), UdsError> {
+    rustix::net::socketpair(AddressFamily::UNIX, kind, SocketFlags::CLOEXEC, None).map_err(|e| {
+        UdsError::Io {
+            op: "socketpair",
+            source: e.into(),
+        }
+    })
+}
+
 /// Connects a new socket of `kind` to `addr`.
 pub(crate) fn connect(kind: SocketType, addr: &UdsAddr) -> Result<OwnedFd, UdsError> {
     let sockaddr = addr.to_socket_addr()?;

@@ -4,8 +4,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rustix::net::SocketType;
 use rustix::net::sockopt::Timeout;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::bind::{Bound, SocketFile};
 use crate::message::{self, Inbox};
@@ -87,16 +87,7 @@ impl DatagramSocket {
     ///
     /// An OS error.
     pub fn pair() -> Result<(Self, Self), UdsError> {
-        let (a, b) = rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::DGRAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| UdsError::Io {
-            op: "socketpair",
-            source: e.into(),
-        })?;
+        let (a, b) = crate::bind::pair(SocketType::DGRAM)?;
         Ok((Self::wrap(a), Self::wrap(b)))
     }
 

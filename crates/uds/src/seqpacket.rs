@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::net::SocketType;
 
 use crate::message::{self, Inbox};
 use crate::{PeerCredentials, UdsAddr, UdsError};
@@ -70,16 +70,7 @@ impl SeqpacketStream {
     ///
     /// An OS error.
     pub fn pair() -> Result<(Self, Self), UdsError> {
-        let (a, b) = rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(|e| UdsError::Io {
-            op: "socketpair",
-            source: e.into(),
-        })?;
+        let (a, b) = crate::bind::pair(SocketType::SEQPACKET)?;
         Ok((Self::from(a), Self::from(b)))
     }
 

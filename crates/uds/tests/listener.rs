@@ -42,12 +42,7 @@ fn peer_entry() {
             let _ = framed.read_frame();
         }
         "connect_as_nobody" => {
-            // SAFETY: a plain syscall on the calling process (glibc applies it to every
-            // thread); the group goes first, while we still may change it.
-            let group = unsafe { libc::setgid(65534) } == 0;
-            // SAFETY: as above.
-            let dropped = group && unsafe { libc::setuid(65534) } == 0;
-            assert!(dropped, "drop privileges");
+            ipclane_testkit::become_nobody();
             let mut framed = FramedStream::new(connect(&args[0].parse().unwrap()).unwrap());
             let _ = framed.write_frame(b"let me in");
             match framed.read_frame() {
