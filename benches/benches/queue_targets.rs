@@ -27,7 +27,7 @@ const PEER_VAR: &str = "IPCLANE_BENCH_PEER";
 const STOP: u64 = u64::MAX;
 const PINGS: usize = 200_000;
 const STREAM: u64 = 3_000_000;
-const WAKES: usize = 2_000;
+const WAKES: usize = 1_000;
 const RAW_SLOTS: u64 = 1024;
 
 fn main() {
@@ -48,64 +48,119 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    let raw = raw_spin_pingpong(tag);
-    let queue = queue_pingpong(tag, false);
-    report(
-        "1. one-way latency p50, spinning",
-        raw,
-        queue,
-        "<= 1.3x raw",
-        queue.as_secs_f64() / raw.as_secs_f64() <= 1.3,
-    );
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    println!("{ROUNDS} rounds each, raw and queue alternating; medians of the rounds");
 
-    let raw_rate = raw_ring_stream(tag);
-    let (queue_rate, wakes, parks) = queue_stream(tag);
-    println!(
-        "2. 64-byte streaming: raw ring {:.2} M msg/s, SPSC ring {:.2} M msg/s, ratio {:.2} (target >= 0.8): {}",
-        raw_rate / 1e6,
-        queue_rate / 1e6,
-        queue_rate / raw_rate,
-        verdict(queue_rate / raw_rate >= 0.8)
-    );
-    println!(
-        "   wake system calls: producer {wakes}, consumer parks {parks}, for {STREAM} messages ({:.6} per message)",
-        (wakes + parks) as f64 / STREAM as f64
-    );
+    if wanted("latency") {
+        let (raw, queue) = rounds(|| raw_spin_pingpong(tag), || queue_pingpong(tag));
+        report("1. one-way latency, spinning", &raw, &queue, 1.3);
+    }
 
-    let raw = raw_futex_pingpong(tag);
-    let queue = queue_pingpong(tag, true);
-    report(
-        "3. wake-up latency p50, receiver asleep",
-        raw,
-        queue,
-        "<= 1.2x raw",
-        queue.as_secs_f64() / raw.as_secs_f64() <= 1.2,
-    );
+    if wanted("stream") {
+        let mut wake_calls = (0, 0);
+        let (raw, queue) = rounds(
+            || raw_ring_stream(tag),
+            || {
+                let (rate, wakes, parks) = queue_stream(tag);
+                wake_calls.0 += wakes;
+                wake_calls.1 += parks;
+                rate
+            },
+        );
+        let (raw, queue) = (median_f64(raw), median_f64(queue));
+        println!(
+            "2. 64-byte streaming: raw ring {:.1} M msg/s, SPSC ring {:.1} M msg/s, ratio {:.2} (target >= 0.8): {}",
+            raw / 1e6,
+            queue / 1e6,
+            queue / raw,
+            verdict(queue / raw >= 0.8)
+        );
+        let messages = STREAM * ROUNDS as u64;
+        println!(
+            "   wake system calls: producer {}, consumer parks {}, for {messages} messages ({:.6} per message)",
+            wake_calls.0,
+            wake_calls.1,
+            (wake_calls.0 + wake_calls.1) as f64 / messages as f64
+        );
+    }
+
+    if wanted("wake") {
+        let (raw, queue) = rounds(|| raw_futex_wakeup(tag), || queue_wakeup(tag));
+        report(
+            "3. one-way wake-up latency, receiver asleep",
+            &raw,
+            &queue,
+            1.2,
+        );
+    }
+}
+
+/// Rounds of each check; a round of both back to back, so drifts of the machine hit both.
+const ROUNDS: usize = 5;
+
+fn rounds<T>(mut raw: impl FnMut() -> T, mut queue: impl FnMut() -> T) -> (Vec<T>, Vec<T>) {
+    let (mut r, mut q) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        r.push(raw());
+        q.push(queue());
+    }
+    (r, q)
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One round's one-way latencies (half round trips).
+#[derive(Debug, Clone, Copy)]
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn latency(mut rtts: Vec<Duration>) -> Latency {
+    rtts.sort_unstable();
+    Latency {
+        p50: rtts[rtts.len() / 2] / 2,
+        p99: rtts[rtts.len() * 99 / 100] / 2,
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
 
-fn report(what: &str, raw: Duration, queue: Duration, target: &str, ok: bool) {
+fn report(what: &str, raw: &[Latency], queue: &[Latency], target: f64) {
+    let med = |v: &[Latency], f: fn(&Latency) -> Duration| {
+        let mut d: Vec<Duration> = v.iter().map(f).collect();
+        d.sort_unstable();
+        d[d.len() / 2]
+    };
+    let (raw50, queue50) = (med(raw, |l| l.p50), med(queue, |l| l.p50));
+    let ratio = queue50.as_secs_f64() / raw50.as_secs_f64();
     println!(
-        "{what}: raw {raw:?}, queue {queue:?}, ratio {:.2} (target {target}): {}",
-        queue.as_secs_f64() / raw.as_secs_f64(),
-        verdict(ok)
+        "{what}: p50 raw {raw50:?}, queue {queue50:?}, ratio {ratio:.2} (target <= {target}x raw): {}",
+        verdict(ratio <= target)
+    );
+    println!(
+        "   p99 raw {:?}, queue {:?}",
+        med(raw, |l| l.p99),
+        med(queue, |l| l.p99)
     );
 }
 
 fn spawn(role: &str, names: &[&str]) -> Child {
     Command::new(std::env::current_exe().expect("bench binary"))
         .env(PEER_VAR, format!("{role} {}", names.join(" ")))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("spawn peer")
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
 }
 
 fn spin_until(cell: &AtomicU64, want: u64) {
@@ -119,7 +174,7 @@ fn raw_segment(name: &str, len: usize) -> Segment {
     Segment::named(name).size(len).create().expect("segment")
 }
 
-fn raw_spin_pingpong(tag: u32) -> Duration {
+fn raw_spin_pingpong(tag: u32) -> Latency {
     let name = format!("bench-raw-mailbox-{tag}");
     let seg = raw_segment(&name, 4096);
     let r = seg.region();
@@ -138,7 +193,7 @@ fn raw_spin_pingpong(tag: u32) -> Duration {
     }
     ping.store(STOP, Ordering::Release);
     child.wait().expect("peer");
-    median(rtts) / 2
+    latency(rtts)
 }
 
 fn ring_segment(name: &str, capacity: usize) -> Arc<Segment> {
@@ -163,83 +218,100 @@ fn parking() -> WaitStrategy {
     }
 }
 
-/// Ping-pong through two SPSC rings; `asleep`: both sides block with no spinning.
-fn queue_pingpong(tag: u32, asleep: bool) -> Duration {
-    let (ping_name, pong_name) = (
-        format!("bench-ping-{tag}-{asleep}"),
-        format!("bench-pong-{tag}-{asleep}"),
-    );
+/// Ping-pong through two SPSC rings, both sides spinning.
+fn queue_pingpong(tag: u32) -> Latency {
+    let (ping_name, pong_name) = (format!("bench-ping-{tag}"), format!("bench-pong-{tag}"));
     let mut tx = Producer::attach(ring_segment(&ping_name, 1 << 16)).expect("producer");
     let mut rx = Consumer::attach(ring_segment(&pong_name, 1 << 16)).expect("consumer");
-    let role = if asleep {
-        "queue_sleeping_echo"
-    } else {
-        "queue_spin_echo"
-    };
-    let mut child = spawn(role, &[&ping_name, &pong_name]);
-    let rounds = if asleep { WAKES } else { PINGS };
-    if asleep {
-        rx.set_wait_strategy(parking());
-    }
+    let mut child = spawn("queue_spin_echo", &[&ping_name, &pong_name]);
     // The peer announces itself with one record.
     rx.pop_blocking().expect("hello");
-    let mut rtts = Vec::with_capacity(rounds);
-    for i in 0..rounds as u64 {
+    let mut rtts = Vec::with_capacity(PINGS);
+    for i in 0..PINGS as u64 {
         let t0 = Instant::now();
         tx.try_push(&i.to_le_bytes()).expect("push");
-        if asleep {
-            rx.pop_blocking().expect("echo");
-        } else {
-            loop {
-                match rx.read() {
-                    Ok(g) => {
-                        g.release();
-                        break;
-                    }
-                    Err(QueueError::Empty) => std::hint::spin_loop(),
-                    Err(e) => panic!("{e}"),
+        loop {
+            match rx.read() {
+                Ok(g) => {
+                    g.release();
+                    break;
                 }
+                Err(QueueError::Empty) => std::hint::spin_loop(),
+                Err(e) => panic!("{e}"),
             }
         }
         rtts.push(t0.elapsed());
     }
     drop(tx);
     child.wait().expect("peer");
-    median(rtts) / 2
+    latency(rtts)
 }
 
-fn raw_futex_pingpong(tag: u32) -> Duration {
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine.
+fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// Gap before each wake-up message: long enough for the receiver to be asleep.
+const WAKE_GAP: Duration = Duration::from_micros(200);
+
+/// The receiver's one-way latencies, printed by it as "p50_ns p99_ns parks".
+fn receiver_latency(child: Child) -> Latency {
+    let out = child.wait_with_output().expect("peer");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .map(|w| w.parse().expect("number"))
+        .collect();
+    assert!(
+        v.len() == 3 && v[2] as usize >= WAKES * 9 / 10,
+        "the receiver slept for most messages: {text}"
+    );
+    Latency {
+        p50: Duration::from_nanos(v[0]),
+        p99: Duration::from_nanos(v[1]),
+    }
+}
+
+fn print_receiver_latency(mut ns: Vec<u64>, parks: u64) {
+    ns.sort_unstable();
+    println!("{} {} {parks}", ns[ns.len() / 2], ns[ns.len() * 99 / 100]);
+}
+
+/// One-way wake-up through an SPSC ring whose consumer sleeps (no spinning).
+fn queue_wakeup(tag: u32) -> Latency {
+    let name = format!("bench-wake-{tag}");
+    let mut tx = Producer::attach(ring_segment(&name, 1 << 16)).expect("producer");
+    let child = spawn("queue_sleeping_receiver", &[&name]);
+    for _ in 0..WAKES {
+        std::thread::sleep(WAKE_GAP);
+        tx.try_push(&now_ns().to_le_bytes()).expect("push");
+    }
+    drop(tx);
+    receiver_latency(child)
+}
+
+/// One-way wake-up through a raw futex mailbox: the send time, then a sequence number the
+/// receiver sleeps on.
+fn raw_futex_wakeup(tag: u32) -> Latency {
     let name = format!("bench-raw-futex-{tag}");
     let seg = raw_segment(&name, 4096);
     let r = seg.region();
-    let (ping, pong) = (
+    let (seq, sent) = (
         r.atomic::<AtomicU32>(0).unwrap(),
-        r.atomic::<AtomicU32>(128).unwrap(),
+        r.atomic::<AtomicU64>(128).unwrap(),
     );
-    let mut child = spawn("raw_futex_echo", &[&name]);
-    futex_wait_for(pong, 1);
-    let mut rtts = Vec::with_capacity(WAKES);
-    for i in 2..(WAKES as u32 + 2) {
-        let t0 = Instant::now();
-        ping.store(i, Ordering::Release);
-        futex_wake(ping);
-        futex_wait_for(pong, i);
-        rtts.push(t0.elapsed());
+    let child = spawn("raw_futex_receiver", &[&name]);
+    for i in 1..=WAKES as u32 {
+        std::thread::sleep(WAKE_GAP);
+        sent.store(now_ns(), Ordering::Relaxed);
+        seq.store(i, Ordering::Release);
+        futex_wake(seq);
     }
-    ping.store(u32::MAX, Ordering::Release);
-    futex_wake(ping);
-    child.wait().expect("peer");
-    median(rtts) / 2
-}
-
-fn futex_wait_for(word: &AtomicU32, want: u32) {
-    loop {
-        let now = word.load(Ordering::Acquire);
-        if now == want || now == u32::MAX {
-            return;
-        }
-        let _ = rustix::thread::futex::wait(word, rustix::thread::futex::Flags::empty(), now, None);
-    }
+    seq.store(u32::MAX, Ordering::Release);
+    futex_wake(seq);
+    receiver_latency(child)
 }
 
 fn futex_wake(word: &AtomicU32) {
@@ -323,50 +395,60 @@ fn peer(role: &str, names: &[String]) {
                 std::hint::spin_loop();
             }
         }
-        "raw_futex_echo" => {
+        "raw_futex_receiver" => {
             let seg = Segment::named(&names[0]).open().expect("open");
             let r = seg.region();
-            let (ping, pong) = (
+            let (seq, sent) = (
                 r.atomic::<AtomicU32>(0).unwrap(),
-                r.atomic::<AtomicU32>(128).unwrap(),
+                r.atomic::<AtomicU64>(128).unwrap(),
             );
-            pong.store(1, Ordering::Release);
-            futex_wake(pong);
-            let mut last = 0;
+            let (mut last, mut ns, mut parks) = (0, Vec::with_capacity(WAKES), 0);
             loop {
-                let v = ping.load(Ordering::Acquire);
+                let v = seq.load(Ordering::Acquire);
                 if v == u32::MAX {
-                    return;
+                    break;
                 }
-                if v != last && v != 0 {
+                if v != last {
+                    ns.push(now_ns().saturating_sub(sent.load(Ordering::Relaxed)));
                     last = v;
-                    pong.store(v, Ordering::Release);
-                    futex_wake(pong);
                     continue;
                 }
+                parks += 1;
                 let _ = rustix::thread::futex::wait(
-                    ping,
+                    seq,
                     rustix::thread::futex::Flags::empty(),
                     v,
                     None,
                 );
             }
+            print_receiver_latency(ns, parks);
         }
-        "queue_spin_echo" | "queue_sleeping_echo" => {
+        "queue_sleeping_receiver" => {
+            let mut rx = Consumer::attach(open_ring(&names[0])).expect("consumer");
+            rx.set_wait_strategy(parking());
+            let mut ns = Vec::with_capacity(WAKES);
+            let mut buf = [0u8; 8];
+            loop {
+                match rx.read_blocking() {
+                    Ok(g) => {
+                        let now = now_ns();
+                        g.copy_to(&mut buf);
+                        g.release();
+                        ns.push(now.saturating_sub(u64::from_le_bytes(buf)));
+                    }
+                    Err(QueueError::Disconnected) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            print_receiver_latency(ns, rx.parks());
+        }
+        "queue_spin_echo" => {
             let mut rx = Consumer::attach(open_ring(&names[0])).expect("consumer");
             let mut tx = Producer::attach(open_ring(&names[1])).expect("producer");
-            if role == "queue_sleeping_echo" {
-                rx.set_wait_strategy(parking());
-            }
             tx.try_push(b"hello").expect("hello");
             let mut buf = [0u8; 8];
             loop {
-                let next = if role == "queue_sleeping_echo" {
-                    rx.read_blocking()
-                } else {
-                    rx.read()
-                };
-                match next {
+                match rx.read() {
                     Ok(g) => {
                         g.copy_to(&mut buf);
                         g.release();
@@ -397,6 +479,7 @@ fn peer(role: &str, names: &[String]) {
                 }
                 r.read(256 + ((h % RAW_SLOTS) * 64) as usize, &mut buf)
                     .unwrap();
+                std::hint::black_box(&buf);
                 h += 1;
                 head.store(h, Ordering::Release);
             }

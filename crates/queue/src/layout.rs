@@ -11,7 +11,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// `"IPCLQUE\0"` as the bytes of a native-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_ne_bytes(*b"IPCLQUE\0");
 /// Layout version of every structure in this crate.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// Which structure a memory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,16 @@ pub unsafe trait Memory: Send + Sync {
     /// Whether claim `index` is held by a live handle; `None` when this memory has no
     /// liveness.
     fn is_claimed(&self, index: u32) -> Option<bool>;
+
+    /// Loom only: the model of the 8-byte word at `offset`, for the words a structure
+    /// accesses atomically inside otherwise plain bytes (the SPSC record headers). Only
+    /// [`HeapMemory`] provides it; loom models run on heap memory.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    fn loom_word(&self, offset: usize) -> &loom::sync::atomic::AtomicU64 {
+        let _ = offset;
+        panic!("loom models run on HeapMemory")
+    }
 }
 
 // SAFETY: a segment's user region is page-aligned (at least ALIGN), stays mapped while the
@@ -78,6 +88,12 @@ unsafe impl Memory for Segment {
 pub struct HeapMemory {
     ptr: NonNull<u8>,
     layout: Layout,
+    /// Loom models of the words accessed atomically inside plain bytes, by offset, each
+    /// created on first use from the bytes there.
+    #[cfg(loom)]
+    words: std::sync::Mutex<
+        std::collections::HashMap<usize, std::pin::Pin<Box<loom::sync::atomic::AtomicU64>>>,
+    >,
 }
 
 // SAFETY: HeapMemory owns its allocation and hands out only a raw pointer; the queue code
@@ -98,7 +114,12 @@ impl HeapMemory {
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Self { ptr, layout }
+        Self {
+            ptr,
+            layout,
+            #[cfg(loom)]
+            words: Default::default(),
+        }
     }
 }
 
@@ -126,6 +147,26 @@ unsafe impl Memory for HeapMemory {
 
     fn is_claimed(&self, _index: u32) -> Option<bool> {
         None
+    }
+
+    #[cfg(loom)]
+    fn loom_word(&self, offset: usize) -> &loom::sync::atomic::AtomicU64 {
+        assert!(
+            offset.is_multiple_of(8) && offset + 8 <= self.len(),
+            "word {offset}"
+        );
+        // A std mutex, invisible to loom: it adds no ordering to the models.
+        let mut words = self.words.lock().expect("words");
+        let word = words.entry(offset).or_insert_with(|| {
+            // SAFETY: offset + 8 <= len and 8-aligned (asserted); the allocation is
+            // ALIGN-aligned, so the read is in bounds and aligned.
+            let bytes = unsafe { self.ptr.as_ptr().add(offset).cast::<u64>().read() };
+            Box::pin(loom::sync::atomic::AtomicU64::new(bytes))
+        });
+        let word: *const loom::sync::atomic::AtomicU64 = &**word;
+        // SAFETY: the word is boxed (its address never changes) and only dropped with
+        // self, so it lives as long as the borrow of self.
+        unsafe { &*word }
     }
 }
 

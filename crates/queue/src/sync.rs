@@ -23,3 +23,50 @@ pub(crate) fn yield_now() {
     #[cfg(not(loom))]
     std::thread::yield_now();
 }
+
+/// Asks the CPU to start fetching the cache line holding `ptr`: a hint, which never faults
+/// and changes nothing the program computes (loom and other architectures: nothing).
+#[inline(always)]
+pub(crate) fn prefetch(ptr: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    // SAFETY: SSE is part of the x86_64 baseline, so the instruction exists; a prefetch
+    // reads nothing into the program and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = ptr;
+}
+
+/// Asks the CPU to fetch the cache line holding `ptr` for writing (owned exclusively), so a
+/// later store does not stall on it: a hint like [`prefetch`].
+#[inline(always)]
+pub(crate) fn prefetch_write(ptr: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    if has_prefetchw() {
+        // SAFETY: the CPU has PREFETCHW (checked); a prefetch reads nothing into the
+        // program, changes no memory and never faults, whatever the address.
+        unsafe {
+            std::arch::asm!("prefetchw [{0}]", in(reg) ptr, options(nostack, preserves_flags, readonly))
+        };
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = ptr;
+}
+
+/// Whether this CPU has PREFETCHW (CPUID 0x8000_0001, ECX bit 8), asked once.
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked yet, 1 no, 2 yes
+    match KNOWN.load(Ordering::Relaxed) {
+        0 => {
+            use std::arch::x86_64::__cpuid;
+            let has =
+                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+            KNOWN.store(1 + u8::from(has), Ordering::Relaxed);
+            has
+        }
+        known => known == 2,
+    }
+}

@@ -112,6 +112,21 @@ fn peer_entry() {
             hold();
             guard.commit(); // never reached: the test kills us while holding
         }
+        "spsc_producer_dies_with_staged_records" => {
+            let mut tx = Producer::attach(open(&args[0], SpscRing::KIND)).unwrap();
+            for i in 0..3u64 {
+                tx.try_push(&spsc_record(9, i)).unwrap();
+            }
+            for i in 3..5u64 {
+                let record = spsc_record(9, i);
+                let mut guard = tx.reserve(record.len()).unwrap();
+                guard.write(0, &record).unwrap();
+                guard.stage();
+            }
+            say("staged");
+            hold();
+            tx.flush(); // never reached
+        }
         "spsc_consumer_that_never_reads" => {
             let _rx = Consumer::attach(open(&args[0], SpscRing::KIND)).unwrap();
             say("attached");
@@ -368,6 +383,26 @@ fn a_producer_killed_mid_record_is_never_seen_and_disconnects() {
     let mut tx = Producer::attach(segment).unwrap();
     tx.try_push(b"new producer").unwrap();
     assert_eq!(rx.try_pop().unwrap(), b"new producer");
+}
+
+#[test]
+fn a_producer_taking_over_continues_after_the_published_records() {
+    let name = Name::new("spsc-takeover");
+    let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 16).unwrap());
+    let mut rx = Consumer::attach(segment.clone()).unwrap();
+    assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
+    let mut peer = Peer::spawn("spsc_producer_dies_with_staged_records", &[&name.0]);
+    assert_eq!(peer.recv(), "staged");
+    peer.kill();
+    // The new producer finds where the dead one stopped publishing, with nothing read
+    // yet; the staged records were never published and never appear.
+    let mut tx = Producer::attach(segment).unwrap();
+    tx.try_push(b"after the takeover").unwrap();
+    for i in 0..3 {
+        assert_eq!(rx.try_pop().unwrap(), spsc_record(9, i));
+    }
+    assert_eq!(rx.try_pop().unwrap(), b"after the takeover");
+    assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
 }
 
 #[test]

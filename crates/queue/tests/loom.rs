@@ -64,6 +64,9 @@ fn spsc_wraps_without_loss_or_tearing() {
             }
         }
         producer.join().unwrap();
+        // After the wrap, ring offset 72 still holds the second record's header from the
+        // first lap: the producer must have emptied that word before publishing.
+        assert!(matches!(rx.try_pop(), Err(QueueError::Disconnected)));
     });
 }
 

@@ -201,7 +201,7 @@ proptest! {
     /// Any control word or record header overwritten with anything: every call returns
     /// (possibly an error), nothing panics, reads stay in bounds.
     #[test]
-    fn corrupted_spsc_never_panics(word in 0usize..(896 + 512) / 8, value in interesting(), pushes in 0usize..20) {
+    fn corrupted_spsc_never_panics(word in 0usize..SpscRing::required_len(512) / 8, value in interesting(), pushes in 0usize..20) {
         let memory = Arc::new(HeapMemory::new(SpscRing::required_len(512)));
         SpscRing::init(&*memory, 512).unwrap();
         {

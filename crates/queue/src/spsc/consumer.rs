@@ -6,12 +6,17 @@ use std::time::{Duration, Instant};
 
 use ipclane_segment::Claim;
 
-use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
+use super::ring::{self, CONSUMER_CLAIM, Control, Entry, HEADER, PRODUCER_CLAIM, header_word};
 use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
-use crate::sync::Ordering;
+use crate::sync::{self, Ordering};
+
+/// Cache-line size.
+const LINE: u64 = 64;
+/// How far ahead of its position the consumer prefetches published lines.
+const PREFETCH_AHEAD: u64 = 4096;
 
 /// Where the next record lies: payload position, length, and the position after it.
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +47,8 @@ pub struct Consumer<M: Memory> {
     head: u64,
     /// Position last published to the producer.
     published: u64,
-    /// Last producer position read (never ahead of the real one).
-    tail: u64,
+    /// Position up to which lines were prefetched.
+    prefetched: u64,
     waiter: Waiter,
     /// Wake system calls made for the other side.
     wakes: u64,
@@ -82,7 +87,7 @@ impl<M: Memory> Consumer<M> {
             capacity,
             head,
             published: head,
-            tail: head,
+            prefetched: head,
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
             _claim: claim,
@@ -131,75 +136,43 @@ impl<M: Memory> Consumer<M> {
             .is_gone(&*self.memory, PRODUCER_CLAIM)
     }
 
-    /// Finds the next record, validating everything it reads from the ring.
+    /// Finds the next record, validating every header it reads from the ring.
     fn next(&mut self) -> Result<Option<Found>, QueueError> {
-        let mask = self.capacity - 1;
         let mut pos = self.head;
+        // At most a padding record and then a data record (`decode` refuses padding at
+        // ring offset 0, where the one after a padding record starts).
         loop {
-            if pos == self.tail {
-                // Acquire pairs with the producer's Release store: the records before
-                // this position are fully written.
-                let tail = self.control().tail.0.load(Ordering::Acquire);
-                if tail < self.tail
-                    || tail - self.published > self.capacity
-                    || !tail.is_multiple_of(HEADER)
-                {
-                    return Err(QueueError::corrupted(format!(
-                        "producer position {tail} outside [{}, {}]",
-                        self.tail,
-                        self.published + self.capacity
-                    )));
-                }
-                self.tail = tail;
-                if pos == tail {
-                    return Ok(None);
-                }
-            }
-            let offset = pos & mask;
-            // SAFETY: offset is 8-aligned and offset + 8 <= capacity, inside the ring. The
-            // header is read once, into a local, and validated below.
-            let header = unsafe {
-                self.data
-                    .as_ptr()
-                    .add(offset as usize)
-                    .cast::<u64>()
-                    .read_volatile()
-            };
-            let (tag, len) = ((header >> 32) as u32, header & 0xffff_ffff);
-            let available = self.tail - pos;
-            match tag {
-                TAG_PAD => {
-                    let to_end = self.capacity - offset;
-                    if len + HEADER != to_end || to_end > available {
-                        return Err(QueueError::corrupted(format!(
-                            "padding record of {len} bytes at ring offset {offset}"
-                        )));
-                    }
-                    pos += to_end;
-                }
-                TAG_DATA => {
-                    let total = HEADER + len.next_multiple_of(8);
-                    if total > self.capacity / 2
-                        || offset + total > self.capacity
-                        || total > available
-                    {
-                        return Err(QueueError::corrupted(format!(
-                            "record of {len} bytes at ring offset {offset} with {available} bytes published"
-                        )));
-                    }
-                    return Ok(Some(Found {
-                        payload: pos + HEADER,
-                        len: len as usize,
-                        next: pos + total,
-                    }));
-                }
-                other => {
-                    return Err(QueueError::corrupted(format!(
-                        "record tag {other:#x} at ring offset {offset}"
-                    )));
+            let word = header_word(&*self.memory, self.data, pos & (self.capacity - 1));
+            // Acquire pairs with the producer's Release store of this header: the record
+            // (and the empty header word after it) is fully written.
+            let header = word.load(Ordering::Acquire);
+            match ring::decode(header, pos, self.capacity, self.published)? {
+                Entry::Empty => return Ok(None),
+                Entry::Pad { next } => pos = next,
+                Entry::Data { payload, len, next } => {
+                    self.prefetch_from(pos);
+                    return Ok(Some(Found { payload, len, next }));
                 }
             }
         }
+    }
+
+    /// Starts fetching the published lines ahead of `pos`. Each header says where the next
+    /// record starts, so the consumer's cache misses would otherwise form a chain, one
+    /// line transfer after another, whenever it is behind; prefetching overlaps them. The
+    /// producer's tail hint bounds it, so lines still being written are left alone.
+    fn prefetch_from(&mut self, pos: u64) {
+        // Relaxed: only a hint; nothing is read on its strength.
+        let hint = self.control().tail_hint.0.load(Ordering::Relaxed);
+        let limit = (pos + PREFETCH_AHEAD).min(hint);
+        let mut line = self.prefetched.max(pos & !(LINE - 1));
+        while line < limit {
+            let offset = (line & (self.capacity - 1)) as usize;
+            // SAFETY: offset < capacity: the pointer stays inside the ring.
+            sync::prefetch(unsafe { self.data.as_ptr().add(offset) });
+            line += LINE;
+        }
+        self.prefetched = line;
     }
 
     fn guard(&mut self, found: Found) -> ReadGuard<'_, M> {

@@ -6,15 +6,22 @@ use std::time::{Duration, Instant};
 
 use ipclane_segment::Claim;
 
-use super::ring::{self, CONSUMER_CLAIM, Control, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD};
+use super::ring::{
+    self, CONSUMER_CLAIM, Control, Entry, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD, header_word,
+};
 use crate::QueueError;
-
-/// Cache-line size the producer keeps away from the consumer's read position.
-const LINE: u64 = 64;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
-use crate::sync::Ordering;
+use crate::sync::{self, Ordering};
+
+/// Cache-line size (the producer keeps a line away from the consumer's read position).
+const LINE: u64 = 64;
+/// The producer stores its position in the tail hint each time it enters a new block of
+/// this many bytes.
+const HINT_STRIDE: u64 = 2048;
+/// How far ahead of its position the producer prefetches free lines for writing.
+const PREFETCH_AHEAD: u64 = 512;
 
 /// The producer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
 /// processes. `Send`, not `Sync`.
@@ -34,8 +41,15 @@ pub struct Producer<M: Memory> {
     capacity: u64,
     /// Position after the last committed or staged record.
     tail: u64,
-    /// Position last published to the consumer.
+    /// Position up to which records are published (visible to the consumer).
     published: u64,
+    /// The header of the record at `published` while records are staged: stored last,
+    /// with Release, it publishes them all.
+    pending: Option<u64>,
+    /// Last position stored in the tail hint.
+    hinted: u64,
+    /// Position up to which free lines were prefetched for writing.
+    prefetched: u64,
     /// Last consumer position read (never ahead of the real one).
     head: u64,
     waiter: Waiter,
@@ -69,32 +83,58 @@ impl<M: Memory> Producer<M> {
             .producer
             .0
             .attach(&*memory, PRODUCER_CLAIM, "producer")?;
-        let tail = ctrl.tail.0.load(Ordering::Acquire);
         let head = ctrl.head.0.load(Ordering::Acquire);
-        let producer = Self {
+        let mut producer = Self {
             memory,
             control,
             data,
             capacity,
-            tail,
-            published: tail,
+            tail: head,
+            published: head,
+            pending: None,
+            hinted: head,
+            prefetched: head,
             head,
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
             _claim: claim,
         };
-        if !tail.is_multiple_of(HEADER)
-            || tail.wrapping_sub(head) > capacity
-            || head > tail
-            || tail >= MAX_POSITION
-        {
-            let err = QueueError::corrupted(format!(
-                "positions head {head} tail {tail} capacity {capacity}"
-            ));
+        if !head.is_multiple_of(HEADER) || head >= MAX_POSITION {
+            let err = QueueError::corrupted(format!("consumer position {head}"));
             drop(producer); // detaches
             return Err(err);
         }
-        Ok(producer)
+        // Where a previous producer stopped: after the last record it published.
+        match producer.published_end() {
+            Ok(tail) => {
+                producer.tail = tail;
+                producer.published = tail;
+                Ok(producer)
+            }
+            Err(err) => {
+                drop(producer);
+                Err(err)
+            }
+        }
+    }
+
+    /// Walks the published records from the consumer's position to the first empty header.
+    /// Bounded: every step moves forward, and `decode` refuses records past one ring.
+    fn published_end(&self) -> Result<u64, QueueError> {
+        let mut pos = self.head;
+        loop {
+            // Acquire: pairs with the Release that published the record.
+            let header = self.header(pos).load(Ordering::Acquire);
+            match ring::decode(header, pos, self.capacity, self.head)? {
+                Entry::Empty => return Ok(pos),
+                Entry::Pad { next } | Entry::Data { next, .. } => pos = next,
+            }
+        }
+    }
+
+    /// The header word at position `pos`.
+    fn header(&self, pos: u64) -> &crate::sync::AtomicU64 {
+        header_word(&*self.memory, self.data, pos & (self.capacity - 1))
     }
 
     fn control(&self) -> &Control {
@@ -174,31 +214,34 @@ impl<M: Memory> Producer<M> {
         let pad = if contiguous < total { contiguous } else { 0 };
         let start = self.tail + pad;
         let end = start + total;
-        // Room ends at the start of the cache line the consumer is reading: writing into
-        // that line would bounce it between the two CPUs on every record.
+        // Room for the record and the empty header word after it, ending at the start of
+        // the cache line the consumer is reading: writing into that line would bounce it
+        // between the two CPUs on every record.
         let capacity = self.capacity;
         let free_until = move |head: u64| (head & !(LINE - 1)) + capacity;
-        if end > free_until(self.head) {
+        if end + HEADER > free_until(self.head) {
             self.refresh_head()?;
-            if end > free_until(self.head) {
+            if end + HEADER > free_until(self.head) {
                 return Err(QueueError::Full);
             }
         }
+        self.prefetch_from(end, free_until(self.head));
         Ok((pad, start, end))
     }
 
-    fn write_header(&self, position: u64, tag: u32, len: u64) {
-        let offset = (position & (self.capacity - 1)) as usize;
-        // SAFETY: offset is 8-aligned and offset + 8 <= capacity (positions are multiples
-        // of 8 and capacity a power of two >= 256), inside the ring; the consumer does not
-        // read these bytes until the position is published.
-        unsafe {
-            self.data
-                .as_ptr()
-                .add(offset)
-                .cast::<u64>()
-                .write_volatile(u64::from(tag) << 32 | len)
-        };
+    /// Starts taking ownership of the free lines after `pos` (up to `free`, where the
+    /// consumer's lines begin), so the stores of the next records do not each stall on a
+    /// line transfer from the consumer's CPU.
+    fn prefetch_from(&mut self, pos: u64, free: u64) {
+        let limit = (pos + PREFETCH_AHEAD).min(free);
+        let mut line = self.prefetched.max(pos & !(LINE - 1));
+        while line < limit {
+            let offset = (line & (self.capacity - 1)) as usize;
+            // SAFETY: offset < capacity: the pointer stays inside the ring.
+            sync::prefetch_write(unsafe { self.data.as_ptr().add(offset) });
+            line += LINE;
+        }
+        self.prefetched = line;
     }
 
     /// Reserves a record of `len` bytes and returns a guard over them. Nothing is visible
@@ -209,14 +252,11 @@ impl<M: Memory> Producer<M> {
     /// [`QueueError::Full`], [`QueueError::TooLarge`], [`QueueError::Disconnected`] (the
     /// consumer closed), [`QueueError::Corrupted`].
     pub fn reserve(&mut self, len: usize) -> Result<WriteGuard<'_, M>, QueueError> {
-        let (pad, start, end) = self.room(len)?;
-        Ok(self.guard(pad, start, end, len))
+        let (_, start, end) = self.room(len)?;
+        Ok(self.guard(start, end, len))
     }
 
-    fn guard(&mut self, pad: u64, start: u64, end: u64, len: usize) -> WriteGuard<'_, M> {
-        if pad > 0 {
-            self.write_header(self.tail, TAG_PAD, pad - HEADER);
-        }
+    fn guard(&mut self, start: u64, end: u64, len: usize) -> WriteGuard<'_, M> {
         let offset = ((start & (self.capacity - 1)) + HEADER) as usize;
         // SAFETY: offset + len <= capacity: the record fits contiguously (room()).
         let payload = unsafe { self.data.add(offset) };
@@ -290,10 +330,10 @@ impl<M: Memory> Producer<M> {
 
     fn write_record(
         &mut self,
-        (pad, start, end): (u64, u64, u64),
+        (_, start, end): (u64, u64, u64),
         record: &[u8],
     ) -> Result<(), QueueError> {
-        let mut guard = self.guard(pad, start, end, record.len());
+        let mut guard = self.guard(start, end, record.len());
         guard.copy_from(record);
         guard.commit();
         Ok(())
@@ -301,10 +341,19 @@ impl<M: Memory> Producer<M> {
 
     /// Publishes the records staged with [`WriteGuard::stage`].
     pub fn flush(&mut self) {
-        if self.published != self.tail {
-            // Release: the records' bytes and headers, written before, are visible to a
-            // consumer that reads this position with Acquire.
-            self.control().tail.0.store(self.tail, Ordering::Release);
+        if let Some(header) = self.pending.take() {
+            // Release: the records' bytes, the headers after this one and the empty word
+            // after the last, all written before, are visible to a consumer that reads
+            // this header with Acquire.
+            self.header(self.published).store(header, Ordering::Release);
+            if (self.tail ^ self.hinted) >= HINT_STRIDE {
+                // Relaxed: a hint for the consumer's prefetching, never trusted for data.
+                self.control()
+                    .tail_hint
+                    .0
+                    .store(self.tail, Ordering::Relaxed);
+                self.hinted = self.tail;
+            }
             self.published = self.tail;
             if self.control().data_ready.0.notify() {
                 self.wakes += 1;
@@ -395,7 +444,9 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.payload.as_ptr(), self.len) };
     }
 
-    /// Writes the header and moves the producer's tail past the record (unpublished).
+    /// Writes the record's headers (and the padding's, if it wraps) and moves the
+    /// producer's tail past it, unpublished: the first unpublished header is kept back
+    /// for [`Producer::flush`].
     fn finish(self) -> &'a mut Producer<M> {
         let WriteGuard {
             producer,
@@ -404,7 +455,23 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
             len,
             ..
         } = self;
-        producer.write_header(start, TAG_DATA, len as u64);
+        // The consumer will stop at `end` until the next record is published there.
+        // Relaxed: ordered before the Release store in flush().
+        producer.header(end).store(0, Ordering::Relaxed);
+        let data = u64::from(TAG_DATA) << 32 | len as u64;
+        let first = if start > producer.tail {
+            let pad = u64::from(TAG_PAD) << 32 | (start - producer.tail - HEADER);
+            producer.header(start).store(data, Ordering::Relaxed);
+            (producer.tail, pad)
+        } else {
+            (start, data)
+        };
+        if producer.pending.is_none() {
+            debug_assert_eq!(first.0, producer.published);
+            producer.pending = Some(first.1);
+        } else {
+            producer.header(first.0).store(first.1, Ordering::Relaxed);
+        }
         producer.tail = end;
         producer
     }

@@ -4,7 +4,7 @@
 //! offset   size  field
 //!      0    128  meta: magic, version, structure = 1, capacity (ring bytes), 0
 //!    128    128  head: consumer position (u64, bytes, never wraps)
-//!    256    128  tail: producer position (u64, bytes, never wraps)
+//!    256    128  tail hint: a recent producer position (u64; bounds the consumer's prefetch)
 //!    384    128  producer side state (u32)
 //!    512    128  consumer side state (u32)
 //!    640    128  data_ready: futex word + waiter count (the consumer sleeps here)
@@ -12,9 +12,17 @@
 //!    896    cap  ring: records
 //!
 //! record at ring offset (position % cap), 8-byte aligned:
-//!   u64 header = tag << 32 | len     tag 1 = data, 2 = padding to the end of the ring
+//!   u64 header = tag << 32 | len     tag 1 = data, 2 = padding to the end of the ring,
+//!                                    0 = nothing published here yet
 //!   len bytes of payload, then zero to 7 bytes to the next multiple of 8
 //! ```
+//!
+//! There is no shared tail: the header is the commit flag. The producer zeroes the header
+//! word after its record, then stores the record's header with Release; the consumer loads
+//! the header at its position with Acquire and finds either a record or zero. A message
+//! thus moves one cache line between the CPUs instead of two (a tail and a record). The
+//! tail hint is stored once per 2 KiB of records and only tells the consumer how far it
+//! may prefetch; nothing is read on its strength.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -24,7 +32,7 @@ use ipclane_segment::{Kind, Segment};
 use crate::layout::{CachePadded, Meta, Side, Structure};
 use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, Ordering};
 use crate::{Consumer, Producer, QueueError};
 
 /// Record tag: a record with a payload.
@@ -53,7 +61,7 @@ pub(crate) const CONSUMER_CLAIM: u32 = 1;
 pub(crate) struct Control {
     pub(crate) meta: Meta,
     pub(crate) head: CachePadded<AtomicU64>,
-    pub(crate) tail: CachePadded<AtomicU64>,
+    pub(crate) tail_hint: CachePadded<AtomicU64>,
     pub(crate) producer: CachePadded<Side>,
     pub(crate) consumer: CachePadded<Side>,
     pub(crate) data_ready: CachePadded<WakeWord>,
@@ -64,7 +72,8 @@ pub(crate) struct Control {
 const _: () = {
     assert!(size_of::<Control>() == 896);
     assert!(std::mem::offset_of!(Control, head) == 128);
-    assert!(std::mem::offset_of!(Control, tail) == 256);
+    assert!(std::mem::offset_of!(Control, tail_hint) == 256);
+    assert!(std::mem::offset_of!(Control, producer) == 384);
     assert!(std::mem::offset_of!(Control, data_ready) == 640);
 };
 
@@ -109,7 +118,7 @@ impl SpscRing {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
     pub const KIND: Kind = Kind::from_names(
         "ipclane-queue/spsc",
-        "v1: meta,head,tail,sides,2 wake words @896",
+        "v2: meta,head,tail hint,sides,2 wake words @896; header commits",
     );
 
     /// Bytes of memory a ring of `capacity` bytes needs.
@@ -139,7 +148,7 @@ impl SpscRing {
         let control = Control {
             meta: Meta::new(Structure::Spsc, capacity as u64, 0),
             head: CachePadded(AtomicU64::new(0)),
-            tail: CachePadded(AtomicU64::new(0)),
+            tail_hint: CachePadded(AtomicU64::new(0)),
             producer: CachePadded(Side::new()),
             consumer: CachePadded(Side::new()),
             data_ready: CachePadded(WakeWord::new()),
@@ -148,6 +157,10 @@ impl SpscRing {
         // SAFETY: check() proved the memory aligned for Control and large enough, and the
         // caller guarantees nobody else uses it yet, so writing a whole value is sound.
         unsafe { memory.as_ptr().cast::<Control>().as_ptr().write(control) };
+        // SAFETY: DATA_OFFSET < memory.len() (checked), so the pointer stays inside.
+        let data = unsafe { memory.as_ptr().add(DATA_OFFSET) };
+        // Position 0 holds no record yet.
+        header_word(memory, data, 0).store(0, Ordering::Release);
         Ok(())
     }
 
@@ -221,4 +234,84 @@ pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueEr
         data,
         capacity,
     })
+}
+
+/// The ring's 8-byte word at ring `offset`: the record headers, accessed atomically (under
+/// loom, through the memory's model of that word).
+///
+/// `offset` must be a multiple of 8 below the ring's capacity, and `data` the ring's start
+/// inside `memory` (both checked in debug builds by the callers' invariants).
+#[cfg(not(loom))]
+pub(crate) fn header_word<M: Memory + ?Sized>(
+    _memory: &M,
+    data: NonNull<u8>,
+    offset: u64,
+) -> &AtomicU64 {
+    debug_assert!(offset.is_multiple_of(HEADER));
+    // SAFETY: offset is 8-aligned and inside the ring (callers mask positions with
+    // capacity - 1), and the ring starts 128-aligned, so the word is aligned and inside
+    // the memory, which outlives the borrow of `_memory`. Payload bytes are written there
+    // non-atomically only in other laps, ordered against these accesses by the head and
+    // header Release/Acquire pairs.
+    unsafe { AtomicU64::from_ptr(data.as_ptr().add(offset as usize).cast()) }
+}
+
+/// Loom version of [`header_word`]: the memory's loom-tracked word.
+#[cfg(loom)]
+pub(crate) fn header_word<M: Memory + ?Sized>(
+    memory: &M,
+    _data: NonNull<u8>,
+    offset: u64,
+) -> &AtomicU64 {
+    memory.loom_word(DATA_OFFSET + offset as usize)
+}
+
+/// What a header read from the ring says, once validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Nothing published at this position yet.
+    Empty,
+    /// Padding: the next record is at `next` (ring offset 0).
+    Pad { next: u64 },
+    /// A record whose payload starts at `payload`; the next one is at `next`.
+    Data { payload: u64, len: usize, next: u64 },
+}
+
+/// Validates `header`, read at position `pos` of a ring of `capacity` bytes whose consumer
+/// has released everything before `released`: a record must have a known tag, lie inside
+/// the ring without wrapping, and end no further than the producer may write.
+pub(crate) fn decode(
+    header: u64,
+    pos: u64,
+    capacity: u64,
+    released: u64,
+) -> Result<Entry, QueueError> {
+    if header == 0 {
+        return Ok(Entry::Empty);
+    }
+    let offset = pos & (capacity - 1);
+    let (tag, len) = ((header >> 32) as u32, header & 0xffff_ffff);
+    let total = HEADER + len.next_multiple_of(8);
+    // The producer never writes past `released + capacity` (it stops short of the line
+    // the consumer reads), and keeps a header word free after its last record.
+    let within = |end: u64| end + HEADER <= released + capacity;
+    match tag {
+        TAG_PAD if offset != 0 && total == capacity - offset && within(pos + total) => {
+            Ok(Entry::Pad { next: pos + total })
+        }
+        TAG_DATA
+            if total <= HEADER + max_record(capacity)
+                && offset + total <= capacity
+                && within(pos + total) =>
+        {
+            Ok(Entry::Data {
+                payload: pos + HEADER,
+                len: len as usize,
+                next: pos + total,
+            })
+        }
+        _ => Err(QueueError::corrupted(format!(
+            "record header {header:#018x} at ring offset {offset} (position {pos}, released {released})"
+        ))),
+    }
 }
