@@ -13,8 +13,6 @@ use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
 
-/// Cache-line size.
-const LINE: u64 = 64;
 /// How far ahead of its position the consumer prefetches published lines.
 const PREFETCH_AHEAD: u64 = 4096;
 
@@ -48,7 +46,7 @@ pub struct Consumer<M: Memory> {
     /// Position last published to the producer.
     published: u64,
     /// Position up to which lines were prefetched.
-    prefetched: u64,
+    prefetched: ring::Prefetcher,
     waiter: Waiter,
     /// Wake system calls made for the other side.
     wakes: u64,
@@ -87,7 +85,7 @@ impl<M: Memory> Consumer<M> {
             capacity,
             head,
             published: head,
-            prefetched: head,
+            prefetched: ring::Prefetcher::new(head),
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
             _claim: claim,
@@ -165,14 +163,8 @@ impl<M: Memory> Consumer<M> {
         // Relaxed: only a hint; nothing is read on its strength.
         let hint = self.control().tail_hint.0.load(Ordering::Relaxed);
         let limit = (pos + PREFETCH_AHEAD).min(hint);
-        let mut line = self.prefetched.max(pos & !(LINE - 1));
-        while line < limit {
-            let offset = (line & (self.capacity - 1)) as usize;
-            // SAFETY: offset < capacity: the pointer stays inside the ring.
-            sync::prefetch(unsafe { self.data.as_ptr().add(offset) });
-            line += LINE;
-        }
-        self.prefetched = line;
+        self.prefetched
+            .advance(self.data, self.capacity, pos, limit, sync::prefetch);
     }
 
     fn guard(&mut self, found: Found) -> ReadGuard<'_, M> {

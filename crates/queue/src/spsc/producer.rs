@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use ipclane_segment::Claim;
 
 use super::ring::{
-    self, CONSUMER_CLAIM, Control, Entry, HEADER, PRODUCER_CLAIM, TAG_DATA, TAG_PAD, header_word,
+    self, CONSUMER_CLAIM, Control, Entry, HEADER, LINE, PRODUCER_CLAIM, TAG_DATA, TAG_PAD,
+    header_word,
 };
 use crate::QueueError;
 use crate::layout::MAX_POSITION;
@@ -15,8 +16,6 @@ use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
 
-/// Cache-line size (the producer keeps a line away from the consumer's read position).
-const LINE: u64 = 64;
 /// The producer stores its position in the tail hint each time it enters a new block of
 /// this many bytes.
 const HINT_STRIDE: u64 = 2048;
@@ -49,7 +48,7 @@ pub struct Producer<M: Memory> {
     /// Last position stored in the tail hint.
     hinted: u64,
     /// Position up to which free lines were prefetched for writing.
-    prefetched: u64,
+    prefetched: ring::Prefetcher,
     /// Last consumer position read (never ahead of the real one).
     head: u64,
     waiter: Waiter,
@@ -93,7 +92,7 @@ impl<M: Memory> Producer<M> {
             published: head,
             pending: None,
             hinted: head,
-            prefetched: head,
+            prefetched: ring::Prefetcher::new(head),
             head,
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
@@ -234,14 +233,8 @@ impl<M: Memory> Producer<M> {
     /// line transfer from the consumer's CPU.
     fn prefetch_from(&mut self, pos: u64, free: u64) {
         let limit = (pos + PREFETCH_AHEAD).min(free);
-        let mut line = self.prefetched.max(pos & !(LINE - 1));
-        while line < limit {
-            let offset = (line & (self.capacity - 1)) as usize;
-            // SAFETY: offset < capacity: the pointer stays inside the ring.
-            sync::prefetch_write(unsafe { self.data.as_ptr().add(offset) });
-            line += LINE;
-        }
-        self.prefetched = line;
+        self.prefetched
+            .advance(self.data, self.capacity, pos, limit, sync::prefetch_write);
     }
 
     /// Reserves a record of `len` bytes and returns a guard over them. Nothing is visible

@@ -266,6 +266,40 @@ pub(crate) fn header_word<M: Memory + ?Sized>(
     memory.loom_word(DATA_OFFSET + offset as usize)
 }
 
+/// Cache-line size.
+pub(crate) const LINE: u64 = 64;
+
+/// How far one side has prefetched the ring's lines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prefetcher(u64);
+
+impl Prefetcher {
+    /// Nothing prefetched before `pos`.
+    pub(crate) fn new(pos: u64) -> Self {
+        Self(pos)
+    }
+
+    /// Prefetches, with `hint`, the lines of the ring at `data` (`capacity` bytes) from
+    /// `pos` (its line) up to `limit`, skipping those already fetched.
+    pub(crate) fn advance(
+        &mut self,
+        data: NonNull<u8>,
+        capacity: u64,
+        pos: u64,
+        limit: u64,
+        hint: fn(*const u8),
+    ) {
+        let mut line = self.0.max(pos & !(LINE - 1));
+        while line < limit {
+            let offset = (line & (capacity - 1)) as usize;
+            // SAFETY: offset < capacity: the pointer stays inside the ring.
+            hint(unsafe { data.as_ptr().add(offset) });
+            line += LINE;
+        }
+        self.0 = line;
+    }
+}
+
 /// What a header read from the ring says, once validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Entry {
