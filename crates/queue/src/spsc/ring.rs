@@ -349,3 +349,36 @@ pub(crate) fn decode(
         ))),
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The promise behind `max_record_len`: once the consumer has caught up, a record of
+    /// that size fits wherever the positions stand, padding and the empty header word
+    /// after it included.
+    #[test]
+    fn a_largest_record_fits_an_empty_ring_at_every_offset() {
+        for capacity in [256, 512, 4096] {
+            let largest = vec![0xa5; SpscRing::max_record_len(capacity)];
+            for offset in (0..capacity).step_by(8) {
+                let (mut tx, mut rx) = SpscRing::heap(capacity).unwrap();
+                // Move both positions to `offset` with empty (8-byte) records.
+                for _ in 0..offset / 8 {
+                    tx.try_push(&[]).unwrap();
+                    assert_eq!(rx.try_pop().unwrap(), b"");
+                }
+                for _ in 0..2 {
+                    tx.try_push(&largest)
+                        .unwrap_or_else(|e| panic!("capacity {capacity}, offset {offset}: {e}"));
+                    assert_eq!(rx.try_pop().unwrap(), largest);
+                }
+            }
+            let (mut tx, _rx) = SpscRing::heap(capacity).unwrap();
+            assert!(matches!(
+                tx.try_push(&vec![0; largest.len() + 1]),
+                Err(QueueError::TooLarge { .. })
+            ));
+        }
+    }
+}
