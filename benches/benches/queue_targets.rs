@@ -101,7 +101,7 @@ fn main() {
 }
 
 /// Rounds of each check; a round of both back to back, so drifts of the machine hit both.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 fn rounds<T>(mut raw: impl FnMut() -> T, mut queue: impl FnMut() -> T) -> (Vec<T>, Vec<T>) {
     let (mut r, mut q) = (Vec::new(), Vec::new());
@@ -152,6 +152,12 @@ fn report(what: &str, raw: &[Latency], queue: &[Latency], target: f64) {
         "   p99 raw {:?}, queue {:?}",
         med(raw, |l| l.p99),
         med(queue, |l| l.p99)
+    );
+    let p50s = |v: &[Latency]| format!("{:?}", v.iter().map(|l| l.p50).collect::<Vec<_>>());
+    println!(
+        "   p50 of each round: raw {}, queue {}",
+        p50s(raw),
+        p50s(queue)
     );
 }
 

@@ -117,6 +117,22 @@ pub(crate) struct Waiter {
     strategy: WaitStrategy,
     budget: Duration,
     parks: u64,
+    /// The last sleep, in CPU ticks, not yet turned into a duration (see [`Slept`]).
+    slept: Option<Slept>,
+}
+
+/// A sleep measured in CPU ticks at wake-up, converted to time at the next clock reading.
+///
+/// Reading the clock right after waking costs ~100 ns here (its data page went cold while
+/// asleep), on the path that hands the peer's message over; reading the tick counter costs
+/// a few cycles. The next wait reads the clock anyway before it spins, and the ticks and
+/// time elapsed since parking give the rate to convert with. The budget is thus adjusted
+/// before the next spin, as if done at wake-up.
+#[derive(Debug, Clone, Copy)]
+struct Slept {
+    parked: Instant,
+    parked_ticks: u64,
+    woke_ticks: u64,
 }
 
 impl Waiter {
@@ -127,6 +143,7 @@ impl Waiter {
                 .initial_spin
                 .clamp(strategy.min_spin, strategy.max_spin),
             parks: 0,
+            slept: None,
         }
     }
 
@@ -138,6 +155,21 @@ impl Waiter {
     /// Times this side went to sleep.
     pub(crate) fn parks(&self) -> u64 {
         self.parks
+    }
+
+    /// Adapts the budget to the last sleep measured in ticks, now that the clock says `now`.
+    fn settle(&mut self, now: Instant) {
+        let (Some(s), Some(now_ticks)) = (self.slept.take(), crate::sync::ticks()) else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(s.parked).as_nanos();
+        let total = now_ticks.wrapping_sub(s.parked_ticks);
+        let asleep = s.woke_ticks.wrapping_sub(s.parked_ticks);
+        // A counter that went backwards (a move to a CPU whose counter lags) says nothing.
+        if total > 0 && asleep <= total {
+            let ns = elapsed * u128::from(asleep) / u128::from(total);
+            self.parked_for(Duration::from_nanos(ns.try_into().unwrap_or(u64::MAX)));
+        }
     }
 
     fn parked_for(&mut self, slept: Duration) {
@@ -173,6 +205,7 @@ impl Waiter {
             return Ok(v);
         }
         let start = Instant::now();
+        self.settle(start);
         let mut spins = 0u32;
         while !self.budget.is_zero() {
             if let Some(v) = attempt()? {
@@ -203,6 +236,7 @@ impl Waiter {
             return attempt()?.ok_or(QueueError::Disconnected);
         }
         let parked = Instant::now();
+        let parked_ticks = crate::sync::ticks();
         self.parks += 1;
         let result = loop {
             word.waiters.fetch_add(1, Ordering::AcqRel);
@@ -231,7 +265,16 @@ impl Waiter {
                 break attempt()?.ok_or(QueueError::Disconnected);
             }
         };
-        self.parked_for(parked.elapsed());
+        match (parked_ticks, crate::sync::ticks()) {
+            (Some(parked_ticks), Some(woke_ticks)) => {
+                self.slept = Some(Slept {
+                    parked,
+                    parked_ticks,
+                    woke_ticks,
+                });
+            }
+            _ => self.parked_for(parked.elapsed()),
+        }
         result
     }
 }
@@ -254,6 +297,35 @@ mod tests {
             w.parked_for(Duration::from_secs(1));
         }
         assert_eq!(w.budget(), WaitStrategy::default().min_spin);
+    }
+
+    /// A sleep measured in ticks is converted with the rate seen since parking: a short
+    /// one grows the budget, one as long as the whole interval (> 1 ms) shrinks it.
+    #[test]
+    fn a_sleep_measured_in_ticks_adapts_the_budget_at_the_next_clock_reading() {
+        let Some(start_ticks) = crate::sync::ticks() else {
+            return; // no trusted counter here: wait() reads the clock at wake-up instead
+        };
+        let parked = Instant::now();
+        std::thread::sleep(Duration::from_millis(3));
+        let woke_late = crate::sync::ticks().unwrap();
+        let mut w = Waiter::new(WaitStrategy::default());
+        let start = w.budget();
+        w.slept = Some(Slept {
+            parked,
+            parked_ticks: start_ticks,
+            woke_ticks: start_ticks + 1,
+        });
+        w.settle(Instant::now());
+        assert_eq!(w.budget(), start * 2, "woken at once: spin longer");
+        w.slept = Some(Slept {
+            parked,
+            parked_ticks: start_ticks,
+            woke_ticks: woke_late,
+        });
+        w.settle(Instant::now());
+        assert_eq!(w.budget(), start, "asleep for 3 ms: spin less");
+        assert!(w.slept.is_none());
     }
 
     #[test]

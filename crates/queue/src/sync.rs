@@ -70,3 +70,34 @@ fn has_prefetchw() -> bool {
         known => known == 2,
     }
 }
+
+/// A reading of the CPU's invariant time-stamp counter (a few cycles, no memory touched),
+/// or `None` where there is none to trust (other architectures, loom, a TSC that stops or
+/// changes rate). Ticks only compare with ticks; [`crate::notifier`] converts them.
+#[inline(always)]
+pub(crate) fn ticks() -> Option<u64> {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    if has_invariant_tsc() {
+        // SAFETY: RDTSC exists on every x86_64 CPU and only reads the counter.
+        return Some(unsafe { std::arch::x86_64::_rdtsc() });
+    }
+    None
+}
+
+/// Whether the TSC runs at a constant rate through sleep states (CPUID 0x8000_0007, EDX
+/// bit 8), asked once.
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+fn has_invariant_tsc() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked yet, 1 no, 2 yes
+    match KNOWN.load(Ordering::Relaxed) {
+        0 => {
+            use std::arch::x86_64::__cpuid;
+            let has =
+                __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
+            KNOWN.store(1 + u8::from(has), Ordering::Relaxed);
+            has
+        }
+        known => known == 2,
+    }
+}

@@ -314,6 +314,7 @@ pub(crate) enum Entry {
 /// Validates `header`, read at position `pos` of a ring of `capacity` bytes whose consumer
 /// has released everything before `released`: a record must have a known tag, lie inside
 /// the ring without wrapping, and end no further than the producer may write.
+#[inline]
 pub(crate) fn decode(
     header: u64,
     pos: u64,
