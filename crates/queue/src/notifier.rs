@@ -1,6 +1,6 @@
-//! Blocking without burning a core: spin for a while, optionally yield, then sleep on a futex
-//! word in the shared memory, with a waiter count so that notifying nobody costs no system
-//! call.
+//! Blocking without burning a core: spin for a while (yielding now and then during long
+//! spins), then sleep on a futex word in the shared memory, with a waiter count so that
+//! notifying nobody costs no system call.
 //!
 //! # Protocol (checked by the loom model `spsc_blocking_pop_never_loses_a_wake_up`)
 //!
@@ -8,19 +8,31 @@
 //! waiter                                    notifier
 //! ------                                    --------
 //! waiters.fetch_add(1, AcqRel)   (1)        publish position (Release)        (a)
-//! s = seq.load(Acquire)          (2)        n = waiters.fetch_add(0, AcqRel)  (b)
-//! re-check position (Acquire)    (3)        if n > 0:
-//! if nothing: futex_wait(seq, s) (4)            seq.fetch_add(1, Release)     (c)
-//! waiters.fetch_sub(1)                          futex_wake(seq)               (d)
+//! woken.swap(0, AcqRel)          (1')       n = waiters.fetch_add(0, AcqRel)  (b)
+//! s = seq.load(Acquire)          (2)        if n > 0 and woken.swap(1) == 0:  (b')
+//! re-check position (Acquire)    (3)            seq.fetch_add(1, Release)     (c)
+//! if nothing: futex_wait(seq, s) (4)            futex_wake(seq)               (d)
+//! waiters.fetch_sub(1)
 //! ```
 //!
 //! (1) and (b) are read-modify-writes of one word, so one comes first in its modification
 //! order. (Where `membarrier` is available, (b) is a plain load and the waiter issues a
-//! process-global barrier after (1) instead: see [`fences`]; the argument is the same.) If (b) is first, (1) reads from it and synchronises with the notifier: (3) sees
-//! the position published at (a). If (1) is first, (b) reads n > 0 and the notifier bumps
-//! `seq` and wakes: either (2) already sees the bump, and then (3) sees the position, or the
-//! kernel's futex check at (4) sees `seq != s` and returns, or (d) comes after (4) and wakes
-//! the sleeper. No wake-up is lost, and a notifier with no waiter does (b) and nothing else.
+//! process-global barrier after (1) instead: see [`fences`]; the argument is the same.) If
+//! (b) is first, (1) reads from it and synchronises with the notifier: (3) sees the position
+//! published at (a). If (1) is first, (b) reads n > 0. Then, at (b'):
+//!
+//! - if the notifier's swap reads 0, it bumps `seq` and wakes: either (2) already sees the
+//!   bump, and then (3) sees the position, or the kernel's futex check at (4) sees
+//!   `seq != s` and returns, or (d) comes after (4) and wakes the sleeper;
+//! - if it reads 1, another notifier's wake is still in flight, and the waiter has not yet
+//!   re-armed at (1'). (1') and (b') are read-modify-writes of one word: if (1') comes after
+//!   (b'), it reads the notifier's 1, synchronises with it, and (3) sees the position; if
+//!   it came before, (b') read a 1 set after it by a notifier that then woke this waiter
+//!   as in the first case.
+//!
+//! No wake-up is lost; a notifier with no waiter does (b) and nothing else; and while a
+//! woken waiter is on its way (tens of microseconds when its CPU was halted), further
+//! notifications cost a swap, not a system call each.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +47,9 @@ use crate::sync::{AtomicU32, Ordering, spin_hint, yield_now};
 pub(crate) struct WakeWord {
     seq: AtomicU32,
     waiters: AtomicU32,
+    /// 1 once a notifier woke the waiters, until one of them re-arms it before sleeping
+    /// again: a wake-up already in flight needs no second system call.
+    woken: AtomicU32,
 }
 
 impl WakeWord {
@@ -42,6 +57,7 @@ impl WakeWord {
         Self {
             seq: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
+            woken: AtomicU32::new(0),
         }
     }
 
@@ -49,9 +65,11 @@ impl WakeWord {
     /// whether it made the wake system call.
     ///
     /// With nobody waiting it costs one load (see [`fences`]), or one read-modify-write
-    /// where `membarrier` is unavailable.
+    /// where `membarrier` is unavailable; with a wake-up already in flight, one swap.
     pub(crate) fn notify(&self) -> bool {
-        if fences::notifier_sees_waiters(&self.waiters) {
+        // AcqRel on the swap: see (b') in the module docs.
+        if fences::notifier_sees_waiters(&self.waiters) && self.woken.swap(1, Ordering::AcqRel) == 0
+        {
             self.seq.fetch_add(1, Ordering::Release);
             futex::wake_all(&self.seq);
             true
@@ -67,7 +85,8 @@ impl WakeWord {
     }
 }
 
-/// How a blocking call waits: spin (time-based, adaptive), optionally yield, then sleep.
+/// How a blocking call waits: spin (time-based, adaptive; long spins yield now and then),
+/// then sleep.
 ///
 /// On this kind of machine handing a message to a *spinning* peer costs ~150 ns, while
 /// waking a *sleeping* one costs tens of microseconds, so a waiter that parks too early
@@ -90,12 +109,15 @@ pub struct WaitStrategy {
     pub wake_cost: Duration,
     /// How long a parked waiter sleeps before checking that its peer is still alive.
     pub liveness_period: Duration,
-    /// `sched_yield` calls between the spin and the sleep. They pay when more threads are
-    /// runnable than there are CPUs (the peer may be waiting for this one). On an idle
-    /// machine they cost: on the 2-vCPU VM this crate is measured on, a single yield before
-    /// parking made the next wake-up ~7 µs slower (p50 1.6 µs without, 9.2 µs with; see
-    /// the `queue_targets` bench). Hence 0 by default.
-    pub yields: u32,
+    /// While spinning, a `sched_yield` after each this much time without progress
+    /// (`Duration::MAX`: never). When more threads are runnable than there are CPUs, the
+    /// peer may be queued behind this very spin, and a yield lets it run. Measured on the
+    /// 2-vCPU VM: with four processes per CPU, the long stress runs took 11 s with yields
+    /// and 60-120 s without. A yield is not free, though: it leaves the thread's scheduling
+    /// deadline pushed back, so a wake-up soon after comes ~7 µs later (p50 1.6 → 9.2 µs).
+    /// So only long spins yield. Short spins, and a waiter whose budget has shrunk because
+    /// its peer is idle, never do.
+    pub yield_every: Duration,
 }
 
 impl Default for WaitStrategy {
@@ -106,7 +128,7 @@ impl Default for WaitStrategy {
             max_spin: Duration::from_millis(2),
             wake_cost: Duration::from_micros(50),
             liveness_period: Duration::from_millis(10),
-            yields: 0,
+            yield_every: Duration::from_micros(100),
         }
     }
 }
@@ -207,6 +229,7 @@ impl Waiter {
         let start = Instant::now();
         self.settle(start);
         let mut spins = 0u32;
+        let mut yielded = start;
         while !self.budget.is_zero() {
             if let Some(v) = attempt()? {
                 return Ok(v);
@@ -223,14 +246,12 @@ impl Waiter {
                 if now - start >= self.budget {
                     break;
                 }
+                if now - yielded >= self.strategy.yield_every {
+                    yield_now();
+                    yielded = now;
+                }
             }
             spin_hint();
-        }
-        for _ in 0..self.strategy.yields {
-            yield_now();
-            if let Some(v) = attempt()? {
-                return Ok(v);
-            }
         }
         if closed() {
             return attempt()?.ok_or(QueueError::Disconnected);
@@ -241,6 +262,8 @@ impl Waiter {
         let result = loop {
             word.waiters.fetch_add(1, Ordering::AcqRel);
             fences::waiter_fence();
+            // Re-arm: the next notification must wake us (see (1') in the module docs).
+            word.woken.swap(0, Ordering::AcqRel);
             let seq = word.seq.load(Ordering::Acquire);
             let ready = attempt();
             if !matches!(ready, Ok(None)) {
@@ -328,6 +351,22 @@ mod tests {
         assert!(w.slept.is_none());
     }
 
+    /// While a woken waiter is on its way, further notifications make no system call; once
+    /// it re-arms to sleep again, the next one does.
+    #[test]
+    fn one_wake_system_call_per_sleep() {
+        let word = WakeWord::new();
+        assert!(!word.notify(), "nobody waits: no system call");
+        // A waiter parks: count raised, re-armed (what Waiter::wait does).
+        word.waiters.fetch_add(1, Ordering::AcqRel);
+        word.woken.swap(0, Ordering::AcqRel);
+        assert!(word.notify(), "the first notification wakes");
+        assert!(!word.notify(), "the wake-up is in flight");
+        assert!(!word.notify());
+        word.woken.swap(0, Ordering::AcqRel); // it ran, found nothing more, sleeps again
+        assert!(word.notify(), "asleep again: woken again");
+    }
+
     #[test]
     fn a_notified_waiter_wakes_and_a_silent_one_times_out() {
         let word = std::sync::Arc::new(WakeWord::new());
@@ -335,7 +374,7 @@ mod tests {
         let strategy = WaitStrategy {
             initial_spin: Duration::from_micros(1),
             min_spin: Duration::from_micros(1),
-            yields: 2,
+            yield_every: Duration::ZERO,
             ..WaitStrategy::default()
         };
         let mut waiter = Waiter::new(strategy);

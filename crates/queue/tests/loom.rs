@@ -81,11 +81,15 @@ fn spsc_blocking_pop_never_loses_a_wake_up() {
             ..WaitStrategy::default()
         });
         let producer = thread::spawn(move || {
+            // Two notifications: the second may find the first wake-up still in flight
+            // and skip its system call, or find the consumer asleep again.
             tx.try_push(b"wake").unwrap();
+            tx.try_push(b"again").unwrap();
             // Keep the producer attached so that only the notification can end the wait.
             tx
         });
         assert_eq!(rx.pop_blocking().unwrap(), b"wake");
+        assert_eq!(rx.pop_blocking().unwrap(), b"again");
         drop(producer.join().unwrap());
         assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
     });
