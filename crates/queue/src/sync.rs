@@ -57,17 +57,43 @@ pub(crate) fn prefetch_write(ptr: *const u8) {
 /// Whether this CPU has PREFETCHW (CPUID 0x8000_0001, ECX bit 8), asked once.
 #[cfg(all(target_arch = "x86_64", not(loom)))]
 fn has_prefetchw() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked yet, 1 no, 2 yes
-    match KNOWN.load(Ordering::Relaxed) {
-        0 => {
-            use std::arch::x86_64::__cpuid;
-            let has =
-                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
-            KNOWN.store(1 + u8::from(has), Ordering::Relaxed);
-            has
+    static KNOWN: CpuFlag = CpuFlag::new(0x8000_0001, |r| r.ecx, 8);
+    KNOWN.get()
+}
+
+/// One bit of an extended CPUID leaf, asked once and remembered.
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+struct CpuFlag {
+    /// 0 not asked yet, 1 no, 2 yes.
+    known: std::sync::atomic::AtomicU8,
+    leaf: u32,
+    register: fn(std::arch::x86_64::CpuidResult) -> u32,
+    bit: u32,
+}
+
+#[cfg(all(target_arch = "x86_64", not(loom)))]
+impl CpuFlag {
+    const fn new(leaf: u32, register: fn(std::arch::x86_64::CpuidResult) -> u32, bit: u32) -> Self {
+        Self {
+            known: std::sync::atomic::AtomicU8::new(0),
+            leaf,
+            register,
+            bit,
         }
-        known => known == 2,
+    }
+
+    fn get(&self) -> bool {
+        use std::arch::x86_64::__cpuid;
+        use std::sync::atomic::Ordering;
+        match self.known.load(Ordering::Relaxed) {
+            0 => {
+                let has = __cpuid(0x8000_0000).eax >= self.leaf
+                    && (self.register)(__cpuid(self.leaf)) & (1 << self.bit) != 0;
+                self.known.store(1 + u8::from(has), Ordering::Relaxed);
+                has
+            }
+            known => known == 2,
+        }
     }
 }
 
@@ -88,16 +114,6 @@ pub(crate) fn ticks() -> Option<u64> {
 /// bit 8), asked once.
 #[cfg(all(target_arch = "x86_64", not(loom)))]
 fn has_invariant_tsc() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked yet, 1 no, 2 yes
-    match KNOWN.load(Ordering::Relaxed) {
-        0 => {
-            use std::arch::x86_64::__cpuid;
-            let has =
-                __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
-            KNOWN.store(1 + u8::from(has), Ordering::Relaxed);
-            has
-        }
-        known => known == 2,
-    }
+    static KNOWN: CpuFlag = CpuFlag::new(0x8000_0007, |r| r.edx, 8);
+    KNOWN.get()
 }
