@@ -112,8 +112,8 @@ pub struct WaitStrategy {
     /// While spinning, a `sched_yield` after each this much time without progress
     /// (`Duration::MAX`: never). When more threads are runnable than there are CPUs, the
     /// peer may be queued behind this very spin, and a yield lets it run. Measured on the
-    /// 2-vCPU VM: with four processes per CPU, the long stress runs took 11 s with yields
-    /// and 60-120 s without. A yield is not free, though: it leaves the thread's scheduling
+    /// 2-vCPU VM: with four processes per CPU, the long stress runs took 15-18 s with these
+    /// yields and 60-120 s without. A yield is not free, though: it leaves the thread's scheduling
     /// deadline pushed back, so a wake-up soon after comes ~7 µs later (p50 1.6 → 9.2 µs).
     /// So only long spins yield. Short spins, and a waiter whose budget has shrunk because
     /// its peer is idle, never do.

@@ -56,19 +56,12 @@ fn kernel_page_size_kb(addr: usize) -> Option<u64> {
 /// In a private mount namespace: mounts hugetlbfs at `dir`, creates a segment there and
 /// checks its size, its pages and what a second handle sees.
 fn segment_on_hugetlbfs(dir: &Path) {
-    use rustix::mount::{MountFlags, MountPropagationFlags, mount, mount_change};
-    use rustix::thread::UnshareFlags;
+    use rustix::mount::{MountFlags, mount};
 
-    // SAFETY: NEWNS does not unshare the descriptor table, the only hazard of unshare.
-    if let Err(e) = unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) } {
-        say(format!("skip: cannot enter a mount namespace: {e}"));
+    if let Err(reason) = common::enter_private_mount_namespace() {
+        say(format!("skip: {reason}"));
         return;
     }
-    mount_change(
-        "/",
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .expect("make mounts private");
     if let Err(e) = mount(
         "none",
         dir,

@@ -23,19 +23,12 @@ fn peer_entry() {
 /// In a private mount namespace: mounts 256 KiB tmpfs at `dir` and over `/dev/shm`, and
 /// checks that segments too large for them fail with `NoSpace` and leave nothing behind.
 fn fill_tiny_tmpfs(dir: &Path, name: &str) {
-    use rustix::mount::{MountFlags, MountPropagationFlags, mount, mount_change};
-    use rustix::thread::UnshareFlags;
+    use rustix::mount::{MountFlags, mount};
 
-    // SAFETY: NEWNS does not unshare the descriptor table, the only hazard of unshare.
-    if let Err(e) = unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) } {
-        say(format!("skip: cannot enter a mount namespace: {e}"));
+    if let Err(reason) = common::enter_private_mount_namespace() {
+        say(format!("skip: {reason}"));
         return;
     }
-    mount_change(
-        "/",
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .expect("make mounts private");
     for target in [dir, Path::new("/dev/shm")] {
         mount("tmpfs", target, "tmpfs", MountFlags::empty(), c"size=256k").expect("mount tmpfs");
     }

@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use ipclane_segment::Claim;
 
-use super::ring::{self, CONSUMER_CLAIM, Control, Entry, HEADER, PRODUCER_CLAIM, header_word};
+use super::ring::{self, Control, Entry, PRODUCER_CLAIM, header_word};
 use crate::QueueError;
-use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
@@ -70,15 +69,10 @@ impl<M: Memory> Consumer<M> {
             control,
             data,
             capacity,
-        } = ring::attach(&*memory)?;
-        // SAFETY: attach() validated the control block's placement.
-        let ctrl = unsafe { control.as_ref() };
-        let claim = ctrl
-            .consumer
-            .0
-            .attach(&*memory, CONSUMER_CLAIM, "consumer")?;
-        let head = ctrl.head.0.load(Ordering::Acquire);
-        let consumer = Self {
+            head,
+            claim,
+        } = ring::attach(&*memory, ring::Role::Consumer)?;
+        Ok(Self {
             memory,
             control,
             data,
@@ -89,14 +83,7 @@ impl<M: Memory> Consumer<M> {
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
             _claim: claim,
-        };
-        if !head.is_multiple_of(HEADER) || head >= MAX_POSITION {
-            let err =
-                QueueError::corrupted(format!("consumer position {head} is not 8-byte aligned"));
-            drop(consumer);
-            return Err(err);
-        }
-        Ok(consumer)
+        })
     }
 
     fn control(&self) -> &Control {

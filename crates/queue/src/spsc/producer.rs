@@ -7,11 +7,9 @@ use std::time::{Duration, Instant};
 use ipclane_segment::Claim;
 
 use super::ring::{
-    self, CONSUMER_CLAIM, Control, Entry, HEADER, LINE, PRODUCER_CLAIM, TAG_DATA, TAG_PAD,
-    header_word,
+    self, CONSUMER_CLAIM, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PAD, header_word,
 };
 use crate::QueueError;
-use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
@@ -75,14 +73,9 @@ impl<M: Memory> Producer<M> {
             control,
             data,
             capacity,
-        } = ring::attach(&*memory)?;
-        // SAFETY: attach() validated the control block's placement.
-        let ctrl = unsafe { control.as_ref() };
-        let claim = ctrl
-            .producer
-            .0
-            .attach(&*memory, PRODUCER_CLAIM, "producer")?;
-        let head = ctrl.head.0.load(Ordering::Acquire);
+            head,
+            claim,
+        } = ring::attach(&*memory, ring::Role::Producer)?;
         let mut producer = Self {
             memory,
             control,
@@ -98,11 +91,6 @@ impl<M: Memory> Producer<M> {
             wakes: 0,
             _claim: claim,
         };
-        if !head.is_multiple_of(HEADER) || head >= MAX_POSITION {
-            let err = QueueError::corrupted(format!("consumer position {head}"));
-            drop(producer); // detaches
-            return Err(err);
-        }
         // Where a previous producer stopped: after the last record it published.
         match producer.published_end() {
             Ok(tail) => {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use ipclane_segment::{Kind, Segment};
 
-use crate::layout::{CachePadded, Meta, Side, Structure};
+use crate::layout::{CachePadded, MAX_POSITION, Meta, Side, Structure};
 use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
 use crate::sync::{AtomicU64, Ordering};
@@ -197,15 +197,56 @@ impl SpscRing {
     }
 }
 
-/// What a side learns when it attaches: the control block, the ring, its capacity.
+/// Which side of the ring a handle takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    Producer,
+    Consumer,
+}
+
+/// What a side learns when it attaches: the control block, the ring, its capacity, the
+/// consumer's position (validated), and its liveness claim.
 pub(crate) struct Attached {
     pub(crate) control: NonNull<Control>,
     pub(crate) data: NonNull<u8>,
     pub(crate) capacity: u64,
+    pub(crate) head: u64,
+    pub(crate) claim: Option<ipclane_segment::Claim>,
 }
 
-/// Validates the ring in `memory` (each field read once).
-pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueError> {
+/// Validates the ring in `memory`, takes its `role` side, and reads and validates the
+/// consumer's position. On an error after the side was taken, it is left closed.
+pub(crate) fn attach<M: Memory + ?Sized>(memory: &M, role: Role) -> Result<Attached, QueueError> {
+    let (control, data, capacity) = validate(memory)?;
+    // SAFETY: validate() checked the control block's placement; its fields are atomics.
+    let ctrl = unsafe { control.as_ref() };
+    let (side, index, name) = match role {
+        Role::Producer => (&ctrl.producer.0, PRODUCER_CLAIM, "producer"),
+        Role::Consumer => (&ctrl.consumer.0, CONSUMER_CLAIM, "consumer"),
+    };
+    let claim = side.attach(memory, index, name)?;
+    // Acquire: pairs with the consumer's Release stores of its position.
+    let head = ctrl.head.0.load(Ordering::Acquire);
+    if !head.is_multiple_of(HEADER) || head >= MAX_POSITION {
+        side.detach();
+        return Err(QueueError::corrupted(format!(
+            "consumer position {head} is not 8-byte aligned below 2^62"
+        )));
+    }
+    Ok(Attached {
+        control,
+        data,
+        capacity,
+        head,
+        claim,
+    })
+}
+
+/// Validates the ring in `memory` (each field read once): its control block, its ring
+/// and the ring's capacity.
+fn validate<M: Memory + ?Sized>(
+    memory: &M,
+) -> Result<(NonNull<Control>, NonNull<u8>, u64), QueueError> {
     memory::check(memory, DATA_OFFSET + MIN_CAPACITY as usize)?;
     let control = memory.as_ptr().cast::<Control>();
     // SAFETY: check() proved the memory aligned and large enough for Control; its fields
@@ -229,11 +270,7 @@ pub(crate) fn attach<M: Memory + ?Sized>(memory: &M) -> Result<Attached, QueueEr
     }
     // SAFETY: DATA_OFFSET < memory.len() (checked above), so the pointer stays inside.
     let data = unsafe { memory.as_ptr().add(DATA_OFFSET) };
-    Ok(Attached {
-        control,
-        data,
-        capacity,
-    })
+    Ok((control, data, capacity))
 }
 
 /// The ring's 8-byte word at ring `offset`: the record headers, accessed atomically (under

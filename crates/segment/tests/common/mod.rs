@@ -38,3 +38,24 @@ pub fn gc_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Moves this process into a private mount namespace: what it mounts is invisible outside
+/// and goes away with it. `Err` says why not (no root, namespaces not allowed).
+///
+/// # Panics
+///
+/// When the new namespace's mounts cannot be made private.
+pub fn enter_private_mount_namespace() -> Result<(), String> {
+    use rustix::mount::{MountPropagationFlags, mount_change};
+    use rustix::thread::UnshareFlags;
+
+    // SAFETY: NEWNS does not unshare the descriptor table, the only hazard of unshare.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }
+        .map_err(|e| format!("cannot enter a mount namespace: {e}"))?;
+    mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .expect("make mounts private");
+    Ok(())
+}
