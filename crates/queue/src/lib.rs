@@ -81,6 +81,6 @@ mod sync;
 pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter};
 pub use error::QueueError;
 pub use memory::{ALIGN, HeapMemory, Memory};
-pub use mpmc::{MpmcConsumer, MpmcProducer, MpmcQueue};
+pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use notifier::WaitStrategy;
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};

@@ -229,7 +229,7 @@ proptest! {
     }
 
     #[test]
-    fn corrupted_mpmc_never_panics(word in 0usize..(896 + 8 * 48) / 8, value in interesting(), pushes in 0usize..10) {
+    fn corrupted_mpmc_never_panics(word in 0usize..(17408 + 8 * 48) / 8, value in interesting(), pushes in 0usize..10) {
         let memory = MpmcQueue::heap(8, 32).unwrap();
         let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
         for i in 0..pushes {

@@ -1,0 +1,366 @@
+//! MPMC peers killed inside an operation, between real processes.
+//!
+//! The deterministic tests put a peer in the exact state of a process that won the CAS on
+//! a position and then stopped or died before finishing: a child attaches through the
+//! public API, then performs the announcement and the CAS by hand (offsets from
+//! docs/queue-layout.md) and stops there. A stopped peer must be waited for; a killed one
+//! must have its slot repaired, with nothing committed lost and the loss counted. The
+//! random-kill rounds kill real producers and consumers at random instants.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ipclane_queue::{Abandoned, MpmcQueue, QueueError};
+use ipclane_segment::Segment;
+use ipclane_testkit::{Peer, hold, say, unique};
+
+/// Offsets of the MPMC control block (docs/queue-layout.md).
+const ENQUEUE: usize = 128;
+const DEQUEUE: usize = 256;
+const PRODUCER_INTENTS: usize = 1024;
+const CONSUMER_INTENTS: usize = 9216;
+const INTENT_STRIDE: usize = 128;
+
+/// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
+struct Name(String);
+
+impl Name {
+    fn new(tag: &str) -> Self {
+        Self(unique(tag))
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
+    }
+}
+
+fn open(name: &str) -> Arc<Segment> {
+    Arc::new(
+        Segment::named(name)
+            .kind(MpmcQueue::KIND)
+            .open()
+            .expect("open segment"),
+    )
+}
+
+fn word(segment: &Segment, offset: usize) -> &AtomicU64 {
+    assert!(offset + 8 <= segment.len() && offset.is_multiple_of(8));
+    // SAFETY: in bounds and 8-aligned (asserted; the mapping is page-aligned); the word
+    // is only ever accessed atomically, and lives as long as the borrow of the segment.
+    unsafe { AtomicU64::from_ptr(segment.as_ptr().add(offset).cast()) }
+}
+
+/// Does by hand what a handle at side `index` does to take the next position, then
+/// stops: announces the position and wins the CAS, but never touches the slot.
+fn take_position_and_stop(segment: &Segment, position_at: usize, intents_at: usize, index: usize) {
+    let position = word(segment, position_at);
+    let intent = word(segment, intents_at + index * INTENT_STRIDE);
+    let p = position.load(Ordering::SeqCst);
+    intent.store(p + 1, Ordering::SeqCst);
+    position
+        .compare_exchange(p, p + 1, Ordering::SeqCst, Ordering::SeqCst)
+        .expect("nobody else moves the position here");
+}
+
+/// Payload bytes of a slot: records fill it, so a copy takes long enough for random kills
+/// to land inside an operation now and then.
+const SLOT: usize = 32;
+
+fn record(producer: u64, seq: u64) -> Vec<u8> {
+    let mut out = producer.to_le_bytes().to_vec();
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&(producer ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes());
+    out.extend((24..SLOT).map(|j| (seq as usize ^ j) as u8));
+    out
+}
+
+/// Checks every byte of a record; returns (producer, seq).
+fn parse(r: &[u8]) -> (u64, u64) {
+    assert_eq!(r.len(), SLOT, "record length");
+    let w = |i: usize| u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap());
+    let (producer, seq) = (w(0), w(1));
+    assert_eq!(w(2), producer ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15), "torn record");
+    assert!(
+        r.iter().enumerate().skip(24).all(|(j, b)| *b == (seq as usize ^ j) as u8),
+        "torn payload"
+    );
+    (producer, seq)
+}
+
+fn stop(peer: &Peer) {
+    let pid = rustix::process::Pid::from_raw(peer.pid() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP");
+}
+
+#[test]
+#[ignore = "entry point of peer processes; runs only when a test starts one"]
+fn peer_entry() {
+    ipclane_testkit::run_peer(|role, args| {
+        let segment = open(&args[0]);
+        match role {
+            // args: name, side index, records to push first
+            "producer_takes_a_slot" => {
+                let index: usize = args[1].parse().unwrap();
+                let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
+                for seq in 0..args[2].parse().unwrap() {
+                    tx.try_push(&record(100 + index as u64, seq)).unwrap();
+                }
+                take_position_and_stop(&segment, ENQUEUE, PRODUCER_INTENTS, index);
+                say("holding");
+                hold();
+            }
+            "consumer_takes_a_slot" => {
+                let _rx = MpmcQueue::consumer(segment.clone()).unwrap();
+                say("attached");
+                assert_eq!(ipclane_testkit::listen().as_deref(), Some("take"));
+                take_position_and_stop(&segment, DEQUEUE, CONSUMER_INTENTS, 0);
+                say("holding");
+                hold();
+            }
+            // args: name, producer id, records
+            "producer" => {
+                let id: u64 = args[1].parse().unwrap();
+                let mut tx = MpmcQueue::producer(segment).unwrap();
+                say("attached");
+                for seq in 0..args[2].parse().unwrap() {
+                    tx.push_blocking(&record(id, seq)).unwrap();
+                }
+            }
+            "consumer" => {
+                let mut rx = MpmcQueue::consumer(segment).unwrap();
+                say("attached");
+                loop {
+                    match rx.pop_blocking() {
+                        Ok(r) => {
+                            std::hint::black_box(parse(&r));
+                        }
+                        Err(QueueError::Disconnected) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            other => panic!("unknown peer role {other}"),
+        }
+    });
+}
+
+#[test]
+fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
+    let name = Name::new("mpmc-hole");
+    let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
+    // The peer is the first producer (side index 0): one record, then it holds position 1.
+    let mut peer = Peer::spawn("producer_takes_a_slot", &[&name.0, "0", "1"]);
+    assert_eq!(peer.recv(), "holding");
+    stop(&peer);
+    let segment = open(&name.0);
+    let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    for seq in 0..3 {
+        tx.try_push(&record(0, seq)).unwrap();
+    }
+    assert_eq!(parse(&rx.try_pop().unwrap()), (100, 0));
+    // Stopped, not dead: its slot is its own, and what follows waits behind it.
+    for _ in 0..1000 {
+        assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
+    }
+    assert!(matches!(
+        rx.pop_timeout(Duration::from_millis(300)),
+        Err(QueueError::Timeout)
+    ));
+    assert_eq!(rx.abandoned(), Abandoned::default());
+    peer.kill();
+    // Proven dead: the hole is passed, by the non-blocking call too.
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 3 {
+        match rx.try_pop() {
+            Ok(r) => got.push(parse(&r)),
+            Err(QueueError::Empty) => {
+                assert!(Instant::now() < deadline, "the dead producer's slot wedges the queue");
+                std::hint::spin_loop();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, [(0, 0), (0, 1), (0, 2)]);
+    assert_eq!(rx.abandoned(), Abandoned { pushes: 1, pops: 0 });
+    drop(tx);
+    // The dead producer never detached: a few calls in, the non-blocking call asks its
+    // claim and reports what the blocking one would.
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        match rx.try_pop() {
+            Err(QueueError::Empty) => assert!(calls < 1000, "never Disconnected"),
+            Err(QueueError::Disconnected) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
+    let name = Name::new("mpmc-holes");
+    let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
+    // Two producers die holding positions 0 and 1; a third commits 2, 3, 4 and leaves.
+    let mut first = Peer::spawn("producer_takes_a_slot", &[&name.0, "0", "0"]);
+    assert_eq!(first.recv(), "holding");
+    let mut second = Peer::spawn("producer_takes_a_slot", &[&name.0, "1", "0"]);
+    assert_eq!(second.recv(), "holding");
+    let segment = open(&name.0);
+    let mut rx = MpmcQueue::consumer(segment.clone()).unwrap();
+    let mut tx = MpmcQueue::producer(segment).unwrap();
+    for seq in 0..3 {
+        tx.try_push(&record(0, seq)).unwrap();
+    }
+    drop(tx);
+    first.kill();
+    second.kill();
+    let started = Instant::now();
+    for seq in 0..3 {
+        assert_eq!(parse(&rx.pop_blocking().unwrap()), (0, seq), "committed, so delivered");
+    }
+    assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
+    assert_eq!(rx.abandoned(), Abandoned { pushes: 2, pops: 0 });
+}
+
+#[test]
+fn a_stopped_consumer_holding_a_slot_is_waited_for_and_a_killed_one_handed_back() {
+    let name = Name::new("mpmc-taken");
+    let _owner = MpmcQueue::create_named(&name.0, 4, SLOT).unwrap();
+    let mut peer = Peer::spawn("consumer_takes_a_slot", &[&name.0]);
+    assert_eq!(peer.recv(), "attached");
+    let segment = open(&name.0);
+    let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    for seq in 0..4 {
+        tx.try_push(&record(0, seq)).unwrap();
+    }
+    peer.send("take"); // the peer takes record 0 and never hands its slot back
+    assert_eq!(peer.recv(), "holding");
+    stop(&peer);
+    for seq in 1..4 {
+        assert_eq!(parse(&rx.try_pop().unwrap()), (0, seq));
+    }
+    for _ in 0..1000 {
+        assert!(matches!(tx.try_push(&record(0, 4)), Err(QueueError::Full)));
+    }
+    assert!(matches!(
+        tx.push_timeout(&record(0, 4), Duration::from_millis(300)),
+        Err(QueueError::Timeout)
+    ));
+    assert_eq!(tx.abandoned(), Abandoned::default());
+    peer.kill();
+    tx.push_timeout(&record(0, 4), Duration::from_secs(10))
+        .expect("the dead consumer's slot is handed back");
+    assert_eq!(tx.abandoned(), Abandoned { pushes: 0, pops: 1 });
+    // The non-blocking call gets the slot back too, once the queue is full again.
+    assert_eq!(parse(&rx.try_pop().unwrap()), (0, 4));
+    for seq in 5..9 {
+        tx.try_push(&record(0, seq)).unwrap();
+    }
+    for seq in 5..9 {
+        assert_eq!(parse(&rx.try_pop().unwrap()), (0, seq));
+    }
+    // The last live consumer leaves; the dead one never detached, and a producer that
+    // only polls hears of it a few calls in.
+    drop(rx);
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        match tx.try_push(&record(0, 9)) {
+            Ok(()) | Err(QueueError::Full) => assert!(calls < 1000, "never Disconnected"),
+            Err(QueueError::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A small deterministic generator, so a failing round can be replayed.
+fn delay_for(round: u64) -> Duration {
+    let x = (round + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    Duration::from_micros(x % 10_000)
+}
+
+/// Drains `rx` until `Disconnected`; every record parsed, per producer in order.
+fn drain(rx: &mut ipclane_queue::MpmcConsumer<Segment>) -> Vec<(u64, u64)> {
+    let mut got = Vec::new();
+    loop {
+        match rx.pop_timeout(Duration::from_secs(20)) {
+            Ok(r) => got.push(parse(&r)),
+            Err(QueueError::Disconnected) => return got,
+            Err(e) => panic!("after {} records: {e} (the queue is wedged)", got.len()),
+        }
+    }
+}
+
+fn seqs_of(got: &[(u64, u64)], producer: u64) -> Vec<u64> {
+    got.iter().filter(|r| r.0 == producer).map(|r| r.1).collect()
+}
+
+#[test]
+fn producers_killed_at_random_instants_lose_nothing_committed() {
+    const RECORDS: u64 = 3000;
+    let mut holes = 0;
+    for round in 0..24 {
+        let name = Name::new("mpmc-kill-p");
+        let _owner = MpmcQueue::create_named(&name.0, 16, SLOT).unwrap();
+        let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
+        let mut victim = Peer::spawn("producer", &[&name.0, "1", "1000000000"]);
+        let mut survivor = Peer::spawn("producer", &[&name.0, "2", &RECORDS.to_string()]);
+        assert_eq!(victim.recv(), "attached");
+        assert_eq!(survivor.recv(), "attached");
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay_for(round));
+            victim.kill();
+        });
+        let got = drain(&mut rx);
+        killer.join().unwrap();
+        assert!(survivor.finish().success());
+        assert_eq!(seqs_of(&got, 2), (0..RECORDS).collect::<Vec<_>>(), "round {round}");
+        let victim_seqs = seqs_of(&got, 1);
+        assert_eq!(
+            victim_seqs,
+            (0..victim_seqs.len() as u64).collect::<Vec<_>>(),
+            "round {round}: a gap, duplicate or reordering"
+        );
+        let abandoned = rx.abandoned();
+        assert!(abandoned.pushes <= 1 && abandoned.pops == 0, "{abandoned:?}");
+        holes += abandoned.pushes;
+    }
+    eprintln!("slots of killed producers skipped, over 24 rounds: {holes}");
+}
+
+#[test]
+fn consumers_killed_at_random_instants_never_wedge_the_queue() {
+    const RECORDS: u64 = 20_000;
+    let mut lost = 0;
+    for round in 0..24 {
+        let name = Name::new("mpmc-kill-c");
+        let _owner = MpmcQueue::create_named(&name.0, 16, SLOT).unwrap();
+        let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
+        let mut victim = Peer::spawn("consumer", &[&name.0]);
+        assert_eq!(victim.recv(), "attached");
+        let mut producer = Peer::spawn("producer", &[&name.0, "1", &RECORDS.to_string()]);
+        assert_eq!(producer.recv(), "attached");
+        // The victim drains alone until it is killed, so the kill finds it inside a pop
+        // (with data waiting) far more often than not.
+        std::thread::sleep(delay_for(round));
+        victim.kill();
+        let got = drain(&mut rx);
+        assert!(producer.finish().success(), "round {round}: the producer wedged");
+        let seqs = seqs_of(&got, 1);
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "round {round}: a duplicate or reordering"
+        );
+        let abandoned = rx.abandoned();
+        assert!(abandoned.pushes == 0 && abandoned.pops <= 1, "{abandoned:?}");
+        lost += abandoned.pops;
+    }
+    eprintln!("records lost with killed consumers, over 24 rounds: {lost}");
+}
