@@ -4,9 +4,10 @@
 //! it is sized and locked; `linkat` then gives it its name atomically (`EEXIST` if the name
 //! is taken, so an existing or squatted name is never reused or written to). From the
 //! moment the name exists the owner lock is held, so `gc` can never mistake a segment under
-//! construction for a dead one. Filesystems without `O_TMPFILE` fall back to
-//! `O_CREAT | O_EXCL | O_NOFOLLOW`, where the owner lock follows the name by a few
-//! microseconds.
+//! construction for a dead one, and so is the builder lock, which tells openers that the
+//! header is still being built and is released once the state is final. Filesystems
+//! without `O_TMPFILE` fall back to `O_CREAT | O_EXCL | O_NOFOLLOW`, where the locks
+//! follow the name by a few microseconds.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;

@@ -33,10 +33,13 @@ use crate::{SegmentError, locks, open, registry, sys};
 ///
 /// # Examples
 ///
-/// ```
+/// An administration tool that cleans up after every user (not run here: it would remove
+/// real stale segments):
+///
+/// ```no_run
 /// use ipclane_segment::GcOptions;
 ///
-/// let report = GcOptions::new().all_users(false).run()?;
+/// let report = GcOptions::new().all_users(true).run()?;
 /// println!("removed {:?}, skipped {:?}", report.removed, report.skipped);
 /// # Ok::<(), ipclane_segment::SegmentError>(())
 /// ```
