@@ -141,20 +141,26 @@ pub(crate) fn remove_if_stale(
     file: &OsStr,
     all_users: bool,
 ) -> io::Result<Verdict> {
-    let (fd, st) = match sys::open_regular_at(dir, file, true) {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(file_type)) => {
+    // Type and owner are checked on a descriptor that opens nothing; only a regular file
+    // that we may collect is opened for real.
+    let path = match sys::look_at(dir, file) {
+        Ok(path) => path,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Verdict::Gone),
+        Err(e) => return Err(e),
+    };
+    let st = match sys::regular(path.as_fd())? {
+        Ok(st) => st,
+        Err(file_type) => {
             let reason = format!("{}, not a regular file", sys::describe(file_type));
             return Ok(Verdict::Skipped(reason));
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Verdict::Gone),
-        Err(e) => return Err(e),
     };
     let me = rustix::process::geteuid().as_raw();
     if st.st_uid != me && !all_users {
         let reason = format!("owned by user {}, not by the caller ({me})", st.st_uid);
         return Ok(Verdict::Skipped(reason));
     }
+    let fd = sys::reopen(path.as_fd(), true)?;
     // Taking the owner lock proves that no owner holds it, and excludes other gc calls
     // (and keeps excluding them until `fd` is closed, after the unlink).
     if !locks::try_lock(fd.as_fd(), locks::OWNER, 1)? {

@@ -35,24 +35,29 @@ pub(crate) fn regular(fd: BorrowedFd<'_>) -> io::Result<Result<Stat, FileType>> 
     })
 }
 
+/// An `O_PATH | O_NOFOLLOW` descriptor of `dir/file`: it opens nothing (no device driver,
+/// no FIFO, no terminal is involved), and a symbolic link is looked at, not followed. Good
+/// for `fstat` ([`regular`]) and, once the file is known to be regular, [`reopen`].
+pub(crate) fn look_at(dir: BorrowedFd<'_>, file: &OsStr) -> io::Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(dir, file, flags, Mode::empty())?)
+}
+
 /// Opens `dir/file` if, and only if, it is a regular file; otherwise returns what it is.
 ///
-/// The name is first opened with `O_PATH | O_NOFOLLOW`, which opens nothing (no device
-/// driver, no FIFO, no terminal is involved, and a symbolic link is not followed but
-/// looked at), and checked with `fstat`; only a regular file is then opened for real,
-/// through `/proc/self/fd`, which reaches exactly the file that was checked.
+/// The name is looked at ([`look_at`]) and checked with `fstat` first; only a regular
+/// file is then opened for real, through `/proc/self/fd`, which reaches exactly the file
+/// that was checked.
 pub(crate) fn open_regular_at(
     dir: BorrowedFd<'_>,
     file: &OsStr,
     write: bool,
 ) -> io::Result<Result<(OwnedFd, Stat), FileType>> {
-    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let path = rustix::fs::openat(dir, file, flags, Mode::empty())?;
-    let st = match regular(path.as_fd())? {
-        Ok(st) => st,
-        Err(other) => return Ok(Err(other)),
-    };
-    Ok(Ok((reopen(path.as_fd(), write)?, st)))
+    let path = look_at(dir, file)?;
+    Ok(match regular(path.as_fd())? {
+        Ok(st) => Ok((reopen(path.as_fd(), write)?, st)),
+        Err(other) => Err(other),
+    })
 }
 
 /// What a file of type `ft` is, for error messages ("a FIFO").
