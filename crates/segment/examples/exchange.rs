@@ -4,6 +4,9 @@
 //! cargo run --release -p ipclane-segment --example exchange [-- ROUND_TRIPS]
 //! ```
 //!
+//! `ROUND_TRIPS` is 1 to 10 000 000 (default 100 000); anything else is a usage error
+//! (exit status 2). A failure at run time exits with status 1.
+//!
 //! The parent creates a segment holding two single-slot mailboxes (a sequence number on
 //! its own cache line, then a 64-byte payload), starts this program again as the child,
 //! and plays ping-pong: it writes a payload and bumps its sequence number (Release); the
@@ -33,12 +36,54 @@ const CHILD_CLAIM: u32 = 0;
 
 type Error = Box<dyn std::error::Error>;
 
+/// Round trips when none are given.
+const DEFAULT_ROUNDS: u64 = 100_000;
+/// Most round trips one run may ask for: every round trip time is kept (16 bytes each).
+const MAX_ROUNDS: u64 = 10_000_000;
+
+const USAGE: &str = "usage: exchange [ROUND_TRIPS]   (1 to 10000000, default 100000)";
+
+/// What the command line asks for.
+enum Mode {
+    /// Play the parent: create the segment and measure `rounds` round trips.
+    Parent { rounds: u64 },
+    /// Play the child started by a parent, on the segment `name` (internal).
+    Child { name: String },
+}
+
+/// Parses the arguments after the program name; `Err` is what is wrong with them.
+fn parse_args(args: &[String]) -> Result<Mode, String> {
+    match args {
+        [] => Ok(Mode::Parent {
+            rounds: DEFAULT_ROUNDS,
+        }),
+        [flag, name] if flag == "--child" => Ok(Mode::Child { name: name.clone() }),
+        [flag, ..] if flag == "--child" => {
+            Err("--child takes exactly one segment name (it is meant for the parent to use)".into())
+        }
+        [n] => match n.parse::<u64>() {
+            Ok(rounds) if (1..=MAX_ROUNDS).contains(&rounds) => Ok(Mode::Parent { rounds }),
+            Ok(rounds) => Err(format!(
+                "ROUND_TRIPS must be between 1 and {MAX_ROUNDS}, not {rounds}"
+            )),
+            Err(_) => Err(format!("ROUND_TRIPS must be a number, not {n:?}")),
+        },
+        _ => Err(format!("expected at most one argument, got {}", args.len())),
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let result = match args.get(1).map(String::as_str) {
-        Some("--child") => child(&args[2]),
-        Some(n) => n.parse().map_err(Error::from).and_then(parent),
-        None => parent(100_000),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = match parse_args(&args) {
+        Ok(mode) => mode,
+        Err(problem) => {
+            eprintln!("exchange: {problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match mode {
+        Mode::Parent { rounds } => parent(rounds),
+        Mode::Child { name } => child(&name),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -102,7 +147,8 @@ fn parent(rounds: u64) -> Result<(), Error> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let mut rtts = Vec::with_capacity(rounds as usize);
+    // At most MAX_ROUNDS, so the reservation is bounded (160 MB).
+    let mut rtts = Vec::with_capacity(usize::try_from(rounds)?);
     let mut answer = [0u8; PAYLOAD];
     for round in 1..=rounds {
         let sent = payload(round);
@@ -150,7 +196,11 @@ fn child(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Prints the percentiles of `rtts` (at least one round trip, as `parse_args` ensures).
 fn report(seg: &Segment, rtts: &mut [Duration]) {
+    if rtts.is_empty() {
+        return;
+    }
     rtts.sort_unstable();
     let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p).round() as usize];
     let total: Duration = rtts.iter().sum();

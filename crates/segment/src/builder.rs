@@ -107,10 +107,13 @@ impl SegmentBuilder {
 
     /// Whether `create` must fail when the name exists (default `true`).
     ///
-    /// With `false`, `create` removes an existing segment under the name *only if it is
-    /// stale* (its owner is dead and it is not persistent; see [`gc`](crate::gc)) and then
-    /// creates a new one; a live segment still gives [`SegmentError::AlreadyExists`]. An
-    /// existing name is never reused or written to.
+    /// With `false`, `create` removes an existing file under the name *only if it is
+    /// proven to be a stale segment of the caller*, exactly as [`gc`](crate::gc) decides:
+    /// a regular file owned by the effective user id, with a valid ipclane header, whose
+    /// owner is dead and which is not persistent. Then it creates a new one. Anything else
+    /// under the name (a live segment, a file that is not a segment, another user's
+    /// segment) is left untouched and gives [`SegmentError::AlreadyExists`]. An existing
+    /// file is never reused or written to.
     pub fn exclusive(mut self, exclusive: bool) -> Self {
         self.config.exclusive = exclusive;
         self
@@ -144,9 +147,12 @@ impl SegmentBuilder {
         self
     }
 
-    /// How long `open` waits for a segment whose creator is alive but still building it
-    /// (default 2 s). A segment whose creator died unfinished fails at once with
-    /// [`SegmentError::NotInitialized`].
+    /// How long `open` waits for a segment whose creator is alive and still building it
+    /// (default 2 s). Nothing else is waited for: a segment whose creator died unfinished
+    /// fails at once with [`SegmentError::NotInitialized`], and a header that can never
+    /// become valid (a file shorter than a header, a size that disagrees with the header,
+    /// a bad magic or checksum, a header that nobody is building) fails at once with
+    /// [`SegmentError::Corrupt`].
     pub fn init_timeout(mut self, timeout: Duration) -> Self {
         self.config.init_timeout = timeout;
         self
@@ -181,22 +187,30 @@ impl SegmentBuilder {
     ///
     /// # Errors
     ///
-    /// [`SegmentError::AlreadyExists`], [`SegmentError::NoSpace`] (the memory could not be
-    /// reserved), [`SegmentError::InvalidName`], [`SegmentError::InvalidConfig`] (no size,
+    /// [`SegmentError::AlreadyExists`], [`SegmentError::NoSpace`] (the filesystem is out
+    /// of space or inodes), [`SegmentError::InvalidName`], [`SegmentError::InvalidConfig`] (no size,
     /// or a received descriptor), [`SegmentError::PermissionDenied`],
     /// [`SegmentError::InitFailed`], or another OS error.
     pub fn create(self) -> Result<Segment, SegmentError> {
         create::create(self.location?, &self.config, self.init)
     }
 
-    /// Opens an existing segment and validates it: file size, magic, version, checksum,
-    /// sizes and, when set, [`kind`](Self::kind) and [`size`](Self::size). Waits up to
-    /// [`init_timeout`](Self::init_timeout) for a segment still being built.
+    /// Opens an existing segment and validates it: file type, file size, magic, version,
+    /// checksum, sizes and, when set, [`kind`](Self::kind) and [`size`](Self::size). Waits
+    /// up to [`init_timeout`](Self::init_timeout) for a segment its creator is still
+    /// building, and for nothing else.
+    ///
+    /// Nothing but a regular file is ever opened for real: the name (never followed if it
+    /// is a symbolic link), or a descriptor given to [`Segment::from_fd`], is examined
+    /// with `fstat` first, so a FIFO, a device or a terminal is refused without being
+    /// opened, and no open in this crate can give the process a controlling terminal
+    /// (`O_NOCTTY`).
     ///
     /// # Errors
     ///
     /// [`SegmentError::NotFound`], [`SegmentError::NotInitialized`],
-    /// [`SegmentError::Incompatible`], [`SegmentError::Corrupt`],
+    /// [`SegmentError::Incompatible`], [`SegmentError::Corrupt`] (also: not a regular
+    /// file, or an unsealed memfd),
     /// [`SegmentError::PermissionDenied`], [`SegmentError::InvalidName`], or another OS
     /// error. An anonymous segment cannot be opened by name
     /// ([`SegmentError::InvalidConfig`]): pass its descriptor to [`Segment::from_fd`].

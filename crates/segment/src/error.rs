@@ -44,8 +44,12 @@ pub enum SegmentError {
         reason: &'static str,
     },
 
-    /// The filesystem cannot hold a segment of this size (`ENOSPC` when reserving it).
-    #[error("no space for segment {name} of {size} bytes")]
+    /// The filesystem cannot hold a segment of this size: it is out of space or out of
+    /// inodes, or the user's quota is exhausted (`ENOSPC`, `EDQUOT` when making, naming or
+    /// reserving its file).
+    #[error(
+        "no space for segment {name} of {size} bytes (the filesystem is out of space or inodes)"
+    )]
     NoSpace {
         /// The segment.
         name: String,
@@ -143,6 +147,26 @@ impl SegmentError {
                 reason: "the system rejects the name as too long",
             },
             _ => Self::Io { name, op, source },
+        }
+    }
+
+    /// A closure for `map_err` that maps an OS error of `op` while creating the segment
+    /// `name` of `size` bytes: like [`Self::os`], and `ENOSPC` or `EDQUOT` (out of space,
+    /// of inodes or of quota) is [`SegmentError::NoSpace`].
+    pub(crate) fn creating<'a, E: Into<io::Error>>(
+        name: &'a str,
+        op: &'static str,
+        size: u64,
+    ) -> impl FnOnce(E) -> Self + 'a {
+        move |e| {
+            let source: io::Error = e.into();
+            match source.raw_os_error() {
+                Some(libc::ENOSPC | libc::EDQUOT) => Self::NoSpace {
+                    name: name.to_owned(),
+                    size,
+                },
+                _ => Self::os(name, op, source),
+            }
         }
     }
 

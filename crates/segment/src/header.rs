@@ -72,7 +72,7 @@ pub struct CreatorInfo {
 impl CreatorInfo {
     /// Information about the calling process, now.
     pub(crate) fn current() -> Self {
-        let command = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+        let command = read_comm().unwrap_or_default();
         let mut command = command.trim_end().to_owned();
         while command.len() >= COMM_LEN {
             command.pop();
@@ -84,6 +84,19 @@ impl CreatorInfo {
             command,
         }
     }
+}
+
+/// `/proc/self/comm`, opened like every file in this crate with `O_NOCTTY`.
+fn read_comm() -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut comm = String::new();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/proc/self/comm")?
+        .read_to_string(&mut comm)?;
+    Ok(comm)
 }
 
 /// The validated contents of a ready header.
@@ -102,9 +115,11 @@ pub(crate) struct Header {
 pub(crate) enum Fault {
     /// The file is shorter than a header (size in bytes).
     Short(u64),
-    /// The header is still being written or the contents built.
+    /// The header is all zero: not written yet.
+    Unwritten,
+    /// A valid header whose state says the contents are still being built.
     Building,
-    /// The creator's initialiser failed.
+    /// A valid header whose state says the creator's initialiser failed.
     Failed,
     /// The bytes are not a valid header.
     Corrupt(String),
@@ -114,6 +129,26 @@ pub(crate) enum Fault {
         expected: u64,
         found: u64,
     },
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Short(size) => write!(
+                f,
+                "the file is {size} bytes, shorter than the {HEADER_LEN}-byte header"
+            ),
+            Self::Unwritten => f.write_str("the header is all zero: never written"),
+            Self::Building => f.write_str("its creator has not finished building it"),
+            Self::Failed => f.write_str("its creator failed to initialize it"),
+            Self::Corrupt(reason) => f.write_str(reason),
+            Self::Incompatible {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what} is {found:#x}, expected {expected:#x}"),
+        }
+    }
 }
 
 /// The raw bytes of a header.
@@ -176,13 +211,37 @@ pub(crate) fn encode(h: &Header) -> RawHeader {
 }
 
 /// Parses and validates header bytes read from a file of `file_size` bytes.
+///
+/// The structure (magic, version, lengths, checksum, sizes) is checked before the state,
+/// so [`Fault::Building`] and [`Fault::Failed`] describe a header that is provably an
+/// ipclane segment's, only not ready.
 pub(crate) fn parse(b: &RawHeader, file_size: u64) -> Result<Header, Fault> {
     if file_size < HEADER_LEN as u64 {
         return Err(Fault::Short(file_size));
     }
     if b.iter().all(|&x| x == 0) {
-        return Err(Fault::Building);
+        return Err(Fault::Unwritten);
     }
+    let header = parse_structure(b, file_size)?;
+    match u32_at(b, off::STATE) {
+        STATE_READY => Ok(header),
+        STATE_BUILDING => Err(Fault::Building),
+        STATE_FAILED => Err(Fault::Failed),
+        other => Err(Fault::Corrupt(format!(
+            "unknown initialisation state {other:#010x}"
+        ))),
+    }
+}
+
+/// Whether a creator still building the segment may yet turn these bytes, read from a
+/// file of `file_size` bytes, into a ready header: the file is shorter than a header, or
+/// the state word still says building. Any other fault is final.
+pub(crate) fn in_the_making(b: &RawHeader, file_size: u64) -> bool {
+    file_size < HEADER_LEN as u64 || u32_at(b, off::STATE) == STATE_BUILDING
+}
+
+/// Checks every field but the state.
+fn parse_structure(b: &RawHeader, file_size: u64) -> Result<Header, Fault> {
     let magic = u64_at(b, off::MAGIC);
     if magic != MAGIC {
         return Err(Fault::Corrupt(format!(
@@ -196,16 +255,6 @@ pub(crate) fn parse(b: &RawHeader, file_size: u64) -> Result<Header, Fault> {
             expected: LAYOUT_VERSION.into(),
             found: version.into(),
         });
-    }
-    match u32_at(b, off::STATE) {
-        STATE_READY => {}
-        STATE_BUILDING => return Err(Fault::Building),
-        STATE_FAILED => return Err(Fault::Failed),
-        other => {
-            return Err(Fault::Corrupt(format!(
-                "unknown initialisation state {other:#010x}"
-            )));
-        }
     }
     let header_len = u32_at(b, off::HEADER_LEN);
     if header_len as usize != HEADER_LEN {
@@ -402,7 +451,7 @@ mod tests {
     fn states_and_faults() {
         let h = sample();
         assert_eq!(parse(&encode(&h), 8192), Err(Fault::Building));
-        assert_eq!(parse(&[0; HEADER_LEN], 8192), Err(Fault::Building));
+        assert_eq!(parse(&[0; HEADER_LEN], 8192), Err(Fault::Unwritten));
         assert_eq!(parse(&ready(&h), 100), Err(Fault::Short(100)));
         let mut b = ready(&h);
         put_u32(&mut b, off::STATE, STATE_FAILED);
@@ -421,6 +470,28 @@ mod tests {
         let mut b = ready(&h);
         b[off::USER_LEN] ^= 1;
         assert!(matches!(parse(&b, 8192), Err(Fault::Corrupt(r)) if r.contains("checksum")));
+        let mut b = ready(&h);
+        put_u32(&mut b, off::STATE, 7);
+        assert!(matches!(parse(&b, 8192), Err(Fault::Corrupt(r)) if r.contains("state")));
+    }
+
+    #[test]
+    fn structure_is_checked_before_the_state() {
+        let h = sample();
+        // A header in the making whose size is wrong is corrupt, and may still change...
+        assert!(matches!(parse(&encode(&h), 4096), Err(Fault::Corrupt(_))));
+        assert!(in_the_making(&encode(&h), 4096));
+        assert!(
+            in_the_making(&ready(&h), 100),
+            "a short file may still grow"
+        );
+        // ...but once the state says ready or failed, nothing will fix it.
+        assert!(!in_the_making(&ready(&h), 4096));
+        let mut b = ready(&h);
+        put_u32(&mut b, off::STATE, STATE_FAILED);
+        assert!(!in_the_making(&b, 8192));
+        b[0] ^= 1;
+        assert!(matches!(parse(&b, 8192), Err(Fault::Corrupt(r)) if r.contains("magic")));
     }
 
     #[test]

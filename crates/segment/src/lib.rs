@@ -16,29 +16,66 @@
 //!   name appears; an existing name is never reused, followed (symlinks) or written to.
 //!   Permissions are exactly the requested mode (default `0600`), whatever the umask.
 //! - **No `SIGBUS` from a full tmpfs.** The memory is reserved with `fallocate`, so a full
-//!   `/dev/shm` is [`SegmentError::NoSpace`] at creation, not a crash on first touch.
+//!   `/dev/shm` (out of space or out of inodes) is [`SegmentError::NoSpace`] at creation,
+//!   not a crash on first touch.
 //! - **Untrusted contents.** Opening validates the file size, magic, layout version,
 //!   checksum, sizes, kind and initialisation state of the header at offset 0
 //!   (`docs/segment-layout.md`); a short, empty or garbage file is a typed error, never a
-//!   panic or a fault. Memory is only reached through [`Region`], which never hands out
-//!   `&[u8]` over memory another process can write.
+//!   panic or a fault, and only a header that a live creator is still building is waited
+//!   for. Memory is only reached through [`Region`], which never hands out `&[u8]` over
+//!   memory another process can write.
+//! - **Untrusted names and descriptors.** Nothing but a regular file is ever opened for
+//!   real: a name is looked at with `O_PATH | O_NOFOLLOW` and a received descriptor with
+//!   `fstat` first, so a symbolic link, FIFO, socket, device or terminal is refused
+//!   without being opened, and every open carries `O_NOCTTY`: no segment operation can
+//!   give a daemon a controlling terminal.
 //! - **Crashes are normal.** Every handle holds a lock the kernel releases when its process
 //!   dies, so liveness ([`Segment::owner_alive`], [`Segment::attached`],
 //!   [`Segment::claim`]) needs no PIDs and cannot be fooled by PID reuse; an opener waiting
 //!   for a creator that died gets [`SegmentError::NotInitialized`] at once; [`list`] shows
 //!   dead owners and [`gc`] removes their segments, never a live one.
+//! - **Cleanup touches only what is ours.** [`gc`] and `exclusive(false)` remove a file
+//!   only once it is proven to be a stale ipclane segment of the caller (a valid header,
+//!   a dead owner, not persistent, owned by the effective user id); files that are not
+//!   segments are never removed, and other users' segments only with
+//!   [`GcOptions::all_users`].
 //! - **Ownership.** The creating handle removes the name on drop unless told to persist;
 //!   openers never do.
 //!
+//! # Threat model: what a peer can do
+//!
+//! A *peer* here is any process that can open the segment's file (for a named segment
+//! with the default mode `0600`: any process of the same user) or that was given its
+//! descriptor.
+//!
+//! | a peer can... | named or file-backed segment | anonymous (memfd) segment |
+//! |---|---|---|
+//! | write any bytes into it, header and user region | yes | yes |
+//! | shrink (truncate) the file | **yes**: an access beyond the new end faults with `SIGBUS`, which kills the process | no: sealed with `F_SEAL_SHRINK`; `ftruncate` fails with `EPERM` |
+//! | grow the file | yes: mapped handles are unaffected, new opens fail with `Corrupt` | no: sealed with `F_SEAL_GROW` (and `F_SEAL_SEAL`, so no seal can be removed) |
+//! | remove or replace its name | yes (`unlink`): mapped handles keep working, new opens fail or find another file | no name to remove |
+//! | hold its locks (owner, claims) | yes: it can look alive forever, or take a claim first | yes, with its descriptor |
+//!
+//! So:
+//!
+//! - **Nothing prevents a peer with write access from writing any bytes.** This crate
+//!   validates its own header before use and never trusts it afterwards beyond the sizes
+//!   it checked; the layers above (ipclane-queue) validate everything they read from the
+//!   user region. Corrupt contents are errors there, never undefined behaviour.
+//! - **A named segment cannot be protected against truncation.** Linux offers no seal
+//!   for a file that has a name, so a same-user peer that truncates a named segment makes
+//!   every handle that touches the lost pages die of `SIGBUS`; bounds checks cannot help,
+//!   since the mapping itself shrank. Use a named segment only between processes that
+//!   trust each other not to do that.
+//! - **Where the peer is not trusted, use an anonymous segment** ([`Segment::anonymous`],
+//!   passed by descriptor): its size is sealed, so no peer can make an access fault, and
+//!   [`Segment::from_fd`] refuses an unsealed descriptor unless told otherwise
+//!   ([`SegmentBuilder::require_seals`]).
+//!
 //! # Limits
 //!
-//! - A named or file-backed segment can be truncated by any process allowed to write its
-//!   file (the same user, with the default mode `0600`); a mapping beyond the new end then
-//!   faults with `SIGBUS`. Linux offers no way to forbid that for such files. Where the peer
-//!   is not trusted, use an anonymous segment: its memfd is sealed, and
-//!   [`Segment::from_fd`] refuses an unsealed one.
 //! - `/proc` must be mounted: creation links the new file through `/proc/self/fd`, and
-//!   liveness queries and claims reopen the segment through it.
+//!   opening, liveness queries and claims reopen the segment through it.
 //! - A memfd lives on the kernel's internal tmpfs, which has no size limit: its memory is
 //!   allocated on first touch (or at creation with [`SegmentBuilder::prefault`]), and
 //!   asking for more than the machine has ends with the OOM killer, not an error.
@@ -52,7 +89,7 @@
 //! | [`Region`] | bounds- and alignment-checked view of shared memory |
 //! | [`Kind`] | the caller's type tag and layout hash, checked on open |
 //! | [`Claim`] | a liveness token at most one live handle holds |
-//! | [`list`], [`gc`] | find named segments; remove stale ones |
+//! | [`list`], [`gc`], [`GcOptions`] | find named segments; remove stale ones |
 //! | [`SegmentError`] | every failure, naming the segment |
 //!
 //! # Example
@@ -87,6 +124,7 @@ mod builder;
 mod claim;
 mod create;
 mod error;
+mod gc;
 mod header;
 mod kind;
 mod location;
@@ -100,9 +138,10 @@ mod sys;
 pub use builder::{InitError, SegmentBuilder};
 pub use claim::Claim;
 pub use error::{AccessError, SegmentError};
+pub use gc::{GcOptions, GcReport, gc};
 pub use header::CreatorInfo;
 pub use kind::Kind;
 pub use location::{Backing, SHM_PREFIX};
 pub use region::{Region, SharedAtomic};
-pub use registry::{GcReport, SegmentInfo, SegmentState, gc, list};
+pub use registry::{SegmentInfo, SegmentState, list};
 pub use segment::Segment;

@@ -11,6 +11,8 @@
 //! ```text
 //! byte 0                               owner: write-locked by the creating handle
 //! bytes 2 .. 2 + 65536                 handle slots: one write-locked byte per live handle
+//! byte 2^31                            builder: write-locked by the creating handle until
+//!                                      the header's state is READY or FAILED
 //! bytes 2^32 .. 2^32 + 2^32            claims: Segment::claim(i) write-locks 2^32 + i
 //! ```
 //!
@@ -26,6 +28,10 @@ pub(crate) const OWNER: u64 = 0;
 pub(crate) const SLOT_BASE: u64 = 2;
 /// Number of handle slots: the most handles one segment can have attached.
 pub(crate) const MAX_HANDLES: u64 = 1 << 16;
+/// Byte of the builder lock: held by the creating handle from before the segment's name
+/// appears until its state is final (READY or FAILED). Openers wait for a header that is
+/// not ready only while it is held, so a header nobody is building fails at once.
+pub(crate) const BUILDER: u64 = 1 << 31;
 /// First byte of the claims.
 pub(crate) const CLAIM_BASE: u64 = 1 << 32;
 
@@ -64,6 +70,12 @@ pub(crate) fn try_lock(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<b
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Releases the lock of this open file description on `len` bytes at `start`.
+pub(crate) fn unlock(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<()> {
+    let mut fl = flock(libc::F_UNLCK as libc::c_short, start, len);
+    fcntl_flock(fd, libc::F_OFD_SETLK, &mut fl)
 }
 
 /// Finds a lock held by another open file description on `[start, end)`.
@@ -143,6 +155,12 @@ pub(crate) fn owner_alive(fd: BorrowedFd<'_>) -> io::Result<bool> {
     is_held(fd, OWNER, OWNER + 1)
 }
 
+/// Whether a creator is still building the segment: the builder lock is held (through a
+/// descriptor that does not hold it itself).
+pub(crate) fn building(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    is_held(fd, BUILDER, BUILDER + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +204,17 @@ mod tests {
         );
         drop(a);
         assert!(try_lock(b.as_fd(), 5, 1).unwrap(), "closing releases");
+    }
+
+    #[test]
+    fn the_builder_lock_is_seen_until_unlocked() {
+        let (creator, opener) = two_descriptions();
+        assert!(try_lock(creator.as_fd(), OWNER, 1).unwrap());
+        assert!(try_lock(creator.as_fd(), BUILDER, 1).unwrap());
+        assert!(building(opener.as_fd()).unwrap());
+        unlock(creator.as_fd(), BUILDER, 1).unwrap();
+        assert!(!building(opener.as_fd()).unwrap());
+        assert!(owner_alive(opener.as_fd()).unwrap(), "the owner lock stays");
     }
 
     #[test]

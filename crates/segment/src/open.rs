@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::fs::{FileType, Mode, OFlags, SealFlags};
+use rustix::fs::{FileType, SealFlags};
 use rustix::io::Errno;
 
 use crate::builder::Config;
@@ -35,17 +35,11 @@ pub(crate) fn open(location: Location, config: &Config) -> Result<Segment, Segme
 pub(crate) fn open_path(named: &NamedFile, config: &Config) -> Result<Segment, SegmentError> {
     let display = named.display();
     let dirfd = named.open_dir()?;
-    // O_NONBLOCK: a FIFO squatting the name must not block us; O_NOFOLLOW: never follow a
-    // symbolic link planted at the name.
-    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(&dirfd, &named.file, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::LOOP) => {
-            return Err(SegmentError::corrupt(
-                &display,
-                "the name is a symbolic link",
-            ));
-        }
+    // Only a regular file is ever opened for real: a symbolic link planted at the name is
+    // not followed, and a FIFO, a device or a terminal is refused before anything opens it.
+    let fd = match sys::open_regular_at(dirfd.as_fd(), &named.file, true) {
+        Ok(Ok((fd, _))) => fd,
+        Ok(Err(file_type)) => return Err(not_regular(&display, "the name", file_type)),
         Err(e) => return Err(SegmentError::os(&display, "open", e)),
     };
     let place = Place::Path {
@@ -64,11 +58,15 @@ pub(crate) fn open_path(named: &NamedFile, config: &Config) -> Result<Segment, S
 
 /// Opens a segment from a received descriptor.
 fn open_fd(received: OwnedFd, name: String, config: &Config) -> Result<Segment, SegmentError> {
-    // A description of our own: the sender's locks live on the description it sent, and
-    // ours must not merge with them.
-    let fd = sys::reopen(received.as_fd(), true).map_err(SegmentError::os_fn(&name, "reopen"))?;
-    drop(received);
-    let backing = match rustix::fs::fcntl_get_seals(&fd) {
+    // What the descriptor is, asked of the descriptor itself, before anything reopens or
+    // maps it: reopening a terminal, a FIFO or a device can have effects of its own (a
+    // terminal could become our controlling terminal).
+    match sys::regular(received.as_fd()) {
+        Ok(Ok(_)) => {}
+        Ok(Err(file_type)) => return Err(not_regular(&name, "the descriptor", file_type)),
+        Err(e) => return Err(SegmentError::os(&name, "fstat", e)),
+    }
+    let backing = match rustix::fs::fcntl_get_seals(&received) {
         Ok(seals) if seals.contains(SealFlags::SHRINK | SealFlags::GROW) => Backing::Memfd,
         _ if !config.require_seals => Backing::File,
         Ok(_) => {
@@ -84,7 +82,20 @@ fn open_fd(received: OwnedFd, name: String, config: &Config) -> Result<Segment, 
             ));
         }
     };
+    // A description of our own: the sender's locks live on the description it sent, and
+    // ours must not merge with them.
+    let fd = sys::reopen(received.as_fd(), true).map_err(SegmentError::os_fn(&name, "reopen"))?;
+    drop(received);
     attach_and_map(fd, Place::Anonymous, backing, name.clone(), name, config)
+}
+
+/// The error for `what` (the name, the descriptor) of `display` being a `file_type`
+/// that is not a regular file.
+fn not_regular(display: &str, what: &str, file_type: FileType) -> SegmentError {
+    SegmentError::corrupt(
+        display,
+        format!("{what} is {}, not a regular file", sys::describe(file_type)),
+    )
 }
 
 /// Takes a handle slot for the open file description of `fd`.
@@ -129,6 +140,8 @@ pub(crate) fn map(
     Ok(map)
 }
 
+/// Attaches to `fd` (a regular file), waits for its header to be ready, validates and
+/// maps it.
 fn attach_and_map(
     fd: OwnedFd,
     place: Place,
@@ -137,10 +150,6 @@ fn attach_and_map(
     display: String,
     config: &Config,
 ) -> Result<Segment, SegmentError> {
-    let st = rustix::fs::fstat(&fd).map_err(SegmentError::os_fn(&display, "fstat"))?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(SegmentError::corrupt(&display, "not a regular file"));
-    }
     attach(&fd, &display)?;
     let header = wait_ready(&fd, config, &display)?;
     check_expectations(&header, config, &display)?;
@@ -203,69 +212,88 @@ fn check_expectations(header: &Header, config: &Config, display: &str) -> Result
     }
 }
 
-/// Reads the header from the file until it is ready, the creator is found dead, or the
-/// timeout passes.
+/// Reads the header from the file until it is ready, or fails.
+///
+/// Only a header that a live creator is still building is waited for (up to the open
+/// timeout): one that is shorter than a header or says "building" while the creator
+/// holds the builder lock. Any other fault can never go away and fails at once; so does
+/// a header in the making that nobody builds any more (its creator died, or the file was
+/// truncated or overwritten under a live owner).
 fn wait_ready(fd: &OwnedFd, config: &Config, display: &str) -> Result<Header, SegmentError> {
     let started = Instant::now();
     let mut pause = Duration::from_micros(20);
+    let mut settled = false;
     loop {
         let (bytes, size) = read_header(fd).map_err(SegmentError::os_fn(display, "read header"))?;
         let fault = match header::parse(&bytes, size) {
             Ok(header) => return Ok(header),
             Err(fault) => fault,
         };
-        let not_initialized = |reason: String| SegmentError::NotInitialized {
-            name: display.to_owned(),
-            reason,
-        };
-        match fault {
-            Fault::Corrupt(reason) => return Err(SegmentError::corrupt(display, reason)),
-            Fault::Incompatible {
-                what,
-                expected,
-                found,
-            } => {
-                return Err(SegmentError::Incompatible {
-                    name: display.to_owned(),
-                    what,
-                    expected,
-                    found,
-                });
-            }
-            Fault::Failed => {
-                return Err(not_initialized(
-                    "its creator failed to initialize it".into(),
-                ));
-            }
-            Fault::Short(_) | Fault::Building => {}
+        if settled || !header::in_the_making(&bytes, size) {
+            return Err(final_fault(fd, fault, display));
         }
-        // Still being built, or abandoned: only a live owner can still finish it.
-        let owner_alive =
-            locks::owner_alive(fd.as_fd()).map_err(SegmentError::os_fn(display, "lock query"))?;
-        if !owner_alive {
-            return Err(match fault {
-                Fault::Short(size) => SegmentError::corrupt(
-                    display,
-                    format!("the file is {size} bytes, shorter than the {HEADER_LEN}-byte header"),
-                ),
-                _ => not_initialized("its creator exited before finishing it".into()),
-            });
+        let building =
+            locks::building(fd.as_fd()).map_err(SegmentError::os_fn(display, "lock query"))?;
+        if !building {
+            // The creator may have published between our read and the lock query: it
+            // stores the final state before it releases the builder lock, so one more
+            // read sees the header as it will stay.
+            settled = true;
+            continue;
         }
         let waited = started.elapsed();
         if waited >= config.init_timeout {
-            return Err(not_initialized(format!(
-                "its creator is alive but did not finish it within {:?}",
-                config.init_timeout
-            )));
+            return Err(SegmentError::NotInitialized {
+                name: display.to_owned(),
+                reason: format!(
+                    "its creator is alive but did not finish it within {:?}",
+                    config.init_timeout
+                ),
+            });
         }
         std::thread::sleep(pause.min(config.init_timeout - waited));
         pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
+/// The error for a header fault that will not go away.
+fn final_fault(fd: &OwnedFd, fault: Fault, display: &str) -> SegmentError {
+    let not_initialized = |reason: &str| SegmentError::NotInitialized {
+        name: display.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match fault {
+        Fault::Short(_) => SegmentError::corrupt(display, fault.to_string()),
+        Fault::Unwritten | Fault::Building => match locks::owner_alive(fd.as_fd()) {
+            Ok(false) => not_initialized("its creator exited before finishing it"),
+            Ok(true) => SegmentError::corrupt(
+                display,
+                if fault == Fault::Unwritten {
+                    "the header is all zero, but its owner is alive and not building it"
+                } else {
+                    "the header says the segment is being built, but its owner is alive and not building it"
+                },
+            ),
+            Err(e) => SegmentError::os(display, "lock query", e),
+        },
+        Fault::Failed => not_initialized(&fault.to_string()),
+        Fault::Corrupt(reason) => SegmentError::corrupt(display, reason),
+        Fault::Incompatible {
+            what,
+            expected,
+            found,
+        } => SegmentError::Incompatible {
+            name: display.to_owned(),
+            what,
+            expected,
+            found,
+        },
+    }
+}
+
 /// Reads the header bytes and the file size. A file shorter than the header gives its
 /// size and zeroes for the missing bytes.
-fn read_header(fd: &OwnedFd) -> std::io::Result<(RawHeader, u64)> {
+pub(crate) fn read_header(fd: &OwnedFd) -> std::io::Result<(RawHeader, u64)> {
     let size = u64::try_from(rustix::fs::fstat(fd)?.st_size).unwrap_or(0);
     let mut bytes = [0u8; HEADER_LEN];
     let mut filled = 0;

@@ -2,20 +2,76 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FallocateFlags, FileType, Mode, OFlags, Stat};
+
+/// Flags of every open of an existing file in this crate, besides the access mode:
+/// `O_NOCTTY`, so that no open ever makes a terminal our controlling terminal;
+/// `O_NONBLOCK`, so that a FIFO, or a file under a lease, cannot make us wait;
+/// `O_CLOEXEC`.
+const OPEN_FLAGS: OFlags = OFlags::NOCTTY
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
 
 /// Opens a new open file description of the file behind `fd`, through
 /// `/proc/self/fd/N`. Locks taken through it are independent of those of `fd`.
+///
+/// Callers make sure that `fd` is a regular file first ([`regular`]): opening a device
+/// can have effects of its own.
 pub(crate) fn reopen(fd: BorrowedFd<'_>, write: bool) -> io::Result<OwnedFd> {
     let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    Ok(rustix::fs::open(
-        path,
-        access | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
+    Ok(rustix::fs::open(path, access | OPEN_FLAGS, Mode::empty())?)
+}
+
+/// The status of the file behind `fd` if it is a regular file, or what it is instead.
+/// Asks the descriptor itself (`fstat`), without opening anything.
+pub(crate) fn regular(fd: BorrowedFd<'_>) -> io::Result<Result<Stat, FileType>> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => Ok(st),
+        other => Err(other),
+    })
+}
+
+/// An `O_PATH | O_NOFOLLOW` descriptor of `dir/file`: it opens nothing (no device driver,
+/// no FIFO, no terminal is involved), and a symbolic link is looked at, not followed. Good
+/// for `fstat` ([`regular`]) and, once the file is known to be regular, [`reopen`].
+pub(crate) fn look_at(dir: BorrowedFd<'_>, file: &OsStr) -> io::Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(dir, file, flags, Mode::empty())?)
+}
+
+/// Opens `dir/file` if, and only if, it is a regular file; otherwise returns what it is.
+///
+/// The name is looked at ([`look_at`]) and checked with `fstat` first; only a regular
+/// file is then opened for real, through `/proc/self/fd`, which reaches exactly the file
+/// that was checked.
+pub(crate) fn open_regular_at(
+    dir: BorrowedFd<'_>,
+    file: &OsStr,
+    write: bool,
+) -> io::Result<Result<(OwnedFd, Stat), FileType>> {
+    let path = look_at(dir, file)?;
+    Ok(match regular(path.as_fd())? {
+        Ok(st) => Ok((reopen(path.as_fd(), write)?, st)),
+        Err(other) => Err(other),
+    })
+}
+
+/// What a file of type `ft` is, for error messages ("a FIFO").
+pub(crate) fn describe(ft: FileType) -> &'static str {
+    match ft {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "a file of unknown type",
+    }
 }
 
 /// An `O_PATH` descriptor of the directory `path`, for the `*at` calls (immune to a later

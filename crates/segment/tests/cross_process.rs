@@ -197,6 +197,41 @@ fn creator_killed_before_initialising_gives_not_initialized_within_the_bound() {
 }
 
 #[test]
+fn a_segment_truncated_under_a_live_owner_fails_at_once() {
+    let name = ShmName::new("truncated");
+    let mut owner = Peer::spawn("create_and_hold", &[&name.0]);
+    assert_eq!(owner.recv(), "created");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(name.path())
+        .unwrap();
+    for len in [0u64, 100] {
+        file.set_len(len).unwrap();
+        // The default open timeout is 2 s: a header that can never become valid is not
+        // waited for, even though its owner is alive.
+        let started = Instant::now();
+        let err = Segment::named(&name.0).open().unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(&err, SegmentError::Corrupt { reason, .. } if reason.contains(&format!("{len} bytes"))),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    // Grown back to its size, all zero: a header nobody is writing is not waited for
+    // either, though its owner is alive.
+    file.set_len(8192).unwrap();
+    let started = Instant::now();
+    let err = Segment::named(&name.0).open().unwrap_err();
+    assert!(
+        matches!(&err, SegmentError::Corrupt { reason, .. } if reason.contains("all zero")),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(owner.finish().success());
+}
+
+#[test]
 fn opener_waits_for_a_slow_creator() {
     let name = ShmName::new("slow-init");
     let mut peer = Peer::spawn("create_slow_init", &[&name.0]);

@@ -111,21 +111,21 @@ fn non_exclusive_create_still_refuses_a_live_segment() {
 }
 
 #[test]
-fn non_exclusive_create_reclaims_a_stale_file() {
+fn non_exclusive_create_reclaims_a_stale_segment() {
     let _gc = common::gc_lock();
     let name = ShmName::new("nonexcl-stale");
-    std::fs::write(name.path(), b"left over by somebody who died").unwrap();
+    common::make_stale(&name.0);
     assert!(matches!(
         Segment::named(&name.0).size(64).create(),
         Err(SegmentError::AlreadyExists { .. })
     ));
     let seg = Segment::named(&name.0)
-        .size(64)
+        .size(128)
         .exclusive(false)
         .create()
         .unwrap();
     assert!(seg.is_owner());
-    assert_eq!(Segment::named(&name.0).open().unwrap().len(), 64);
+    assert_eq!(Segment::named(&name.0).open().unwrap().len(), 128);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use ipclane_segment::{Segment, SegmentError};
 fn peer_entry() {
     common::run_peer(|role, args| match role {
         "fill_tiny_tmpfs" => fill_tiny_tmpfs(Path::new(&args[0]), &args[1]),
+        "exhaust_inodes" => exhaust_inodes(Path::new(&args[0]), &args[1]),
         other => panic!("unknown peer role {other}"),
     });
 }
@@ -68,20 +69,83 @@ fn fill_tiny_tmpfs(dir: &Path, name: &str) {
     say("ok");
 }
 
-#[test]
-fn creation_on_a_full_tmpfs_is_no_space() {
-    if !common::is_root() {
-        eprintln!("skipped creation_on_a_full_tmpfs_is_no_space: needs root to mount a tiny tmpfs");
+/// In a private mount namespace: mounts a tmpfs with plenty of space but only a few
+/// inodes at `dir` and over `/dev/shm`, uses them all up, and checks that creating a
+/// segment there is `NoSpace` naming its path.
+fn exhaust_inodes(dir: &Path, name: &str) {
+    use rustix::mount::{MountFlags, mount};
+
+    if let Err(reason) = common::enter_private_mount_namespace() {
+        say(format!("skip: {reason}"));
         return;
     }
-    let dir = TempDir::new("tiny-tmpfs");
-    let name = unique("nospace");
-    let mut peer = Peer::spawn("fill_tiny_tmpfs", &[dir.path().to_str().unwrap(), &name]);
+    let shm = Path::new("/dev/shm");
+    for target in [dir, shm] {
+        let options = c"size=16m,nr_inodes=8";
+        mount("tmpfs", target, "tmpfs", MountFlags::empty(), options).expect("mount tmpfs");
+        let mut fillers = 0;
+        loop {
+            match std::fs::write(target.join(format!("filler-{fillers}")), b"") {
+                Ok(()) => fillers += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("fill the inodes of {target:?}: {e}"),
+            }
+        }
+        assert!(fillers < 8, "the inode limit holds");
+    }
+
+    let path = dir.join("seg");
+    match Segment::at_path(&path).size(4096).create() {
+        Err(SegmentError::NoSpace { name, size }) => {
+            assert_eq!(name, path.display().to_string());
+            assert_eq!(size, 8192);
+        }
+        other => panic!("expected NoSpace for a file segment, got {other:?}"),
+    }
+    let shm_path = shm.join(format!("ipclane.{name}"));
+    match Segment::named(name).size(4096).create() {
+        Err(SegmentError::NoSpace { name, .. }) => {
+            assert_eq!(name, shm_path.display().to_string())
+        }
+        other => panic!("expected NoSpace for a named segment, got {other:?}"),
+    }
+    assert!(!path.exists() && !shm_path.exists(), "nothing left behind");
+    say("ok");
+}
+
+/// Runs `role` in a peer that mounts tmpfs in a private mount namespace, and checks its
+/// verdict (or reports why it skipped).
+fn run_in_namespace(test: &str, role: &str, tag: &str) {
+    if !common::is_root() {
+        eprintln!("skipped {test}: needs root to mount a tiny tmpfs");
+        return;
+    }
+    let dir = TempDir::new(tag);
+    let name = unique(tag);
+    let mut peer = Peer::spawn(role, &[dir.path().to_str().unwrap(), &name]);
     let verdict = peer.recv();
     if let Some(reason) = verdict.strip_prefix("skip: ") {
-        eprintln!("skipped creation_on_a_full_tmpfs_is_no_space: {reason}");
+        eprintln!("skipped {test}: {reason}");
     } else {
         assert_eq!(verdict, "ok");
     }
     assert!(peer.finish().success());
+}
+
+#[test]
+fn creation_on_a_tmpfs_out_of_inodes_is_no_space() {
+    run_in_namespace(
+        "creation_on_a_tmpfs_out_of_inodes_is_no_space",
+        "exhaust_inodes",
+        "noinodes",
+    );
+}
+
+#[test]
+fn creation_on_a_full_tmpfs_is_no_space() {
+    run_in_namespace(
+        "creation_on_a_full_tmpfs_is_no_space",
+        "fill_tiny_tmpfs",
+        "tiny-tmpfs",
+    );
 }

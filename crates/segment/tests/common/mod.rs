@@ -32,6 +32,22 @@ impl Drop for ShmName {
     }
 }
 
+/// Leaves a stale segment under the name `name` of 64 bytes: a valid, ready segment whose
+/// owner is gone and which is not persistent, as a crashed owner leaves it. Take
+/// [`gc_lock`] first, so that no other test's `gc()` removes it.
+pub fn make_stale(name: &str) {
+    use ipclane_segment::Segment;
+    drop(
+        Segment::named(name)
+            .size(64)
+            .persist(true)
+            .create()
+            .unwrap(),
+    );
+    let mut reopened = Segment::named(name).open().unwrap();
+    reopened.set_persistent(false);
+}
+
 /// Serialises the tests of one binary that call `gc()` or deliberately leave stale
 /// segments, so that one test's `gc()` cannot remove another test's stale fixture.
 pub fn gc_lock() -> std::sync::MutexGuard<'static, ()> {
