@@ -546,8 +546,8 @@ impl<M: Memory> MpmcProducer<M> {
                 Err(QueueError::Full) => Ok(None),
                 Err(e) => Err(e),
             },
-            || handle.others_gone(false),
-            || handle.others_gone(true),
+            || Ok(handle.others_gone(false)),
+            || Ok(handle.others_gone(true)),
         );
         self.0.waiter = waiter;
         result
@@ -599,8 +599,8 @@ impl<M: Memory> MpmcConsumer<M> {
             &handle.control().not_empty.0,
             deadline,
             || handle.try_pop(),
-            || handle.others_gone(false),
-            || handle.others_gone(true),
+            || Ok(handle.others_gone(false)),
+            || Ok(handle.others_gone(true)),
         );
         self.0.waiter = waiter;
         result

@@ -20,14 +20,17 @@ use std::sync::Arc;
 
 use ipclane_segment::{Kind, Segment};
 
-use crate::layout::{CachePadded, Meta, Side, Structure};
+use crate::layout::{CachePadded, Meta, Side, SideId, Structure};
 use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
 use crate::sync::AtomicU64;
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
 
-/// Liveness claim index of the writer.
-pub(crate) const WRITER_CLAIM: u32 = 0;
+/// The writer's side: liveness claim 0.
+pub(crate) const WRITER: SideId = SideId {
+    claim: 0,
+    name: "writer",
+};
 
 #[derive(Debug)]
 #[repr(C)]
