@@ -184,6 +184,11 @@ impl SpscRing {
     /// process then opens it (`Segment::named(name).kind(SpscRing::KIND).open()`) and
     /// attaches its side.
     ///
+    /// Any process of the same user can truncate or unlink a named segment: a truncated
+    /// one kills every process mapping it with `SIGBUS` on its next access (see the crate
+    /// docs' threat model). Between processes that do not trust each other, use
+    /// [`create_memfd`](Self::create_memfd).
+    ///
     /// # Errors
     ///
     /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
@@ -192,6 +197,31 @@ impl SpscRing {
         memory::named_with(name, Self::required_len(capacity), Self::KIND, move |m| {
             Self::init(m, capacity)
         })
+    }
+
+    /// Creates an anonymous segment holding an empty ring of `capacity` bytes: a memfd
+    /// sealed against shrinking and growing before the ring is written, so no process can
+    /// ever change its size (no `SIGBUS`), and with no name to unlink.
+    ///
+    /// Attach one side here and hand the segment's descriptor ([`AsFd`](std::os::fd::AsFd))
+    /// to the peer over a Unix socket (`SCM_RIGHTS`, as the hybrid transport does) or
+    /// through `fork`; the peer opens it with
+    /// `Segment::from_fd(fd).kind(SpscRing::KIND).open()`, which refuses a descriptor
+    /// that is not sealed, and attaches the other side. The kernel frees the memory with
+    /// the last descriptor and mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
+    #[doc(alias = "memfd_create")]
+    pub fn create_memfd(capacity: usize) -> Result<Segment, QueueError> {
+        check_capacity(capacity)?;
+        memory::memfd_with(
+            "ipclane-spsc",
+            Self::required_len(capacity),
+            Self::KIND,
+            move |m| Self::init(m, capacity),
+        )
     }
 }
 
