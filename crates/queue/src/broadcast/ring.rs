@@ -11,7 +11,9 @@
 //!                len (u64), payload as u64 words
 //! ```
 //!
-//! Readers never write the memory: a reader cannot slow down, block or corrupt the writer.
+//! Readers never write the memory, so a reader cannot slow down or block the writer; and
+//! after attaching the writer reads nothing back but the wake word's waiter count, so even
+//! a process that writes into the ring can only feed readers garbage, which they validate.
 //! They copy a record and then re-check its slot's sequence number (a seqlock), so a
 //! record overwritten while being copied is detected and never returned torn.
 

@@ -33,7 +33,8 @@ struct Found {
 /// - [`try_pop`](Self::try_pop) copies the next record out; [`pop_blocking`](Self::pop_blocking)
 ///   and [`pop_timeout`](Self::pop_timeout) (and `read_*`) wait for one.
 /// - Every position and header read from the ring is validated before use: a corrupted
-///   or hostile producer gives [`QueueError::Corrupted`], never an out-of-bounds read.
+///   or hostile producer gives [`QueueError::Corrupted`], never a read outside the ring
+///   (what validation cannot prevent: the crate docs' threat model).
 #[derive(Debug)]
 pub struct Consumer<M: Memory> {
     memory: Arc<M>,
