@@ -98,7 +98,31 @@ pub(crate) const SIDE_ATTACHED: u32 = 1;
 /// Side state: its handle detached (dropped).
 pub(crate) const SIDE_CLOSED: u32 = 2;
 
+/// The state of a [`Side`], once read and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SideState {
+    /// Never attached: its holder may still come.
+    Free,
+    /// Attached by a handle, which may have died since (ask its claim).
+    Attached,
+    /// Its handle detached.
+    Closed,
+}
+
+/// Which side a [`Side`] word belongs to: its liveness claim and its name in errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SideId {
+    /// Index of the side's liveness claim in the memory.
+    pub(crate) claim: u32,
+    /// `"producer"`, `"consumer"` or `"writer"`.
+    pub(crate) name: &'static str,
+}
+
 /// One side of a structure (producer, consumer, writer): who holds it.
+///
+/// The word is shared memory that any peer may write: every read goes through
+/// [`state`](Self::state), which turns a value no correct peer writes into
+/// [`QueueError::Corrupted`], so no caller can mistake it for a live peer and wait forever.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Side {
@@ -112,29 +136,61 @@ impl Side {
         }
     }
 
-    /// Claims the side for this process: the memory's liveness claim `index` first (it
-    /// proves any previous holder dead), then the state word.
+    /// Validates a raw state word of side `id`.
+    #[inline]
+    fn decode(raw: u32, id: SideId) -> Result<SideState, QueueError> {
+        match raw {
+            SIDE_FREE => Ok(SideState::Free),
+            SIDE_ATTACHED => Ok(SideState::Attached),
+            SIDE_CLOSED => Ok(SideState::Closed),
+            other => Err(Self::unknown(other, id)),
+        }
+    }
+
+    /// The error for an unknown state (out of line: `state` is on the producer's push path).
+    #[cold]
+    #[inline(never)]
+    fn unknown(raw: u32, id: SideId) -> QueueError {
+        QueueError::corrupted(format!(
+            "{} side state {raw} ({raw:#x}) is none of free ({SIDE_FREE}), attached \
+             ({SIDE_ATTACHED}) or closed ({SIDE_CLOSED})",
+            id.name
+        ))
+    }
+
+    /// The side's state (one load). Acquire: pairs with the holder's Release on detach,
+    /// so a peer that sees `Closed` sees everything the holder did before.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Corrupted`] for a value no correct peer writes, naming the side and
+    /// the value.
+    #[inline]
+    pub(crate) fn state(&self, id: SideId) -> Result<SideState, QueueError> {
+        Self::decode(self.state.load(Ordering::Acquire), id)
+    }
+
+    /// Claims the side for this process: the memory's liveness claim first (it proves
+    /// any previous holder dead), then the state word.
     pub(crate) fn attach<M: Memory + ?Sized>(
         &self,
         memory: &M,
-        index: u32,
-        name: &'static str,
+        id: SideId,
     ) -> Result<Option<ipclane_segment::Claim>, QueueError> {
-        let claim = memory.claim(index, name)?;
+        let claim = memory.claim(id.claim, id.name)?;
         crate::fences::prepare();
         loop {
-            let state = self.state.load(Ordering::Acquire);
-            match state {
-                SIDE_FREE | SIDE_CLOSED => {}
+            let raw = self.state.load(Ordering::Acquire);
+            match Self::decode(raw, id)? {
+                SideState::Free | SideState::Closed => {}
                 // Marked attached, yet we hold the liveness claim: the holder died.
-                SIDE_ATTACHED if claim.is_some() => {}
-                SIDE_ATTACHED => return Err(QueueError::AlreadyClaimed { side: name }),
-                other => return Err(QueueError::corrupted(format!("{name} side state {other}"))),
+                SideState::Attached if claim.is_some() => {}
+                SideState::Attached => return Err(QueueError::AlreadyClaimed { side: id.name }),
             }
             // AcqRel: pairs with the previous holder's Release on detach.
             if self
                 .state
-                .compare_exchange(state, SIDE_ATTACHED, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(raw, SIDE_ATTACHED, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
                 return Ok(claim);
@@ -149,18 +205,72 @@ impl Side {
     }
 
     /// Whether the side's holder closed it (cheap: one load).
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state.load(Ordering::Acquire) == SIDE_CLOSED
+    ///
+    /// # Errors
+    ///
+    /// Those of [`state`](Self::state).
+    #[inline]
+    pub(crate) fn is_closed(&self, id: SideId) -> Result<bool, QueueError> {
+        Ok(self.state(id)? == SideState::Closed)
     }
 
     /// Whether the side's holder is gone: closed, or attached by a process that died
     /// (a system call: only on slow paths). A side never attached is not gone: its
     /// holder may still come.
-    pub(crate) fn is_gone<M: Memory + ?Sized>(&self, memory: &M, index: u32) -> bool {
-        match self.state.load(Ordering::Acquire) {
-            SIDE_CLOSED => true,
-            SIDE_ATTACHED => memory.is_claimed(index) == Some(false),
-            _ => false,
+    ///
+    /// # Errors
+    ///
+    /// Those of [`state`](Self::state).
+    pub(crate) fn is_gone<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        id: SideId,
+    ) -> Result<bool, QueueError> {
+        Ok(match self.state(id)? {
+            SideState::Closed => true,
+            SideState::Attached => memory.is_claimed(id.claim) == Some(false),
+            SideState::Free => false,
+        })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::HeapMemory;
+
+    const SIDE: SideId = SideId {
+        claim: 0,
+        name: "producer",
+    };
+
+    #[test]
+    fn every_state_but_the_three_defined_is_corrupted() {
+        let memory = HeapMemory::new(128);
+        let side = Side::new();
+        for (raw, state) in [
+            (SIDE_FREE, SideState::Free),
+            (SIDE_ATTACHED, SideState::Attached),
+            (SIDE_CLOSED, SideState::Closed),
+        ] {
+            side.state.store(raw, Ordering::Relaxed);
+            assert_eq!(side.state(SIDE).unwrap(), state);
+        }
+        for raw in [3, 7, 0x8000_0000, u32::MAX] {
+            side.state.store(raw, Ordering::Relaxed);
+            for result in [
+                side.state(SIDE).map(drop),
+                side.is_closed(SIDE).map(drop),
+                side.is_gone(&memory, SIDE).map(drop),
+                side.attach(&memory, SIDE).map(drop),
+            ] {
+                match result {
+                    Err(QueueError::Corrupted { what }) => {
+                        assert!(what.contains("producer") && what.contains(&raw.to_string()))
+                    }
+                    other => panic!("state {raw}: {other:?}"),
+                }
+            }
         }
     }
 }

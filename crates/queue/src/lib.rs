@@ -10,10 +10,13 @@
 //! - **Lock-free data paths.** Pushing and popping never take a lock and never make a
 //!   system call while the other side keeps up; blocking calls spin (adaptively), then
 //!   sleep on a shared futex word ([`WaitStrategy`]).
-//! - **Hostile peers cannot hurt you.** Every position, length and sequence number read
-//!   from shared memory is read once, validated (bounds, alignment, monotonicity,
-//!   capacity), then used: corruption is [`QueueError::Corrupted`], never undefined
-//!   behaviour, an out-of-bounds access, a panic or an endless loop.
+//! - **Shared memory is validated.** Every position, length, sequence number and side
+//!   state read from shared memory is read once, validated (bounds, alignment,
+//!   monotonicity, capacity, known states), then used: a value no correct peer writes is
+//!   [`QueueError::Corrupted`], never undefined behaviour, an access outside the
+//!   structure, a panic or an endless loop, and blocking calls report it within the wait
+//!   strategy's liveness period. What validation cannot prevent is in the
+//!   [threat model](#threat-model).
 //! - **Crashes are normal.** Each side holds a segment claim the kernel releases when its
 //!   process dies, so blocking calls return [`QueueError::Disconnected`] in bounded time
 //!   when the peer closed *or died*, and a dead side's role can be taken over.
@@ -33,9 +36,41 @@
 //!
 //! Layouts: `docs/queue-layout.md`.
 //!
+//! # Threat model
+//!
+//! A peer is any process that can open a structure's segment: for a named segment, any
+//! process its file mode lets in (the same user, with the default `0o600`); for a memfd
+//! segment, the processes its descriptor was handed to.
+//!
+//! - **A peer with write access can write any bytes**, at any time. The queue validates
+//!   what it reads, so garbage is [`QueueError::Corrupted`], never undefined behaviour.
+//!   Validation cannot make a peer honest, though: it can send well-formed records with
+//!   false contents, fill the ring and never read, or mark its side closed; and a
+//!   blocking call without a deadline waits as long as a live peer holds its side.
+//! - **A named segment can be truncated or unlinked** ([`SpscRing::create_named`],
+//!   [`MpmcQueue::create_named`], [`Broadcast::create_named`]: the file
+//!   `/dev/shm/ipclane.<name>`). Truncated, the pages past its new end leave every
+//!   mapping, and the next access to them by *any* process mapping it faults with
+//!   `SIGBUS`, which kills that process (punching a hole into it while its tmpfs is full
+//!   does the same). The structures validate every
+//!   value they read, but cannot stop the kernel from removing the pages, and these
+//!   accesses are inside the structure. Unlinked, it can no longer be opened by name;
+//!   attached handles keep working. Use named segments between processes that trust each
+//!   other not to do this, such as the processes of one application.
+//! - **A sealed memfd segment cannot change size** ([`SpscRing::create_memfd`],
+//!   [`MpmcQueue::create_memfd`], [`Broadcast::create_memfd`]). It is sealed against
+//!   shrinking and growing before the structure is written, and the seals cannot be
+//!   removed: `ftruncate` fails with `EPERM` for every process, so no peer can make you
+//!   fault, and it has no name to unlink. It is the hybrid transport's path: pass its
+//!   descriptor over a Unix socket with `SCM_RIGHTS` (or through `fork`); the receiver
+//!   opens it with `Segment::from_fd(fd).kind(..).open()`, which refuses a descriptor that
+//!   is not sealed, and attaches as usual. Its peers can still write any bytes (first
+//!   point).
+//!
 //! # Example
 //!
-//! Two threads here; two processes with [`SpscRing::create_named`] and
+//! Two threads here; two processes with [`SpscRing::create_memfd`] (the segment's
+//! descriptor passed to the other process) or [`SpscRing::create_named`], and
 //! `Producer::attach(Arc::new(segment))` in each.
 //!
 //! ```

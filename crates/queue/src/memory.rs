@@ -4,7 +4,7 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use ipclane_segment::{Claim, Segment};
+use ipclane_segment::{Claim, Kind, Segment, SegmentBuilder};
 
 use crate::QueueError;
 
@@ -218,15 +218,38 @@ pub(crate) fn heap_with(
 pub(crate) fn named_with(
     name: &str,
     len: usize,
-    kind: ipclane_segment::Kind,
+    kind: Kind,
     init: impl FnOnce(&RegionMemory) -> Result<(), QueueError> + Send + 'static,
-) -> Result<ipclane_segment::Segment, QueueError> {
+) -> Result<Segment, QueueError> {
+    create_with(Segment::named(name), len, kind, init)
+}
+
+/// Creates an anonymous segment of `len` bytes and `kind`, a memfd called `debug_name`
+/// (it only shows in `/proc/PID/fd`) sealed against shrinking and growing before `init`
+/// writes the structure into it.
+pub(crate) fn memfd_with(
+    debug_name: &str,
+    len: usize,
+    kind: Kind,
+    init: impl FnOnce(&RegionMemory) -> Result<(), QueueError> + Send + 'static,
+) -> Result<Segment, QueueError> {
+    create_with(Segment::anonymous(debug_name), len, kind, init)
+}
+
+/// Creates the segment of `builder` with `len` bytes and `kind`, holding a structure
+/// written by `init` before anyone can open it.
+fn create_with(
+    builder: SegmentBuilder,
+    len: usize,
+    kind: Kind,
+    init: impl FnOnce(&RegionMemory) -> Result<(), QueueError> + Send + 'static,
+) -> Result<Segment, QueueError> {
     if len == usize::MAX {
         return Err(QueueError::layout(
             "structure too large for the address space",
         ));
     }
-    Ok(ipclane_segment::Segment::named(name)
+    Ok(builder
         .size(len)
         .kind(kind)
         .initialize_with(move |region| {

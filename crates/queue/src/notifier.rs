@@ -210,17 +210,19 @@ impl Waiter {
     /// - `attempt()` polls the structure (cheap; called often);
     /// - `closed()` is a cheap check that the peer detached;
     /// - `gone()` is the full check, dead peers included (a system call; called only
-    ///   after sleeping).
+    ///   after sleeping, at least once per liveness period).
     ///
     /// A peer found gone still gets one last `attempt`, so what it sent before going is
-    /// delivered.
+    /// delivered. An error from any of the three (a peer's state word holding no valid
+    /// state, say) ends the wait with that error: it is re-checked at least once per
+    /// liveness period, so it is reported in bounded time.
     pub(crate) fn wait<T>(
         &mut self,
         word: &WakeWord,
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> Result<Option<T>, QueueError>,
-        mut closed: impl FnMut() -> bool,
-        mut gone: impl FnMut() -> bool,
+        mut closed: impl FnMut() -> Result<bool, QueueError>,
+        mut gone: impl FnMut() -> Result<bool, QueueError>,
     ) -> Result<T, QueueError> {
         // The common case first, without reading the clock.
         if let Some(v) = attempt()? {
@@ -234,7 +236,7 @@ impl Waiter {
             if let Some(v) = attempt()? {
                 return Ok(v);
             }
-            if closed() {
+            if closed()? {
                 return attempt()?.ok_or(QueueError::Disconnected);
             }
             spins = spins.wrapping_add(1);
@@ -253,7 +255,7 @@ impl Waiter {
             }
             spin_hint();
         }
-        if closed() {
+        if closed()? {
             return attempt()?.ok_or(QueueError::Disconnected);
         }
         let parked = Instant::now();
@@ -284,7 +286,7 @@ impl Waiter {
             if let Some(v) = attempt()? {
                 break Ok(v);
             }
-            if closed() || gone() {
+            if closed()? || gone()? {
                 break attempt()?.ok_or(QueueError::Disconnected);
             }
         };
@@ -396,8 +398,8 @@ mod tests {
                     .load(std::sync::atomic::Ordering::Acquire)
                     .then_some(()))
             },
-            || false,
-            || false,
+            || Ok(false),
+            || Ok(false),
         );
         assert!(got.is_ok());
         t.join().unwrap();
@@ -406,8 +408,8 @@ mod tests {
             &word,
             Some(Instant::now() + Duration::from_millis(30)),
             || Ok(None),
-            || false,
-            || false,
+            || Ok(false),
+            || Ok(false),
         );
         assert!(matches!(timed_out, Err(QueueError::Timeout)));
     }

@@ -4,7 +4,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::ring::{self, Control, WRITER_CLAIM};
+use super::ring::{self, Control, WRITER};
 use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
@@ -94,8 +94,12 @@ impl<M: Memory> BroadcastReader<M> {
     }
 
     /// Whether the writer is still there (a system call for a segment).
-    pub fn is_writer_alive(&self) -> bool {
-        !self.control().writer.0.is_gone(&*self.memory, WRITER_CLAIM)
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Corrupted`] when the writer's side word holds no valid state.
+    pub fn is_writer_alive(&self) -> Result<bool, QueueError> {
+        Ok(!self.control().writer.0.is_gone(&*self.memory, WRITER)?)
     }
 
     /// The oldest record that the writer is not about to overwrite.
@@ -208,7 +212,7 @@ impl<M: Memory> BroadcastReader<M> {
     pub fn try_recv(&mut self) -> Result<Vec<u8>, QueueError> {
         match self.poll()? {
             Some(record) => Ok(record),
-            None if self.control().writer.0.is_closed() => {
+            None if self.control().writer.0.is_closed(WRITER)? => {
                 self.poll()?.ok_or(QueueError::Disconnected)
             }
             None => Err(QueueError::Empty),
@@ -220,7 +224,8 @@ impl<M: Memory> BroadcastReader<M> {
     /// # Errors
     ///
     /// [`QueueError::Lagged`], [`QueueError::Disconnected`] once the writer closed or died
-    /// and everything was read, [`QueueError::Corrupted`].
+    /// and everything was read, [`QueueError::Corrupted`] (also when the writer's side
+    /// word holds no valid state: reported within the wait strategy's liveness period).
     pub fn recv_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
         self.recv_until(None)
     }
@@ -244,8 +249,8 @@ impl<M: Memory> BroadcastReader<M> {
             &ctrl.data_ready.0,
             deadline,
             || self.poll(),
-            || ctrl.writer.0.is_closed(),
-            || ctrl.writer.0.is_gone(&*memory, WRITER_CLAIM),
+            || ctrl.writer.0.is_closed(WRITER),
+            || ctrl.writer.0.is_gone(&*memory, WRITER),
         );
         self.waiter = waiter;
         result

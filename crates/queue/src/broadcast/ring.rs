@@ -11,7 +11,9 @@
 //!                len (u64), payload as u64 words
 //! ```
 //!
-//! Readers never write the memory: a reader cannot slow down, block or corrupt the writer.
+//! Readers never write the memory, so a reader cannot slow down or block the writer; and
+//! after attaching the writer reads nothing back but the wake word's waiter count, so even
+//! a process that writes into the ring can only feed readers garbage, which they validate.
 //! They copy a record and then re-check its slot's sequence number (a seqlock), so a
 //! record overwritten while being copied is detected and never returned torn.
 
@@ -20,14 +22,17 @@ use std::sync::Arc;
 
 use ipclane_segment::{Kind, Segment};
 
-use crate::layout::{CachePadded, Meta, Side, Structure};
+use crate::layout::{CachePadded, Meta, Side, SideId, Structure};
 use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
 use crate::sync::AtomicU64;
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
 
-/// Liveness claim index of the writer.
-pub(crate) const WRITER_CLAIM: u32 = 0;
+/// The writer's side: liveness claim 0.
+pub(crate) const WRITER: SideId = SideId {
+    claim: 0,
+    name: "writer",
+};
 
 #[derive(Debug)]
 #[repr(C)]
@@ -174,6 +179,26 @@ impl Broadcast {
     ) -> Result<Segment, QueueError> {
         memory::named_with(
             name,
+            Self::required_len(capacity, slot_size),
+            Self::KIND,
+            move |m| Self::init(m, capacity, slot_size),
+        )
+    }
+
+    /// Creates an anonymous segment holding an empty ring: a memfd sealed against
+    /// shrinking and growing before the ring is written, so no process can ever change
+    /// its size (no `SIGBUS`), and with no name to unlink. Hand its descriptor to the
+    /// other processes over a Unix socket (`SCM_RIGHTS`) or through `fork`; each opens it
+    /// with `Segment::from_fd(fd).kind(Broadcast::KIND).open()` and attaches a writer or
+    /// readers. See [`SpscRing::create_memfd`](crate::SpscRing::create_memfd).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init), or the segment's.
+    #[doc(alias = "memfd_create")]
+    pub fn create_memfd(capacity: usize, slot_size: usize) -> Result<Segment, QueueError> {
+        memory::memfd_with(
+            "ipclane-broadcast",
             Self::required_len(capacity, slot_size),
             Self::KIND,
             move |m| Self::init(m, capacity, slot_size),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ipclane_segment::Claim;
 
-use super::ring::{self, Control, WRITER_CLAIM};
+use super::ring::{self, Control, WRITER};
 use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
@@ -45,7 +45,7 @@ impl<M: Memory> BroadcastWriter<M> {
         if head >= MAX_POSITION {
             return Err(QueueError::corrupted(format!("writer position {head}")));
         }
-        let claim = ctrl.writer.0.attach(&*memory, WRITER_CLAIM, "writer")?;
+        let claim = ctrl.writer.0.attach(&*memory, WRITER)?;
         Ok(Self {
             _memory: memory,
             control,

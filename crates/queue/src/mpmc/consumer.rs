@@ -74,12 +74,12 @@ impl<M: Memory> MpmcConsumer<M> {
             &handle.control().not_empty.0,
             deadline,
             || handle.try_pop(),
-            || handle.others_gone(false),
+            || Ok(handle.others_gone(false)),
             // After each sleep: pass what a dead producer left unpublished, then ask who
             // lives.
             || {
                 handle.repair();
-                handle.others_gone(true)
+                Ok(handle.others_gone(true))
             },
         );
         self.0.waiter = waiter;

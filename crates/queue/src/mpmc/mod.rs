@@ -275,6 +275,26 @@ impl MpmcQueue {
         )
     }
 
+    /// Creates an anonymous segment holding an empty queue: a memfd sealed against
+    /// shrinking and growing before the queue is written, so no process can ever change
+    /// its size (no `SIGBUS`), and with no name to unlink. Hand its descriptor to the
+    /// other processes over a Unix socket (`SCM_RIGHTS`) or through `fork`; each opens it
+    /// with `Segment::from_fd(fd).kind(MpmcQueue::KIND).open()` and attaches producers
+    /// and consumers. See [`SpscRing::create_memfd`](crate::SpscRing::create_memfd).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init), or the segment's.
+    #[doc(alias = "memfd_create")]
+    pub fn create_memfd(capacity: usize, slot_size: usize) -> Result<Segment, QueueError> {
+        memory::memfd_with(
+            "ipclane-mpmc",
+            Self::required_len(capacity, slot_size),
+            Self::KIND,
+            move |m| Self::init(m, capacity, slot_size),
+        )
+    }
+
     /// Attaches a producer.
     ///
     /// # Errors

@@ -68,11 +68,11 @@ impl<M: Memory> MpmcProducer<M> {
                 Err(QueueError::Full) => Ok(None),
                 Err(e) => Err(e),
             },
-            || handle.others_gone(false),
+            || Ok(handle.others_gone(false)),
             // After each sleep: hand back what a dead consumer holds, then ask who lives.
             || {
                 handle.repair();
-                handle.others_gone(true)
+                Ok(handle.others_gone(true))
             },
         );
         self.0.waiter = waiter;

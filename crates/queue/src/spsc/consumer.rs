@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_segment::Claim;
 
-use super::ring::{self, Control, Entry, PRODUCER_CLAIM, header_word};
+use super::ring::{self, Control, Entry, PRODUCER, header_word};
 use crate::QueueError;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
@@ -33,7 +33,8 @@ struct Found {
 /// - [`try_pop`](Self::try_pop) copies the next record out; [`pop_blocking`](Self::pop_blocking)
 ///   and [`pop_timeout`](Self::pop_timeout) (and `read_*`) wait for one.
 /// - Every position and header read from the ring is validated before use: a corrupted
-///   or hostile producer gives [`QueueError::Corrupted`], never an out-of-bounds read.
+///   or hostile producer gives [`QueueError::Corrupted`], never a read outside the ring
+///   (what validation cannot prevent: the crate docs' threat model).
 #[derive(Debug)]
 pub struct Consumer<M: Memory> {
     memory: Arc<M>,
@@ -113,12 +114,12 @@ impl<M: Memory> Consumer<M> {
     }
 
     /// Whether the producer is still there (a system call for a segment).
-    pub fn is_producer_alive(&self) -> bool {
-        !self
-            .control()
-            .producer
-            .0
-            .is_gone(&*self.memory, PRODUCER_CLAIM)
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Corrupted`] when the producer's side word holds no valid state.
+    pub fn is_producer_alive(&self) -> Result<bool, QueueError> {
+        Ok(!self.control().producer.0.is_gone(&*self.memory, PRODUCER)?)
     }
 
     /// Finds the next record, validating every header it reads from the ring.
@@ -176,7 +177,7 @@ impl<M: Memory> Consumer<M> {
         if let Some(found) = self.next()? {
             return Ok(self.guard(found));
         }
-        if !self.control().producer.0.is_closed() {
+        if !self.control().producer.0.is_closed(PRODUCER)? {
             return Err(QueueError::Empty);
         }
         // Closed: the Acquire load of the state synchronised with the producer's last
@@ -192,7 +193,8 @@ impl<M: Memory> Consumer<M> {
     /// # Errors
     ///
     /// [`QueueError::Disconnected`] once the producer closed or died and every record it
-    /// published was read, [`QueueError::Corrupted`].
+    /// published was read, [`QueueError::Corrupted`] (also when the producer's side word
+    /// holds no valid state: reported within the wait strategy's liveness period).
     pub fn read_blocking(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
         self.read_until(None)
     }
@@ -220,8 +222,8 @@ impl<M: Memory> Consumer<M> {
             &ctrl.data_ready.0,
             deadline,
             || self.next(),
-            || ctrl.producer.0.is_closed(),
-            || ctrl.producer.0.is_gone(&*memory, PRODUCER_CLAIM),
+            || ctrl.producer.0.is_closed(PRODUCER),
+            || ctrl.producer.0.is_gone(&*memory, PRODUCER),
         );
         self.waiter = waiter;
         Ok(self.guard(found?))

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_segment::Claim;
 
-use super::ring::{
-    self, CONSUMER_CLAIM, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PAD, header_word,
-};
+use super::ring::{self, CONSUMER, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PAD, header_word};
 use crate::QueueError;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
@@ -161,12 +159,12 @@ impl<M: Memory> Producer<M> {
     }
 
     /// Whether the consumer is still there (a system call for a segment).
-    pub fn is_consumer_alive(&self) -> bool {
-        !self
-            .control()
-            .consumer
-            .0
-            .is_gone(&*self.memory, CONSUMER_CLAIM)
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Corrupted`] when the consumer's side word holds no valid state.
+    pub fn is_consumer_alive(&self) -> Result<bool, QueueError> {
+        Ok(!self.control().consumer.0.is_gone(&*self.memory, CONSUMER)?)
     }
 
     /// Reads the consumer's position, validated against ours.
@@ -192,7 +190,7 @@ impl<M: Memory> Producer<M> {
                 max: self.max_record_len(),
             });
         }
-        if self.control().consumer.0.is_closed() {
+        if self.control().consumer.0.is_closed(CONSUMER)? {
             return Err(QueueError::Disconnected);
         }
         let total = HEADER + (len as u64).next_multiple_of(8);
@@ -267,7 +265,8 @@ impl<M: Memory> Producer<M> {
     /// # Errors
     ///
     /// [`QueueError::Disconnected`] when the consumer closed or died (detected within the
-    /// wait strategy's liveness period), [`QueueError::TooLarge`], [`QueueError::Corrupted`].
+    /// wait strategy's liveness period), [`QueueError::TooLarge`], [`QueueError::Corrupted`]
+    /// (also when the consumer's side word holds no valid state, detected as promptly).
     pub fn push_blocking(&mut self, record: &[u8]) -> Result<(), QueueError> {
         self.push_until(record, None)
     }
@@ -302,8 +301,8 @@ impl<M: Memory> Producer<M> {
                 Err(QueueError::Full) => Ok(None),
                 Err(e) => Err(e),
             },
-            || ctrl.consumer.0.is_closed(),
-            || ctrl.consumer.0.is_gone(&*memory, CONSUMER_CLAIM),
+            || ctrl.consumer.0.is_closed(CONSUMER),
+            || ctrl.consumer.0.is_gone(&*memory, CONSUMER),
         );
         self.waiter = waiter;
         self.write_record(found?, record)

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use ipclane_segment::{Kind, Segment};
 
-use crate::layout::{CachePadded, MAX_POSITION, Meta, Side, Structure};
+use crate::layout::{CachePadded, MAX_POSITION, Meta, Side, SideId, Structure};
 use crate::memory::{self, HeapMemory, Memory};
 use crate::notifier::WakeWord;
 use crate::sync::{AtomicU64, Ordering};
@@ -51,10 +51,16 @@ pub(crate) fn max_record(capacity: u64) -> u64 {
     (capacity / 2).saturating_sub(64)
 }
 
-/// Liveness claim index of the producer.
-pub(crate) const PRODUCER_CLAIM: u32 = 0;
-/// Liveness claim index of the consumer.
-pub(crate) const CONSUMER_CLAIM: u32 = 1;
+/// The producer's side: liveness claim 0.
+pub(crate) const PRODUCER: SideId = SideId {
+    claim: 0,
+    name: "producer",
+};
+/// The consumer's side: liveness claim 1.
+pub(crate) const CONSUMER: SideId = SideId {
+    claim: 1,
+    name: "consumer",
+};
 
 #[derive(Debug)]
 #[repr(C)]
@@ -139,11 +145,7 @@ impl SpscRing {
     ///
     /// [`QueueError::Layout`] for a bad capacity or too little memory.
     pub fn init<M: Memory + ?Sized>(memory: &M, capacity: usize) -> Result<(), QueueError> {
-        if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
-            return Err(QueueError::layout(format!(
-                "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
-            )));
-        }
+        check_capacity(capacity)?;
         memory::check(memory, Self::required_len(capacity))?;
         let control = Control {
             meta: Meta::new(Structure::Spsc, capacity as u64, 0),
@@ -182,19 +184,56 @@ impl SpscRing {
     /// process then opens it (`Segment::named(name).kind(SpscRing::KIND).open()`) and
     /// attaches its side.
     ///
+    /// Any process of the same user can truncate or unlink a named segment: a truncated
+    /// one kills every process mapping it with `SIGBUS` on its next access (see the crate
+    /// docs' threat model). Between processes that do not trust each other, use
+    /// [`create_memfd`](Self::create_memfd).
+    ///
     /// # Errors
     ///
     /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
     pub fn create_named(name: &str, capacity: usize) -> Result<Segment, QueueError> {
-        if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
-            return Err(QueueError::layout(format!(
-                "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
-            )));
-        }
+        check_capacity(capacity)?;
         memory::named_with(name, Self::required_len(capacity), Self::KIND, move |m| {
             Self::init(m, capacity)
         })
     }
+
+    /// Creates an anonymous segment holding an empty ring of `capacity` bytes: a memfd
+    /// sealed against shrinking and growing before the ring is written, so no process can
+    /// ever change its size (no `SIGBUS`), and with no name to unlink.
+    ///
+    /// Attach one side here and hand the segment's descriptor ([`AsFd`](std::os::fd::AsFd))
+    /// to the peer over a Unix socket (`SCM_RIGHTS`, as the hybrid transport does) or
+    /// through `fork`; the peer opens it with
+    /// `Segment::from_fd(fd).kind(SpscRing::KIND).open()`, which refuses a descriptor
+    /// that is not sealed, and attaches the other side. The kernel frees the memory with
+    /// the last descriptor and mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
+    #[doc(alias = "memfd_create")]
+    pub fn create_memfd(capacity: usize) -> Result<Segment, QueueError> {
+        check_capacity(capacity)?;
+        memory::memfd_with(
+            "ipclane-spsc",
+            Self::required_len(capacity),
+            Self::KIND,
+            move |m| Self::init(m, capacity),
+        )
+    }
+}
+
+/// Checks that a ring of `capacity` bytes can be built: a power of two, at least
+/// [`MIN_CAPACITY`].
+fn check_capacity(capacity: usize) -> Result<(), QueueError> {
+    if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
+        return Err(QueueError::layout(format!(
+            "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
+        )));
+    }
+    Ok(())
 }
 
 /// Which side of the ring a handle takes.
@@ -220,11 +259,11 @@ pub(crate) fn attach<M: Memory + ?Sized>(memory: &M, role: Role) -> Result<Attac
     let (control, data, capacity) = validate(memory)?;
     // SAFETY: validate() checked the control block's placement; its fields are atomics.
     let ctrl = unsafe { control.as_ref() };
-    let (side, index, name) = match role {
-        Role::Producer => (&ctrl.producer.0, PRODUCER_CLAIM, "producer"),
-        Role::Consumer => (&ctrl.consumer.0, CONSUMER_CLAIM, "consumer"),
+    let (side, id) = match role {
+        Role::Producer => (&ctrl.producer.0, PRODUCER),
+        Role::Consumer => (&ctrl.consumer.0, CONSUMER),
     };
-    let claim = side.attach(memory, index, name)?;
+    let claim = side.attach(memory, id)?;
     // Acquire: pairs with the consumer's Release stores of its position.
     let head = ctrl.head.0.load(Ordering::Acquire);
     if !head.is_multiple_of(HEADER) || head >= MAX_POSITION {
