@@ -69,6 +69,20 @@ pub enum UdsError {
         found: &'static str,
     },
 
+    /// The socket file did not get the requested permissions: the umask or a default ACL
+    /// of the directory removed some, and no private umask was available for the bind
+    /// (see [`ListenerBuilder::mode`](crate::ListenerBuilder::mode)). The file was removed;
+    /// its mode is never widened afterwards through the path.
+    #[error("socket file {path:?} was created with mode {actual:03o}, not {requested:03o}")]
+    ModeNotApplied {
+        /// The path.
+        path: PathBuf,
+        /// The mode asked for.
+        requested: u32,
+        /// The mode the file was created with.
+        actual: u32,
+    },
+
     /// The address cannot be a Unix socket address.
     #[error("invalid socket address {addr:?}: {reason}")]
     InvalidAddress {
@@ -163,6 +177,7 @@ impl UdsError {
             Self::Disconnected => io::ErrorKind::BrokenPipe,
             Self::AddrInUse { .. } => io::ErrorKind::AddrInUse,
             Self::NotASocket { .. } => io::ErrorKind::AlreadyExists,
+            Self::ModeNotApplied { .. } => io::ErrorKind::Other,
             Self::NotListening { .. } => io::ErrorKind::ConnectionRefused,
             Self::PermissionDenied { .. } | Self::PeerRejected { .. } => {
                 io::ErrorKind::PermissionDenied

@@ -18,7 +18,8 @@
 //!   message that does not fit is an error ([`UdsError::FrameTooLarge`] on send,
 //!   [`UdsError::MessageTruncated`] on receive), never silently short.
 //! - **Listeners have a lifecycle.** Socket files are created with mode 0600 (exactly,
-//!   whatever the umask), a stale file of a crashed server is reclaimed only when nobody
+//!   whatever the umask, by the `bind` itself: a path is never resolved again to change
+//!   a mode, so nothing swapped in at it is ever changed), a stale file of a crashed server is reclaimed only when nobody
 //!   listens, nothing else at the path is ever followed or removed, two servers racing for
 //!   one path get exactly one winner, and the file is removed on drop. Abstract
 //!   (`@name`) addresses are supported.
