@@ -9,7 +9,8 @@
 //!
 //! - **Framing is sans-IO and bounded.** [`FrameCodec`] decodes from any byte split
 //!   (`Ok(None)` = need more), enforces the maximum from the header before allocating,
-//!   and reports a stream that ends inside a frame as [`UdsError::Truncated`]. Its default
+//!   lets memory grow with the bytes that arrive (never with an announced length), and
+//!   reports a stream that ends inside a frame as [`UdsError::Truncated`]. Its default
 //!   wire format is tokio-util's `LengthDelimitedCodec` default, byte for byte.
 //! - **Blocking I/O that survives real life.** [`FramedStream`] retries `EINTR`, finishes
 //!   partial vectored writes, sends with `MSG_NOSIGNAL` (a gone peer is
@@ -74,6 +75,7 @@
 
 mod addr;
 mod bind;
+mod buffer;
 mod codec;
 mod credentials;
 mod datagram;
@@ -85,7 +87,9 @@ mod message;
 mod seqpacket;
 
 pub use addr::UdsAddr;
-pub use codec::{DEFAULT_MAX_FRAME_LENGTH, FrameCodec, FrameCodecBuilder, LengthWidth};
+pub use codec::{
+    DECODE_RESERVE, DEFAULT_MAX_FRAME_LENGTH, FrameCodec, FrameCodecBuilder, LengthWidth,
+};
 pub use credentials::{AccessPolicy, PeerCredentials, peer_credentials};
 pub use datagram::DatagramSocket;
 pub use error::UdsError;
