@@ -17,7 +17,9 @@
 //!   [`UdsError::Disconnected`], never `SIGPIPE`), and reuses one read buffer.
 //! - **Message boundaries are kept** by [`SeqpacketStream`] and [`DatagramSocket`]; a
 //!   message that does not fit is an error ([`UdsError::FrameTooLarge`] on send,
-//!   [`UdsError::MessageTruncated`] on receive), never silently short.
+//!   [`UdsError::MessageTruncated`] on receive), never silently short. A received
+//!   message owns exactly its bytes, and an empty seqpacket message is never mistaken for
+//!   the peer closing.
 //! - **Listeners have a lifecycle.** Socket files are created with mode 0600 (exactly,
 //!   whatever the umask, by the `bind` itself: a path is never resolved again to change
 //!   a mode, so nothing swapped in at it is ever changed), a stale file of a crashed server is reclaimed only when nobody
