@@ -2,7 +2,7 @@
 //!
 //! For a path:
 //! - creates the socket file with its exact mode in the `bind` call itself (see
-//!   [`bind_with_mode`]), then listens. The path is never resolved again to change the
+//!   [`bind_with_mode`]) and listens at once. The path is never resolved again to change the
 //!   file: a `chmod` after `bind` would follow whatever a local attacker swapped in at the
 //!   path meanwhile (a symbolic link to any file) in a directory others can write;
 //! - never follows or removes what is not a socket: a regular file, a directory or a
@@ -103,13 +103,16 @@ pub(crate) fn bind(
     };
     let _dir_lock = lock_parent(path, &shown)?;
     let mode = Mode::from_bits_truncate(mode & 0o777);
-    match bind_with_mode(&fd, &sockaddr, mode) {
+    let bind_and_listen = |fd: &OwnedFd| {
+        bind_with_mode(fd, &sockaddr, mode, backlog).map_err(|(op, e)| UdsError::at(&shown, op, e))
+    };
+    match bind_and_listen(&fd) {
         Ok(()) => {}
-        Err(Errno::ADDRINUSE) => {
+        Err(UdsError::AddrInUse { .. }) => {
             reclaim_stale(kind, path, &sockaddr, &shown)?;
-            bind_with_mode(&fd, &sockaddr, mode).map_err(|e| UdsError::at(&shown, "bind", e))?;
+            bind_and_listen(&fd)?;
         }
-        Err(e) => return Err(UdsError::at(&shown, "bind", e)),
+        Err(e) => return Err(e),
     }
     // Only read from here on: what is at the path now is recorded (to remove it on drop if
     // it is still that file) and checked, never changed.
@@ -132,14 +135,14 @@ pub(crate) fn bind(
     };
     let actual = md.mode() & 0o777;
     if actual != mode.bits() {
-        // Dropping `bound` removes the socket file just created.
+        // Dropping `bound` removes the socket file just created (and closes the socket,
+        // resetting anyone who connected meanwhile: the mode was narrower, never wider).
         return Err(UdsError::ModeNotApplied {
             path: path.to_path_buf(),
             requested: mode.bits(),
             actual,
         });
     }
-    listen(&bound.fd)?;
     Ok(bound)
 }
 
@@ -166,9 +169,23 @@ pub(crate) fn bind(
 ///
 /// Nothing is ever done through the path after the bind, so a symbolic link or another
 /// file swapped in at the path can neither be followed nor have its mode changed.
-fn bind_with_mode(fd: &OwnedFd, sockaddr: &SocketAddrUnix, mode: Mode) -> Result<(), Errno> {
-    rustix::fs::fchmod(fd, mode)?;
-    let bind = || rustix::net::bind(fd, sockaddr);
+///
+/// With a `backlog`, it also listens right after binding, so that the socket file refuses
+/// connections for as short a time as possible. Errors name the failed operation.
+fn bind_with_mode(
+    fd: &OwnedFd,
+    sockaddr: &SocketAddrUnix,
+    mode: Mode,
+    backlog: Option<i32>,
+) -> Result<(), (&'static str, Errno)> {
+    rustix::fs::fchmod(fd, mode).map_err(|e| ("fchmod", e))?;
+    let bind = || {
+        rustix::net::bind(fd, sockaddr).map_err(|e| ("bind", e))?;
+        match backlog {
+            Some(n) => rustix::net::listen(fd, n).map_err(|e| ("listen", e)),
+            None => Ok(()),
+        }
+    };
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new()
             .name("ipclane-uds-bind".into())
