@@ -4,21 +4,36 @@
 //! cargo run -p ipclane-uds --example echo_client -- /tmp/echo.sock [FRAMES] [BYTES]
 //! ```
 //!
-//! Defaults: 1000 frames of 64 bytes. Start `echo_server` first.
+//! Defaults: 1000 frames of 64 bytes; at most 1 000 000 frames of 8 MiB. Bad arguments
+//! print the usage and exit with status 2. Start `echo_server` first.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use ipclane_uds::{FramedStream, UdsAddr, connect};
+use ipclane_uds::{DEFAULT_MAX_FRAME_LENGTH, FramedStream, UdsAddr, connect};
 
 type Error = Box<dyn std::error::Error>;
 
+const USAGE: &str = "usage: echo_client SOCKET_PATH|@ABSTRACT_NAME [FRAMES] [BYTES]";
+
+/// Most frames one run sends (every round trip time is kept for the percentiles).
+const MAX_FRAMES: usize = 1_000_000;
+
+/// What to do, from the command line.
+struct Args {
+    addr: UdsAddr,
+    frames: usize,
+    bytes: usize,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 2 {
-        eprintln!("usage: echo_client SOCKET_PATH|@ABSTRACT_NAME [FRAMES] [BYTES]");
-        return ExitCode::FAILURE;
-    }
+    let args = match parse(std::env::args().skip(1).collect()) {
+        Ok(args) => args,
+        Err(problem) => {
+            eprintln!("echo_client: {problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -28,11 +43,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<(), Error> {
-    let addr: UdsAddr = args[1].parse()?;
-    let frames: usize = args.get(2).map_or(Ok(1000), |s| s.parse())?;
-    let bytes: usize = args.get(3).map_or(Ok(64), |s| s.parse())?;
-    let mut framed = FramedStream::new(connect(&addr)?);
+/// Reads the arguments; a message saying what is wrong otherwise.
+fn parse(args: Vec<String>) -> Result<Args, String> {
+    let [addr, rest @ ..] = &args[..] else {
+        return Err("missing SOCKET_PATH".into());
+    };
+    if rest.len() > 2 {
+        return Err(format!("unexpected argument {:?}", rest[2]));
+    }
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("bad socket address: {e}"))?;
+    let number = |i: usize, name: &str, default: usize, max: usize| match rest.get(i) {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(format!(
+                "{name} must be a number from 0 to {max}, not {s:?}"
+            )),
+        },
+    };
+    Ok(Args {
+        addr,
+        frames: number(0, "FRAMES", 1000, MAX_FRAMES)?,
+        bytes: number(1, "BYTES", 64, DEFAULT_MAX_FRAME_LENGTH)?,
+    })
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let Args {
+        ref addr,
+        frames,
+        bytes,
+    } = *args;
+    let mut framed = FramedStream::new(connect(addr)?);
     let mut rtts = Vec::with_capacity(frames);
     let mut payload = vec![0u8; bytes];
     for i in 0..frames {

@@ -13,10 +13,23 @@ use std::process::ExitCode;
 
 use ipclane_uds::{FramedStream, Listener, UdsAddr, UdsError};
 
+const USAGE: &str = "usage: echo_server SOCKET_PATH|@ABSTRACT_NAME";
+
 fn main() -> ExitCode {
-    let Some(addr) = std::env::args().nth(1) else {
-        eprintln!("usage: echo_server SOCKET_PATH|@ABSTRACT_NAME");
-        return ExitCode::FAILURE;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = match &args[..] {
+        [addr] => addr
+            .parse::<UdsAddr>()
+            .map_err(|e| format!("bad socket address: {e}")),
+        [] => Err("missing SOCKET_PATH".to_owned()),
+        [_, extra, ..] => Err(format!("unexpected argument {extra:?}")),
+    };
+    let addr = match addr {
+        Ok(addr) => addr,
+        Err(problem) => {
+            eprintln!("echo_server: {problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
     };
     match serve(&addr) {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,9 +40,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(addr: &str) -> Result<(), UdsError> {
-    let addr: UdsAddr = addr.parse()?;
-    let listener = Listener::bind(&addr)?;
+fn serve(addr: &UdsAddr) -> Result<(), UdsError> {
+    let listener = Listener::bind(addr)?;
     eprintln!("echo_server: listening on {addr}");
     loop {
         match listener.accept() {

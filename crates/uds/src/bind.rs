@@ -1,8 +1,10 @@
 //! Binding a socket to an address with a safe lifecycle.
 //!
 //! For a path:
-//! - binds, sets the exact mode (`chmod` after `bind`; nobody can connect before `listen`,
-//!   so the window does not matter), then listens;
+//! - creates the socket file with its exact mode in the `bind` call itself (see
+//!   [`bind_with_mode`]) and listens at once. The path is never resolved again to change the
+//!   file: a `chmod` after `bind` would follow whatever a local attacker swapped in at the
+//!   path meanwhile (a symbolic link to any file) in a directory others can write;
 //! - never follows or removes what is not a socket: a regular file, a directory or a
 //!   symbolic link at the path is [`UdsError::NotASocket`];
 //! - reclaims a socket file left by a crashed server only after a connection attempt is
@@ -20,7 +22,8 @@ use std::path::Path;
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::thread::UnshareFlags;
 
 use crate::{UdsAddr, UdsError};
 
@@ -99,31 +102,111 @@ pub(crate) fn bind(
         });
     };
     let _dir_lock = lock_parent(path, &shown)?;
-    match rustix::net::bind(&fd, &sockaddr) {
+    let mode = Mode::from_bits_truncate(mode & 0o777);
+    let bind_and_listen = |fd: &OwnedFd| {
+        bind_with_mode(fd, &sockaddr, mode, backlog).map_err(|(op, e)| UdsError::at(&shown, op, e))
+    };
+    match bind_and_listen(&fd) {
         Ok(()) => {}
-        Err(Errno::ADDRINUSE) => {
+        Err(UdsError::AddrInUse { .. }) => {
             reclaim_stale(kind, path, &sockaddr, &shown)?;
-            rustix::net::bind(&fd, &sockaddr).map_err(|e| UdsError::at(&shown, "bind", e))?;
+            bind_and_listen(&fd)?;
         }
-        Err(e) => return Err(UdsError::at(&shown, "bind", e)),
+        Err(e) => return Err(e),
     }
+    // Only read from here on: what is at the path now is recorded (to remove it on drop if
+    // it is still that file) and checked, never changed.
     let md = std::fs::symlink_metadata(path).map_err(|e| UdsError::at(&shown, "stat", e))?;
-    let file = Some(SocketFile {
-        path: path.to_path_buf(),
-        dev: md.dev(),
-        ino: md.ino(),
-    });
+    if !md.file_type().is_socket() {
+        // Somebody replaced the fresh socket file; theirs is left alone.
+        return Err(UdsError::NotASocket {
+            path: path.to_path_buf(),
+            found: describe_file_type(md.file_type()),
+        });
+    }
     let bound = Bound {
         fd,
         addr: addr.clone(),
-        file,
+        file: Some(SocketFile {
+            path: path.to_path_buf(),
+            dev: md.dev(),
+            ino: md.ino(),
+        }),
     };
-    // The socket file was created with 0777 & ~umask; make it exact before anyone can
-    // connect (connections are refused until listen).
-    rustix::fs::chmod(path, Mode::from_bits_truncate(mode))
-        .map_err(|e| UdsError::at(&shown, "chmod", e))?;
-    listen(&bound.fd)?;
+    let actual = md.mode() & 0o777;
+    if actual != mode.bits() {
+        // Dropping `bound` removes the socket file just created (and closes the socket,
+        // resetting anyone who connected meanwhile: the mode was narrower, never wider).
+        return Err(UdsError::ModeNotApplied {
+            path: path.to_path_buf(),
+            requested: mode.bits(),
+            actual,
+        });
+    }
     Ok(bound)
+}
+
+/// Binds `fd` to the path in `sockaddr` so that the kernel creates the socket file with
+/// permissions `mode`, without ever resolving the path a second time.
+///
+/// Linux creates the file of a binding `AF_UNIX` socket with the permission bits of the
+/// socket's own (sockfs) inode, minus the umask of the binding thread
+/// (`net/unix/af_unix.c`: `S_IFSOCK | (SOCK_INODE(sock)->i_mode & ~current_umask())`).
+/// So:
+///
+/// 1. `fchmod` on the unbound socket descriptor sets those bits to `mode`. This alone
+///    guarantees the file is never more permissive than `mode`, whatever the umask or a
+///    default ACL of the directory (both can only remove bits).
+/// 2. The bind runs on a short-lived helper thread that has unshared its filesystem
+///    context (`unshare(CLONE_FS)`: its own umask, cwd and root; descriptors stay shared)
+///    and set its umask to 0, so the file gets `mode` exactly. The process umask, which
+///    other threads may be using, is never touched.
+///
+/// If the helper thread cannot be started or `unshare` is refused (a seccomp filter, as in
+/// Docker's default profile), the bind runs under the process umask and the file may miss
+/// bits of `mode`; the caller checks the result and reports
+/// [`UdsError::ModeNotApplied`] instead of widening it with a path-based `chmod`.
+///
+/// Nothing is ever done through the path after the bind, so a symbolic link or another
+/// file swapped in at the path can neither be followed nor have its mode changed.
+///
+/// With a `backlog`, it also listens right after binding, so that the socket file refuses
+/// connections for as short a time as possible. Errors name the failed operation.
+fn bind_with_mode(
+    fd: &OwnedFd,
+    sockaddr: &SocketAddrUnix,
+    mode: Mode,
+    backlog: Option<i32>,
+) -> Result<(), (&'static str, Errno)> {
+    rustix::fs::fchmod(fd, mode).map_err(|e| ("fchmod", e))?;
+    let bind = || {
+        rustix::net::bind(fd, sockaddr).map_err(|e| ("bind", e))?;
+        match backlog {
+            Some(n) => rustix::net::listen(fd, n).map_err(|e| ("listen", e)),
+            None => Ok(()),
+        }
+    };
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("ipclane-uds-bind".into())
+            .spawn_scoped(scope, || {
+                // SAFETY: only CLONE_FS is unshared: this thread gets a private copy of the
+                // cwd, root and umask. The descriptor table (CLONE_FILES), which Rust's
+                // ownership of file descriptors depends on, stays shared, and the thread
+                // ends right after the bind, so nothing else runs with the private umask.
+                if unsafe { rustix::thread::unshare_unsafe(UnshareFlags::FS) }.is_ok() {
+                    rustix::process::umask(Mode::empty());
+                }
+                bind()
+            });
+        match helper {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread: bind here, under the process umask (checked by the caller).
+            Err(_) => bind(),
+        }
+    })
 }
 
 /// Takes an exclusive `flock` on the directory holding `path`; released when dropped.
@@ -152,7 +235,7 @@ fn lock_parent(path: &Path, shown: &str) -> Result<OwnedFd, UdsError> {
 fn reclaim_stale(
     kind: SocketType,
     path: &Path,
-    sockaddr: &rustix::net::SocketAddrUnix,
+    sockaddr: &SocketAddrUnix,
     shown: &str,
 ) -> Result<(), UdsError> {
     let md = match std::fs::symlink_metadata(path) {
@@ -160,20 +243,10 @@ fn reclaim_stale(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(UdsError::at(shown, "stat", e)),
     };
-    let ft = md.file_type();
-    if !ft.is_socket() {
-        let found = if ft.is_symlink() {
-            "symbolic link"
-        } else if ft.is_dir() {
-            "directory"
-        } else if ft.is_file() {
-            "regular file"
-        } else {
-            "special file"
-        };
+    if !md.file_type().is_socket() {
         return Err(UdsError::NotASocket {
             path: path.to_path_buf(),
-            found,
+            found: describe_file_type(md.file_type()),
         });
     }
     let probe = socket(kind)?;
@@ -193,6 +266,19 @@ fn reclaim_stale(
             std::fs::remove_file(path).map_err(|e| UdsError::at(shown, "unlink stale socket", e))
         }
         _ => Ok(()),
+    }
+}
+
+/// What a file that is not a socket is, for [`UdsError::NotASocket`].
+fn describe_file_type(ft: std::fs::FileType) -> &'static str {
+    if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_dir() {
+        "directory"
+    } else if ft.is_file() {
+        "regular file"
+    } else {
+        "special file"
     }
 }
 

@@ -25,12 +25,22 @@
 //! # Errors and limits
 //!
 //! The maximum is enforced when encoding and when decoding, from the header alone, before
-//! any byte of the payload is buffered or allocated: a hostile header announcing 4 GiB
-//! costs nothing. After a decoding error the stream is out of step and must be closed.
+//! any byte of the payload is buffered or allocated. Below the maximum, memory follows
+//! the bytes that actually arrive, not the length a header announces: while a payload is
+//! incomplete, `decode` makes room for at most the next 64 KiB of it
+//! ([`DECODE_RESERVE`]), so with a maximum of 4 GiB a 4-byte header announcing 4 GiB
+//! costs 64 KiB, and a header announcing 2^62 bytes under `max_frame_length(usize::MAX)`
+//! is a frame that never completes, not an allocation failure. After a decoding error the
+//! stream is out of step and must be closed.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::UdsError;
+use crate::buffer;
+
+/// Most room [`FrameCodec::decode`] reserves at a time for the rest of an incomplete
+/// payload: 64 KiB.
+pub const DECODE_RESERVE: usize = 64 * 1024;
 
 /// Width of the length field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -237,12 +247,40 @@ impl FrameCodec {
     ///
     /// Returns `Ok(None)` when `src` does not hold a whole frame yet; the bytes are kept
     /// (the header may be consumed and remembered) and `src` may have reserved room for
-    /// the rest of the frame. The payload is split off `src` without copying.
+    /// the next bytes of the payload: at most [`DECODE_RESERVE`] more than it holds, and
+    /// never more than the rest of the frame, so memory grows with the bytes that arrive
+    /// rather than with the announced length. The payload is split off `src` without
+    /// copying.
     ///
     /// # Errors
     ///
     /// [`UdsError::FrameTooLarge`] when a header announces more than the maximum.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, UdsError> {
+        let frame = self.decode_unreserved(src)?;
+        if frame.is_none() && matches!(self.state, DecodeState::Data(_)) {
+            let need = self.pending(src);
+            buffer::reserve(src, need.min(DECODE_RESERVE), need);
+        }
+        Ok(frame)
+    }
+
+    /// Bytes the frame in progress still lacks beyond those in `src`: the rest of its
+    /// header, or of its payload once the header was consumed. Zero when `src` holds a
+    /// whole frame.
+    pub(crate) fn pending(&self, src: &BytesMut) -> usize {
+        let wanted = match self.state {
+            DecodeState::Head => self.header_len(),
+            DecodeState::Data(len) => len,
+        };
+        wanted.saturating_sub(src.len())
+    }
+
+    /// [`decode`](Self::decode) without reserving anything: for readers with their own
+    /// buffer policy.
+    pub(crate) fn decode_unreserved(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<Bytes>, UdsError> {
         let len = match self.state {
             DecodeState::Data(len) => len,
             DecodeState::Head => {
@@ -270,8 +308,6 @@ impl FrameCodec {
             }
         };
         if src.len() < len {
-            // Bounded by the maximum, checked above.
-            src.reserve(len - src.len());
             return Ok(None);
         }
         self.state = DecodeState::Head;

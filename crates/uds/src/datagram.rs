@@ -8,7 +8,7 @@ use rustix::net::SocketType;
 use rustix::net::sockopt::Timeout;
 
 use crate::bind::{Bound, SocketFile};
-use crate::message::{self, Inbox};
+use crate::message::{self, Inbox, Received};
 use crate::{UdsAddr, UdsError};
 
 /// A Unix datagram socket. Every `send` arrives as exactly one `recv`, reliably and in
@@ -19,6 +19,11 @@ use crate::{UdsAddr, UdsError};
 /// - A message larger than the receive capacity ([`set_max_message_len`](Self::set_max_message_len),
 ///   default 256 KiB) is [`UdsError::MessageTruncated`] at `recv`, never returned short.
 /// - **Zero-length datagrams are ordinary messages**: sent and received as empty [`Bytes`].
+///   A datagram socket has no end of stream: a peer closing never makes `recv` return.
+///   The one case where `recv(2)` returns 0 without a message, this socket having been
+///   shut down for reading (`shutdown(SHUT_RD)` on it or a duplicate), is told apart
+///   (with `SO_PASSCRED`, as on [`SeqpacketStream`](crate::SeqpacketStream::recv)) and
+///   is [`UdsError::ReadShutdown`], never an empty message.
 ///
 /// A socket bound to a path follows the listener lifecycle: mode 0600, stale file reclaim,
 /// removal on drop.
@@ -106,7 +111,8 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`], [`UdsError::Disconnected`] (the peer socket closed),
+    /// [`UdsError::FrameTooLarge`] (over [`max_send_len`](Self::max_send_len), which it
+    /// reports as `max`), [`UdsError::Disconnected`] (the peer socket closed),
     /// or an OS error.
     pub fn send(&self, msg: &[u8]) -> Result<(), UdsError> {
         message::send(&self.fd, msg, None)
@@ -122,14 +128,19 @@ impl DatagramSocket {
         message::send(&self.fd, msg, Some(&addr.to_socket_addr()?))
     }
 
-    /// Receives the next message.
+    /// Receives the next message. It owns exactly its bytes (copied out of a buffer of
+    /// [`max_message_len`](Self::max_message_len) bytes that the socket reuses).
+    ///
+    /// The socket receives with `SO_PASSCRED` (enabled at the first call; see the type's
+    /// docs). A side effect: if it then sends while unbound, the kernel gives it an
+    /// autobind abstract address, which receivers see in `recv_from`.
     ///
     /// # Errors
     ///
-    /// [`UdsError::MessageTruncated`] (the message is lost), or an OS error (including an
-    /// expired read timeout).
+    /// [`UdsError::MessageTruncated`] (the message is lost), [`UdsError::ReadShutdown`],
+    /// or an OS error (including an expired read timeout).
     pub fn recv(&mut self) -> Result<Bytes, UdsError> {
-        Ok(self.inbox.recv(&self.fd, false)?.0)
+        Ok(self.recv_from_if(false)?.0)
     }
 
     /// Receives the next message and the address of its sender (`None` for an unbound
@@ -139,7 +150,24 @@ impl DatagramSocket {
     ///
     /// Those of [`recv`](Self::recv).
     pub fn recv_from(&mut self) -> Result<(Bytes, Option<UdsAddr>), UdsError> {
-        self.inbox.recv(&self.fd, true)
+        self.recv_from_if(true)
+    }
+
+    fn recv_from_if(&mut self, from: bool) -> Result<(Bytes, Option<UdsAddr>), UdsError> {
+        match self.inbox.recv(&self.fd, from)? {
+            Received::Message(msg, addr) => Ok((msg, addr)),
+            Received::End => Err(UdsError::ReadShutdown),
+        }
+    }
+
+    /// Largest message [`send`](Self::send) and [`send_to`](Self::send_to) accept: the
+    /// socket's send buffer size (`SO_SNDBUF`) minus the 32 bytes Linux keeps of it.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn max_send_len(&self) -> Result<usize, UdsError> {
+        message::max_send_len(&self.fd)
     }
 
     /// Largest message `recv` accepts (default 256 KiB).

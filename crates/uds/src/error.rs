@@ -13,7 +13,8 @@ use crate::PeerCredentials;
 #[non_exhaustive]
 pub enum UdsError {
     /// A frame or message is larger than allowed: the codec's maximum frame length, or
-    /// what the socket can carry in one message. Detected before any allocation or send.
+    /// what the socket can carry in one message (`SO_SNDBUF` minus 32 bytes, the limit
+    /// Linux applies). Detected before any allocation or send.
     #[error("frame of {len} bytes exceeds the limit of {max}")]
     FrameTooLarge {
         /// Length of the frame (from its header, when decoding).
@@ -43,10 +44,16 @@ pub enum UdsError {
         capacity: usize,
     },
 
-    /// An empty message on a `SOCK_SEQPACKET` socket, where it is indistinguishable from
-    /// the peer closing the connection, or empty data carrying descriptors.
+    /// An empty message on a `SOCK_SEQPACKET` socket, which a receiver using plain
+    /// `recv(2)` cannot tell from the peer closing the connection, or empty data carrying
+    /// descriptors.
     #[error("cannot send an empty message here: the receiver would take it for end-of-stream")]
     EmptyMessage,
+
+    /// A datagram socket was shut down for reading (`shutdown(SHUT_RD)`): no message
+    /// will arrive.
+    #[error("the socket is shut down for reading")]
+    ReadShutdown,
 
     /// The peer closed the connection or died (`EPIPE`, `ECONNRESET`).
     #[error("the peer disconnected")]
@@ -67,6 +74,20 @@ pub enum UdsError {
         path: PathBuf,
         /// What is there (`"regular file"`, `"symbolic link"`, ...).
         found: &'static str,
+    },
+
+    /// The socket file did not get the requested permissions: the umask or a default ACL
+    /// of the directory removed some, and no private umask was available for the bind
+    /// (see [`ListenerBuilder::mode`](crate::ListenerBuilder::mode)). The file was removed;
+    /// its mode is never widened afterwards through the path.
+    #[error("socket file {path:?} was created with mode {actual:03o}, not {requested:03o}")]
+    ModeNotApplied {
+        /// The path.
+        path: PathBuf,
+        /// The mode asked for.
+        requested: u32,
+        /// The mode the file was created with.
+        actual: u32,
     },
 
     /// The address cannot be a Unix socket address.
@@ -161,8 +182,10 @@ impl UdsError {
             Self::ControlTruncated | Self::TooManyFds { .. } => io::ErrorKind::InvalidData,
             Self::EmptyMessage | Self::InvalidAddress { .. } => io::ErrorKind::InvalidInput,
             Self::Disconnected => io::ErrorKind::BrokenPipe,
+            Self::ReadShutdown => io::ErrorKind::NotConnected,
             Self::AddrInUse { .. } => io::ErrorKind::AddrInUse,
             Self::NotASocket { .. } => io::ErrorKind::AlreadyExists,
+            Self::ModeNotApplied { .. } => io::ErrorKind::Other,
             Self::NotListening { .. } => io::ErrorKind::ConnectionRefused,
             Self::PermissionDenied { .. } | Self::PeerRejected { .. } => {
                 io::ErrorKind::PermissionDenied

@@ -75,13 +75,7 @@ pub fn send_fds(socket: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Resul
         ) {
             Ok(n) => break n,
             Err(Errno::INTR) => continue,
-            Err(Errno::MSGSIZE) => {
-                return Err(UdsError::FrameTooLarge {
-                    len: data.len() as u64,
-                    max: rustix::net::sockopt::socket_send_buffer_size(&socket)
-                        .map_or(0, |n| n as u64),
-                });
-            }
+            Err(Errno::MSGSIZE) => return Err(crate::message::too_large(&socket, data.len())),
             Err(e) => return Err(UdsError::transfer("sendmsg", e)),
         }
     };
@@ -107,11 +101,6 @@ pub fn recv_fds(
     max_fds: usize,
 ) -> Result<(usize, Vec<OwnedFd>), UdsError> {
     let max_fds = max_fds.min(MAX_FDS);
-    // One descriptor more than accepted fits, so that "too many" is seen as such rather
-    // than as a truncation; anything beyond that truncates and the kernel closes it.
-    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(max_fds + 1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let capacity = buf.len();
     // On message sockets, TRUNC makes the kernel report a message's real length; on a
     // stream socket it would mean "discard", so it is left out there.
     let is_stream = rustix::net::sockopt::socket_type(&socket).map_err(|e| UdsError::Io {
@@ -123,6 +112,23 @@ pub fn recv_fds(
     } else {
         RecvFlags::CMSG_CLOEXEC | RecvFlags::TRUNC
     };
+    // A socket that received with `SeqpacketStream::recv` or `DatagramSocket::recv` has
+    // SO_PASSCRED on: the kernel then puts credentials before the descriptors.
+    let passcred = rustix::net::sockopt::socket_passcred(&socket).map_err(|e| UdsError::Io {
+        op: "getsockopt(SO_PASSCRED)",
+        source: e.into(),
+    })?;
+    // One descriptor more than accepted fits, so that "too many" is seen as such rather
+    // than as a truncation; anything beyond that truncates and the kernel closes it.
+    let space_len = rustix::cmsg_space!(ScmRights(max_fds + 1))
+        + if passcred {
+            rustix::cmsg_space!(ScmCredentials(1))
+        } else {
+            0
+        };
+    let mut space = vec![MaybeUninit::uninit(); space_len];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let capacity = buf.len();
     let msg = loop {
         let mut iov = [IoSliceMut::new(buf)];
         match rustix::net::recvmsg(&socket, &mut iov, &mut control, flags) {

@@ -7,9 +7,10 @@ use bytes::{Bytes, BytesMut};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
 
-use crate::{FrameCodec, UdsError};
+use crate::{FrameCodec, UdsError, buffer};
 
-/// Room reserved in the read buffer before each `recv`, when less is free.
+/// Read-ahead of the read buffer: when it has less than a quarter of this free and its
+/// memory cannot be reused, it grows by at least this much (see [`fill`](FramedStream::fill)).
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Most buffers one `sendmsg` takes (`IOV_MAX` on Linux).
@@ -20,7 +21,10 @@ const IOV_MAX: usize = 1024;
 ///
 /// - [`read_frame`](Self::read_frame) returns each payload as [`Bytes`] split from one
 ///   reusable read buffer: once the caller drops a frame, its memory is reused, so steady
-///   traffic allocates nothing.
+///   traffic allocates nothing. The buffer grows with the bytes that arrive, never with
+///   the length a header announces, and never beyond the codec's maximum frame length
+///   plus 64 KiB of read-ahead ([`read_buffer_capacity`](Self::read_buffer_capacity)):
+///   a peer that announces a maximal frame and withholds its last byte costs one frame.
 /// - [`write_frame`](Self::write_frame) and [`write_frames`](Self::write_frames) send
 ///   header and payload with vectored `sendmsg`, without copying the payload, and finish
 ///   across partial writes. [`feed_frame`](Self::feed_frame) + [`flush`](Self::flush)
@@ -82,6 +86,14 @@ impl<S: AsFd> FramedStream<S> {
         &self.codec
     }
 
+    /// Bytes of memory the read buffer holds for this stream: bytes received but not yet
+    /// returned as frames, plus room for the next `recv`. At most the codec's maximum
+    /// frame length plus 64 KiB (plus the header), whatever the peer sends; frames already
+    /// returned are not counted (they own their memory until dropped).
+    pub fn read_buffer_capacity(&self) -> usize {
+        self.read_buf.capacity()
+    }
+
     /// The underlying stream; bytes read but not yet returned as frames, and frames fed
     /// but not flushed, are dropped.
     pub fn into_inner(self) -> S {
@@ -100,7 +112,7 @@ impl<S: AsFd> FramedStream<S> {
     /// (including an expired read timeout).
     pub fn read_frame(&mut self) -> Result<Option<Bytes>, UdsError> {
         loop {
-            if let Some(frame) = self.codec.decode(&mut self.read_buf)? {
+            if let Some(frame) = self.codec.decode_unreserved(&mut self.read_buf)? {
                 return Ok(Some(frame));
             }
             if self.eof {
@@ -111,10 +123,19 @@ impl<S: AsFd> FramedStream<S> {
     }
 
     /// Receives more bytes into the read buffer; sets `eof` at the end of the stream.
+    ///
+    /// The buffer holds only the frame in progress here (`read_frame` decodes every whole
+    /// frame first). With less than `READ_CHUNK / 4` free, it first reuses its own memory
+    /// (possible once every frame handed out was dropped: steady traffic allocates
+    /// nothing); failing that, it reads into what is free as long as the rest of the frame
+    /// fits, and only otherwise grows, to at most `max(len + READ_CHUNK, frame size)`.
     fn fill(&mut self) -> Result<(), UdsError> {
-        if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
-            // Reclaims the buffer's own memory when every frame handed out was dropped.
-            self.read_buf.reserve(READ_CHUNK);
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        if spare < READ_CHUNK / 4 && !self.read_buf.try_reclaim(READ_CHUNK / 4) {
+            let need = self.codec.pending(&self.read_buf);
+            if spare < need {
+                buffer::grow(&mut self.read_buf, READ_CHUNK, need);
+            }
         }
         let filled = self.read_buf.len();
         let n = loop {

@@ -9,16 +9,20 @@
 //!
 //! - **Framing is sans-IO and bounded.** [`FrameCodec`] decodes from any byte split
 //!   (`Ok(None)` = need more), enforces the maximum from the header before allocating,
-//!   and reports a stream that ends inside a frame as [`UdsError::Truncated`]. Its default
+//!   lets memory grow with the bytes that arrive (never with an announced length), and
+//!   reports a stream that ends inside a frame as [`UdsError::Truncated`]. Its default
 //!   wire format is tokio-util's `LengthDelimitedCodec` default, byte for byte.
 //! - **Blocking I/O that survives real life.** [`FramedStream`] retries `EINTR`, finishes
 //!   partial vectored writes, sends with `MSG_NOSIGNAL` (a gone peer is
 //!   [`UdsError::Disconnected`], never `SIGPIPE`), and reuses one read buffer.
 //! - **Message boundaries are kept** by [`SeqpacketStream`] and [`DatagramSocket`]; a
 //!   message that does not fit is an error ([`UdsError::FrameTooLarge`] on send,
-//!   [`UdsError::MessageTruncated`] on receive), never silently short.
+//!   [`UdsError::MessageTruncated`] on receive), never silently short. A received
+//!   message owns exactly its bytes, and an empty seqpacket message is never mistaken for
+//!   the peer closing.
 //! - **Listeners have a lifecycle.** Socket files are created with mode 0600 (exactly,
-//!   whatever the umask), a stale file of a crashed server is reclaimed only when nobody
+//!   whatever the umask, by the `bind` itself: a path is never resolved again to change
+//!   a mode, so nothing swapped in at it is ever changed), a stale file of a crashed server is reclaimed only when nobody
 //!   listens, nothing else at the path is ever followed or removed, two servers racing for
 //!   one path get exactly one winner, and the file is removed on drop. Abstract
 //!   (`@name`) addresses are supported.
@@ -73,6 +77,7 @@
 
 mod addr;
 mod bind;
+mod buffer;
 mod codec;
 mod credentials;
 mod datagram;
@@ -84,7 +89,9 @@ mod message;
 mod seqpacket;
 
 pub use addr::UdsAddr;
-pub use codec::{DEFAULT_MAX_FRAME_LENGTH, FrameCodec, FrameCodecBuilder, LengthWidth};
+pub use codec::{
+    DECODE_RESERVE, DEFAULT_MAX_FRAME_LENGTH, FrameCodec, FrameCodecBuilder, LengthWidth,
+};
 pub use credentials::{AccessPolicy, PeerCredentials, peer_credentials};
 pub use datagram::DatagramSocket;
 pub use error::UdsError;

@@ -32,6 +32,16 @@ impl Default for ListenerBuilder {
 impl ListenerBuilder {
     /// Permission bits of the socket file (default `0o600`: only this user can connect),
     /// set exactly, whatever the umask. Abstract addresses have no file and ignore it.
+    ///
+    /// The file is created with these bits by the `bind` call itself (the socket's own
+    /// mode, set with `fchmod` before binding, under a umask of 0 private to a helper
+    /// thread); the path is never resolved again to change the mode, so a file or symbolic
+    /// link swapped in at the path by another user can never have its mode changed. Where
+    /// no private umask is available (`unshare(CLONE_FS)` refused by a seccomp filter) and
+    /// the process umask removes some of these bits, `bind` fails with
+    /// [`UdsError::ModeNotApplied`] rather than widen the file afterwards; the default
+    /// `0o600` is only affected by a umask that removes the owner's bits. No owner or group
+    /// is changed (`chown`): the file belongs to the binding process's user and group.
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode & 0o777;
         self
@@ -54,7 +64,8 @@ impl ListenerBuilder {
     /// # Errors
     ///
     /// [`UdsError::AddrInUse`] when a live socket listens there,
-    /// [`UdsError::NotASocket`] when something else is at the path,
+    /// [`UdsError::NotASocket`] when something else is at the path (also when the fresh
+    /// socket file was replaced before `bind` returned), [`UdsError::ModeNotApplied`],
     /// [`UdsError::InvalidAddress`], [`UdsError::PermissionDenied`], or an OS error.
     pub fn bind(self, addr: &UdsAddr) -> Result<Listener, UdsError> {
         Ok(Listener {

@@ -1,24 +1,54 @@
 //! Sending and receiving whole messages on `SOCK_SEQPACKET` and `SOCK_DGRAM` sockets.
 
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
 use std::os::fd::AsFd;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendFlags, SocketAddrAny, SocketAddrUnix};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendFlags, SocketAddrAny, SocketAddrUnix,
+};
 
 use crate::{UdsAddr, UdsError};
 
 /// Default receive capacity: 256 KiB, above the largest message the default socket
-/// buffers let through (about 208 KiB).
+/// buffers let through (212 960 bytes). Each socket keeps one buffer of its receive
+/// capacity once it has received; messages are copied out of it.
 pub const DEFAULT_MAX_MESSAGE_LEN: usize = 256 * 1024;
+
+/// What Linux keeps of `SO_SNDBUF` for itself in every Unix message: `unix_dgram_sendmsg`
+/// (seqpacket sends go through it too) refuses with `EMSGSIZE` a message longer than
+/// `sk_sndbuf - 32`. Measured here (Linux 6.18), for seqpacket and datagram alike: with
+/// the default 212 992-byte buffer 212 960 bytes go through and 212 961 do not; with a
+/// 2 MiB buffer, 2 097 120 and 2 097 121.
+const SNDBUF_RESERVE: usize = 32;
+
+/// Largest message one send on the `SOCK_SEQPACKET` or `SOCK_DGRAM` socket `fd` carries:
+/// its send buffer size minus [`SNDBUF_RESERVE`].
+pub(crate) fn max_send_len(fd: impl AsFd) -> Result<usize, UdsError> {
+    rustix::net::sockopt::socket_send_buffer_size(fd)
+        .map(|n| n.saturating_sub(SNDBUF_RESERVE))
+        .map_err(|e| UdsError::Io {
+            op: "getsockopt(SO_SNDBUF)",
+            source: e.into(),
+        })
+}
+
+/// [`UdsError::FrameTooLarge`] for a message of `len` bytes refused with `EMSGSIZE`.
+pub(crate) fn too_large(fd: impl AsFd, len: usize) -> UdsError {
+    UdsError::FrameTooLarge {
+        len: len as u64,
+        max: max_send_len(fd).map_or(0, |n| n as u64),
+    }
+}
 
 /// Sends `msg` as one message, to the connected peer or to `to`.
 ///
 /// # Errors
 ///
-/// [`UdsError::FrameTooLarge`] (`EMSGSIZE`: more than the socket carries in one message;
-/// the limit reported is the socket's send buffer), [`UdsError::Disconnected`], or an OS
-/// error.
+/// [`UdsError::FrameTooLarge`] (`EMSGSIZE`: more than the socket carries in one message,
+/// [`max_send_len`]), [`UdsError::Disconnected`], or an OS error.
 pub(crate) fn send(fd: impl AsFd, msg: &[u8], to: Option<&SocketAddrUnix>) -> Result<(), UdsError> {
     loop {
         let sent = match to {
@@ -28,10 +58,7 @@ pub(crate) fn send(fd: impl AsFd, msg: &[u8], to: Option<&SocketAddrUnix>) -> Re
         return match sent {
             Ok(_) => Ok(()),
             Err(Errno::INTR) => continue,
-            Err(Errno::MSGSIZE) => Err(UdsError::FrameTooLarge {
-                len: msg.len() as u64,
-                max: rustix::net::sockopt::socket_send_buffer_size(&fd).map_or(0, |n| n as u64),
-            }),
+            Err(Errno::MSGSIZE) => Err(too_large(&fd, msg.len())),
             Err(Errno::CONNREFUSED | Errno::NOENT) if to.is_some() => Err(UdsError::NotListening {
                 addr: to.map(describe).unwrap_or_default(),
             }),
@@ -40,18 +67,43 @@ pub(crate) fn send(fd: impl AsFd, msg: &[u8], to: Option<&SocketAddrUnix>) -> Re
     }
 }
 
-/// Receives whole messages into one reusable buffer.
+/// What one receive got.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// A message (possibly empty) and, when asked for, its sender's address.
+    Message(Bytes, Option<UdsAddr>),
+    /// No message: end of stream on seqpacket (the peer closed), or a datagram socket
+    /// shut down for reading.
+    End,
+}
+
+/// Receives whole messages through one reusable buffer.
+///
+/// Each message is received into a buffer of the receive capacity that the socket keeps,
+/// and copied out into a [`Bytes`] of exactly its length: a retained message holds its
+/// own bytes, not the capacity (a 1-byte message used to pin 256 KiB), and steady
+/// traffic allocates only the messages returned.
+///
+/// To tell an empty message from the end of the stream, the socket receives with
+/// `SO_PASSCRED` (enabled at the first receive): Linux attaches the sender's credentials
+/// (`SCM_CREDENTIALS`) to every message it delivers, empty or not, and none to the
+/// zero-byte return that means end of stream, which `recv(2)` alone cannot tell apart
+/// (`unix_dgram_recvmsg` returns 0 for both). A side effect of `SO_PASSCRED`: when this
+/// socket sends while unbound, the kernel binds it to an autobind abstract address.
 #[derive(Debug)]
 pub(crate) struct Inbox {
-    buf: BytesMut,
+    /// `max` bytes once a message was received; empty before.
+    buf: Vec<u8>,
     max: usize,
+    passcred: bool,
 }
 
 impl Inbox {
     pub(crate) fn new() -> Self {
         Self {
-            buf: BytesMut::new(),
+            buf: Vec::new(),
             max: DEFAULT_MAX_MESSAGE_LEN,
+            passcred: false,
         }
     }
 
@@ -63,43 +115,58 @@ impl Inbox {
         self.max = max;
     }
 
-    /// Receives one message, without copying it out of the buffer, and the sender's
-    /// address when `from` is set.
-    pub(crate) fn recv(
-        &mut self,
-        fd: impl AsFd,
-        from: bool,
-    ) -> Result<(Bytes, Option<UdsAddr>), UdsError> {
-        // Reclaims the memory of earlier messages once the caller dropped them.
-        self.buf.reserve(self.max);
-        let spare = &mut self.buf.spare_capacity_mut()[..self.max];
-        let (got, len, addr) = loop {
-            // TRUNC: the kernel reports the message's real length even when it did not fit.
-            let result = if from {
-                rustix::net::recvfrom(&fd, &mut *spare, RecvFlags::TRUNC)
-                    .map(|((init, _), len, addr)| (init.len(), len, addr))
-            } else {
-                rustix::net::recv(&fd, &mut *spare, RecvFlags::TRUNC)
-                    .map(|((init, _), len)| (init.len(), len, None))
-            };
-            match result {
-                Ok(r) => break r,
+    /// Receives one message, with the sender's address when `from` is set.
+    pub(crate) fn recv(&mut self, fd: impl AsFd, from: bool) -> Result<Received, UdsError> {
+        if !self.passcred {
+            rustix::net::sockopt::set_socket_passcred(&fd, true).map_err(|e| UdsError::Io {
+                op: "setsockopt(SO_PASSCRED)",
+                source: e.into(),
+            })?;
+            self.passcred = true;
+        }
+        if self.buf.len() != self.max {
+            // Zeroed memory comes from fresh pages; allocated once per socket and maximum.
+            self.buf = vec![0; self.max];
+        }
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let msg = loop {
+            let mut iov = [IoSliceMut::new(&mut self.buf)];
+            // TRUNC: the kernel reports the message's real length even when it did not
+            // fit. CMSG_CLOEXEC: descriptors a peer sends do not fit the control buffer
+            // (the kernel closes them), but would never leak across exec if they did.
+            match rustix::net::recvmsg(
+                &fd,
+                &mut iov,
+                &mut control,
+                RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => break msg,
                 Err(Errno::INTR) => continue,
-                Err(e) => return Err(UdsError::transfer("recv", e)),
+                Err(e) => return Err(UdsError::transfer("recvmsg", e)),
             }
         };
-        if len > self.max {
+        // Dropping any other control message (descriptors) closes what it holds.
+        let delivered = control
+            .drain()
+            .any(|m| matches!(m, RecvAncillaryMessage::ScmCredentials(_)));
+        if msg.bytes == 0 && !delivered {
+            return Ok(Received::End);
+        }
+        if msg.bytes > self.max {
             return Err(UdsError::MessageTruncated {
-                len,
+                len: msg.bytes,
                 capacity: self.max,
             });
         }
-        // SAFETY: recv initialised the first `got` (== len) bytes of the spare capacity,
-        // which starts at the buffer's current (zero) length.
-        unsafe { self.buf.set_len(got) };
-        Ok((
-            self.buf.split().freeze(),
-            addr.and_then(|a| to_uds_addr(&a)),
+        let addr = if from {
+            msg.address.and_then(|a| to_uds_addr(&a))
+        } else {
+            None
+        };
+        Ok(Received::Message(
+            Bytes::copy_from_slice(&self.buf[..msg.bytes]),
+            addr,
         ))
     }
 }

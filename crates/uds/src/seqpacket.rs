@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rustix::net::SocketType;
 
-use crate::message::{self, Inbox};
+use crate::message::{self, Inbox, Received};
 use crate::{PeerCredentials, UdsAddr, UdsError};
 
 /// A connected `SOCK_SEQPACKET` socket: like a stream (reliable, ordered, connected,
@@ -16,9 +16,11 @@ use crate::{PeerCredentials, UdsAddr, UdsError};
 /// - a message larger than the socket can carry is [`UdsError::FrameTooLarge`] at `send`;
 /// - a message larger than the receive capacity ([`set_max_message_len`](Self::set_max_message_len),
 ///   default 256 KiB) is [`UdsError::MessageTruncated`] at `recv`, never returned short;
-/// - **zero-length messages are refused** ([`UdsError::EmptyMessage`]): on a seqpacket
-///   socket the receiver cannot tell one from the peer closing the connection, so
-///   `recv` returning `Ok(None)` always means the peer closed.
+/// - **zero-length messages**: [`send`](Self::send) refuses them
+///   ([`UdsError::EmptyMessage`]), since a receiver using plain `recv(2)` cannot tell one
+///   from the peer closing the connection. [`recv`](Self::recv) does tell them apart
+///   (see there): an empty message from a foreign peer is `Ok(Some(empty))`, and
+///   `Ok(None)` always means the peer closed.
 ///
 /// # Examples
 ///
@@ -78,7 +80,8 @@ impl SeqpacketStream {
     ///
     /// # Errors
     ///
-    /// [`UdsError::EmptyMessage`] for an empty `msg`, [`UdsError::FrameTooLarge`],
+    /// [`UdsError::EmptyMessage`] for an empty `msg`, [`UdsError::FrameTooLarge`] (over
+    /// [`max_send_len`](Self::max_send_len), which it reports as `max`),
     /// [`UdsError::Disconnected`], or an OS error.
     pub fn send(&self, msg: &[u8]) -> Result<(), UdsError> {
         if msg.is_empty() {
@@ -87,15 +90,39 @@ impl SeqpacketStream {
         message::send(&self.fd, msg, None)
     }
 
-    /// Receives the next message; `Ok(None)` when the peer closed the connection.
+    /// Receives the next message; `Ok(None)` when the peer closed the connection (or
+    /// this socket was shut down for reading) and no message is left.
+    ///
+    /// A zero-length message, which a foreign peer may send, is `Ok(Some(empty))` and the
+    /// connection stays open. On a seqpacket socket `recv(2)` returns 0 both for such a
+    /// message and at the end of the stream; this socket receives with `SO_PASSCRED`
+    /// (enabled at the first call), so every message arrives with its sender's
+    /// credentials and the end of the stream without any, which tells them apart. A side
+    /// effect: if this socket then sends while unbound (a `connect`ed or `pair` socket),
+    /// the kernel gives it an autobind abstract address, visible to the peer.
+    ///
+    /// The returned message owns exactly its bytes (copied out of a buffer of
+    /// [`max_message_len`](Self::max_message_len) bytes that the socket reuses).
     ///
     /// # Errors
     ///
     /// [`UdsError::MessageTruncated`] (the message is lost; the connection stays usable),
     /// [`UdsError::Disconnected`], or an OS error (including an expired read timeout).
     pub fn recv(&mut self) -> Result<Option<Bytes>, UdsError> {
-        let (msg, _) = self.inbox.recv(&self.fd, false)?;
-        Ok(if msg.is_empty() { None } else { Some(msg) })
+        Ok(match self.inbox.recv(&self.fd, false)? {
+            Received::Message(msg, _) => Some(msg),
+            Received::End => None,
+        })
+    }
+
+    /// Largest message [`send`](Self::send) accepts: the socket's send buffer size
+    /// (`SO_SNDBUF`) minus the 32 bytes Linux keeps of it.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn max_send_len(&self) -> Result<usize, UdsError> {
+        message::max_send_len(&self.fd)
     }
 
     /// Largest message [`recv`](Self::recv) accepts (default 256 KiB).

@@ -1,7 +1,7 @@
 //! The frame codec against its documented format and against hostile input.
 
 use bytes::{Bytes, BytesMut};
-use ipclane_uds::{FrameCodec, LengthWidth, UdsError};
+use ipclane_uds::{DECODE_RESERVE, FrameCodec, LengthWidth, UdsError};
 use proptest::prelude::*;
 
 /// Decodes `wire` fed in pieces that end at the offsets `cuts`, then ends the stream.
@@ -164,5 +164,89 @@ proptest! {
             }
         }
         prop_assert!(buf.capacity() <= 2000 + 4096 + 64);
+    }
+}
+
+/// Feeds `wire` to `codec` the way a reader does, into the spare room the codec left (at
+/// least one byte, `step` at most), checking after every decode that the buffer stays
+/// within twice what arrived plus one reserve step, and within the frame plus one step.
+fn feed_into_spare_room(
+    codec: &mut FrameCodec,
+    wire: &[u8],
+    frame_len: usize,
+    step: usize,
+) -> Bytes {
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    loop {
+        if let Some(frame) = codec.decode(&mut buf).unwrap() {
+            return frame;
+        }
+        let capacity = buf.capacity();
+        assert!(
+            capacity <= 2 * fed + DECODE_RESERVE && capacity <= frame_len + DECODE_RESERVE,
+            "capacity {capacity} after {fed} of {} bytes",
+            wire.len()
+        );
+        let room = (capacity - buf.len()).clamp(1, step);
+        let end = (fed + room).min(wire.len());
+        buf.extend_from_slice(&wire[fed..end]);
+        fed = end;
+    }
+}
+
+#[test]
+fn a_header_alone_reserves_one_step_not_the_announced_length() {
+    // 4-byte field, 4 GiB maximum: a header announcing 4 GiB - 1.
+    let mut codec = FrameCodec::builder()
+        .max_frame_length(u32::MAX as usize)
+        .new_codec();
+    let mut buf = BytesMut::from(&b"\xff\xff\xff\xff"[..]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(
+        buf.capacity() <= DECODE_RESERVE,
+        "capacity {}",
+        buf.capacity()
+    );
+}
+
+#[test]
+fn a_header_announcing_2_pow_62_bytes_does_not_abort() {
+    // 8-byte field, no maximum: the header is a frame that has not arrived yet, not an
+    // allocation failure.
+    let mut codec = FrameCodec::builder()
+        .length_width(LengthWidth::U64)
+        .max_frame_length(usize::MAX)
+        .new_codec();
+    let mut buf = BytesMut::from(&(1u64 << 62).to_be_bytes()[..]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(
+        buf.capacity() <= DECODE_RESERVE,
+        "capacity {}",
+        buf.capacity()
+    );
+    buf.extend_from_slice(&[1; 1000]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(
+        buf.capacity() <= 2 * DECODE_RESERVE,
+        "capacity {}",
+        buf.capacity()
+    );
+    assert!(matches!(
+        codec.decode_eof(&mut buf),
+        Err(UdsError::Truncated { part: "payload", received: 1000, expected }) if expected == 1 << 62
+    ));
+}
+
+#[test]
+fn memory_grows_with_the_bytes_that_arrive() {
+    for (len, step) in [(3 << 20, 4096), (3 << 20, 1 << 20), (100_000, 7), (10, 3)] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut codec = FrameCodec::builder()
+            .max_frame_length(usize::MAX)
+            .new_codec();
+        let wire = encode_all(&mut codec, std::slice::from_ref(&payload));
+        let frame = feed_into_spare_room(&mut codec, &wire, len, step);
+        assert_eq!(frame, payload, "frame of {len} fed {step} at a time");
     }
 }

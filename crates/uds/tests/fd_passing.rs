@@ -159,3 +159,17 @@ fn plain_data_and_misuse() {
     drop(a);
     assert_eq!(recv_fds(&b, &mut buf, 4).unwrap().0, 0, "end of stream");
 }
+
+#[test]
+fn descriptors_still_arrive_after_a_message_receive_turned_credentials_on() {
+    // SeqpacketStream::recv enables SO_PASSCRED; the credentials then come before the
+    // descriptors, and recv_fds makes room for both.
+    let (a, mut b) = ipclane_uds::SeqpacketStream::pair().unwrap();
+    a.send(b"hello").unwrap();
+    assert_eq!(b.recv().unwrap().as_deref(), Some(&b"hello"[..]));
+    let file = memfd(b"payload");
+    send_fds(&a, b"f", &[file.as_fd()]).unwrap();
+    let mut buf = [0u8; 1];
+    let (n, fds) = recv_fds(&b, &mut buf, 1).unwrap();
+    assert_eq!((n, fds.len()), (1, 1));
+}

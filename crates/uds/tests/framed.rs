@@ -54,6 +54,13 @@ fn peer_entry() {
                 other => say(format!("unexpected {other:?}")),
             }
         }
+        "withhold_last_byte" => {
+            // Announces a maximal frame, sends all of it but the last byte, and leaves.
+            let mut stream = connect(&args[0].parse().unwrap()).unwrap();
+            let max = ipclane_uds::DEFAULT_MAX_FRAME_LENGTH;
+            stream.write_all(&(max as u32).to_be_bytes()).unwrap();
+            stream.write_all(&vec![0x5a; max - 1]).unwrap();
+        }
         other => panic!("unknown peer role {other}"),
     });
 }
@@ -226,4 +233,30 @@ fn frames_handed_out_stay_valid_while_more_are_read() {
     for (i, f) in kept {
         assert_eq!(&f[..], &i.to_be_bytes().repeat(1 + (i % 50) as usize)[..]);
     }
+}
+
+#[test]
+fn a_withheld_last_byte_costs_one_frame_not_two() {
+    let dir = TempDir::new("withhold");
+    let addr = sock_addr(&dir);
+    let listener = Listener::bind(&addr).unwrap();
+    let peer = Peer::spawn("withhold_last_byte", &[&addr.to_string()]);
+    let (stream, _) = listener.accept().unwrap();
+    let mut framed = FramedStream::new(stream);
+    let max = ipclane_uds::DEFAULT_MAX_FRAME_LENGTH as u64;
+    match framed.read_frame() {
+        Err(UdsError::Truncated {
+            part: "payload",
+            received,
+            expected,
+        }) => assert_eq!((received, expected), (max - 1, max)),
+        other => panic!("expected a truncated payload, got {other:?}"),
+    }
+    assert!(peer.finish().success());
+    // Every byte but one of the frame was held; at most one read chunk (64 KiB) more.
+    let capacity = framed.read_buffer_capacity() as u64;
+    assert!(
+        capacity <= max + 64 * 1024 + 4,
+        "the read buffer holds {capacity} bytes for a frame of {max}"
+    );
 }

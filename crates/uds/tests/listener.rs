@@ -50,8 +50,101 @@ fn peer_entry() {
                 other => say(format!("unexpected {other:?}")),
             }
         }
+        "bind_0666_under_umask" => {
+            // args: path, "private" (a private umask is available) or "no-unshare".
+            if args[1] == "no-unshare" {
+                refuse_unshare();
+            }
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+            match Listener::builder()
+                .mode(0o666)
+                .bind(&args[0].parse().unwrap())
+            {
+                Ok(_l) => {
+                    let md = std::path::Path::new(&args[0]).symlink_metadata().unwrap();
+                    say(format!("bound {:03o}", md.permissions().mode() & 0o777));
+                }
+                Err(UdsError::ModeNotApplied {
+                    requested, actual, ..
+                }) => say(format!("refused {requested:03o} {actual:03o}")),
+                Err(other) => say(format!("error {other}")),
+            }
+            // The default mode is exact even without a private umask (0600 & ~077).
+            let l = Listener::bind(&format!("{}.default", args[0]).parse().unwrap()).unwrap();
+            let md = l.local_addr().path().unwrap().symlink_metadata().unwrap();
+            say(format!("default {:03o}", md.permissions().mode() & 0o777));
+        }
+        "swap_in_symlinks" => swap_in_symlinks(&args[0], &args[1]),
         other => panic!("unknown peer role {other}"),
     });
+}
+
+/// The attacker of `a_mode_never_reaches_a_file_swapped_in_at_the_path`: whenever a socket
+/// file appears at `dir/s.sock`, atomically replaces it with a symbolic link to `target`,
+/// until `dir/stop` exists.
+fn swap_in_symlinks(dir: &str, target: &str) {
+    let dir = std::path::Path::new(dir);
+    let (path, link, stop) = (dir.join("s.sock"), dir.join("link"), dir.join("stop"));
+    std::os::unix::fs::symlink(target, &link).unwrap();
+    say("ready");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for i in 0u64.. {
+        if i % 1024 == 0 && (stop.exists() || std::time::Instant::now() > deadline) {
+            break;
+        }
+        if path
+            .symlink_metadata()
+            .is_ok_and(|md| md.file_type().is_socket())
+            && std::fs::rename(&link, &path).is_ok()
+        {
+            std::os::unix::fs::symlink(target, &link).unwrap();
+        }
+    }
+    let _ = std::fs::remove_file(&link);
+}
+
+/// Installs a seccomp filter on this thread (inherited by threads it starts) that fails
+/// `unshare` with `EPERM`, as Docker's default profile does.
+fn refuse_unshare() {
+    let filter = [
+        // A = seccomp_data.nr (offset 0)
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_unshare as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: plain prctl calls; `prog` and `filter` outlive the call, which copies them.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog),
+            0
+        );
+    }
 }
 
 fn addr_in(dir: &TempDir, name: &str) -> UdsAddr {
@@ -69,6 +162,33 @@ fn socket_file_is_0600_under_umask_000_and_removed_on_drop() {
     assert_eq!(md.permissions().mode() & 0o777, 0o600);
     assert!(peer.finish().success());
     assert!(!path.exists(), "the listener removed its file");
+}
+
+#[test]
+fn a_wider_mode_is_exact_under_a_strict_umask() {
+    let dir = TempDir::new("umask077");
+    let path = dir.path().join("w.sock");
+    let mut peer = Peer::spawn(
+        "bind_0666_under_umask",
+        &[path.to_str().unwrap(), "private"],
+    );
+    assert_eq!(peer.recv(), "bound 666");
+    assert_eq!(peer.recv(), "default 600");
+    assert!(peer.finish().success());
+}
+
+#[test]
+fn without_a_private_umask_a_mode_the_umask_narrows_is_refused() {
+    let dir = TempDir::new("nounshare");
+    let path = dir.path().join("w.sock");
+    let mut peer = Peer::spawn(
+        "bind_0666_under_umask",
+        &[path.to_str().unwrap(), "no-unshare"],
+    );
+    assert_eq!(peer.recv(), "refused 666 600");
+    assert_eq!(peer.recv(), "default 600");
+    assert!(peer.finish().success());
+    assert!(!path.exists(), "the narrowed socket file was removed");
 }
 
 #[test]
@@ -274,4 +394,55 @@ fn another_user_is_refused_by_the_default_policy() {
     let (_, creds) = open.accept().unwrap();
     assert_eq!(creds.uid, 65534);
     drop(peer);
+}
+
+#[test]
+fn a_mode_never_reaches_a_file_swapped_in_at_the_path() {
+    // A directory others can write (no sticky bit): another process swaps a symbolic link
+    // to a private file in at the socket path the moment the socket file appears.
+    let dir = TempDir::new("mode-race");
+    let target = dir.path().join("private");
+    std::fs::write(&target, b"secret").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.path().join("s.sock");
+    let addr: UdsAddr = path.clone().into();
+    let mut attacker = Peer::spawn(
+        "swap_in_symlinks",
+        &[dir.path().to_str().unwrap(), target.to_str().unwrap()],
+    );
+    assert_eq!(attacker.recv(), "ready");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let (mut rounds, mut bound, mut swapped) = (0u32, 0u32, 0u32);
+    let mut changed = None;
+    while rounds < 4000 && std::time::Instant::now() < deadline {
+        rounds += 1;
+        match Listener::builder().mode(0o666).bind(&addr) {
+            Ok(listener) => {
+                bound += 1;
+                drop(listener);
+            }
+            Err(UdsError::NotASocket { .. }) => swapped += 1,
+            Err(UdsError::AddrInUse { .. } | UdsError::NotListening { .. }) => {}
+            Err(other) => panic!("round {rounds}: unexpected {other:?}"),
+        }
+        let mode = target.metadata().unwrap().permissions().mode() & 0o777;
+        if mode != 0o600 {
+            changed = Some(format!("round {rounds}: mode {mode:03o}"));
+            break;
+        }
+        if path.symlink_metadata().is_ok() {
+            std::fs::remove_file(&path).unwrap(); // the link itself, never its target
+        }
+    }
+    std::fs::write(dir.path().join("stop"), b"").unwrap();
+    assert!(attacker.finish().success());
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        changed, None,
+        "the private file's mode changed; {bound} binds succeeded"
+    );
+    assert!(
+        bound > 0 && swapped > 0,
+        "the race was not exercised: {rounds} rounds, {bound} bound, {swapped} swapped"
+    );
 }

@@ -16,6 +16,24 @@ fn peer_entry() {
             let reply = s.recv().unwrap().unwrap();
             say(String::from_utf8_lossy(&reply));
         }
+        "raw_seqpacket_empty_messages" => {
+            // A foreign peer: a plain socket and send(2), not SeqpacketStream::send.
+            let fd = rustix::net::socket(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::SEQPACKET,
+                None,
+            )
+            .unwrap();
+            let addr = rustix::net::SocketAddrUnix::new(args[0].as_str()).unwrap();
+            rustix::net::connect(&fd, &addr).unwrap();
+            for msg in [&b""[..], b"after", b""] {
+                rustix::net::send(&fd, msg, rustix::net::SendFlags::empty()).unwrap();
+            }
+            // Still connected: the server's reply arrives, then this end closes.
+            let mut buf = [0u8; 64];
+            let (n, _) = rustix::net::recv(&fd, &mut buf, rustix::net::RecvFlags::empty()).unwrap();
+            say(String::from_utf8_lossy(&buf[..n]));
+        }
         other => panic!("unknown peer role {other}"),
     });
 }
@@ -140,4 +158,70 @@ fn connected_datagram_socket_sends_to_its_peer() {
     client.connect(&addr).unwrap();
     client.send(b"connected").unwrap();
     assert_eq!(&server.recv().unwrap()[..], b"connected");
+}
+
+#[test]
+fn an_empty_message_from_a_foreign_peer_is_not_the_end_of_the_stream() {
+    let dir = TempDir::new("seqpacket-empty");
+    let addr: UdsAddr = dir.path().join("sp.sock").into();
+    let listener = SeqpacketListener::bind(&addr).unwrap();
+    let mut peer = Peer::spawn("raw_seqpacket_empty_messages", &[&addr.to_string()]);
+    let (mut conn, _) = listener.accept().unwrap();
+    assert_eq!(
+        conn.recv().unwrap().as_deref(),
+        Some(&b""[..]),
+        "an empty message"
+    );
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"after"[..]));
+    assert_eq!(
+        conn.recv().unwrap().as_deref(),
+        Some(&b""[..]),
+        "an empty message"
+    );
+    conn.send(b"still open").unwrap();
+    assert_eq!(peer.recv(), "still open");
+    assert!(peer.finish().success());
+    assert_eq!(conn.recv().unwrap(), None, "the end of the stream");
+    assert_eq!(conn.recv().unwrap(), None, "and it stays ended");
+}
+
+#[test]
+fn a_datagram_socket_shut_down_for_reading_is_an_error_not_empty_messages() {
+    let (a, mut b) = DatagramSocket::pair().unwrap();
+    a.send(b"").unwrap();
+    a.send(b"queued").unwrap();
+    rustix::net::shutdown(&b, rustix::net::Shutdown::Read).unwrap();
+    assert!(b.recv().unwrap().is_empty(), "the queued empty datagram");
+    assert_eq!(&b.recv().unwrap()[..], b"queued");
+    assert!(matches!(b.recv(), Err(UdsError::ReadShutdown)));
+}
+
+#[test]
+fn the_reported_send_limit_is_exact() {
+    let (a, mut b) = SeqpacketStream::pair().unwrap();
+    let max = a.max_send_len().unwrap();
+    b.set_max_message_len(max);
+    a.send(&vec![1; max]).unwrap();
+    assert_eq!(b.recv().unwrap().unwrap().len(), max);
+    match a.send(&vec![1; max + 1]) {
+        Err(UdsError::FrameTooLarge { len, max: reported }) => {
+            assert_eq!((len, reported), (max as u64 + 1, max as u64))
+        }
+        other => panic!("expected FrameTooLarge, got {other:?}"),
+    }
+
+    let (a, mut b) = DatagramSocket::pair().unwrap();
+    // A larger send buffer: the limit follows it.
+    rustix::net::sockopt::set_socket_send_buffer_size(&a, 1 << 20).unwrap();
+    let max = a.max_send_len().unwrap();
+    assert!(max > 1 << 20, "the kernel doubles SO_SNDBUF; limit {max}");
+    b.set_max_message_len(max);
+    a.send(&vec![2; max]).unwrap();
+    assert_eq!(b.recv().unwrap().len(), max);
+    match a.send(&vec![2; max + 1]) {
+        Err(UdsError::FrameTooLarge { len, max: reported }) => {
+            assert_eq!((len, reported), (max as u64 + 1, max as u64))
+        }
+        other => panic!("expected FrameTooLarge, got {other:?}"),
+    }
 }

@@ -1,33 +1,55 @@
-//! Steady traffic allocates nothing: frames are split from one reused read buffer, and a
-//! single-frame write encodes its header on the stack.
+//! Steady traffic allocates nothing: frames are split from one reused read buffer, a
+//! single-frame write encodes its header on the stack, and a message receive allocates
+//! only the message it returns, which holds its own bytes, not the receive capacity.
 //!
-//! Counts every allocation of this test binary, which holds this one test only.
+//! Counts the allocations and the live bytes of each thread separately, so that the tests
+//! of this binary can run in parallel.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::BytesMut;
-use ipclane_uds::{FrameCodec, FramedStream};
+use bytes::{Bytes, BytesMut};
+use ipclane_uds::{DatagramSocket, FrameCodec, FramedStream, SeqpacketStream};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations (and reallocations) made by this thread.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed by this thread.
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
+}
 
-// SAFETY: defers every operation to the system allocator unchanged; only counts.
+fn count(allocations: usize, bytes: isize) {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + allocations));
+    let _ = LIVE_BYTES.try_with(|c| c.set(c.get() + bytes));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.with(Cell::get)
+}
+
+// SAFETY: defers every operation to the system allocator unchanged; only counts (in
+// thread-locals that need no allocation and no destructor).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count(1, layout.size() as isize);
         // SAFETY: same contract as ours, passed through.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(0, -(layout.size() as isize));
         // SAFETY: same contract as ours, passed through.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count(1, new_size as isize - layout.size() as isize);
         // SAFETY: same contract as ours, passed through.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -52,12 +74,12 @@ fn steady_reads_and_writes_do_not_allocate_per_frame() {
     let wire = wire.freeze();
     let mut reader = FramedStream::new(framed_end);
     let writer = std::thread::spawn(move || raw.write_all(&wire).map(|()| raw));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for i in 0..FRAMES {
         let frame = reader.read_frame().unwrap().unwrap();
         assert_eq!(frame.len(), 1 + i % 300);
     }
-    let read_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let read_allocations = allocations() - before;
     let raw = writer.join().unwrap().unwrap();
     assert!(
         read_allocations < 16,
@@ -79,15 +101,80 @@ fn steady_reads_and_writes_do_not_allocate_per_frame() {
         total
     });
     let payload = [7u8; 100];
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for _ in 0..FRAMES {
         writer.write_frame(&payload).unwrap();
     }
-    let write_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let write_allocations = allocations() - before;
     drop(writer);
     assert_eq!(drain.join().unwrap(), FRAMES * 104);
     assert!(
         write_allocations < 16,
         "{write_allocations} allocations for {FRAMES} frames written"
     );
+}
+
+/// A seqpacket pair and a datagram pair, as (sender, receiver) closures.
+type Pair = (Box<dyn Fn(&[u8])>, Box<dyn FnMut() -> Bytes>);
+
+fn message_pairs() -> Vec<(&'static str, Pair)> {
+    let (sa, mut sb) = SeqpacketStream::pair().unwrap();
+    let (da, mut db) = DatagramSocket::pair().unwrap();
+    vec![
+        (
+            "seqpacket",
+            (
+                Box::new(move |m: &[u8]| sa.send(m).unwrap()),
+                Box::new(move || sb.recv().unwrap().unwrap()),
+            ),
+        ),
+        (
+            "datagram",
+            (
+                Box::new(move |m: &[u8]| da.send(m).unwrap()),
+                Box::new(move || db.recv().unwrap()),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn retained_small_messages_hold_their_bytes_not_the_receive_capacity() {
+    for (kind, (send, mut recv)) in message_pairs() {
+        // The first receive allocates the socket's reusable buffer.
+        send(b"warm up");
+        drop(recv());
+        let mut kept = Vec::with_capacity(1000);
+        let before = live_bytes();
+        for i in 0..1000u32 {
+            send(&[i as u8]);
+            kept.push(recv());
+        }
+        let held = live_bytes() - before;
+        assert!(kept.iter().all(|m| m.len() == 1));
+        // 1000 one-byte messages: a few tens of KiB of bookkeeping, not 1000 x 256 KiB.
+        assert!(
+            held < 1 << 20,
+            "{kind}: 1000 retained 1-byte messages hold {held} bytes"
+        );
+    }
+}
+
+#[test]
+fn steady_message_receives_allocate_only_the_message() {
+    for (kind, (send, mut recv)) in message_pairs() {
+        send(b"warm up");
+        drop(recv());
+        let payload = [9u8; 100];
+        let before = allocations();
+        for _ in 0..2000 {
+            send(&payload);
+            assert_eq!(recv().len(), 100);
+        }
+        let per_message = (allocations() - before) as f64 / 2000.0;
+        assert!(
+            per_message <= 1.0,
+            "{kind}: {per_message} allocations per message received"
+        );
+    }
 }
