@@ -82,9 +82,16 @@ fn parse(r: &[u8]) -> (u64, u64) {
     assert_eq!(r.len(), SLOT, "record length");
     let w = |i: usize| u64::from_le_bytes(r[i * 8..i * 8 + 8].try_into().unwrap());
     let (producer, seq) = (w(0), w(1));
-    assert_eq!(w(2), producer ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15), "torn record");
+    assert_eq!(
+        w(2),
+        producer ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        "torn record"
+    );
     assert!(
-        r.iter().enumerate().skip(24).all(|(j, b)| *b == (seq as usize ^ j) as u8),
+        r.iter()
+            .enumerate()
+            .skip(24)
+            .all(|(j, b)| *b == (seq as usize ^ j) as u8),
         "torn payload"
     );
     (producer, seq)
@@ -179,7 +186,10 @@ fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
         match rx.try_pop() {
             Ok(r) => got.push(parse(&r)),
             Err(QueueError::Empty) => {
-                assert!(Instant::now() < deadline, "the dead producer's slot wedges the queue");
+                assert!(
+                    Instant::now() < deadline,
+                    "the dead producer's slot wedges the queue"
+                );
                 std::hint::spin_loop();
             }
             Err(e) => panic!("{e}"),
@@ -221,7 +231,11 @@ fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
     second.kill();
     let started = Instant::now();
     for seq in 0..3 {
-        assert_eq!(parse(&rx.pop_blocking().unwrap()), (0, seq), "committed, so delivered");
+        assert_eq!(
+            parse(&rx.pop_blocking().unwrap()),
+            (0, seq),
+            "committed, so delivered"
+        );
     }
     assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
@@ -282,7 +296,9 @@ fn a_stopped_consumer_holding_a_slot_is_waited_for_and_a_killed_one_handed_back(
 
 /// A small deterministic generator, so a failing round can be replayed.
 fn delay_for(round: u64) -> Duration {
-    let x = (round + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    let x = (round + 1)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(29);
     Duration::from_micros(x % 10_000)
 }
 
@@ -299,7 +315,10 @@ fn drain(rx: &mut ipclane_queue::MpmcConsumer<Segment>) -> Vec<(u64, u64)> {
 }
 
 fn seqs_of(got: &[(u64, u64)], producer: u64) -> Vec<u64> {
-    got.iter().filter(|r| r.0 == producer).map(|r| r.1).collect()
+    got.iter()
+        .filter(|r| r.0 == producer)
+        .map(|r| r.1)
+        .collect()
 }
 
 #[test]
@@ -321,7 +340,11 @@ fn producers_killed_at_random_instants_lose_nothing_committed() {
         let got = drain(&mut rx);
         killer.join().unwrap();
         assert!(survivor.finish().success());
-        assert_eq!(seqs_of(&got, 2), (0..RECORDS).collect::<Vec<_>>(), "round {round}");
+        assert_eq!(
+            seqs_of(&got, 2),
+            (0..RECORDS).collect::<Vec<_>>(),
+            "round {round}"
+        );
         let victim_seqs = seqs_of(&got, 1);
         assert_eq!(
             victim_seqs,
@@ -329,7 +352,10 @@ fn producers_killed_at_random_instants_lose_nothing_committed() {
             "round {round}: a gap, duplicate or reordering"
         );
         let abandoned = rx.abandoned();
-        assert!(abandoned.pushes <= 1 && abandoned.pops == 0, "{abandoned:?}");
+        assert!(
+            abandoned.pushes <= 1 && abandoned.pops == 0,
+            "{abandoned:?}"
+        );
         holes += abandoned.pushes;
     }
     eprintln!("slots of killed producers skipped, over 24 rounds: {holes}");
@@ -352,14 +378,20 @@ fn consumers_killed_at_random_instants_never_wedge_the_queue() {
         std::thread::sleep(delay_for(round));
         victim.kill();
         let got = drain(&mut rx);
-        assert!(producer.finish().success(), "round {round}: the producer wedged");
+        assert!(
+            producer.finish().success(),
+            "round {round}: the producer wedged"
+        );
         let seqs = seqs_of(&got, 1);
         assert!(
             seqs.windows(2).all(|w| w[0] < w[1]),
             "round {round}: a duplicate or reordering"
         );
         let abandoned = rx.abandoned();
-        assert!(abandoned.pushes == 0 && abandoned.pops <= 1, "{abandoned:?}");
+        assert!(
+            abandoned.pushes == 0 && abandoned.pops <= 1,
+            "{abandoned:?}"
+        );
         lost += abandoned.pops;
     }
     eprintln!("records lost with killed consumers, over 24 rounds: {lost}");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ipclane_segment::Claim;
 
 use super::{
-    Abandoned, Control, MAX_RETRIES, MAX_SIDES, MpmcQueue, Role, SKIPPED, SLOT_HEADER, SLOTS_OFFSET,
-    SlotHeader, stride,
+    Abandoned, Control, MAX_RETRIES, MAX_SIDES, MpmcQueue, Role, SKIPPED, SLOT_HEADER,
+    SLOTS_OFFSET, SlotHeader, stride,
 };
 use crate::QueueError;
 use crate::layout::Structure;
@@ -357,7 +357,12 @@ impl<M: Memory> Handle<M> {
             .control()
             .dequeue
             .0
-            .compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Release, Ordering::Relaxed)
+            .compare_exchange_weak(
+                pos,
+                pos.wrapping_add(1),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return Ok(None);
