@@ -53,6 +53,7 @@ impl Announcement<'_> {
     /// reads the word with Acquire also sees what this handle did before (the previous
     /// slot it published); the CAS that follows is Release too, so a survivor that sees
     /// the position taken sees this announcement.
+    #[inline(always)]
     fn set(&self, position: u64) {
         if let Some(word) = self.0 {
             word.store(position.wrapping_add(1), Ordering::Release);
@@ -61,6 +62,7 @@ impl Announcement<'_> {
 }
 
 impl Drop for Announcement<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(word) = self.0 {
             // Release: the slot's sequence, stored before, is visible to a survivor that
@@ -68,13 +70,6 @@ impl Drop for Announcement<'_> {
             word.store(0, Ordering::Release);
         }
     }
-}
-
-/// What a consumer found at its position.
-enum Taken {
-    Record(Vec<u8>),
-    /// A slot a dead producer took, passed.
-    Skipped,
 }
 
 impl<M: Memory> Handle<M> {
@@ -151,6 +146,7 @@ impl<M: Memory> Handle<M> {
         self.intent.is_some()
     }
 
+    #[inline(always)]
     fn announcement(&self) -> Announcement<'_> {
         // SAFETY: the word lies in the control block, which lives as long as self.memory.
         Announcement(self.intent.map(|word| unsafe { word.as_ref() }))
@@ -311,15 +307,51 @@ impl<M: Memory> Handle<M> {
         let dequeue = &self.control().dequeue.0;
         let mut pos = dequeue.load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
-            let (slot, _) = self.slot(pos);
+            let (slot, payload) = self.slot(pos);
             // Acquire pairs with the producer's (or a repairer's) Release store of seq.
             let raw = slot.seq.load(Ordering::Acquire);
             let diff = (raw & !SKIPPED).wrapping_sub(pos.wrapping_add(1)) as i64;
             if diff == 0 {
-                match self.take(pos, raw & SKIPPED != 0)? {
-                    Some(Taken::Record(record)) => return Ok(Some(record)),
-                    Some(Taken::Skipped) => pos = pos.wrapping_add(1),
-                    None => pos = dequeue.load(Ordering::Relaxed),
+                let announcement = self.announcement();
+                announcement.set(pos);
+                // Release on success, as in try_push: survivors that see the position
+                // taken see the announcement. The slot's seq orders the data.
+                match dequeue.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) if raw & SKIPPED != 0 => {
+                        // A slot a dead producer took: nothing to read, pass it.
+                        self.hand_back(slot, pos, announcement);
+                        pos = pos.wrapping_add(1);
+                    }
+                    Ok(_) => {
+                        let len = slot.len.load(Ordering::Relaxed);
+                        let result = if len > self.slot_size as u64 {
+                            Err(QueueError::corrupted(format!(
+                                "record length {len} in a slot of {} bytes",
+                                self.slot_size
+                            )))
+                        } else {
+                            let mut out = vec![0u8; len as usize];
+                            // SAFETY: the CAS gave us exclusive use of the slot until we
+                            // publish seq; len <= slot_size bytes lie in the slot.
+                            unsafe {
+                                std::ptr::copy_nonoverlapping(
+                                    payload.as_ptr(),
+                                    out.as_mut_ptr(),
+                                    out.len(),
+                                )
+                            };
+                            Ok(Some(out))
+                        };
+                        // The slot is handed back even when its length was corrupt.
+                        self.hand_back(slot, pos, announcement);
+                        return result;
+                    }
+                    Err(now) => pos = now,
                 }
             } else if diff < 0 {
                 // Nothing written here yet (or a consumer of the previous lap is still
@@ -346,54 +378,15 @@ impl<M: Memory> Handle<M> {
         ))
     }
 
-    /// Takes the published slot at `pos` (a record, or a skipped slot) and hands it back;
-    /// `None` when another consumer took the position first.
-    fn take(&self, pos: u64, skipped: bool) -> Result<Option<Taken>, QueueError> {
-        let announcement = self.announcement();
-        announcement.set(pos);
-        // Release on success, as in try_push: survivors that see the position taken see
-        // the announcement. The slot's seq orders the data.
-        if self
-            .control()
-            .dequeue
-            .0
-            .compare_exchange_weak(
-                pos,
-                pos.wrapping_add(1),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            return Ok(None);
-        }
-        let (slot, payload) = self.slot(pos);
-        let result = if skipped {
-            Ok(Some(Taken::Skipped))
-        } else {
-            let len = slot.len.load(Ordering::Relaxed);
-            if len > self.slot_size as u64 {
-                Err(QueueError::corrupted(format!(
-                    "record length {len} in a slot of {} bytes",
-                    self.slot_size
-                )))
-            } else {
-                let mut out = vec![0u8; len as usize];
-                // SAFETY: the CAS gave us exclusive use of the slot until we publish seq;
-                // len <= slot_size bytes lie in the slot.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(payload.as_ptr(), out.as_mut_ptr(), out.len())
-                };
-                Ok(Some(Taken::Record(out)))
-            }
-        };
-        // Release: our read is done before a producer reuses the slot. The slot is handed
-        // back even when its length was corrupt.
+    /// Gives the slot a consumer took at `pos` back to the producers, then withdraws the
+    /// announcement and wakes a producer waiting for room.
+    #[inline(always)]
+    fn hand_back(&self, slot: &SlotHeader, pos: u64, announcement: Announcement<'_>) {
+        // Release: our read is done before a producer reuses the slot.
         slot.seq
             .store(pos.wrapping_add(self.capacity), Ordering::Release);
         drop(announcement);
         self.control().not_full.0.notify();
-        result
     }
 }
 
