@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
 use ipclane_segment::Segment;
-use ipclane_testkit::{Peer, hold, listen, say, unique};
+use ipclane_testkit::{Deadline, Peer, bounded, hold, listen, say, unique};
 
 /// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
 struct Name(String);
@@ -237,6 +237,10 @@ fn spsc_stress(records: u64) {
     );
     let mut i = 0u64;
     let mut buf = Vec::new();
+    let _deadline = Deadline::new(
+        Duration::from_secs(240),
+        format!("spsc stress: {records} records from the producer peer"),
+    );
     loop {
         match rx.read_blocking() {
             Ok(guard) => {
@@ -373,10 +377,16 @@ fn a_producer_killed_mid_record_is_never_seen_and_disconnects() {
     assert_eq!(peer.recv(), "half written");
     peer.kill();
     for i in 0..5 {
-        assert_eq!(rx.pop_blocking().unwrap(), spsc_record(7, i));
+        let got = bounded("a record the killed producer committed", || {
+            rx.pop_blocking()
+        });
+        assert_eq!(got.unwrap(), spsc_record(7, i));
     }
     let started = Instant::now();
-    assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    let end = bounded("Disconnected after the producer was killed", || {
+        rx.pop_blocking()
+    });
+    assert!(matches!(end, Err(QueueError::Disconnected)));
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
     assert!(!rx.is_producer_alive().unwrap());
     // The dead producer's role can be taken over.
@@ -418,7 +428,10 @@ fn a_consumer_killed_while_the_producer_waits_disconnects_it() {
         peer.kill();
     });
     let started = Instant::now();
-    let result = tx.push_blocking(&[2; 100]);
+    let result = bounded(
+        "Disconnected on a full ring whose consumer was killed",
+        || tx.push_blocking(&[2; 100]),
+    );
     assert!(
         matches!(result, Err(QueueError::Disconnected)),
         "{result:?}"
@@ -457,10 +470,16 @@ fn mpmc_consumers_see_a_killed_producer_as_disconnected() {
     assert_eq!(peer.recv(), "pushed");
     peer.kill();
     for seq in 0..3 {
-        assert_eq!(check_tagged(&rx.pop_blocking().unwrap()), (0, seq));
+        let got = bounded("a record the killed producer committed", || {
+            rx.pop_blocking()
+        });
+        assert_eq!(check_tagged(&got.unwrap()), (0, seq));
     }
     let started = Instant::now();
-    assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    let end = bounded("Disconnected after the producer was killed", || {
+        rx.pop_blocking()
+    });
+    assert!(matches!(end, Err(QueueError::Disconnected)));
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
 }
 
@@ -475,13 +494,16 @@ fn broadcast_readers_see_a_killed_writer_as_disconnected() {
     assert_eq!(peer.recv(), "written");
     peer.kill();
     for seq in 0..3 {
-        assert_eq!(check_tagged(&reader.recv_blocking().unwrap()), (0, seq));
+        let got = bounded("a record the killed writer wrote", || {
+            reader.recv_blocking()
+        });
+        assert_eq!(check_tagged(&got.unwrap()), (0, seq));
     }
     let started = Instant::now();
-    assert!(matches!(
-        reader.recv_blocking(),
-        Err(QueueError::Disconnected)
-    ));
+    let end = bounded("Disconnected after the writer was killed", || {
+        reader.recv_blocking()
+    });
+    assert!(matches!(end, Err(QueueError::Disconnected)));
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
     assert!(!reader.is_writer_alive().unwrap());
     // A new writer takes over and continues the sequence.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
 use ipclane_segment::{Kind, Segment};
-use ipclane_testkit::{Peer, hold, listen, say, unique};
+use ipclane_testkit::{Peer, bounded, hold, listen, say, unique};
 use rustix::io::Errno;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -312,16 +312,20 @@ fn a_sealed_memfd_ring_cannot_be_truncated_by_a_hostile_peer() {
     let listener =
         UnixListener::bind_addr(&SocketAddr::from_abstract_name(&socket).unwrap()).unwrap();
     let mut peer = Peer::spawn("hostile_memfd_producer", &[&socket]);
-    let (stream, _) = listener.accept().unwrap();
+    let (stream, _) = bounded("the hostile peer's connection", || listener.accept()).unwrap();
     send_fd(&stream, segment.as_fd());
     let perm = Errno::PERM.raw_os_error();
     assert_eq!(peer.recv(), format!("shrink {perm} grow {perm}"));
     assert_eq!(rustix::fs::fstat(segment.as_fd()).unwrap().st_size, size);
-    assert_eq!(rx.pop_blocking().unwrap(), b"before");
-    assert_eq!(rx.pop_blocking().unwrap(), b"after");
+    let mut pop = |what: &str| bounded(what, || rx.pop_blocking());
+    assert_eq!(pop("the record before the truncation").unwrap(), b"before");
+    assert_eq!(pop("the record after the truncation").unwrap(), b"after");
     assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
     peer.kill();
-    assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    let end = bounded("Disconnected after the peer was killed", || {
+        rx.pop_blocking()
+    });
+    assert!(matches!(end, Err(QueueError::Disconnected)));
 }
 
 /// Opens the segment behind a copy of `segment`'s descriptor, as a peer that received it

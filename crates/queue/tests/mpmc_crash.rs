@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_queue::{Abandoned, MpmcQueue, QueueError};
 use ipclane_segment::Segment;
-use ipclane_testkit::{Peer, hold, say, unique};
+use ipclane_testkit::{Peer, bounded, hold, say, unique};
 
 /// Offsets of the MPMC control block (docs/queue-layout.md).
 const ENQUEUE: usize = 128;
@@ -231,13 +231,15 @@ fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
     second.kill();
     let started = Instant::now();
     for seq in 0..3 {
-        assert_eq!(
-            parse(&rx.pop_blocking().unwrap()),
-            (0, seq),
-            "committed, so delivered"
-        );
+        let got = bounded("a record committed behind the dead slots", || {
+            rx.pop_blocking()
+        });
+        assert_eq!(parse(&got.unwrap()), (0, seq), "committed, so delivered");
     }
-    assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    let end = bounded("Disconnected after the last producer left", || {
+        rx.pop_blocking()
+    });
+    assert!(matches!(end, Err(QueueError::Disconnected)));
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
     assert_eq!(rx.abandoned(), Abandoned { pushes: 2, pops: 0 });
 }

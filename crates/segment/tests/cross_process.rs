@@ -405,7 +405,10 @@ fn a_claim_of_a_killed_process_is_released_at_once() {
 #[test]
 fn another_user_cannot_open_a_0600_segment() {
     if !common::is_root() {
-        eprintln!("skipped another_user_cannot_open_a_0600_segment: needs root to switch user");
+        ipclane_testkit::skip(
+            "another_user_cannot_open_a_0600_segment",
+            "needs root to switch user",
+        );
         return;
     }
     let name = ShmName::new("perm");

@@ -17,9 +17,14 @@ fn run(exe: &PathBuf, args: &[&str]) -> Output {
 
 #[test]
 fn exchange_rejects_bad_arguments_with_usage() {
+    let _deadline = ipclane_testkit::Deadline::new(
+        ipclane_testkit::WAIT_LIMIT,
+        "exchange_rejects_bad_arguments_with_usage: the example processes",
+    );
     let Some(exe) = example("exchange") else {
-        eprintln!(
-            "skipped exchange_rejects_bad_arguments_with_usage: example not built (run through cargo test)"
+        ipclane_testkit::skip(
+            "exchange_rejects_bad_arguments_with_usage",
+            "example not built (cargo builds the examples with the test targets)",
         );
         return;
     };
@@ -44,9 +49,14 @@ fn exchange_rejects_bad_arguments_with_usage() {
 
 #[test]
 fn exchange_runs_between_two_processes() {
+    let _deadline = ipclane_testkit::Deadline::new(
+        ipclane_testkit::WAIT_LIMIT,
+        "exchange_runs_between_two_processes: the example processes",
+    );
     let Some(exe) = example("exchange") else {
-        eprintln!(
-            "skipped exchange_runs_between_two_processes: example not built (run through cargo test)"
+        ipclane_testkit::skip(
+            "exchange_runs_between_two_processes",
+            "example not built (cargo builds the examples with the test targets)",
         );
         return;
     };

@@ -73,8 +73,9 @@ fn files_that_are_not_segments_are_never_removed() {
 #[test]
 fn another_users_stale_segment_is_removed_only_when_asked() {
     if !common::is_root() {
-        eprintln!(
-            "skipped another_users_stale_segment_is_removed_only_when_asked: needs root to chown"
+        ipclane_testkit::skip(
+            "another_users_stale_segment_is_removed_only_when_asked",
+            "needs root to chown",
         );
         return;
     }

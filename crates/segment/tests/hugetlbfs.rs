@@ -142,13 +142,16 @@ impl Drop for HugePages {
 #[test]
 fn a_segment_on_hugetlbfs_uses_huge_pages() {
     if !common::is_root() {
-        eprintln!("skipped a_segment_on_hugetlbfs_uses_huge_pages: needs root for huge pages");
+        ipclane_testkit::skip(
+            "a_segment_on_hugetlbfs_uses_huge_pages",
+            "needs root for huge pages",
+        );
         return;
     }
     let _pages = match HugePages::reserve(4) {
         Ok(pages) => pages,
         Err(reason) => {
-            eprintln!("skipped a_segment_on_hugetlbfs_uses_huge_pages: {reason}");
+            ipclane_testkit::skip("a_segment_on_hugetlbfs_uses_huge_pages", &reason);
             return;
         }
     };
@@ -156,7 +159,7 @@ fn a_segment_on_hugetlbfs_uses_huge_pages() {
     let mut peer = Peer::spawn("segment_on_hugetlbfs", &[dir.path().to_str().unwrap()]);
     let verdict = peer.recv();
     if let Some(reason) = verdict.strip_prefix("skip: ") {
-        eprintln!("skipped a_segment_on_hugetlbfs_uses_huge_pages: {reason}");
+        ipclane_testkit::skip("a_segment_on_hugetlbfs_uses_huge_pages", reason);
     } else {
         assert_eq!(verdict, "ok");
     }

@@ -117,7 +117,7 @@ fn exhaust_inodes(dir: &Path, name: &str) {
 /// verdict (or reports why it skipped).
 fn run_in_namespace(test: &str, role: &str, tag: &str) {
     if !common::is_root() {
-        eprintln!("skipped {test}: needs root to mount a tiny tmpfs");
+        ipclane_testkit::skip(test, "needs root to mount a tiny tmpfs");
         return;
     }
     let dir = TempDir::new(tag);
@@ -125,7 +125,7 @@ fn run_in_namespace(test: &str, role: &str, tag: &str) {
     let mut peer = Peer::spawn(role, &[dir.path().to_str().unwrap(), &name]);
     let verdict = peer.recv();
     if let Some(reason) = verdict.strip_prefix("skip: ") {
-        eprintln!("skipped {test}: {reason}");
+        ipclane_testkit::skip(test, reason);
     } else {
         assert_eq!(verdict, "ok");
     }

@@ -16,11 +16,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 const ROLE_VAR: &str = "IPCLANE_PEER_ROLE";
 const ARGS_VAR: &str = "IPCLANE_PEER_ARGS";
 const MARK: &str = "@peer ";
+const SKIP_LOG_VAR: &str = "IPCLANE_SKIP_LOG";
 
 /// A name no other test, process or run uses at the same time.
 pub fn unique(tag: &str) -> String {
@@ -55,6 +57,32 @@ impl Drop for TempDir {
     }
 }
 
+/// Holds the lock `name` shared by every test process of the suite (an `flock` on a file
+/// in the temporary directory), so tests that must not overlap never do: under
+/// `cargo nextest` each test is a process of its own, and a mutex in one binary would no
+/// longer keep two of them apart. Released when dropped (or when the process dies).
+///
+/// # Panics
+///
+/// When the lock file cannot be opened or locked.
+pub fn serial(name: &str) -> SerialGuard {
+    let path = std::env::temp_dir().join(format!("ipclane-test-{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    SerialGuard(file)
+}
+
+/// The lock taken by [`serial`].
+#[must_use = "the lock holds until the guard is dropped"]
+#[derive(Debug)]
+pub struct SerialGuard(#[allow(dead_code)] std::fs::File);
+
 /// Whether the tests run as root (needed for mount namespaces and setuid).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -75,12 +103,20 @@ pub fn become_nobody() {
     assert!(user, "drop privileges: {}", std::io::Error::last_os_error());
 }
 
+/// How long a test waits for a peer's next message, or for anything else that must
+/// happen, before it fails naming what it waited for. Far above any legitimate wait here
+/// (seconds on a loaded 2-vCPU machine), far below the runner's own limit.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
 /// A running peer process; killed and reaped when dropped.
 #[derive(Debug)]
 pub struct Peer {
+    role: String,
     child: Child,
     stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    /// The peer's messages, read from its stdout by a thread, so that waiting for one
+    /// can have a deadline; `Err` once the peer closed its stdout.
+    messages: Receiver<Result<String, String>>,
 }
 
 impl Peer {
@@ -104,10 +140,13 @@ impl Peer {
             .expect("spawn peer");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("peer stdout"));
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || forward_messages(stdout, &tx));
         Peer {
+            role: role.to_owned(),
             child,
             stdin,
-            stdout,
+            messages,
         }
     }
 
@@ -116,16 +155,36 @@ impl Peer {
         self.child.id()
     }
 
-    /// The next message of the peer; panics if it exits first.
+    /// The next message of the peer.
+    ///
+    /// # Panics
+    ///
+    /// When the peer exits first, or sends nothing within [`WAIT_LIMIT`]: the message
+    /// names the peer's role.
     pub fn recv(&mut self) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).expect("read peer stdout");
-            assert!(n > 0, "peer exited before sending a message");
-            let line = line.strip_suffix('\n').unwrap_or(&line);
-            if let Some(msg) = line.strip_prefix(MARK) {
-                return msg.to_owned();
+        self.recv_within(WAIT_LIMIT)
+    }
+
+    /// Like [`recv`](Self::recv), waiting at most `limit`.
+    ///
+    /// # Panics
+    ///
+    /// As `recv`.
+    pub fn recv_within(&mut self, limit: Duration) -> String {
+        match self.messages.recv_timeout(limit) {
+            Ok(Ok(msg)) => msg,
+            Ok(Err(why)) => panic!("peer {} (pid {}) {why}", self.role, self.pid()),
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "peer {} (pid {}) sent no message within {limit:?}",
+                self.role,
+                self.pid()
+            ),
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!(
+                    "peer {} (pid {}): its messages were lost",
+                    self.role,
+                    self.pid()
+                )
             }
         }
     }
@@ -144,15 +203,112 @@ impl Peer {
     }
 
     /// Closes the peer's stdin (its cue to finish) and waits for it to exit.
+    ///
+    /// # Panics
+    ///
+    /// When it has not exited within [`WAIT_LIMIT`].
     pub fn finish(mut self) -> ExitStatus {
         self.stdin.take();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + WAIT_LIMIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait peer") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "peer did not exit");
+            assert!(
+                Instant::now() < deadline,
+                "peer {} (pid {}) did not exit within {WAIT_LIMIT:?} of being told to finish",
+                self.role,
+                self.pid()
+            );
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Sends every `@peer` line of a peer's stdout to the test, then why the stream ended.
+fn forward_messages(mut stdout: BufReader<ChildStdout>, tx: &mpsc::Sender<Result<String, String>>) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let end = match stdout.read_line(&mut line) {
+            Ok(0) => "exited before sending a message".to_owned(),
+            Ok(_) => {
+                let text = line.strip_suffix('\n').unwrap_or(&line);
+                if let Some(msg) = text.strip_prefix(MARK)
+                    && tx.send(Ok(msg.to_owned())).is_err()
+                {
+                    return; // the test dropped the peer
+                }
+                continue;
+            }
+            Err(e) => format!("stdout unreadable: {e}"),
+        };
+        let _ = tx.send(Err(end));
+        return;
+    }
+}
+
+/// Fails the whole test process, naming `what`, unless dropped within `limit`: the
+/// deadline of a wait that has none of its own (a `*_blocking` call, `accept`).
+///
+/// A stuck call cannot be interrupted from another thread; the process is ended instead,
+/// with exit status 101 (a failed test) and the message on stderr. Each test runs in a
+/// process of its own under `cargo nextest` (`bash scripts/test.sh`), so only the stuck
+/// test fails.
+#[must_use = "the deadline holds until the guard is dropped"]
+#[derive(Debug)]
+pub struct Deadline {
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Deadline {
+    /// Starts the clock for `what`.
+    pub fn new(limit: Duration, what: impl Into<String>) -> Self {
+        let what = what.into();
+        let (done, finished) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+                eprintln!("deadline: {what} did not finish within {limit:?}");
+                std::process::exit(101);
+            }
+        });
+        Self { done: Some(done) }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Runs `f`, failing the test process naming `what` if it takes longer than
+/// [`WAIT_LIMIT`] (see [`Deadline`]).
+pub fn bounded<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let _deadline = Deadline::new(WAIT_LIMIT, what);
+    f()
+}
+
+/// Says loudly that the calling test cannot run here, and why; the test should return
+/// right after. The line goes to stderr and, when `IPCLANE_SKIP_LOG` names a file (as
+/// `scripts/test.sh` sets it), into that file, which the script counts and lists in its
+/// summary: a skipped test is never taken for a passed one.
+pub fn skip(test: &str, why: &str) {
+    let line = format!("skipped {test}: {why}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os(SKIP_LOG_VAR) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = appended {
+            eprintln!(
+                "could not record the skip in {}: {e}",
+                Path::new(&path).display()
+            );
         }
     }
 }

@@ -46,9 +46,14 @@ fn example(name: &str) -> Option<PathBuf> {
 
 #[test]
 fn echo_client_talks_to_echo_server() {
+    let _deadline = ipclane_testkit::Deadline::new(
+        ipclane_testkit::WAIT_LIMIT,
+        "echo_client_talks_to_echo_server: the example processes",
+    );
     let (Some(server), Some(client)) = (example("echo_server"), example("echo_client")) else {
-        eprintln!(
-            "skipped echo_client_talks_to_echo_server: example binaries not built (run through cargo test)"
+        ipclane_testkit::skip(
+            "echo_client_talks_to_echo_server",
+            "example binaries not built (cargo builds the examples with the test targets)",
         );
         return;
     };
@@ -77,9 +82,14 @@ fn echo_client_talks_to_echo_server() {
 
 #[test]
 fn bad_arguments_get_the_usage_and_status_2_never_a_panic() {
+    let _deadline = ipclane_testkit::Deadline::new(
+        ipclane_testkit::WAIT_LIMIT,
+        "bad_arguments_get_the_usage_and_status_2_never_a_panic: the example processes",
+    );
     let (Some(server), Some(client)) = (example("echo_server"), example("echo_client")) else {
-        eprintln!(
-            "skipped bad_arguments_get_the_usage_and_status_2_never_a_panic: example binaries not built (run through cargo test)"
+        ipclane_testkit::skip(
+            "bad_arguments_get_the_usage_and_status_2_never_a_panic",
+            "example binaries not built (cargo builds the examples with the test targets)",
         );
         return;
     };

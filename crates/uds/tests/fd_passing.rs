@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard};
 
-use ipclane_testkit::{Peer, TempDir, say};
+use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, say};
 use ipclane_uds::{
     DatagramSocket, Listener, SeqpacketStream, UdsAddr, UdsError, connect, recv_fds, send_fds,
 };
@@ -56,6 +56,10 @@ fn peer_entry() {
 
 #[test]
 fn a_memfd_passed_to_another_process_is_readable_there() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_memfd_passed_to_another_process_is_readable_there: its accepts and socket reads",
+    );
     let _serial = serial();
     let dir = TempDir::new("memfd");
     let addr: UdsAddr = dir.path().join("fd.sock").into();
@@ -70,6 +74,10 @@ fn a_memfd_passed_to_another_process_is_readable_there() {
 
 #[test]
 fn more_descriptors_than_accepted_are_all_closed() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "more_descriptors_than_accepted_are_all_closed: its accepts and socket reads",
+    );
     let _serial = serial();
     let (a, b) = UnixStream::pair().unwrap();
     let files: Vec<_> = (0..10).map(|_| memfd(b"x")).collect();
@@ -106,6 +114,10 @@ fn more_descriptors_than_accepted_are_all_closed() {
 
 #[test]
 fn a_truncated_message_closes_its_descriptors() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_truncated_message_closes_its_descriptors: its accepts and socket reads",
+    );
     let _serial = serial();
     let (a, b) = DatagramSocket::pair().unwrap();
     let file = memfd(b"x");
@@ -124,6 +136,10 @@ fn a_truncated_message_closes_its_descriptors() {
 
 #[test]
 fn descriptors_arrive_in_order_over_seqpacket() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "descriptors_arrive_in_order_over_seqpacket: its accepts and socket reads",
+    );
     let _serial = serial();
     let (a, b) = SeqpacketStream::pair().unwrap();
     let files = [memfd(b"first"), memfd(b"second")];
@@ -146,6 +162,10 @@ fn descriptors_arrive_in_order_over_seqpacket() {
 
 #[test]
 fn plain_data_and_misuse() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "plain_data_and_misuse: its accepts and socket reads",
+    );
     let _serial = serial();
     let (a, b) = UnixStream::pair().unwrap();
     assert!(matches!(
@@ -162,6 +182,10 @@ fn plain_data_and_misuse() {
 
 #[test]
 fn descriptors_still_arrive_after_a_message_receive_turned_credentials_on() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "descriptors_still_arrive_after_a_message_receive_turned_credentials_on: its accepts and socket reads",
+    );
     // SeqpacketStream::recv enables SO_PASSCRED; the credentials then come before the
     // descriptors, and recv_fds makes room for both.
     let (a, mut b) = ipclane_uds::SeqpacketStream::pair().unwrap();

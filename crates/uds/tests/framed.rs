@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ipclane_testkit::{Peer, TempDir, say};
+use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, say};
 use ipclane_uds::{FrameCodec, FramedStream, Listener, UdsAddr, UdsError, connect};
 
 /// Entry point of the peer processes these tests start.
@@ -81,6 +81,10 @@ fn sock_addr(dir: &TempDir) -> UdsAddr {
 
 #[test]
 fn a_trickling_peer_is_reassembled() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_trickling_peer_is_reassembled: its accepts and socket reads",
+    );
     let dir = TempDir::new("trickle");
     let addr = sock_addr(&dir);
     let listener = Listener::bind(&addr).unwrap();
@@ -98,6 +102,10 @@ fn a_trickling_peer_is_reassembled() {
 
 #[test]
 fn vectored_writes_survive_partial_writes_to_a_slow_reader() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "vectored_writes_survive_partial_writes_to_a_slow_reader: its accepts and socket reads",
+    );
     let dir = TempDir::new("partial");
     let addr = sock_addr(&dir);
     let listener = Listener::bind(&addr).unwrap();
@@ -128,6 +136,10 @@ fn vectored_writes_survive_partial_writes_to_a_slow_reader() {
 
 #[test]
 fn end_of_stream_in_the_header_or_body_is_truncated() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "end_of_stream_in_the_header_or_body_is_truncated: its accepts and socket reads",
+    );
     for (raw, part) in [
         (&b"\x00\x00"[..], "length header"),
         (b"\x00\x00\x00\x09abc", "payload"),
@@ -145,6 +157,10 @@ fn end_of_stream_in_the_header_or_body_is_truncated() {
 
 #[test]
 fn an_oversized_header_from_the_peer_is_refused() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "an_oversized_header_from_the_peer_is_refused: its accepts and socket reads",
+    );
     let (mut a, b) = UnixStream::pair().unwrap();
     a.write_all(&u32::MAX.to_be_bytes()).unwrap();
     let mut framed = FramedStream::new(b);
@@ -159,6 +175,10 @@ fn an_oversized_header_from_the_peer_is_refused() {
 
 #[test]
 fn writes_to_a_closed_peer_are_disconnected_not_sigpipe() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "writes_to_a_closed_peer_are_disconnected_not_sigpipe: its accepts and socket reads",
+    );
     let mut peer = Peer::spawn("write_to_closed_peer", &[]);
     assert_eq!(peer.recv(), "disconnected");
     assert!(
@@ -184,6 +204,10 @@ fn frames_over_the_limit_are_refused_before_sending() {
 
 #[test]
 fn a_read_timeout_is_an_error_not_a_hang() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_read_timeout_is_an_error_not_a_hang: its accepts and socket reads",
+    );
     let (_a, b) = UnixStream::pair().unwrap();
     b.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let mut framed = FramedStream::new(b);
@@ -197,6 +221,10 @@ fn a_read_timeout_is_an_error_not_a_hang() {
 
 #[test]
 fn framing_works_over_tcp() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "framing_works_over_tcp: its accepts and socket reads",
+    );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let client = std::thread::spawn(move || {
@@ -214,6 +242,10 @@ fn framing_works_over_tcp() {
 
 #[test]
 fn frames_handed_out_stay_valid_while_more_are_read() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "frames_handed_out_stay_valid_while_more_are_read: its accepts and socket reads",
+    );
     let (a, b) = UnixStream::pair().unwrap();
     let (mut a, mut b) = (FramedStream::new(a), FramedStream::new(b));
     let writer = std::thread::spawn(move || {
@@ -237,6 +269,10 @@ fn frames_handed_out_stay_valid_while_more_are_read() {
 
 #[test]
 fn a_withheld_last_byte_costs_one_frame_not_two() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_withheld_last_byte_costs_one_frame_not_two: its accepts and socket reads",
+    );
     let dir = TempDir::new("withhold");
     let addr = sock_addr(&dir);
     let listener = Listener::bind(&addr).unwrap();

@@ -3,7 +3,7 @@
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 
-use ipclane_testkit::{Peer, TempDir, is_root, listen, say, unique};
+use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, is_root, listen, say, unique};
 use ipclane_uds::{AccessPolicy, FramedStream, Listener, UdsAddr, UdsError, connect};
 
 /// Entry point of the peer processes these tests start.
@@ -153,6 +153,10 @@ fn addr_in(dir: &TempDir, name: &str) -> UdsAddr {
 
 #[test]
 fn socket_file_is_0600_under_umask_000_and_removed_on_drop() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "socket_file_is_0600_under_umask_000_and_removed_on_drop: its accepts and socket reads",
+    );
     let dir = TempDir::new("umask");
     let path = dir.path().join("l.sock");
     let mut peer = Peer::spawn("bind_with_umask_000", &[path.to_str().unwrap()]);
@@ -166,6 +170,10 @@ fn socket_file_is_0600_under_umask_000_and_removed_on_drop() {
 
 #[test]
 fn a_wider_mode_is_exact_under_a_strict_umask() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_wider_mode_is_exact_under_a_strict_umask: its accepts and socket reads",
+    );
     let dir = TempDir::new("umask077");
     let path = dir.path().join("w.sock");
     let mut peer = Peer::spawn(
@@ -179,6 +187,10 @@ fn a_wider_mode_is_exact_under_a_strict_umask() {
 
 #[test]
 fn without_a_private_umask_a_mode_the_umask_narrows_is_refused() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "without_a_private_umask_a_mode_the_umask_narrows_is_refused: its accepts and socket reads",
+    );
     let dir = TempDir::new("nounshare");
     let path = dir.path().join("w.sock");
     let mut peer = Peer::spawn(
@@ -209,6 +221,10 @@ fn mode_is_configurable() {
 
 #[test]
 fn a_stale_socket_is_reclaimed_and_a_live_one_is_not() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_stale_socket_is_reclaimed_and_a_live_one_is_not: its accepts and socket reads",
+    );
     let dir = TempDir::new("stale");
     let path = dir.path().join("s.sock");
     // std's listener leaves its file behind, like a crashed server.
@@ -303,6 +319,10 @@ fn racing_servers_get_exactly_one_winner() {
 
 #[test]
 fn abstract_addresses_need_no_file() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "abstract_addresses_need_no_file: its accepts and socket reads",
+    );
     let addr: UdsAddr = format!("@{}", unique("abstract")).parse().unwrap();
     let listener = Listener::bind(&addr).unwrap();
     assert!(matches!(
@@ -344,6 +364,10 @@ fn connecting_to_nothing_is_not_listening() {
 
 #[test]
 fn peer_credentials_are_the_peer_process() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "peer_credentials_are_the_peer_process: its accepts and socket reads",
+    );
     let dir = TempDir::new("creds");
     let addr = addr_in(&dir, "c.sock");
     let listener = Listener::bind(&addr).unwrap();
@@ -366,9 +390,14 @@ fn peer_credentials_are_the_peer_process() {
 
 #[test]
 fn another_user_is_refused_by_the_default_policy() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "another_user_is_refused_by_the_default_policy: its accepts and socket reads",
+    );
     if !is_root() {
-        eprintln!(
-            "skipped another_user_is_refused_by_the_default_policy: needs root to switch user"
+        ipclane_testkit::skip(
+            "another_user_is_refused_by_the_default_policy",
+            "needs root to switch user",
         );
         return;
     }
@@ -398,6 +427,10 @@ fn another_user_is_refused_by_the_default_policy() {
 
 #[test]
 fn a_mode_never_reaches_a_file_swapped_in_at_the_path() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_mode_never_reaches_a_file_swapped_in_at_the_path: its accepts and socket reads",
+    );
     // A directory others can write (no sticky bit): another process swaps a symbolic link
     // to a private file in at the socket path the moment the socket file appears.
     let dir = TempDir::new("mode-race");

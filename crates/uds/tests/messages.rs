@@ -1,6 +1,6 @@
 //! Seqpacket and datagram sockets keep message boundaries and never return a short message.
 
-use ipclane_testkit::{Peer, TempDir, say};
+use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, say};
 use ipclane_uds::{DatagramSocket, SeqpacketListener, SeqpacketStream, UdsAddr, UdsError};
 
 /// Entry point of the peer processes these tests start.
@@ -40,6 +40,10 @@ fn peer_entry() {
 
 #[test]
 fn seqpacket_keeps_boundaries_across_processes() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "seqpacket_keeps_boundaries_across_processes: its accepts and socket reads",
+    );
     let dir = TempDir::new("seqpacket");
     let addr: UdsAddr = dir.path().join("sp.sock").into();
     let listener = SeqpacketListener::bind(&addr).unwrap();
@@ -59,6 +63,10 @@ fn seqpacket_keeps_boundaries_across_processes() {
 
 #[test]
 fn seqpacket_refuses_oversized_and_empty_messages() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "seqpacket_refuses_oversized_and_empty_messages: its accepts and socket reads",
+    );
     let (a, mut b) = SeqpacketStream::pair().unwrap();
     match a.send(&vec![0; 4 << 20]) {
         Err(UdsError::FrameTooLarge { len, max }) => {
@@ -74,6 +82,10 @@ fn seqpacket_refuses_oversized_and_empty_messages() {
 
 #[test]
 fn seqpacket_reports_truncation_and_stays_usable() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "seqpacket_reports_truncation_and_stays_usable: its accepts and socket reads",
+    );
     let (a, mut b) = SeqpacketStream::pair().unwrap();
     b.set_max_message_len(10);
     a.send(&[1; 20]).unwrap();
@@ -87,6 +99,10 @@ fn seqpacket_reports_truncation_and_stays_usable() {
 
 #[test]
 fn datagrams_keep_boundaries_and_empty_messages() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "datagrams_keep_boundaries_and_empty_messages: its accepts and socket reads",
+    );
     let (a, mut b) = DatagramSocket::pair().unwrap();
     for msg in [&b"one"[..], b"", b"three"] {
         a.send(msg).unwrap();
@@ -101,6 +117,10 @@ fn datagrams_keep_boundaries_and_empty_messages() {
 
 #[test]
 fn datagrams_report_truncation_and_size_limits() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "datagrams_report_truncation_and_size_limits: its accepts and socket reads",
+    );
     let (a, mut b) = DatagramSocket::pair().unwrap();
     b.set_max_message_len(4);
     a.send(b"too long").unwrap();
@@ -119,6 +139,10 @@ fn datagrams_report_truncation_and_size_limits() {
 
 #[test]
 fn bound_datagram_sockets_exchange_with_addresses() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "bound_datagram_sockets_exchange_with_addresses: its accepts and socket reads",
+    );
     let dir = TempDir::new("dgram");
     let server_addr: UdsAddr = dir.path().join("server.sock").into();
     let client_addr: UdsAddr = dir.path().join("client.sock").into();
@@ -151,6 +175,10 @@ fn bound_datagram_sockets_exchange_with_addresses() {
 
 #[test]
 fn connected_datagram_socket_sends_to_its_peer() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "connected_datagram_socket_sends_to_its_peer: its accepts and socket reads",
+    );
     let dir = TempDir::new("dgram-connect");
     let addr: UdsAddr = dir.path().join("d.sock").into();
     let mut server = DatagramSocket::bind(&addr).unwrap();
@@ -162,6 +190,10 @@ fn connected_datagram_socket_sends_to_its_peer() {
 
 #[test]
 fn an_empty_message_from_a_foreign_peer_is_not_the_end_of_the_stream() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "an_empty_message_from_a_foreign_peer_is_not_the_end_of_the_stream: its accepts and socket reads",
+    );
     let dir = TempDir::new("seqpacket-empty");
     let addr: UdsAddr = dir.path().join("sp.sock").into();
     let listener = SeqpacketListener::bind(&addr).unwrap();
@@ -187,6 +219,10 @@ fn an_empty_message_from_a_foreign_peer_is_not_the_end_of_the_stream() {
 
 #[test]
 fn a_datagram_socket_shut_down_for_reading_is_an_error_not_empty_messages() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "a_datagram_socket_shut_down_for_reading_is_an_error_not_empty_messages: its accepts and socket reads",
+    );
     let (a, mut b) = DatagramSocket::pair().unwrap();
     a.send(b"").unwrap();
     a.send(b"queued").unwrap();
@@ -198,6 +234,10 @@ fn a_datagram_socket_shut_down_for_reading_is_an_error_not_empty_messages() {
 
 #[test]
 fn the_reported_send_limit_is_exact() {
+    let _deadline = Deadline::new(
+        WAIT_LIMIT,
+        "the_reported_send_limit_is_exact: its accepts and socket reads",
+    );
     let (a, mut b) = SeqpacketStream::pair().unwrap();
     let max = a.max_send_len().unwrap();
     b.set_max_message_len(max);

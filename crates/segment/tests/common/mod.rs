@@ -48,11 +48,10 @@ pub fn make_stale(name: &str) {
     reopened.set_persistent(false);
 }
 
-/// Serialises the tests of one binary that call `gc()` or deliberately leave stale
-/// segments, so that one test's `gc()` cannot remove another test's stale fixture.
-pub fn gc_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Serialises the tests that call `gc()` or deliberately leave stale segments, in every
+/// test process, so that one test's `gc()` cannot remove another test's stale fixture.
+pub fn gc_lock() -> ipclane_testkit::SerialGuard {
+    ipclane_testkit::serial("segment-gc")
 }
 
 /// Moves this process into a private mount namespace: what it mounts is invisible outside
