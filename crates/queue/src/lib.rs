@@ -22,6 +22,9 @@
 //!   when the peer closed *or died*, and a dead side's role can be taken over.
 //! - **Single producer, single consumer, by type.** Handles are `Send`, not `Sync`; a second
 //!   live producer or consumer is [`QueueError::AlreadyClaimed`].
+//! - **A handle belongs to the process that attached it.** A copy made by `fork` shares
+//!   the original's segment claims, so the two processes would act as one side: after
+//!   `fork`, share the memory (the `Segment`) and attach new handles in the child.
 //!
 //! # Types
 //!

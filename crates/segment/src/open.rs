@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::fs::{FileType, SealFlags};
+use rustix::fs::{FileType, OFlags, SealFlags};
 use rustix::io::Errno;
 
 use crate::builder::Config;
@@ -65,6 +65,21 @@ fn open_fd(received: OwnedFd, name: String, config: &Config) -> Result<Segment, 
         Ok(Ok(_)) => {}
         Ok(Err(file_type)) => return Err(not_regular(&name, "the descriptor", file_type)),
         Err(e) => return Err(SegmentError::os(&name, "fstat", e)),
+    }
+    // What the sender could do with it: the reopen below goes through /proc with *our*
+    // rights, so a read-only or O_PATH descriptor would come back writable. A segment is
+    // written by every side, so only a descriptor its sender could write is taken.
+    let access =
+        rustix::fs::fcntl_getfl(&received).map_err(SegmentError::os_fn(&name, "F_GETFL"))?;
+    if access.contains(OFlags::PATH) || access & OFlags::ACCMODE != OFlags::RDWR {
+        return Err(SegmentError::PermissionDenied {
+            name,
+            source: std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the descriptor was not opened for reading and writing; reopening it would \
+                 grant more than its sender had",
+            ),
+        });
     }
     let backing = match rustix::fs::fcntl_get_seals(&received) {
         Ok(seals) if seals.contains(SealFlags::SHRINK | SealFlags::GROW) => Backing::Memfd,

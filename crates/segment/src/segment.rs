@@ -117,7 +117,11 @@ impl Segment {
     /// regular file (a terminal, FIFO, socket, directory or device is
     /// [`SegmentError::Corrupt`], and never becomes our controlling terminal), and by
     /// default a memfd sealed against shrinking and growing, so that the peer cannot
-    /// truncate it under us (`SIGBUS`); see [`SegmentBuilder::require_seals`].
+    /// truncate it under us (`SIGBUS`); see [`SegmentBuilder::require_seals`]. It must
+    /// also be open for reading and writing: the segment is reopened with this process's
+    /// own rights, so a read-only or `O_PATH` descriptor, which could not write the
+    /// segment for its sender, is [`SegmentError::PermissionDenied`] rather than a way to
+    /// get it written.
     pub fn from_fd(fd: OwnedFd) -> SegmentBuilder {
         SegmentBuilder::new(Ok(crate::location::Location::received(fd)))
     }

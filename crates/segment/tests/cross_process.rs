@@ -65,9 +65,15 @@ fn peer_entry() {
             say("ready");
             hold();
         }
-        "create_with_umask_000" => {
-            rustix::process::umask(rustix::fs::Mode::empty());
-            let _seg = Segment::named(&args[0]).size(4096).create().unwrap();
+        // args: name, umask, mode ("default" for the builder's default), both octal
+        "create_under_umask" => {
+            let octal = |s: &str| u32::from_str_radix(s, 8).unwrap();
+            rustix::process::umask(rustix::fs::Mode::from_bits_truncate(octal(&args[1])));
+            let mut builder = Segment::named(&args[0]).size(4096);
+            if args[2] != "default" {
+                builder = builder.mode(octal(&args[2]));
+            }
+            let _seg = builder.create().unwrap();
             say("created");
             hold();
         }
@@ -84,7 +90,13 @@ fn peer_entry() {
         }
         "open_memfd_through_proc" => {
             let path = format!("/proc/{}/fd/{}", args[0], args[1]);
-            let file = std::fs::File::open(path).unwrap();
+            // Read and write, as a segment's descriptor is sent (a read-only one is
+            // refused: see hostile_files.rs).
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap();
             let seg = Segment::from_fd(file.into()).open().unwrap();
             let mut buf = [0u8; 5];
             seg.region().read(0, &mut buf).unwrap();
@@ -352,14 +364,41 @@ fn racing_gcs_remove_each_stale_segment_exactly_once() {
     assert!(live.exists());
 }
 
-#[test]
-fn mode_is_0600_under_umask_000() {
+/// The mode a segment gets when created in a process with `umask`.
+fn mode_created_under(umask: &str, mode: &str) -> u32 {
     let name = ShmName::new("umask");
-    let mut peer = Peer::spawn("create_with_umask_000", &[&name.0]);
+    let mut peer = Peer::spawn("create_under_umask", &[&name.0, umask, mode]);
     assert_eq!(peer.recv(), "created");
-    let mode = name.path().metadata().unwrap().permissions().mode() & 0o7777;
-    assert_eq!(mode, 0o600, "mode {mode:o}");
+    let got = name.path().metadata().unwrap().permissions().mode() & 0o7777;
     assert!(peer.finish().success());
+    got
+}
+
+#[test]
+fn the_default_mode_is_exactly_0600_whatever_the_umask() {
+    for umask in ["000", "077", "022", "777"] {
+        let mode = mode_created_under(umask, "default");
+        assert_eq!(mode, 0o600, "umask {umask}: mode {mode:o}");
+    }
+}
+
+/// The umask never narrows an asked-for mode (077 would strip group and other bits,
+/// 777 every bit), nor does 000 widen it.
+#[test]
+fn an_asked_for_mode_is_exact_whatever_the_umask() {
+    for (umask, mode) in [
+        ("077", "640"),
+        ("077", "666"),
+        ("777", "600"),
+        ("000", "640"),
+    ] {
+        let got = mode_created_under(umask, mode);
+        assert_eq!(
+            format!("{got:o}"),
+            mode,
+            "umask {umask}, mode {mode}: got {got:o}"
+        );
+    }
 }
 
 #[test]

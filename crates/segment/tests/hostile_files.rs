@@ -131,3 +131,31 @@ fn a_directory_is_refused_by_descriptor_and_by_name() {
     let reason = corrupt_reason(Segment::at_path(dir.path()).open());
     assert!(reason.contains("a directory"), "{reason}");
 }
+
+/// A sender that could only read a segment, or only name it, must not get a receiver to
+/// write it: `from_fd` reopens through /proc with the receiver's own rights, so it takes
+/// only a descriptor opened for reading and writing.
+#[test]
+fn a_descriptor_its_sender_could_not_write_is_refused() {
+    let segment = Segment::anonymous("ro").size(4096).create().unwrap();
+    let path = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&segment))
+    );
+    use rustix::fs::{Mode, OFlags};
+    for (what, flags) in [
+        ("read-only", OFlags::RDONLY),
+        ("O_PATH", OFlags::PATH),
+        ("write-only", OFlags::WRONLY),
+    ] {
+        let fd = rustix::fs::open(&path, flags | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        match Segment::from_fd(fd).open() {
+            Err(SegmentError::PermissionDenied { .. }) => {}
+            other => panic!("a {what} descriptor: {other:?}"),
+        }
+    }
+    let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    Segment::from_fd(fd)
+        .open()
+        .expect("a read-write descriptor is taken");
+}

@@ -90,6 +90,9 @@ pub(crate) enum Received {
 /// zero-byte return that means end of stream, which `recv(2)` alone cannot tell apart
 /// (`unix_dgram_recvmsg` returns 0 for both). A side effect of `SO_PASSCRED`: when this
 /// socket sends while unbound, the kernel binds it to an autobind abstract address.
+/// The option is set once and not checked again: code that clears `SO_PASSCRED` on the
+/// descriptor (through `as_fd`, or a duplicate of it) makes an empty message read as the
+/// end of the stream.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     /// `max` bytes once a message was received; empty before.

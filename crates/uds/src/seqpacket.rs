@@ -99,7 +99,9 @@ impl SeqpacketStream {
     /// (enabled at the first call), so every message arrives with its sender's
     /// credentials and the end of the stream without any, which tells them apart. A side
     /// effect: if this socket then sends while unbound (a `connect`ed or `pair` socket),
-    /// the kernel gives it an autobind abstract address, visible to the peer.
+    /// the kernel gives it an autobind abstract address, visible to the peer. Do not
+    /// clear `SO_PASSCRED` on its descriptor: an empty message would then read as the end
+    /// of the stream.
     ///
     /// The returned message owns exactly its bytes (copied out of a buffer of
     /// [`max_message_len`](Self::max_message_len) bytes that the socket reuses).

@@ -23,6 +23,8 @@ pub struct BroadcastWriter<M: Memory> {
     slot_size: usize,
     /// Sequence number of the next record.
     head: u64,
+    /// Wake system calls made for sleeping readers.
+    wakes: u64,
     _claim: Option<Claim>,
 }
 
@@ -53,6 +55,7 @@ impl<M: Memory> BroadcastWriter<M> {
             capacity,
             slot_size,
             head,
+            wakes: 0,
             _claim: claim,
         })
     }
@@ -70,6 +73,12 @@ impl<M: Memory> BroadcastWriter<M> {
     /// Sequence number the next record gets (records written so far).
     pub fn position(&self) -> u64 {
         self.head
+    }
+
+    /// Wake system calls this writer made for sleeping readers (zero while every reader
+    /// keeps up: a write with nobody asleep costs no system call).
+    pub fn wakes(&self) -> u64 {
+        self.wakes
     }
 
     /// Publishes `record`, overwriting the oldest slot; never waits.
@@ -105,7 +114,9 @@ impl<M: Memory> BroadcastWriter<M> {
         self.head = n + 1;
         // Release: a reader that sees the new head finds the slot written.
         self.control().head.0.store(self.head, Ordering::Release);
-        self.control().data_ready.0.notify();
+        if self.control().data_ready.0.notify() {
+            self.wakes += 1;
+        }
         Ok(())
     }
 }

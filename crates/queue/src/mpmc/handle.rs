@@ -14,7 +14,7 @@ use super::{
 use crate::QueueError;
 use crate::layout::Structure;
 use crate::memory::{self, Memory};
-use crate::notifier::{WaitStrategy, Waiter};
+use crate::notifier::{WaitStrategy, Waiter, WakeWord};
 use crate::sync::{AtomicU64, Ordering};
 
 /// Consecutive `Full` (or empty) outcomes at one position after which an operation looks
@@ -36,6 +36,8 @@ pub(super) struct Handle<M: Memory> {
     intent: Option<NonNull<AtomicU64>>,
     /// The position the last operation found blocked, and how many times in a row.
     stuck: Cell<(u64, u32)>,
+    /// Wake system calls this handle made for the other role.
+    wakes: Cell<u64>,
     pub(super) waiter: Waiter,
     _claim: Option<Claim>,
 }
@@ -117,6 +119,7 @@ impl<M: Memory> Handle<M> {
             role,
             intent,
             stuck: Cell::new((0, 0)),
+            wakes: Cell::new(0),
             waiter: Waiter::new(WaitStrategy::default()),
             _claim: claim,
         })
@@ -188,7 +191,8 @@ impl<M: Memory> Handle<M> {
     /// After every producer has gone: the next committed record, repairing the slots of
     /// dead producers on the way; `None` once none is left.
     pub(super) fn drain(&self) -> Result<Option<Vec<u8>>, QueueError> {
-        // Each round either returns or repairs a slot; fewer slots than capacity block.
+        // Each round either returns or repairs a slot; fewer slots than capacity block. At
+        // most two repairs a round (try_pop's and this one), whatever a hostile peer does.
         for _ in 0..=self.capacity {
             if let Some(record) = self.try_pop()? {
                 return Ok(Some(record));
@@ -231,6 +235,9 @@ impl<M: Memory> Handle<M> {
         let enqueue = &self.control().enqueue.0;
         let announcement = self.announcement();
         let mut pos = enqueue.load(Ordering::Relaxed);
+        // One repair per call: a hostile peer that keeps the queue looking stuck gets no
+        // more than one scan of the announcements (64 system calls) out of each call.
+        let mut may_repair = true;
         for _ in 0..MAX_RETRIES {
             let (slot, payload) = self.slot(pos);
             // Acquire pairs with the consumer's Release store of seq: its read of the
@@ -264,7 +271,7 @@ impl<M: Memory> Handle<M> {
                         // reads seq == pos + 1 with Acquire.
                         slot.seq.store(pos.wrapping_add(1), Ordering::Release);
                         drop(announcement);
-                        self.control().not_empty.0.notify();
+                        self.notify(&self.control().not_empty.0);
                         return Ok(());
                     }
                     Err(now) => pos = now,
@@ -273,7 +280,8 @@ impl<M: Memory> Handle<M> {
                 // The slot still holds a record of an earlier lap (or a consumer of that
                 // lap is still reading it, or died doing so, or our view of it is not
                 // current yet): full, unless a dead consumer's slot can be handed back.
-                if self.blocked_at(pos) {
+                if self.blocked_at(pos) && may_repair {
+                    may_repair = false;
                     if self.repair() > 0 {
                         pos = enqueue.load(Ordering::Relaxed);
                         continue;
@@ -306,6 +314,7 @@ impl<M: Memory> Handle<M> {
     pub(super) fn try_pop(&self) -> Result<Option<Vec<u8>>, QueueError> {
         let dequeue = &self.control().dequeue.0;
         let mut pos = dequeue.load(Ordering::Relaxed);
+        let mut may_repair = true; // one repair per call, as in try_push
         for _ in 0..MAX_RETRIES {
             let (slot, payload) = self.slot(pos);
             // Acquire pairs with the producer's (or a repairer's) Release store of seq.
@@ -357,9 +366,12 @@ impl<M: Memory> Handle<M> {
                 // Nothing written here yet (or a consumer of the previous lap is still
                 // reading, or our view of the slot is not current yet): empty, unless the
                 // producer that took this position died and its slot can be skipped.
-                if self.blocked_at(pos) && self.repair() > 0 {
-                    pos = dequeue.load(Ordering::Relaxed);
-                    continue;
+                if self.blocked_at(pos) && may_repair {
+                    may_repair = false;
+                    if self.repair() > 0 {
+                        pos = dequeue.load(Ordering::Relaxed);
+                        continue;
+                    }
                 }
                 return Ok(None);
             } else {
@@ -386,7 +398,20 @@ impl<M: Memory> Handle<M> {
         slot.seq
             .store(pos.wrapping_add(self.capacity), Ordering::Release);
         drop(announcement);
-        self.control().not_full.0.notify();
+        self.notify(&self.control().not_full.0);
+    }
+
+    /// Wakes the waiters of `word`, counting the wake system calls.
+    #[inline(always)]
+    pub(super) fn notify(&self, word: &WakeWord) {
+        if word.notify() {
+            self.wakes.set(self.wakes.get() + 1);
+        }
+    }
+
+    /// Wake system calls this handle made for the other role.
+    pub(super) fn wakes(&self) -> u64 {
+        self.wakes.get()
     }
 }
 

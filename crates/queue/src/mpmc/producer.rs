@@ -7,6 +7,7 @@ use super::handle::Handle;
 use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
+use crate::notifier::{WaitStrategy, Waiter};
 
 /// A producer of an [`MpmcQueue`](super::MpmcQueue); made by
 /// [`MpmcQueue::producer`](super::MpmcQueue::producer).
@@ -49,6 +50,27 @@ impl<M: Memory> MpmcProducer<M> {
     /// Those of `push_blocking`, and [`QueueError::Timeout`].
     pub fn push_timeout(&mut self, record: &[u8], timeout: Duration) -> Result<(), QueueError> {
         self.push_until(record, Some(Instant::now() + timeout))
+    }
+
+    /// Sets how blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.0.waiter = Waiter::new(strategy);
+    }
+
+    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
+    pub fn spin_budget(&self) -> Duration {
+        self.0.waiter.budget()
+    }
+
+    /// Wake system calls this handle made for the other role (zero while the other side
+    /// keeps up: a notification with nobody asleep costs no system call).
+    pub fn wakes(&self) -> u64 {
+        self.0.wakes()
+    }
+
+    /// Times a blocking call went to sleep.
+    pub fn parks(&self) -> u64 {
+        self.0.waiter.parks()
     }
 
     /// Operations that peers which died in their middle left to the survivors, counted

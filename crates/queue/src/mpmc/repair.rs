@@ -15,8 +15,23 @@
 //! that CAS or a later read-modify-write of the same word; so it sees the announcement,
 //! or a later store of the owner's word, all Release and made after the owner published
 //! the slot, which the repairer's final compare-exchange of `seq` then finds changed.
+//! One more case: the repairer reads the owner's announcement, the owner then publishes,
+//! withdraws it and releases its claim (drops its handle, or exits) before the repairer
+//! asks whether the claim is held. The repairer's compare-exchange of `seq` from the
+//! value it read before must then fail, which needs the owner's publication to be
+//! visible to it. That rests on the kernel: releasing a lock and asking about it are
+//! system calls that take the lock's spinlock, a full barrier on every architecture
+//! Linux runs on, so the owner's stores before its release are visible after the
+//! repairer's query. This is the one ordering not expressed in the atomics above.
 //! A handle that took over a dead owner's side index withdrew its announcement first,
-//! which is right: the owner is dead. Every step is a compare-exchange on the slot's
+//! which is right: the owner is dead. A live handle stopped between announcing a position
+//! and losing the CAS for it keeps that announcement until it runs again; a dead owner
+//! of the same position is then waited for as if alive, never repaired wrongly.
+//!
+//! A handle belongs to the process that attached it: one copied by `fork` shares its
+//! claim and its intent word with the original, so two processes would announce through
+//! one word and a survivor could repair a slot one of them still owns. After `fork`, the
+//! child attaches handles of its own (the memory, a `Segment`, may be shared freely). Every step is a compare-exchange on the slot's
 //! sequence from the value read, so two repairers (or a repairer and a late but live
 //! owner) never both act on one slot.
 
@@ -53,8 +68,8 @@ impl<M: Memory> Handle<M> {
             repaired += 1;
         }
         if repaired > 0 {
-            control.not_empty.0.notify();
-            control.not_full.0.notify();
+            self.notify(&control.not_empty.0);
+            self.notify(&control.not_full.0);
         }
         repaired
     }
