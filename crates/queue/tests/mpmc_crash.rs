@@ -398,3 +398,68 @@ fn consumers_killed_at_random_instants_never_wedge_the_queue() {
     }
     eprintln!("records lost with killed consumers, over 24 rounds: {lost}");
 }
+
+/// Between threads of one process nothing is announced and nothing may be repaired: a slot
+/// taken by a thread that is still writing it (here: the enqueue position moved by hand,
+/// as a thread's CAS would) stays a wait, however long the consumer polls.
+#[test]
+fn on_heap_memory_a_slot_in_flight_is_never_repaired() {
+    let memory = MpmcQueue::heap(4, 32).unwrap();
+    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    let _tx = MpmcQueue::producer(memory.clone()).unwrap();
+    // SAFETY: the enqueue position is an 8-aligned u64 inside the queue's memory, which
+    // lives as long as `memory`; it is only ever accessed atomically.
+    let enqueue = unsafe {
+        AtomicU64::from_ptr(
+            ipclane_queue::Memory::as_ptr(&*memory)
+                .as_ptr()
+                .add(ENQUEUE)
+                .cast(),
+        )
+    };
+    enqueue.fetch_add(1, Ordering::SeqCst);
+    for _ in 0..10_000 {
+        assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
+    }
+    assert_eq!(rx.abandoned(), Abandoned::default());
+}
+
+/// Attaching reads the queue's shape once and refuses one that cannot be right: a
+/// capacity that is not a power of two >= 2, a zero slot size, or more slots than the
+/// memory holds. (Offsets 16 and 24 of the meta block, docs/queue-layout.md.)
+#[test]
+fn attaching_refuses_a_corrupted_shape_with_a_layout_error() {
+    for (offset, value) in [
+        (16, 0u64),
+        (16, 1),
+        (16, 3),
+        (16, 6),
+        (16, 1 << 20),
+        (16, 1 << 62),
+        (24, 0),
+        (24, 1 << 40),
+        (24, u64::MAX),
+    ] {
+        let memory = MpmcQueue::heap(8, 32).unwrap();
+        // SAFETY: offset is an 8-aligned word of the meta block inside the memory; the
+        // queue has no handle yet.
+        unsafe {
+            AtomicU64::from_ptr(
+                ipclane_queue::Memory::as_ptr(&*memory)
+                    .as_ptr()
+                    .add(offset)
+                    .cast(),
+            )
+            .store(value, Ordering::SeqCst)
+        };
+        for result in [
+            MpmcQueue::producer(memory.clone()).map(drop),
+            MpmcQueue::consumer(memory.clone()).map(drop),
+        ] {
+            assert!(
+                matches!(result, Err(QueueError::Layout { .. })),
+                "word {offset} = {value:#x}: {result:?}"
+            );
+        }
+    }
+}
