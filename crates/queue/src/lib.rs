@@ -107,6 +107,10 @@
 
 mod broadcast;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
 mod fences;
 mod futex;
 mod layout;

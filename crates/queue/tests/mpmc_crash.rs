@@ -1,26 +1,23 @@
 //! MPMC peers killed inside an operation, between real processes.
 //!
-//! The deterministic tests put a peer in the exact state of a process that won the CAS on
-//! a position and then stopped or died before finishing: a child attaches through the
-//! public API, then performs the announcement and the CAS by hand (offsets from
-//! docs/queue-layout.md) and stops there. A stopped peer must be waited for; a killed one
-//! must have its slot repaired, with nothing committed lost and the loss counted. The
-//! random-kill rounds kill real producers and consumers at random instants.
+//! The deterministic tests stop a real handle in another process at the instant the attack
+//! run found: just after it won the CAS on a position, before it finished with the slot
+//! (`ipclane_queue::fault`, a test-only feature). A stopped peer must be waited for, and a
+//! continued one finishes its operation; a killed one must have its slot repaired, with
+//! nothing committed lost and the loss counted. The random-kill rounds kill real producers
+//! and consumers at random instants.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ipclane_queue::fault::{Point, stop_at};
 use ipclane_queue::{Abandoned, MpmcQueue, QueueError};
 use ipclane_segment::Segment;
 use ipclane_testkit::{Peer, bounded, hold, say, unique};
 
-/// Offsets of the MPMC control block (docs/queue-layout.md).
+/// Offset of the enqueue position in the MPMC control block (docs/queue-layout.md).
 const ENQUEUE: usize = 128;
-const DEQUEUE: usize = 256;
-const PRODUCER_INTENTS: usize = 1024;
-const CONSUMER_INTENTS: usize = 9216;
-const INTENT_STRIDE: usize = 128;
 
 /// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
 struct Name(String);
@@ -46,27 +43,7 @@ fn open(name: &str) -> Arc<Segment> {
     )
 }
 
-fn word(segment: &Segment, offset: usize) -> &AtomicU64 {
-    assert!(offset + 8 <= segment.len() && offset.is_multiple_of(8));
-    // SAFETY: in bounds and 8-aligned (asserted; the mapping is page-aligned); the word
-    // is only ever accessed atomically, and lives as long as the borrow of the segment.
-    unsafe { AtomicU64::from_ptr(segment.as_ptr().add(offset).cast()) }
-}
-
-/// Does by hand what a handle at side `index` does to take the next position, then
-/// stops: announces the position and wins the CAS, but never touches the slot.
-fn take_position_and_stop(segment: &Segment, position_at: usize, intents_at: usize, index: usize) {
-    let position = word(segment, position_at);
-    let intent = word(segment, intents_at + index * INTENT_STRIDE);
-    let p = position.load(Ordering::SeqCst);
-    intent.store(p + 1, Ordering::SeqCst);
-    position
-        .compare_exchange(p, p + 1, Ordering::SeqCst, Ordering::SeqCst)
-        .expect("nobody else moves the position here");
-}
-
-/// Payload bytes of a slot: records fill it, so a copy takes long enough for random kills
-/// to land inside an operation now and then.
+/// Payload bytes of a slot: records fill it.
 const SLOT: usize = 32;
 
 fn record(producer: u64, seq: u64) -> Vec<u8> {
@@ -97,9 +74,21 @@ fn parse(r: &[u8]) -> (u64, u64) {
     (producer, seq)
 }
 
-fn stop(peer: &Peer) {
+/// Waits until the peer has stopped itself at its fault point.
+fn wait_stopped(peer: &Peer) {
+    let stat = format!("/proc/{}/stat", peer.pid());
+    let stopped = ipclane_testkit::eventually(Duration::from_secs(30), || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            // The state follows the command name, which is in parentheses.
+            s.rfind(')').and_then(|i| s[i + 2..].chars().next()) == Some('T')
+        })
+    });
+    assert!(stopped, "the peer never reached its fault point");
+}
+
+fn signal(peer: &Peer, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(peer.pid() as i32).expect("pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::STOP).expect("SIGSTOP");
+    rustix::process::kill_process(pid, signal).expect("kill");
 }
 
 #[test]
@@ -108,23 +97,27 @@ fn peer_entry() {
     ipclane_testkit::run_peer(|role, args| {
         let segment = open(&args[0]);
         match role {
-            // args: name, side index, records to push first
-            "producer_takes_a_slot" => {
-                let index: usize = args[1].parse().unwrap();
-                let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
-                for seq in 0..args[2].parse().unwrap() {
-                    tx.try_push(&record(100 + index as u64, seq)).unwrap();
+            // args: name, producer id, records to push before the one it stops inside
+            "producer_stops_inside_a_push" => {
+                let id: u64 = args[1].parse().unwrap();
+                let count: u64 = args[2].parse().unwrap();
+                let mut tx = MpmcQueue::producer(segment).unwrap();
+                for seq in 0..count {
+                    tx.try_push(&record(id, seq)).unwrap();
                 }
-                take_position_and_stop(&segment, ENQUEUE, PRODUCER_INTENTS, index);
-                say("holding");
+                say("stopping");
+                stop_at(Point::MpmcAfterEnqueue);
+                tx.try_push(&record(id, count)).unwrap(); // stops inside, after its CAS
+                say("pushed");
                 hold();
             }
-            "consumer_takes_a_slot" => {
-                let _rx = MpmcQueue::consumer(segment.clone()).unwrap();
+            "consumer_stops_inside_a_pop" => {
+                let mut rx = MpmcQueue::consumer(segment).unwrap();
                 say("attached");
                 assert_eq!(ipclane_testkit::listen().as_deref(), Some("take"));
-                take_position_and_stop(&segment, DEQUEUE, CONSUMER_INTENTS, 0);
-                say("holding");
+                stop_at(Point::MpmcAfterDequeue);
+                let r = rx.try_pop().unwrap(); // stops inside, after its CAS
+                say(format!("popped {:?}", parse(&r)));
                 hold();
             }
             // args: name, producer id, records
@@ -158,10 +151,10 @@ fn peer_entry() {
 fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
     let name = Name::new("mpmc-hole");
     let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
-    // The peer is the first producer (side index 0): one record, then it holds position 1.
-    let mut peer = Peer::spawn("producer_takes_a_slot", &[&name.0, "0", "1"]);
-    assert_eq!(peer.recv(), "holding");
-    stop(&peer);
+    // The peer commits one record, then stops holding position 1.
+    let mut peer = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "100", "1"]);
+    assert_eq!(peer.recv(), "stopping");
+    wait_stopped(&peer);
     let segment = open(&name.0);
     let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
     let mut rx = MpmcQueue::consumer(segment).unwrap();
@@ -211,15 +204,45 @@ fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
     }
 }
 
+/// A stopped producer is alive: continued, it finishes its push, which is delivered in
+/// its place, and nothing is counted abandoned.
+#[test]
+fn a_stopped_producer_continued_finishes_its_push_in_order() {
+    let name = Name::new("mpmc-cont");
+    let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
+    let mut peer = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "100", "0"]);
+    assert_eq!(peer.recv(), "stopping");
+    wait_stopped(&peer);
+    let segment = open(&name.0);
+    let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    tx.try_push(&record(0, 0)).unwrap();
+    for _ in 0..1000 {
+        assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
+    }
+    assert!(matches!(
+        rx.pop_timeout(Duration::from_millis(300)),
+        Err(QueueError::Timeout)
+    ));
+    signal(&peer, rustix::process::Signal::CONT);
+    assert_eq!(peer.recv(), "pushed");
+    let first = bounded("the continued producer's record", || rx.pop_blocking());
+    assert_eq!(parse(&first.unwrap()), (100, 0), "in its place, first");
+    assert_eq!(parse(&rx.try_pop().unwrap()), (0, 0));
+    assert_eq!(rx.abandoned(), Abandoned::default());
+}
+
 #[test]
 fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
     let name = Name::new("mpmc-holes");
     let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
     // Two producers die holding positions 0 and 1; a third commits 2, 3, 4 and leaves.
-    let mut first = Peer::spawn("producer_takes_a_slot", &[&name.0, "0", "0"]);
-    assert_eq!(first.recv(), "holding");
-    let mut second = Peer::spawn("producer_takes_a_slot", &[&name.0, "1", "0"]);
-    assert_eq!(second.recv(), "holding");
+    let mut first = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "100", "0"]);
+    assert_eq!(first.recv(), "stopping");
+    wait_stopped(&first);
+    let mut second = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "101", "0"]);
+    assert_eq!(second.recv(), "stopping");
+    wait_stopped(&second);
     let segment = open(&name.0);
     let mut rx = MpmcQueue::consumer(segment.clone()).unwrap();
     let mut tx = MpmcQueue::producer(segment).unwrap();
@@ -248,7 +271,7 @@ fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
 fn a_stopped_consumer_holding_a_slot_is_waited_for_and_a_killed_one_handed_back() {
     let name = Name::new("mpmc-taken");
     let _owner = MpmcQueue::create_named(&name.0, 4, SLOT).unwrap();
-    let mut peer = Peer::spawn("consumer_takes_a_slot", &[&name.0]);
+    let mut peer = Peer::spawn("consumer_stops_inside_a_pop", &[&name.0]);
     assert_eq!(peer.recv(), "attached");
     let segment = open(&name.0);
     let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
@@ -256,9 +279,8 @@ fn a_stopped_consumer_holding_a_slot_is_waited_for_and_a_killed_one_handed_back(
     for seq in 0..4 {
         tx.try_push(&record(0, seq)).unwrap();
     }
-    peer.send("take"); // the peer takes record 0 and never hands its slot back
-    assert_eq!(peer.recv(), "holding");
-    stop(&peer);
+    peer.send("take"); // the peer takes record 0 and stops before handing its slot back
+    wait_stopped(&peer);
     for seq in 1..4 {
         assert_eq!(parse(&rx.try_pop().unwrap()), (0, seq));
     }

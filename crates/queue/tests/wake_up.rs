@@ -1,8 +1,8 @@
 //! Every blocking wait is ended by its peer's notification, not by the liveness poll.
 //!
 //! Each waiter here parks at once (no spin) with a liveness period of 60 s, and its peer,
-//! another process, makes it ready 100 ms later; the peer reports the wake system call its
-//! notification made. The wait must end long before its 30 s deadline: without the futex
+//! another process, makes it ready 100 ms later; the peer reports the wake system calls its
+//! notifications made. The wait must end long before its 30 s deadline: without the futex
 //! wake (or with a lost wake-up) it would sleep until the deadline, and the test fails
 //! naming the wait.
 
@@ -126,10 +126,13 @@ fn woken_by_peer<T>(name: &str, role: &str, wait: impl FnOnce() -> Result<T, Que
         waited < WAIT / 3,
         "{role}: woken after {waited:?}, by the deadline, not by the notification"
     );
-    assert_eq!(
-        peer.recv(),
-        "wakes 1",
-        "{role}: one wake system call, for the sleeper"
+    // At least one: a waiter woken before enough room was free sleeps again, and is
+    // woken again.
+    let report = peer.recv();
+    let wakes: u64 = report.strip_prefix("wakes ").unwrap().parse().unwrap();
+    assert!(
+        wakes >= 1,
+        "{role}: the peer made no wake system call ({report})"
     );
 }
 

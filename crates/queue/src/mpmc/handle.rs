@@ -257,6 +257,7 @@ impl<M: Memory> Handle<M> {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
+                        crate::fault::reached(crate::fault::Point::MpmcAfterEnqueue);
                         slot.len.store(record.len() as u64, Ordering::Relaxed);
                         // SAFETY: the CAS gave us exclusive use of the slot until we publish
                         // seq; payload has slot_size >= record.len() bytes.
@@ -331,12 +332,14 @@ impl<M: Memory> Handle<M> {
                     Ordering::Release,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) if raw & SKIPPED != 0 => {
-                        // A slot a dead producer took: nothing to read, pass it.
-                        self.hand_back(slot, pos, announcement);
-                        pos = pos.wrapping_add(1);
-                    }
                     Ok(_) => {
+                        crate::fault::reached(crate::fault::Point::MpmcAfterDequeue);
+                        if raw & SKIPPED != 0 {
+                            // A slot a dead producer took: nothing to read, pass it.
+                            self.hand_back(slot, pos, announcement);
+                            pos = pos.wrapping_add(1);
+                            continue;
+                        }
                         let len = slot.len.load(Ordering::Relaxed);
                         let result = if len > self.slot_size as u64 {
                             Err(QueueError::corrupted(format!(
