@@ -11,6 +11,8 @@
 /// Places inside operations where a test can stop its process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+// Without the feature the module is private, and the points are only markers.
+#[cfg_attr(not(feature = "fault-injection"), allow(unreachable_pub))]
 pub enum Point {
     /// An MPMC producer that has just won the enqueue CAS, before it writes the slot.
     MpmcAfterEnqueue = 1,
