@@ -8,8 +8,8 @@
 //! waiter                                    notifier
 //! ------                                    --------
 //! waiters.fetch_add(1, AcqRel)   (1)        publish position (Release)        (a)
-//! woken.swap(0, AcqRel)          (1')       n = waiters.fetch_add(0, AcqRel)  (b)
-//! s = seq.load(Acquire)          (2)        if n > 0 and woken.swap(1) == 0:  (b')
+//! s = seq.load(Acquire)          (2)        n = waiters.fetch_add(0, AcqRel)  (b)
+//! woken.swap(0, AcqRel)          (1')       if n > 0 and woken.swap(1) == 0:  (b')
 //! re-check position (Acquire)    (3)            seq.fetch_add(1, Release)     (c)
 //! if nothing: futex_wait(seq, s) (4)            futex_wake(seq)               (d)
 //! waiters.fetch_sub(1)
@@ -26,9 +26,19 @@
 //!   `seq != s` and returns, or (d) comes after (4) and wakes the sleeper;
 //! - if it reads 1, another notifier's wake is still in flight, and the waiter has not yet
 //!   re-armed at (1'). (1') and (b') are read-modify-writes of one word: if (1') comes after
-//!   (b'), it reads the notifier's 1, synchronises with it, and (3) sees the position; if
-//!   it came before, (b') read a 1 set after it by a notifier that then woke this waiter
-//!   as in the first case.
+//!   (b'), it reads the notifier's 1 (or a later swap's: a release sequence), synchronises
+//!   with it, and (3) sees the position. If (1') came before, the 1 was set after (1') by
+//!   a notifier whose swap read (1')'s 0: that swap synchronises with (1'), so its bump
+//!   (c) happens after (1') and after (2), which therefore cannot see it; the futex check
+//!   at (4) then sees `seq != s`, or that notifier's wake comes after (4) and wakes the
+//!   sleeper, which re-checks and, if it must sleep again, re-arms at a new (1') with the
+//!   same argument.
+//!
+//! The order of (2) before (1') matters. With the re-arm first, a late notification for an
+//! earlier record could swap the flag to 1 and bump `seq` between (1') and (2): the waiter
+//! would sleep on a value that already holds that bump, while the flag it left at 1 makes
+//! the next notifier skip its wake, a lost wake-up (found by the loom model without a
+//! preemption bound).
 //!
 //! No wake-up is lost; a notifier with no waiter does (b) and nothing else; and while a
 //! woken waiter is on its way (tens of microseconds when its CPU was halted), further
@@ -264,9 +274,14 @@ impl Waiter {
         let result = loop {
             word.waiters.fetch_add(1, Ordering::AcqRel);
             fences::waiter_fence();
-            // Re-arm: the next notification must wake us (see (1') in the module docs).
-            word.woken.swap(0, Ordering::AcqRel);
+            // The futex value to sleep on, read *before* re-arming: a notification whose
+            // bump this read already sees must have its `woken` flag cleared by the
+            // re-arm below, or it would silence the next notification while this waiter
+            // sleeps on a value that already includes the bump (see (2) and (1') in the
+            // module docs).
             let seq = word.seq.load(Ordering::Acquire);
+            // Re-arm: the next notification must wake us.
+            word.woken.swap(0, Ordering::AcqRel);
             let ready = attempt();
             if !matches!(ready, Ok(None)) {
                 word.waiters.fetch_sub(1, Ordering::AcqRel);

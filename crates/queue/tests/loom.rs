@@ -72,7 +72,12 @@ fn spsc_wraps_without_loss_or_tearing() {
 
 #[test]
 fn spsc_blocking_pop_never_loses_a_wake_up() {
-    loom::model(|| {
+    // Four preemptions whatever LOOM_MAX_PREEMPTIONS says (half a second; six take 8 s):
+    // with the waiter re-arming before it read the futex value, three were enough for a
+    // lost wake-up, which the default bound of 2 never reached.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(4).max(4));
+    model.check(|| {
         let (mut tx, mut rx) = spsc(256);
         rx.set_wait_strategy(WaitStrategy {
             initial_spin: Duration::ZERO,
