@@ -484,4 +484,10 @@ fn attaching_refuses_a_corrupted_shape_with_a_layout_error() {
             );
         }
     }
+    // The limits themselves are accepted: the smallest queue, two slots of one byte.
+    let smallest = MpmcQueue::heap(2, 1).unwrap();
+    let mut tx = MpmcQueue::producer(smallest.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(smallest).unwrap();
+    tx.try_push(b"a").unwrap();
+    assert_eq!(rx.try_pop().unwrap(), b"a");
 }

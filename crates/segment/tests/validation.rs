@@ -215,3 +215,37 @@ proptest! {
         }
     }
 }
+
+/// Every single-bit flip of a valid header (128 bytes, 1,024 bits), not a sample: a flip in
+/// the immutable fields or the checksum is `Corrupt` (the version: `Incompatible`), one in
+/// the state word is an unknown state (`Corrupt`), and only the mutable flags word and the
+/// reserved tail (bytes 104..128, read by nobody) may change without an error.
+#[test]
+fn every_single_bit_flip_of_the_header_is_caught_where_it_matters() {
+    let dir = TempDir::new("flips");
+    let path = valid_file(&dir, "seg");
+    let original = std::fs::read(&path).unwrap()[..128].to_vec();
+    let mut opened = 0;
+    for bit in 0..128 * 8 {
+        let (byte, mask) = (bit / 8, 1u8 << (bit % 8));
+        patch(&path, byte as u64, &[original[byte] ^ mask]);
+        let result = Segment::at_path(&path)
+            .init_timeout(Duration::from_millis(50))
+            .open();
+        patch(&path, byte as u64, &[original[byte]]);
+        match (byte, result) {
+            (60..64 | 104..128, Ok(_)) => opened += 1,
+            (8..12, Err(SegmentError::Incompatible { .. })) => {}
+            (_, Err(SegmentError::Corrupt { .. })) if !(60..64).contains(&byte) => {}
+            (byte, other) => panic!("bit {} of byte {byte}: {other:?}", bit % 8),
+        }
+    }
+    assert_eq!(
+        opened,
+        (4 + 24) * 8,
+        "the flags word and the reserved tail only"
+    );
+    Segment::at_path(&path)
+        .open()
+        .expect("the file is intact again");
+}
