@@ -38,7 +38,7 @@ fn record(counter: &mut u32, len: usize) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(ipclane_testkit::proptest_cases(200)))]
 
     #[test]
     fn spsc_matches_a_vecdeque(ops in proptest::collection::vec(spsc_op(), 1..300)) {
@@ -47,6 +47,8 @@ proptest! {
         // release yet (they still take room).
         let mut published: VecDeque<Vec<u8>> = VecDeque::new();
         let mut staged: Vec<Vec<u8>> = Vec::new();
+        // Records the consumer staged (read, not yet released): they still take room.
+        let mut unreleased = 0usize;
         let mut counter = 0;
         for op in ops {
             match op {
@@ -65,7 +67,12 @@ proptest! {
                                 published.push_back(r);
                             }
                         }
-                        Err(QueueError::Full) => {}
+                        // Full only while something takes room: the largest record fits an
+                        // empty ring at every offset.
+                        Err(QueueError::Full) => prop_assert!(
+                            !published.is_empty() || !staged.is_empty() || unreleased > 0,
+                            "a record of {} bytes refused by an empty ring", len
+                        ),
                         Err(QueueError::TooLarge { .. }) => prop_assert!(len > tx.max_record_len()),
                         Err(e) => prop_assert!(false, "push: {e}"),
                     }
@@ -88,11 +95,15 @@ proptest! {
                     Ok(guard) => {
                         prop_assert_eq!(Some(guard.to_vec()), published.pop_front());
                         guard.stage();
+                        unreleased += 1;
                     }
                     Err(QueueError::Empty) => prop_assert!(published.is_empty()),
                     Err(e) => prop_assert!(false, "stage: {e}"),
                 },
-                SpscOp::ConsumerFlush => rx.flush(),
+                SpscOp::ConsumerFlush => {
+                    rx.flush();
+                    unreleased = 0;
+                }
             }
         }
         drop(tx); // publishes what was staged
@@ -196,7 +207,7 @@ fn interesting() -> impl Strategy<Value = u64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(ipclane_testkit::proptest_cases(300)))]
 
     /// Any control word or record header overwritten with anything: every call returns
     /// (possibly an error), nothing panics, reads stay in bounds.

@@ -180,7 +180,7 @@ fn garbage_in_dev_shm_is_corrupt() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(ipclane_testkit::proptest_cases(64)))]
 
     /// Random contents of random lengths: an error, never a panic or a fault.
     #[test]

@@ -83,6 +83,15 @@ pub fn serial(name: &str) -> SerialGuard {
 #[derive(Debug)]
 pub struct SerialGuard(#[allow(dead_code)] std::fs::File);
 
+/// The number of cases a property test runs: `PROPTEST_CASES` when set (to run a
+/// longer search by hand), else `default` (what the suite affords in CI).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Whether the tests run as root (needed for mount namespaces and setuid).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
