@@ -100,6 +100,72 @@ fn spsc_blocking_pop_never_loses_a_wake_up() {
     });
 }
 
+/// Parks at once: only a notification can end a wait (loom's futex model has no timeout).
+const PARK_AT_ONCE: WaitStrategy = WaitStrategy {
+    initial_spin: Duration::ZERO,
+    min_spin: Duration::ZERO,
+    max_spin: Duration::ZERO,
+    wake_cost: Duration::from_micros(50),
+    liveness_period: Duration::from_millis(10),
+    yield_every: Duration::MAX,
+};
+
+/// The producer's wait on a full ring, woken by the consumer's pops.
+#[test]
+fn spsc_blocking_push_never_loses_a_wake_up() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(3).max(3));
+    model.check(|| {
+        let (mut tx, mut rx) = spsc(256);
+        tx.set_wait_strategy(PARK_AT_ONCE);
+        // Fill the 256-byte ring with the largest records (the producer keeps a line clear
+        // of the consumer); the next one must wait for the consumer.
+        let len = tx.max_record_len();
+        let mut queued = 0u8;
+        while tx.try_push(&record(queued, len)).is_ok() {
+            queued += 1;
+        }
+        let consumer = thread::spawn(move || {
+            for i in 0..=queued {
+                loop {
+                    match rx.try_pop() {
+                        Ok(got) => {
+                            assert_eq!(got, record(i, len));
+                            break;
+                        }
+                        Err(QueueError::Empty) => thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            rx
+        });
+        tx.push_blocking(&record(queued, len)).unwrap();
+        drop(consumer.join().unwrap());
+    });
+}
+
+/// A broadcast reader's wait, woken by the writer (twice, as in the SPSC model).
+#[test]
+fn broadcast_blocking_recv_never_loses_a_wake_up() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(3).max(3));
+    model.check(|| {
+        let memory = Broadcast::heap(4, 16).unwrap();
+        let mut writer = Broadcast::writer(memory.clone()).unwrap();
+        let mut reader = Broadcast::reader(memory).unwrap();
+        reader.set_wait_strategy(PARK_AT_ONCE);
+        let w = thread::spawn(move || {
+            writer.write(&record(0, 16)).unwrap();
+            writer.write(&record(1, 16)).unwrap();
+            writer // stays attached: only the notifications can end the waits
+        });
+        assert_eq!(reader.recv_blocking().unwrap(), record(0, 16));
+        assert_eq!(reader.recv_blocking().unwrap(), record(1, 16));
+        drop(w.join().unwrap());
+    });
+}
+
 #[test]
 fn mpmc_two_producers_two_consumers() {
     // Five threads: one preemption per execution keeps the search to minutes.
