@@ -54,6 +54,17 @@ pub unsafe trait Memory: Send + Sync {
         let _ = offset;
         panic!("loom models run on HeapMemory")
     }
+
+    /// Loom only: a cell standing for the plain bytes at `offset` (an MPMC slot's
+    /// payload), so that loom checks every read and write of them is ordered after the
+    /// last conflicting one: a hand-back too weak to order a consumer's read before the
+    /// next producer's write is a race loom reports. Only [`HeapMemory`] provides it.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    fn loom_bytes(&self, offset: usize) -> &loom::cell::UnsafeCell<()> {
+        let _ = offset;
+        panic!("loom models run on HeapMemory")
+    }
 }
 
 // SAFETY: a segment's user region is page-aligned (at least ALIGN), stays mapped while the
@@ -94,6 +105,11 @@ pub struct HeapMemory {
     words: std::sync::Mutex<
         std::collections::HashMap<usize, std::pin::Pin<Box<loom::sync::atomic::AtomicU64>>>,
     >,
+    /// Loom cells standing for plain byte ranges, by offset (see `Memory::loom_bytes`).
+    #[cfg(loom)]
+    cells: std::sync::Mutex<
+        std::collections::HashMap<usize, std::pin::Pin<Box<loom::cell::UnsafeCell<()>>>>,
+    >,
 }
 
 // SAFETY: HeapMemory owns its allocation and hands out only a raw pointer; the queue code
@@ -119,6 +135,8 @@ impl HeapMemory {
             layout,
             #[cfg(loom)]
             words: Default::default(),
+            #[cfg(loom)]
+            cells: Default::default(),
         }
     }
 }
@@ -167,6 +185,18 @@ unsafe impl Memory for HeapMemory {
         // SAFETY: the word is boxed (its address never changes) and only dropped with
         // self, so it lives as long as the borrow of self.
         unsafe { &*word }
+    }
+    #[cfg(loom)]
+    fn loom_bytes(&self, offset: usize) -> &loom::cell::UnsafeCell<()> {
+        // A std mutex, invisible to loom: it adds no ordering to the models.
+        let mut cells = self.cells.lock().expect("cells");
+        let cell = cells
+            .entry(offset)
+            .or_insert_with(|| Box::pin(loom::cell::UnsafeCell::new(())));
+        let cell: *const loom::cell::UnsafeCell<()> = &**cell;
+        // SAFETY: the cell is boxed (its address never changes) and only dropped with
+        // self, so it lives as long as the borrow of self.
+        unsafe { &*cell }
     }
 }
 

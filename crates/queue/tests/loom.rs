@@ -166,6 +166,44 @@ fn broadcast_blocking_recv_never_loses_a_wake_up() {
     });
 }
 
+/// Slots reused: three records through two slots, so the producer writes a slot the
+/// consumer has just handed back (the consumer-to-producer direction).
+#[test]
+fn mpmc_slots_are_reused_without_loss_or_tearing() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(2).max(2));
+    model.check(|| {
+        let memory = MpmcQueue::heap(2, 8).unwrap();
+        let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
+        let mut rx = MpmcQueue::consumer(memory).unwrap();
+        let producer = thread::spawn(move || {
+            for i in 0..3u8 {
+                loop {
+                    match tx.try_push(&record(i, 8)) {
+                        Ok(()) => break,
+                        Err(QueueError::Full) => thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            tx
+        });
+        for i in 0..3u8 {
+            loop {
+                match rx.try_pop() {
+                    Ok(got) => {
+                        assert_eq!(got, record(i, 8), "record {i} in order, intact");
+                        break;
+                    }
+                    Err(QueueError::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        drop(producer.join().unwrap());
+    });
+}
+
 #[test]
 fn mpmc_two_producers_two_consumers() {
     // Five threads: one preemption per execution keeps the search to minutes.
