@@ -9,22 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
 use ipclane_segment::Segment;
-use ipclane_testkit::{Deadline, Peer, bounded, hold, listen, say, unique};
-
-/// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Self {
-        Self(unique(tag))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
-    }
-}
+use ipclane_testkit::{Deadline, Peer, ShmName, bounded, hold, listen, say, unique};
 
 fn open(name: &str, kind: ipclane_segment::Kind) -> Arc<Segment> {
     Arc::new(
@@ -227,7 +212,7 @@ fn peer_entry() {
 }
 
 fn spsc_stress(records: u64) {
-    let name = Name::new("spsc-stress");
+    let name = ShmName::new("spsc-stress");
     let segment = SpscRing::create_named(&name.0, 1 << 16).unwrap();
     let mut rx = Consumer::attach(Arc::new(segment)).unwrap();
     let seed = 0x5eed_u64 ^ u64::from(std::process::id());
@@ -271,7 +256,7 @@ fn spsc_stress_between_processes_long() {
 }
 
 fn mpmc_stress(per_producer: u64) {
-    let name = Name::new("mpmc-stress");
+    let name = ShmName::new("mpmc-stress");
     let _segment = MpmcQueue::create_named(&name.0, 64, 64).unwrap();
     let mut consumers: Vec<Peer> = (0..2)
         .map(|_| Peer::spawn("mpmc_consumer", &[&name.0]))
@@ -331,7 +316,7 @@ fn mpmc_stress_two_producers_two_consumers_long() {
 }
 
 fn broadcast_stress(records: u64) {
-    let name = Name::new("bcast-stress");
+    let name = ShmName::new("bcast-stress");
     let _segment = Broadcast::create_named(&name.0, 256, 128).unwrap();
     let mut readers: Vec<Peer> = (0..3)
         .map(|_| Peer::spawn("broadcast_reader", &[&name.0]))
@@ -370,7 +355,7 @@ fn broadcast_stress_one_writer_three_readers_long() {
 
 #[test]
 fn a_producer_killed_mid_record_is_never_seen_and_disconnects() {
-    let name = Name::new("spsc-kill-writer");
+    let name = ShmName::new("spsc-kill-writer");
     let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 14).unwrap());
     let mut rx = Consumer::attach(segment.clone()).unwrap();
     let mut peer = Peer::spawn("spsc_producer_dies_mid_record", &[&name.0]);
@@ -397,7 +382,7 @@ fn a_producer_killed_mid_record_is_never_seen_and_disconnects() {
 
 #[test]
 fn a_producer_taking_over_continues_after_the_published_records() {
-    let name = Name::new("spsc-takeover");
+    let name = ShmName::new("spsc-takeover");
     let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 16).unwrap());
     let mut rx = Consumer::attach(segment.clone()).unwrap();
     assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
@@ -417,7 +402,7 @@ fn a_producer_taking_over_continues_after_the_published_records() {
 
 #[test]
 fn a_consumer_killed_while_the_producer_waits_disconnects_it() {
-    let name = Name::new("spsc-kill-reader");
+    let name = ShmName::new("spsc-kill-reader");
     let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 12).unwrap());
     let mut tx = Producer::attach(segment).unwrap();
     let mut peer = Peer::spawn("spsc_consumer_that_never_reads", &[&name.0]);
@@ -446,7 +431,7 @@ fn a_consumer_killed_while_the_producer_waits_disconnects_it() {
 
 #[test]
 fn a_second_live_consumer_is_refused() {
-    let name = Name::new("spsc-claim");
+    let name = ShmName::new("spsc-claim");
     let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 12).unwrap());
     let mut peer = Peer::spawn("spsc_consumer_that_never_reads", &[&name.0]);
     assert_eq!(peer.recv(), "attached");
@@ -463,7 +448,7 @@ fn a_second_live_consumer_is_refused() {
 
 #[test]
 fn mpmc_consumers_see_a_killed_producer_as_disconnected() {
-    let name = Name::new("mpmc-kill");
+    let name = ShmName::new("mpmc-kill");
     let _segment = MpmcQueue::create_named(&name.0, 8, 32).unwrap();
     let mut rx = MpmcQueue::consumer(open(&name.0, MpmcQueue::KIND)).unwrap();
     let mut peer = Peer::spawn("mpmc_producer_then_hang", &[&name.0]);
@@ -485,7 +470,7 @@ fn mpmc_consumers_see_a_killed_producer_as_disconnected() {
 
 #[test]
 fn broadcast_readers_see_a_killed_writer_as_disconnected() {
-    let name = Name::new("bcast-kill");
+    let name = ShmName::new("bcast-kill");
     let _segment = Broadcast::create_named(&name.0, 8, 32).unwrap();
     let mut reader = Broadcast::reader(open(&name.0, Broadcast::KIND)).unwrap();
     let mut peer = Peer::spawn("broadcast_writer_then_hang", &[&name.0]);

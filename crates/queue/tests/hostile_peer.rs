@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
 use ipclane_segment::{Kind, Segment};
-use ipclane_testkit::{Peer, bounded, hold, listen, say, unique};
+use ipclane_testkit::{Peer, ShmName, bounded, hold, listen, say, unique};
 use rustix::io::Errno;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -31,21 +31,6 @@ const BROADCAST_WRITER_SIDE: usize = 256;
 /// How long a blocking call may take to report a corrupted side (it needs one liveness
 /// period, 10 ms by default; the bug blocked forever).
 const BOUND: Duration = Duration::from_secs(3);
-
-/// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Self {
-        Self(unique(tag))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
-    }
-}
 
 fn open(name: &str, kind: Kind) -> Arc<Segment> {
     Arc::new(
@@ -236,7 +221,7 @@ fn spawn_call(
 #[test]
 fn pop_blocking_reports_an_unknown_producer_state_as_corrupted() {
     for case in CASES {
-        let name = Name::new("side-pop");
+        let name = ShmName::new("side-pop");
         let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 12).unwrap());
         let mut rx = Consumer::attach(segment).unwrap();
         let peer = Peer::spawn("spsc_producer_stores", &[&name.0]);
@@ -249,7 +234,7 @@ fn pop_blocking_reports_an_unknown_producer_state_as_corrupted() {
 #[test]
 fn push_blocking_on_a_full_ring_reports_an_unknown_consumer_state_as_corrupted() {
     for case in CASES {
-        let name = Name::new("side-push");
+        let name = ShmName::new("side-push");
         let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 12).unwrap());
         let mut tx = Producer::attach(segment).unwrap();
         let peer = Peer::spawn("spsc_consumer_stores", &[&name.0]);
@@ -264,7 +249,7 @@ fn push_blocking_on_a_full_ring_reports_an_unknown_consumer_state_as_corrupted()
 #[test]
 fn recv_blocking_reports_an_unknown_writer_state_as_corrupted() {
     for case in CASES {
-        let name = Name::new("side-recv");
+        let name = ShmName::new("side-recv");
         let _segment = Broadcast::create_named(&name.0, 8, 32).unwrap();
         let mut reader = Broadcast::reader(open(&name.0, Broadcast::KIND)).unwrap();
         let peer = Peer::spawn("broadcast_writer_stores", &[&name.0]);
@@ -280,7 +265,7 @@ fn recv_blocking_reports_an_unknown_writer_state_as_corrupted() {
 /// No validation of the ring's contents can prevent that.
 #[test]
 fn a_named_ring_truncated_under_a_consumer_kills_it_with_sigbus() {
-    let name = Name::new("truncate-named");
+    let name = ShmName::new("truncate-named");
     // This process never touches the ring after the truncation (it would fault too).
     let segment = SpscRing::create_named(&name.0, 1 << 12).unwrap();
     let mut peer = Peer::spawn("spsc_consumer_reads_after_truncation", &[&name.0]);

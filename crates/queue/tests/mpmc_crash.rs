@@ -14,25 +14,10 @@ use std::time::{Duration, Instant};
 use ipclane_queue::fault::{Point, stop_at};
 use ipclane_queue::{Abandoned, MpmcQueue, QueueError};
 use ipclane_segment::Segment;
-use ipclane_testkit::{Peer, bounded, hold, say, unique};
+use ipclane_testkit::{Peer, ShmName, bounded, hold, say};
 
 /// Offset of the enqueue position in the MPMC control block (docs/queue-layout.md).
 const ENQUEUE: usize = 128;
-
-/// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
-struct Name(String);
-
-impl Name {
-    fn new(tag: &str) -> Self {
-        Self(unique(tag))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
-    }
-}
 
 fn open(name: &str) -> Arc<Segment> {
     Arc::new(
@@ -149,7 +134,7 @@ fn peer_entry() {
 
 #[test]
 fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
-    let name = Name::new("mpmc-hole");
+    let name = ShmName::new("mpmc-hole");
     let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
     // The peer commits one record, then stops holding position 1.
     let mut peer = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "100", "1"]);
@@ -208,7 +193,7 @@ fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
 /// its place, and nothing is counted abandoned.
 #[test]
 fn a_stopped_producer_continued_finishes_its_push_in_order() {
-    let name = Name::new("mpmc-cont");
+    let name = ShmName::new("mpmc-cont");
     let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
     let mut peer = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "100", "0"]);
     assert_eq!(peer.recv(), "stopping");
@@ -234,7 +219,7 @@ fn a_stopped_producer_continued_finishes_its_push_in_order() {
 
 #[test]
 fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
-    let name = Name::new("mpmc-holes");
+    let name = ShmName::new("mpmc-holes");
     let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
     // Two producers die holding positions 0 and 1; a third commits 2, 3, 4 and leaves.
     let mut first = Peer::spawn("producer_stops_inside_a_push", &[&name.0, "100", "0"]);
@@ -269,7 +254,7 @@ fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
 
 #[test]
 fn a_stopped_consumer_holding_a_slot_is_waited_for_and_a_killed_one_handed_back() {
-    let name = Name::new("mpmc-taken");
+    let name = ShmName::new("mpmc-taken");
     let _owner = MpmcQueue::create_named(&name.0, 4, SLOT).unwrap();
     let mut peer = Peer::spawn("consumer_stops_inside_a_pop", &[&name.0]);
     assert_eq!(peer.recv(), "attached");
@@ -350,7 +335,7 @@ fn producers_killed_at_random_instants_lose_nothing_committed() {
     const RECORDS: u64 = 3000;
     let mut holes = 0;
     for round in 0..24 {
-        let name = Name::new("mpmc-kill-p");
+        let name = ShmName::new("mpmc-kill-p");
         let _owner = MpmcQueue::create_named(&name.0, 16, SLOT).unwrap();
         let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
         let mut victim = Peer::spawn("producer", &[&name.0, "1", "1000000000"]);
@@ -390,7 +375,7 @@ fn consumers_killed_at_random_instants_never_wedge_the_queue() {
     const RECORDS: u64 = 20_000;
     let mut lost = 0;
     for round in 0..24 {
-        let name = Name::new("mpmc-kill-c");
+        let name = ShmName::new("mpmc-kill-c");
         let _owner = MpmcQueue::create_named(&name.0, 16, SLOT).unwrap();
         let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
         let mut victim = Peer::spawn("consumer", &[&name.0]);

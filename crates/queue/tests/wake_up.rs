@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing, WaitStrategy};
 use ipclane_segment::{Kind, Segment};
-use ipclane_testkit::{Peer, listen, say, unique};
+use ipclane_testkit::{Peer, ShmName, listen, say};
 
 /// Parks at once; only a notification (or 60 s) ends the sleep.
 const PARK_AT_ONCE: WaitStrategy = WaitStrategy {
@@ -29,15 +29,6 @@ const PEER_DELAY: Duration = Duration::from_millis(100);
 /// The waiter's deadline: far below the liveness period, far above a wake-up on a loaded
 /// machine (tens of microseconds to milliseconds).
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Removes `/dev/shm/ipclane.<name>` when dropped, whatever happened.
-struct Name(String);
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
-    }
-}
 
 fn open(name: &str, kind: Kind) -> Arc<Segment> {
     Arc::new(
@@ -138,7 +129,7 @@ fn woken_by_peer<T>(name: &str, role: &str, wait: impl FnOnce() -> Result<T, Que
 
 #[test]
 fn a_sleeping_spsc_consumer_is_woken_by_the_push() {
-    let name = Name(unique("wake-spsc-pop"));
+    let name = ShmName::new("wake-spsc-pop");
     let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 12).unwrap());
     let mut rx = Consumer::attach(segment).unwrap();
     rx.set_wait_strategy(PARK_AT_ONCE);
@@ -148,7 +139,7 @@ fn a_sleeping_spsc_consumer_is_woken_by_the_push() {
 
 #[test]
 fn a_sleeping_spsc_producer_is_woken_by_the_pop() {
-    let name = Name(unique("wake-spsc-push"));
+    let name = ShmName::new("wake-spsc-push");
     let segment = Arc::new(SpscRing::create_named(&name.0, 1 << 12).unwrap());
     let mut tx = Producer::attach(segment).unwrap();
     tx.set_wait_strategy(PARK_AT_ONCE);
@@ -159,7 +150,7 @@ fn a_sleeping_spsc_producer_is_woken_by_the_pop() {
 
 #[test]
 fn a_sleeping_mpmc_consumer_is_woken_by_the_push() {
-    let name = Name(unique("wake-mpmc-pop"));
+    let name = ShmName::new("wake-mpmc-pop");
     let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
     let mut rx = MpmcQueue::consumer(segment).unwrap();
     rx.set_wait_strategy(PARK_AT_ONCE);
@@ -169,7 +160,7 @@ fn a_sleeping_mpmc_consumer_is_woken_by_the_push() {
 
 #[test]
 fn a_sleeping_mpmc_producer_is_woken_by_the_pop() {
-    let name = Name(unique("wake-mpmc-push"));
+    let name = ShmName::new("wake-mpmc-push");
     let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
     let mut tx = MpmcQueue::producer(segment).unwrap();
     tx.set_wait_strategy(PARK_AT_ONCE);
@@ -180,7 +171,7 @@ fn a_sleeping_mpmc_producer_is_woken_by_the_pop() {
 
 #[test]
 fn a_sleeping_broadcast_reader_is_woken_by_the_write() {
-    let name = Name(unique("wake-bcast"));
+    let name = ShmName::new("wake-bcast");
     let segment = Arc::new(Broadcast::create_named(&name.0, 4, 16).unwrap());
     let mut reader = Broadcast::reader(segment).unwrap();
     reader.set_wait_strategy(PARK_AT_ONCE);

@@ -34,6 +34,24 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
+/// A unique name for a named segment (`/dev/shm/ipclane.<name>`), whose file is removed
+/// when dropped, whatever the test did: even a failed test leaves nothing behind.
+#[derive(Debug)]
+pub struct ShmName(pub String);
+
+impl ShmName {
+    /// A new unique name (see [`unique`]).
+    pub fn new(tag: &str) -> Self {
+        Self(unique(tag))
+    }
+}
+
+impl Drop for ShmName {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
+    }
+}
+
 /// A temporary directory, removed with its contents when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
