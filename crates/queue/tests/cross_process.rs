@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
 use ipclane_segment::Segment;
-use ipclane_testkit::{Deadline, Peer, ShmName, bounded, hold, listen, say, unique};
+use ipclane_testkit::{Deadline, Peer, ShmName, bounded, hold, listen, say};
 
 fn open(name: &str, kind: ipclane_segment::Kind) -> Arc<Segment> {
     Arc::new(
