@@ -114,6 +114,11 @@ fn peer_entry() {
                     tx.push_blocking(&record(id, seq)).unwrap();
                 }
             }
+            "idle_producer" => {
+                let _tx = MpmcQueue::producer(segment).unwrap();
+                say("attached");
+                hold();
+            }
             "consumer" => {
                 let mut rx = MpmcQueue::consumer(segment).unwrap();
                 say("attached");
@@ -484,4 +489,28 @@ fn attaching_refuses_a_corrupted_shape_with_a_layout_error() {
     let mut rx = MpmcQueue::consumer(smallest).unwrap();
     tx.try_push(b"a").unwrap();
     assert_eq!(rx.try_pop().unwrap(), b"a");
+}
+
+/// One producer dead, another alive and idle: the queue is not disconnected, however long
+/// the consumer waits or polls; once the second goes too, it is.
+#[test]
+fn a_dead_producer_beside_a_live_one_is_not_a_disconnect() {
+    let name = ShmName::new("mpmc-one-dead");
+    let _owner = MpmcQueue::create_named(&name.0, 8, SLOT).unwrap();
+    let mut first = Peer::spawn("idle_producer", &[&name.0]);
+    assert_eq!(first.recv(), "attached");
+    let mut second = Peer::spawn("idle_producer", &[&name.0]);
+    assert_eq!(second.recv(), "attached");
+    let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
+    first.kill(); // side index 0 dead without detaching, index 1 alive
+    for _ in 0..1000 {
+        assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
+    }
+    assert!(matches!(
+        rx.pop_timeout(Duration::from_millis(300)),
+        Err(QueueError::Timeout)
+    ));
+    second.kill();
+    let end = bounded("Disconnected once both are dead", || rx.pop_blocking());
+    assert!(matches!(end, Err(QueueError::Disconnected)));
 }
