@@ -228,6 +228,26 @@ unsafe impl Memory for RegionMemory {
     }
 }
 
+/// Tells loom that plain bytes starting at `at` (inside `memory`) are read or written
+/// now, so that it checks the access is ordered after the last conflicting one at the
+/// same place (see `Memory::loom_bytes`); the bytes themselves are copied as usual.
+/// Nothing outside loom.
+#[inline(always)]
+pub(crate) fn model_access<M: Memory + ?Sized>(memory: &M, at: NonNull<u8>, write: bool) {
+    #[cfg(loom)]
+    {
+        let offset = at.as_ptr() as usize - memory.as_ptr().as_ptr() as usize;
+        let cell = memory.loom_bytes(offset);
+        if write {
+            cell.with_mut(|_| ());
+        } else {
+            cell.with(|_| ());
+        }
+    }
+    #[cfg(not(loom))]
+    let _ = (memory, at, write);
+}
+
 /// Heap memory of `len` bytes holding a structure written by `init`.
 pub(crate) fn heap_with(
     len: usize,

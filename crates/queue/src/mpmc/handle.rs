@@ -258,7 +258,7 @@ impl<M: Memory> Handle<M> {
                 ) {
                     Ok(_) => {
                         crate::fault::reached(crate::fault::Point::MpmcAfterEnqueue);
-                        self.model_payload_access(pos, true);
+                        memory::model_access(&*self.memory, payload, true);
                         slot.len.store(record.len() as u64, Ordering::Relaxed);
                         // SAFETY: the CAS gave us exclusive use of the slot until we publish
                         // seq; payload has slot_size >= record.len() bytes.
@@ -341,7 +341,7 @@ impl<M: Memory> Handle<M> {
                             pos = pos.wrapping_add(1);
                             continue;
                         }
-                        self.model_payload_access(pos, false);
+                        memory::model_access(&*self.memory, payload, false);
                         let len = slot.len.load(Ordering::Relaxed);
                         let result = if len > self.slot_size as u64 {
                             Err(QueueError::corrupted(format!(
@@ -393,25 +393,6 @@ impl<M: Memory> Handle<M> {
         Err(QueueError::corrupted(
             "the dequeue position keeps moving without progress",
         ))
-    }
-
-    /// Loom only: tells the model that this handle reads or writes the payload of the slot
-    /// at `position`, so that it checks the access is ordered after the last conflicting
-    /// one (see `Memory::loom_bytes`). Nothing outside loom.
-    #[inline(always)]
-    fn model_payload_access(&self, position: u64, write: bool) {
-        #[cfg(loom)]
-        {
-            let index = (position & (self.capacity - 1)) as usize;
-            let cell = self.memory.loom_bytes(SLOTS_OFFSET + index * self.stride);
-            if write {
-                cell.with_mut(|_| ());
-            } else {
-                cell.with(|_| ());
-            }
-        }
-        #[cfg(not(loom))]
-        let _ = (position, write);
     }
 
     /// Gives the slot a consumer took at `pos` back to the producers, then withdraws the

@@ -8,7 +8,7 @@ use ipclane_segment::Claim;
 
 use super::ring::{self, Control, Entry, PRODUCER, header_word};
 use crate::QueueError;
-use crate::memory::Memory;
+use crate::memory::{self, Memory};
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
 
@@ -159,6 +159,7 @@ impl<M: Memory> Consumer<M> {
         let offset = (found.payload & (self.capacity - 1)) as usize;
         // SAFETY: next() validated that the record lies inside the ring.
         let payload = unsafe { self.data.add(offset) };
+        memory::model_access(&*self.memory, payload, false);
         ReadGuard {
             consumer: self,
             payload,

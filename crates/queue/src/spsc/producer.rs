@@ -8,7 +8,7 @@ use ipclane_segment::Claim;
 
 use super::ring::{self, CONSUMER, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PAD, header_word};
 use crate::QueueError;
-use crate::memory::Memory;
+use crate::memory::{self, Memory};
 use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
 
@@ -239,6 +239,7 @@ impl<M: Memory> Producer<M> {
         let offset = ((start & (self.capacity - 1)) + HEADER) as usize;
         // SAFETY: offset + len <= capacity: the record fits contiguously (room()).
         let payload = unsafe { self.data.add(offset) };
+        memory::model_access(&*self.memory, payload, true);
         WriteGuard {
             producer: self,
             payload,
