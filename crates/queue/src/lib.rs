@@ -31,7 +31,7 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`SpscRing`], [`Producer`], [`Consumer`] | variable-length byte records, zero-copy [`WriteGuard`]/[`ReadGuard`] |
-//! | [`MpmcQueue`] | bounded queue of fixed-size slots for many producer and consumer processes |
+//! | [`MpmcQueue`], [`MpmcProducer`], [`MpmcConsumer`] | bounded queue of fixed-size slots for many producer and consumer processes; survives peers killed mid-operation ([`Abandoned`]) |
 //! | [`Broadcast`], [`BroadcastWriter`], [`BroadcastReader`] | one writer, any number of readers, lapped readers resync |
 //! | [`Memory`], [`HeapMemory`] | where a structure lives |
 //! | [`WaitStrategy`] | spin-then-park settings |
