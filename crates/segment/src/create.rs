@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use rustix::fs::{AtFlags, MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::io::Errno;
 
-use crate::builder::{Config, Initializer};
+use crate::config::{Config, Initializer};
 use crate::header::{self, CreatorInfo, HEADER_LEN, Header, USER_OFFSET};
 use crate::location::{Location, NamedFile};
 use crate::segment::Place;

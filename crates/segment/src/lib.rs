@@ -122,6 +122,7 @@
 
 mod builder;
 mod claim;
+mod config;
 mod create;
 mod error;
 mod gc;
@@ -135,8 +136,9 @@ mod registry;
 mod segment;
 mod sys;
 
-pub use builder::{InitError, SegmentBuilder};
+pub use builder::SegmentBuilder;
 pub use claim::Claim;
+pub use config::InitError;
 pub use error::{AccessError, SegmentError};
 pub use gc::{GcOptions, GcReport, gc};
 pub use header::CreatorInfo;

@@ -11,7 +11,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{FileType, OFlags, SealFlags};
 use rustix::io::Errno;
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::header::{self, Fault, HEADER_LEN, Header, RawHeader};
 use crate::location::{Location, NamedFile};
 use crate::segment::Place;
