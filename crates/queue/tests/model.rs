@@ -37,41 +37,113 @@ fn record(counter: &mut u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Ring bytes of the SPSC model test.
+const RING: usize = 1024;
+
+/// The SPSC ring as byte positions, written from the layout's rules (docs/queue-layout.md), not
+/// from the code: a record takes an 8-byte header and its payload rounded up to 8; one
+/// that would cross the ring's end starts at the next lap, the rest of the lap padding;
+/// the producer needs room for the record and an empty header word after it, and stops
+/// short of the cache line holding the consumer's released position.
+#[derive(Default)]
+struct RingModel {
+    /// The producer's position: the end of its last record, staged ones included.
+    tail: u64,
+    /// Where the consumer reads next.
+    read: u64,
+    /// What the consumer released to the producer.
+    released: u64,
+    /// Published records and where each ends.
+    published: VecDeque<(Vec<u8>, u64)>,
+    /// Records the producer staged but did not publish.
+    staged: Vec<(Vec<u8>, u64)>,
+}
+
+/// Positions and record ends only: a failure names the state, not every payload byte.
+impl std::fmt::Debug for RingModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn ends<'a>(records: impl Iterator<Item = &'a (Vec<u8>, u64)>) -> Vec<(usize, u64)> {
+            records.map(|(r, end)| (r.len(), *end)).collect()
+        }
+        f.debug_struct("RingModel")
+            .field("tail", &self.tail)
+            .field("read", &self.read)
+            .field("released", &self.released)
+            .field("published (len, end)", &ends(self.published.iter()))
+            .field("staged (len, end)", &ends(self.staged.iter()))
+            .finish()
+    }
+}
+
+impl RingModel {
+    /// Where a record of `len` payload bytes would end, if it fits.
+    fn room(&self, len: usize) -> Option<u64> {
+        let ring = RING as u64;
+        let total = 8 + (len as u64).div_ceil(8) * 8;
+        let lap_left = ring - self.tail % ring;
+        let start = if total > lap_left {
+            self.tail + lap_left
+        } else {
+            self.tail
+        };
+        let end = start + total;
+        let consumer_line = self.released / 64 * 64;
+        (end + 8 <= consumer_line + ring).then_some(end)
+    }
+
+    fn push(&mut self, record: Vec<u8>, end: u64, stage: bool) {
+        self.tail = end;
+        self.staged.push((record, end));
+        if !stage {
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        self.published.extend(self.staged.drain(..));
+    }
+
+    /// Takes the next published record; `release` frees its room (and that of any staged
+    /// before it) at once.
+    fn take(&mut self, release: bool) -> Option<Vec<u8>> {
+        let (record, end) = self.published.pop_front()?;
+        self.read = end;
+        if release {
+            self.released = end;
+        }
+        Some(record)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(ipclane_testkit::proptest_cases(200)))]
 
     #[test]
     fn spsc_matches_a_vecdeque(ops in proptest::collection::vec(spsc_op(), 1..300)) {
-        let (mut tx, mut rx) = SpscRing::heap(1024).unwrap();
-        // Published records, staged records, records the consumer moved past but did not
-        // release yet (they still take room).
-        let mut published: VecDeque<Vec<u8>> = VecDeque::new();
-        let mut staged: Vec<Vec<u8>> = Vec::new();
-        // Records the consumer staged (read, not yet released): they still take room.
-        let mut unreleased = 0usize;
+        let mut tx_rx = SpscRing::heap(RING).unwrap();
+        let (tx, rx) = (&mut tx_rx.0, &mut tx_rx.1);
+        let mut model = RingModel::default();
         let mut counter = 0;
         for op in ops {
             match op {
                 SpscOp::Push(len) | SpscOp::Stage(len) => {
                     let r = record(&mut counter, len);
                     let stage = matches!(op, SpscOp::Stage(_));
+                    let room = model.room(len);
                     match tx.reserve(len) {
                         Ok(mut guard) => {
+                            prop_assert!(room.is_some(), "a record of {} bytes accepted past the consumer: {:?}", len, model);
                             guard.write(0, &r).unwrap();
                             if stage {
                                 guard.stage();
-                                staged.push(r);
                             } else {
                                 guard.commit();
-                                published.extend(staged.drain(..));
-                                published.push_back(r);
                             }
+                            model.push(r, room.unwrap(), stage);
                         }
-                        // Full only while something takes room: the largest record fits an
-                        // empty ring at every offset.
                         Err(QueueError::Full) => prop_assert!(
-                            !published.is_empty() || !staged.is_empty() || unreleased > 0,
-                            "a record of {} bytes refused by an empty ring", len
+                            room.is_none(),
+                            "a record of {} bytes refused with room for it: {:?}", len, model
                         ),
                         Err(QueueError::TooLarge { .. }) => prop_assert!(len > tx.max_record_len()),
                         Err(e) => prop_assert!(false, "push: {e}"),
@@ -79,39 +151,38 @@ proptest! {
                 }
                 SpscOp::Flush => {
                     tx.flush();
-                    published.extend(staged.drain(..));
+                    model.publish();
                 }
                 SpscOp::Pop => match rx.try_pop() {
-                    Ok(got) => prop_assert_eq!(Some(got), published.pop_front()),
-                    Err(QueueError::Empty) => prop_assert!(published.is_empty()),
+                    Ok(got) => prop_assert_eq!(Some(got), model.take(true)),
+                    Err(QueueError::Empty) => prop_assert!(model.published.is_empty()),
                     Err(e) => prop_assert!(false, "pop: {e}"),
                 },
                 SpscOp::Peek => match rx.read() {
-                    Ok(guard) => prop_assert_eq!(Some(&guard.to_vec()), published.front()),
-                    Err(QueueError::Empty) => prop_assert!(published.is_empty()),
+                    Ok(guard) => prop_assert_eq!(Some(&guard.to_vec()), model.published.front().map(|(r, _)| r)),
+                    Err(QueueError::Empty) => prop_assert!(model.published.is_empty()),
                     Err(e) => prop_assert!(false, "peek: {e}"),
                 },
                 SpscOp::StageRelease => match rx.read() {
                     Ok(guard) => {
-                        prop_assert_eq!(Some(guard.to_vec()), published.pop_front());
+                        prop_assert_eq!(Some(guard.to_vec()), model.take(false));
                         guard.stage();
-                        unreleased += 1;
                     }
-                    Err(QueueError::Empty) => prop_assert!(published.is_empty()),
+                    Err(QueueError::Empty) => prop_assert!(model.published.is_empty()),
                     Err(e) => prop_assert!(false, "stage: {e}"),
                 },
                 SpscOp::ConsumerFlush => {
                     rx.flush();
-                    unreleased = 0;
+                    model.released = model.read;
                 }
             }
         }
-        drop(tx); // publishes what was staged
-        published.extend(staged.drain(..));
-        while let Some(expected) = published.pop_front() {
-            prop_assert_eq!(rx.try_pop().unwrap(), expected);
+        drop(tx_rx.0); // publishes what was staged
+        model.publish();
+        while let Some(expected) = model.take(true) {
+            prop_assert_eq!(tx_rx.1.try_pop().unwrap(), expected);
         }
-        prop_assert!(matches!(rx.try_pop(), Err(QueueError::Disconnected)));
+        prop_assert!(matches!(tx_rx.1.try_pop(), Err(QueueError::Disconnected)));
     }
 
     #[test]
