@@ -1,10 +1,13 @@
-//! Specific corruptions, each reported as `Corrupted`: not merely "some error", and never
+//! Specific corruptions of the SPSC, MPMC and broadcast words, each reported as
+//! `Corrupted`: not merely "some error", and never
 //! a read outside the ring. (The property tests in model.rs throw random values at every
 //! word; these pin the checks one by one.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ipclane_queue::{Consumer, HeapMemory, Memory, Producer, QueueError, SpscRing};
+use ipclane_queue::{
+    Broadcast, Consumer, HeapMemory, Memory, MpmcQueue, Producer, QueueError, SpscRing,
+};
 
 /// Offsets of the SPSC layout (docs/queue-layout.md).
 const HEAD: usize = 128;
@@ -89,5 +92,119 @@ fn a_hostile_consumer_position_is_corrupted_for_the_producer() {
             "consumer position {head}: {result:?}"
         );
         drop(rx);
+    }
+}
+
+/// Offsets of the MPMC layout (docs/queue-layout.md), for `MpmcQueue::heap(8, 32)`.
+mod mpmc {
+    pub const SLOTS: usize = 17408;
+    pub const STRIDE: usize = 16 + 32;
+    pub const fn seq(slot: usize) -> usize {
+        SLOTS + slot * STRIDE
+    }
+    pub const fn len(slot: usize) -> usize {
+        seq(slot) + 8
+    }
+}
+
+/// A published MPMC slot whose length is over the slot size: `Corrupted`, and the slot is
+/// still handed back, so the records behind it and the slot's next lap get through.
+#[test]
+fn an_mpmc_record_length_over_the_slot_is_corrupted_and_the_slot_reused() {
+    let memory = MpmcQueue::heap(8, 32).unwrap();
+    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    tx.try_push(b"first").unwrap();
+    tx.try_push(b"second").unwrap();
+    word(&memory, mpmc::len(0)).store(33, Ordering::Relaxed);
+    let result = rx.try_pop();
+    assert!(is_corrupted(&result), "{result:?}");
+    assert_eq!(rx.try_pop().unwrap(), b"second");
+    for i in 0..8u8 {
+        tx.try_push(&[i; 32]).unwrap();
+    }
+    for i in 0..8u8 {
+        assert_eq!(rx.try_pop().unwrap(), [i; 32]);
+    }
+}
+
+/// A slot sequence ahead of the position, with the position not moving: no peer took the
+/// position, so the sequence is a lie. Both sides report it instead of spinning.
+#[test]
+fn an_mpmc_slot_sequence_ahead_of_the_position_is_corrupted_for_both_sides() {
+    let memory = MpmcQueue::heap(8, 32).unwrap();
+    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    // Position 0: a producer takes slot 0 at seq 0, a consumer at seq 1.
+    word(&memory, mpmc::seq(0)).store(5, Ordering::Release);
+    let popped = rx.try_pop();
+    assert!(is_corrupted(&popped), "consumer: {popped:?}");
+    word(&memory, mpmc::seq(0)).store(3, Ordering::Release);
+    let pushed = tx.try_push(b"x");
+    assert!(is_corrupted(&pushed), "producer: {pushed:?}");
+}
+
+/// Offsets of the broadcast layout (docs/queue-layout.md), for `Broadcast::heap(4, 24)`.
+mod broadcast {
+    pub const HEAD: usize = 128;
+    pub const SLOTS: usize = 512;
+    pub const STRIDE: usize = 16 + 24;
+    pub const fn seq(slot: usize) -> usize {
+        SLOTS + slot * STRIDE
+    }
+    pub const fn len(slot: usize) -> usize {
+        seq(slot) + 8
+    }
+}
+
+/// A writer position no writer reaches (2^62 and over) is corrupted for a reader and the
+/// writer attaching, and for a reader already attached.
+#[test]
+fn a_broadcast_writer_position_out_of_range_is_corrupted() {
+    let memory = Broadcast::heap(4, 24).unwrap();
+    let mut reader = Broadcast::reader(memory.clone()).unwrap();
+    word(&memory, broadcast::HEAD).store(1 << 62, Ordering::Release);
+    let recv = reader.try_recv();
+    assert!(is_corrupted(&recv), "attached reader: {recv:?}");
+    let attached = Broadcast::reader(memory.clone()).map(|_| ());
+    assert!(is_corrupted(&attached), "reader: {attached:?}");
+    let writer = Broadcast::writer(memory.clone()).map(|_| ());
+    assert!(is_corrupted(&writer), "writer: {writer:?}");
+}
+
+/// A writer position that went back, below what a reader already read.
+#[test]
+fn a_broadcast_writer_position_going_back_is_corrupted() {
+    let memory = Broadcast::heap(4, 24).unwrap();
+    let mut writer = Broadcast::writer(memory.clone()).unwrap();
+    let mut reader = Broadcast::reader(memory.clone()).unwrap();
+    for r in [b"a", b"b", b"c"] {
+        writer.write(r).unwrap();
+    }
+    assert_eq!(reader.try_recv().unwrap(), b"a");
+    assert_eq!(reader.try_recv().unwrap(), b"b");
+    word(&memory, broadcast::HEAD).store(1, Ordering::Release);
+    let recv = reader.try_recv();
+    assert!(is_corrupted(&recv), "{recv:?}");
+}
+
+/// Slot words of a published record that no writer leaves: a sequence behind the record
+/// (the writer publishes the head only after the slot), and a length over the slot size
+/// under a sequence that does not change (so not an overwrite in progress).
+#[test]
+fn broadcast_slot_words_no_writer_leaves_are_corrupted() {
+    for (offset, value) in [(broadcast::seq(0), 0u64), (broadcast::len(0), 25)] {
+        let memory = Broadcast::heap(4, 24).unwrap();
+        let mut writer = Broadcast::writer(memory.clone()).unwrap();
+        let mut reader = Broadcast::reader(memory.clone()).unwrap();
+        writer.write(b"record").unwrap();
+        word(&memory, offset).store(value, Ordering::Release);
+        let recv = reader.try_recv();
+        assert!(is_corrupted(&recv), "word {offset} = {value}: {recv:?}");
+        let latest = reader.latest();
+        assert!(
+            is_corrupted(&latest),
+            "latest, word {offset} = {value}: {latest:?}"
+        );
     }
 }
