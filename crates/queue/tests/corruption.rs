@@ -1,7 +1,6 @@
 //! Specific corruptions of the SPSC, MPMC and broadcast words, each reported as
-//! `Corrupted`: not merely "some error", and never
-//! a read outside the ring. (The property tests in model.rs throw random values at every
-//! word; these pin the checks one by one.)
+//! `Corrupted`: not merely "some error", and never a read outside the ring. (The property
+//! tests in model.rs throw random values at every word; these pin the checks one by one.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
