@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ipclane_queue::{Broadcast, Consumer, HeapMemory, Producer, QueueError, SpscRing};
+use ipclane_queue::{Broadcast, Consumer, HeapMemory, MpmcQueue, Producer, QueueError, SpscRing};
 
 fn spsc() -> Arc<HeapMemory> {
     let memory = Arc::new(HeapMemory::new(SpscRing::required_len(1024)));
@@ -45,4 +45,27 @@ fn a_second_broadcast_writer_is_refused_until_the_first_is_dropped() {
     refused(Broadcast::writer(memory.clone()), "writer");
     drop(first);
     Broadcast::writer(memory).expect("the writer side was closed");
+}
+
+/// The liveness claims of the MPMC layout (docs/queue-layout.md): producers hold
+/// 65536..65600 and consumers 65600..65664, the first free index of their role. Another
+/// build of the crate reads these numbers to tell which peers live, so they are part of
+/// the layout, not a detail.
+#[test]
+fn mpmc_handles_hold_the_claims_the_layout_names() {
+    let name = ipclane_testkit::ShmName::new("attach-claims");
+    let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
+    let observer = ipclane_segment::Segment::named(&name.0)
+        .kind(MpmcQueue::KIND)
+        .open()
+        .unwrap();
+    let claimed = |index| observer.is_claimed(index).unwrap();
+    let _first = MpmcQueue::producer(segment.clone()).unwrap();
+    let _second = MpmcQueue::producer(segment.clone()).unwrap();
+    let _consumer = MpmcQueue::consumer(segment).unwrap();
+    let held: Vec<u32> = [0, 1, 64, 65535, 65536, 65537, 65538, 65600, 65601]
+        .into_iter()
+        .filter(|&i| claimed(i))
+        .collect();
+    assert_eq!(held, [65536, 65537, 65600]);
 }
