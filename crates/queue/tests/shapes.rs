@@ -1,0 +1,44 @@
+//! Every constructor refuses a shape it cannot hold with a `Layout` error naming it, and
+//! accepts the smallest one it can: capacities that are not powers of two, too small,
+//! and empty slots.
+
+use ipclane_queue::{Broadcast, MpmcQueue, QueueError, SpscRing};
+
+fn layout_error<T: std::fmt::Debug>(result: Result<T, QueueError>, shape: &str) {
+    match result {
+        Err(QueueError::Layout { what }) => {
+            assert!(what.contains("capacity"), "{shape}: {what}")
+        }
+        other => panic!("{shape} was not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn spsc_rings_refuse_capacities_that_are_not_powers_of_two_or_below_256_bytes() {
+    for capacity in [0, 128, 255, 384, 1000] {
+        layout_error(SpscRing::heap(capacity), &format!("an SPSC ring of {capacity} bytes"));
+    }
+    SpscRing::heap(256).expect("the smallest ring");
+}
+
+#[test]
+fn mpmc_queues_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_or_empty_slots() {
+    for (capacity, slot) in [(0, 8), (1, 8), (3, 8), (6, 8), (4, 0)] {
+        layout_error(
+            MpmcQueue::heap(capacity, slot),
+            &format!("an MPMC queue of {capacity} slots of {slot} bytes"),
+        );
+    }
+    MpmcQueue::heap(2, 1).expect("the smallest queue");
+}
+
+#[test]
+fn broadcast_rings_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_or_empty_slots() {
+    for (capacity, slot) in [(0, 8), (1, 8), (3, 8), (6, 8), (4, 0)] {
+        layout_error(
+            Broadcast::heap(capacity, slot),
+            &format!("a broadcast ring of {capacity} slots of {slot} bytes"),
+        );
+    }
+    Broadcast::heap(2, 1).expect("the smallest ring");
+}
