@@ -1,11 +1,27 @@
-//! Benchmarks of ipclane.
+//! Benchmarks of ipclane, and the harness under them.
 //!
-//! - `benches/segment.rs` (criterion): cost of the segment lifecycle: creating, opening and
-//!   dropping named and anonymous segments, and the liveness queries.
+//! - [`integrity`]: every message stamped by its sender and checked whole by its
+//!   receiver, on every row, raw or ipclane.
+//! - [`endpoint`]: the two ends of a channel, and the drivers (ping-pong, stream,
+//!   wake-up) that measure any transport with the same work per message.
+//! - [`raw`]: the raw shared-memory baselines (mailbox, futex mailbox, minimal ring);
+//!   [`spsc`]: ipclane's SPSC ring as a measured transport.
+//! - [`cpu`], [`floor`], [`peer`], [`stats`]: pinning, the cache-line floor measured
+//!   beside every row, peer processes, and percentiles (hdrhistogram).
+//! - [`queue_targets`]: the queue's targets, each ipclane row beside its raw baseline
+//!   (`cargo bench -p ipclane-bench --bench queue_targets`).
 //!
-//! The cross-process comparison binary (latency and throughput of every transport, with
-//! raw baselines measured in the same run) will live here once the transports exist; see
-//! `docs/architecture.md`.
+//! The criterion benches (`benches/`) time in-process operations of each layer.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+pub mod cpu;
+pub mod endpoint;
+pub mod floor;
+pub mod integrity;
+pub mod peer;
+pub mod queue_targets;
+pub mod raw;
+pub mod spsc;
+pub mod stats;

@@ -1,0 +1,259 @@
+//! The two ends of a one-way channel, as every measured transport (raw baseline or
+//! ipclane) offers them, and the drivers that measure any of them with the same work per
+//! message: the sender stamps every byte of a message, the receiver copies it out and
+//! checks every byte ([`integrity`](crate::integrity)).
+
+use std::time::{Duration, Instant};
+
+use crate::integrity::{Checker, Integrity, Stamp};
+use crate::stats::Latencies;
+
+/// Sends whole messages, waiting (spinning or sleeping, as the transport does) while
+/// there is no room.
+pub trait Send {
+    /// Sends `message`.
+    fn send(&mut self, message: &[u8]);
+}
+
+/// Receives whole messages, waiting (spinning or sleeping) while there is none.
+pub trait Recv {
+    /// Copies the next message into `buf` and returns its length.
+    fn recv(&mut self, buf: &mut [u8]) -> usize;
+}
+
+/// The pinging side of a ping-pong of `count` messages of `len` bytes: one-way latencies
+/// (half of each round trip) of those after the first `warmup` (which are checked too).
+///
+/// # Errors
+///
+/// When an echo is not the message sent, whole.
+pub fn ping(
+    tx: &mut impl Send,
+    rx: &mut impl Recv,
+    len: usize,
+    count: u64,
+    warmup: u64,
+) -> Result<Latencies, Integrity> {
+    let (mut out, mut back) = (vec![0u8; len], vec![0u8; len]);
+    let mut checker = Checker::default();
+    let mut round_trips = Latencies::new();
+    for seq in 0..count {
+        Stamp::new(seq).write(&mut out);
+        let t0 = Instant::now();
+        tx.send(&out);
+        let n = rx.recv(&mut back);
+        let rtt = t0.elapsed();
+        if seq >= warmup {
+            round_trips.record(rtt);
+        }
+        checker.check(&back[..n])?;
+    }
+    std::hint::black_box(checker.bytes());
+    Ok(round_trips.halved())
+}
+
+/// The echoing side of [`ping`]: checks each message, then sends it back (every byte).
+///
+/// # Errors
+///
+/// When a message is not the one expected, whole.
+pub fn echo(
+    tx: &mut impl Send,
+    rx: &mut impl Recv,
+    len: usize,
+    count: u64,
+) -> Result<(), Integrity> {
+    let mut buf = vec![0u8; len];
+    let mut checker = Checker::default();
+    for _ in 0..count {
+        let n = rx.recv(&mut buf);
+        checker.check(&buf[..n])?;
+        tx.send(&buf[..n]);
+    }
+    std::hint::black_box(checker.bytes());
+    Ok(())
+}
+
+/// Sends `count` stamped messages of `len` bytes as fast as the receiver takes them.
+pub fn produce(tx: &mut impl Send, len: usize, count: u64) {
+    let mut out = vec![0u8; len];
+    for seq in 0..count {
+        Stamp::new(seq).write(&mut out);
+        tx.send(&out);
+    }
+}
+
+/// What a streaming receiver measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream {
+    /// Messages received and checked.
+    pub messages: u64,
+    /// From the first message received to the last.
+    pub elapsed: Duration,
+    /// Payload bytes checked.
+    pub bytes: u64,
+}
+
+impl Stream {
+    /// Messages per second (those after the first, over the time since the first).
+    pub fn rate(&self) -> f64 {
+        self.messages.saturating_sub(1) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Payload bytes per second, likewise.
+    pub fn bytes_per_second(&self) -> f64 {
+        self.rate() * (self.bytes as f64 / self.messages.max(1) as f64)
+    }
+}
+
+/// Receives and checks the `count` messages of [`produce`].
+///
+/// # Errors
+///
+/// When a message is lost, repeated, reordered or not whole.
+pub fn consume(rx: &mut impl Recv, len: usize, count: u64) -> Result<Stream, Integrity> {
+    let mut buf = vec![0u8; len];
+    let mut checker = Checker::default();
+    let mut first = None;
+    for _ in 0..count {
+        let n = rx.recv(&mut buf);
+        first.get_or_insert_with(Instant::now);
+        checker.check(&buf[..n])?;
+    }
+    let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
+    Ok(Stream {
+        messages: checker.next(),
+        elapsed,
+        bytes: std::hint::black_box(checker.bytes()),
+    })
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine, so a send
+/// time taken in one process and a receive time in another make a one-way latency.
+pub fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// The sending side of a wake-up measurement: `count` messages, each after a pause of
+/// `gap` (long enough for the receiver to fall asleep); returns each send time.
+pub fn send_with_gaps(tx: &mut impl Send, len: usize, count: u64, gap: Duration) -> Vec<u64> {
+    let mut out = vec![0u8; len];
+    let mut sent = Vec::with_capacity(count as usize);
+    for seq in 0..count {
+        Stamp::new(seq).write(&mut out);
+        std::thread::sleep(gap);
+        sent.push(now_ns());
+        tx.send(&out);
+    }
+    sent
+}
+
+/// The receiving side of a wake-up measurement: each receive time, every message checked.
+///
+/// # Errors
+///
+/// When a message is lost, repeated, reordered or not whole.
+pub fn receive_times(rx: &mut impl Recv, len: usize, count: u64) -> Result<Vec<u64>, Integrity> {
+    let mut buf = vec![0u8; len];
+    let mut checker = Checker::default();
+    let mut received = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let n = rx.recv(&mut buf);
+        received.push(now_ns());
+        checker.check(&buf[..n])?;
+    }
+    std::hint::black_box(checker.bytes());
+    Ok(received)
+}
+
+/// One-way latencies from matching send and receive times.
+pub fn one_way(sent: &[u64], received: &[u64]) -> Latencies {
+    let mut latencies = Latencies::new();
+    for (s, r) in sent.iter().zip(received) {
+        latencies.record_ns(r.saturating_sub(*s));
+    }
+    latencies
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// An in-process channel, to test the drivers.
+    #[derive(Default)]
+    struct Fifo(VecDeque<Vec<u8>>);
+
+    impl Send for Fifo {
+        fn send(&mut self, message: &[u8]) {
+            self.0.push_back(message.to_vec());
+        }
+    }
+
+    impl Recv for Fifo {
+        fn recv(&mut self, buf: &mut [u8]) -> usize {
+            let m = self.0.pop_front().expect("a message");
+            buf[..m.len()].copy_from_slice(&m);
+            m.len()
+        }
+    }
+
+    #[test]
+    fn a_stream_is_checked_message_for_message() {
+        let mut fifo = Fifo::default();
+        produce(&mut fifo, 64, 100);
+        let stream = consume(&mut fifo, 64, 100).unwrap();
+        assert_eq!((stream.messages, stream.bytes), (100, 6400));
+    }
+
+    #[test]
+    fn a_lost_or_corrupted_message_fails_the_stream() {
+        let mut fifo = Fifo::default();
+        produce(&mut fifo, 64, 10);
+        fifo.0.remove(3);
+        assert_eq!(
+            consume(&mut fifo, 64, 9).unwrap_err(),
+            Integrity::Lost {
+                expected: 3,
+                got: 4
+            }
+        );
+        let mut fifo = Fifo::default();
+        produce(&mut fifo, 64, 10);
+        fifo.0[5][17] ^= 4;
+        assert!(matches!(
+            consume(&mut fifo, 64, 10).unwrap_err(),
+            Integrity::Corrupted { seq: 5, .. }
+        ));
+    }
+
+    #[test]
+    fn an_echo_that_alters_the_message_fails_the_ping() {
+        /// Both ends of one in-process channel that flips a bit of every tenth message.
+        #[derive(Clone, Default)]
+        struct Flipping(std::rc::Rc<std::cell::RefCell<(Fifo, u64)>>);
+        impl Send for Flipping {
+            fn send(&mut self, message: &[u8]) {
+                let (fifo, sent) = &mut *self.0.borrow_mut();
+                fifo.send(message);
+                if *sent % 10 == 9 {
+                    fifo.0.back_mut().expect("just sent")[9] ^= 1;
+                }
+                *sent += 1;
+            }
+        }
+        impl Recv for Flipping {
+            fn recv(&mut self, buf: &mut [u8]) -> usize {
+                self.0.borrow_mut().0.recv(buf)
+            }
+        }
+        let mut tx = Flipping::default();
+        let mut rx = tx.clone();
+        assert!(matches!(
+            ping(&mut tx, &mut rx, 64, 20, 0),
+            Err(Integrity::Corrupted { seq: 9, .. })
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! Peer processes: a measurement starts its own binary again in a named role, pinned to a
+//! CPU, and collects what the peer prints.
+//!
+//! The role, its arguments and its CPU travel in environment variables, so the same code
+//! serves a bench binary (whose `main` calls [`role`] first) and a test binary (whose
+//! peer is one test, started by name: [`Launcher::test_entry`]).
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cpu;
+
+/// The role a peer process plays.
+pub const ROLE_VAR: &str = "IPCLANE_BENCH_ROLE";
+/// Its arguments, separated by spaces.
+pub const ARGS_VAR: &str = "IPCLANE_BENCH_ARGS";
+/// The CPU it pins itself to, if any.
+pub const CPU_VAR: &str = "IPCLANE_BENCH_CPU";
+
+/// How long a peer may take to finish before it is killed and the measurement fails.
+pub const PEER_LIMIT: Duration = Duration::from_secs(120);
+
+/// The role this process was started in, with its arguments, after pinning to the CPU
+/// it was given; `None` in the process a user started.
+///
+/// # Panics
+///
+/// When the CPU it was given cannot be pinned.
+pub fn role() -> Option<(String, Vec<String>)> {
+    let role = std::env::var(ROLE_VAR).ok()?;
+    if let Some(cpu) = std::env::var(CPU_VAR).ok().and_then(|c| c.parse().ok()) {
+        cpu::pin(cpu).unwrap_or_else(|e| panic!("peer {role}: pin to CPU {cpu}: {e}"));
+    }
+    let args = std::env::var(ARGS_VAR)
+        .map(|a| {
+            a.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((role, args))
+}
+
+/// How to start this binary as a peer.
+#[derive(Debug, Clone, Default)]
+pub struct Launcher {
+    args: Vec<String>,
+}
+
+impl Launcher {
+    /// For a binary whose `main` dispatches [`role`] first.
+    pub fn binary() -> Self {
+        Self::default()
+    }
+
+    /// For a test binary: the peer runs the test named `entry`, which dispatches
+    /// [`role`].
+    pub fn test_entry(entry: &str) -> Self {
+        Self {
+            args: [
+                entry,
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
+
+    /// Starts a peer in `role` with `args` (no spaces inside one), pinned to `cpu`.
+    ///
+    /// # Panics
+    ///
+    /// When the binary cannot be started.
+    pub fn spawn(&self, role: &str, args: &[&str], cpu: Option<usize>) -> Peer {
+        let exe = std::env::current_exe().expect("the running binary");
+        let mut command = Command::new(exe);
+        command
+            .args(&self.args)
+            .env(ROLE_VAR, role)
+            .env(ARGS_VAR, args.join(" "))
+            .env_remove(CPU_VAR)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if let Some(cpu) = cpu {
+            command.env(CPU_VAR, cpu.to_string());
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start peer {role}: {e}"));
+        // Read as it comes: a peer that prints more than a pipe holds must not block.
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let output = std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            out
+        });
+        Peer {
+            role: role.to_owned(),
+            child,
+            output: Some(output),
+        }
+    }
+}
+
+/// A running peer process.
+#[derive(Debug)]
+pub struct Peer {
+    role: String,
+    child: Child,
+    output: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Peer {
+    /// Waits for the peer to exit (at most [`PEER_LIMIT`]) and returns the lines it
+    /// printed that start with `result `, without that prefix.
+    ///
+    /// # Panics
+    ///
+    /// When the peer fails, is killed, or outlives the limit (it is killed then): a
+    /// measurement whose peer failed has no result.
+    pub fn finish(mut self) -> Vec<String> {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for a peer") {
+                break status;
+            }
+            if start.elapsed() > PEER_LIMIT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("peer {} did not finish within {PEER_LIMIT:?}", self.role);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let out = self
+            .output
+            .take()
+            .map(|o| o.join().unwrap_or_default())
+            .unwrap_or_default();
+        assert!(
+            status.success(),
+            "peer {} failed ({status}): {out}",
+            self.role
+        );
+        out.lines()
+            .filter_map(|l| l.strip_prefix("result "))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // A peer left behind by a failed measurement must not spin on a CPU forever.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Prints a result line for [`Peer::finish`]. It starts a line of its own, whatever was
+/// printed before (a test harness prints its test's name without ending the line).
+pub fn report(line: impl std::fmt::Display) {
+    println!("\nresult {line}");
+}

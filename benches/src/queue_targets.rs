@@ -1,0 +1,427 @@
+//! The queue's performance targets, each an ipclane row beside its raw baseline, measured
+//! between two processes pinned to distinct CPUs, in rounds that alternate the two, with
+//! the cache-line floor measured before and after every round:
+//!
+//! 1. one-way latency, both sides spinning, SPSC ring against a single-slot mailbox, at
+//!    8 B, 64 B and 1 KiB: target p50 within 1.3x;
+//! 2. 64 B streaming, SPSC ring (blocking API) against a minimal raw ring of the same
+//!    bytes, with a ring inside L2 (64 KiB) and one far larger (4 MiB): target at least
+//!    0.8x, and the wake system calls per message;
+//! 3. one-way latency of waking a sleeping receiver, SPSC ring against a futex mailbox:
+//!    target p50 within 1.2x.
+//!
+//! Every message is stamped and checked whole on both sides of both rows
+//! ([`endpoint`]); a lost, repeated, reordered or torn message fails the
+//! run. A round's ratio counts only when the floor held still during it.
+
+use std::time::Duration;
+
+use crate::cpu::Placement;
+use crate::endpoint::{self, Stream};
+use crate::floor::{self, OnFloor};
+use crate::peer::{self, Launcher};
+use crate::raw::{FutexMailbox, Mailbox, RawRing};
+use crate::spsc::{self, SpscRecv, SpscSend, Wait};
+use crate::stats::{self, Latencies};
+
+/// How much to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A few messages per row, one round: checks integrity, measures nothing worth
+    /// reading.
+    pub quick: bool,
+    /// Run only the checks whose name contains one of these (all when empty).
+    pub filters: Vec<String>,
+    /// Where the two processes run.
+    pub placement: Placement,
+}
+
+impl Options {
+    fn wanted(&self, name: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
+    }
+
+    fn rounds(&self) -> usize {
+        if self.quick { 1 } else { 5 }
+    }
+
+    fn pings(&self) -> u64 {
+        if self.quick { 2_000 } else { 100_000 }
+    }
+
+    fn stream(&self) -> u64 {
+        if self.quick { 20_000 } else { 2_000_000 }
+    }
+
+    fn wakes(&self) -> u64 {
+        if self.quick { 30 } else { 1_000 }
+    }
+}
+
+/// Messages of a ping-pong not counted in its latencies (the peer starting).
+const WARMUP: u64 = 1_000;
+/// Pause before each wake-up message: long enough for the receiver to sleep.
+const WAKE_GAP: Duration = Duration::from_micros(200);
+/// Attempts of a round while the floor moves.
+const FLOOR_ATTEMPTS: usize = 3;
+
+/// A verdict line, for the summary: the check, the measured ratio and whether it met its
+/// target.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// What was checked.
+    pub check: String,
+    /// ipclane against the raw baseline (a time ratio for latency, a rate ratio for
+    /// throughput), the median over the settled rounds; `None` when no round settled.
+    pub ratio: Option<f64>,
+    /// Whether it met the target.
+    pub pass: bool,
+}
+
+/// Runs the checks and prints them; returns their verdicts.
+///
+/// # Panics
+///
+/// When any message of any row is lost, repeated, reordered or corrupted, or a peer
+/// fails.
+pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
+    println!("queue targets: {}", crate::cpu::describe());
+    println!(
+        "processes {}; {} round(s) per check, raw and ipclane back to back in each; \
+         the cache-line floor measured before and after each round",
+        options.placement,
+        options.rounds()
+    );
+    if options.quick {
+        println!("quick mode: every message checked, too few for figures worth reading");
+    }
+    let mut verdicts = Vec::new();
+    if options.wanted("latency") {
+        for len in [8, 64, 1024] {
+            verdicts.push(latency(launcher, options, len));
+        }
+    }
+    if options.wanted("stream") {
+        for capacity in [64 << 10, 4 << 20] {
+            verdicts.push(streaming(launcher, options, capacity));
+        }
+    }
+    if options.wanted("wake") {
+        verdicts.push(wake_up(launcher, options));
+    }
+    println!();
+    for v in &verdicts {
+        let ratio = v
+            .ratio
+            .map_or("no settled round".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "{} {}: {ratio}",
+            if v.pass { "PASS" } else { "MISS" },
+            v.check
+        );
+    }
+    verdicts
+}
+
+/// A unique segment name for one row of this run.
+fn name(row: &str) -> String {
+    format!("bench-{}-{row}", std::process::id())
+}
+
+/// One ratio per round, from the rounds whose floor held.
+fn settled_ratios<T>(rounds: &[OnFloor<(T, T)>], ratio: impl Fn(&T, &T) -> f64) -> Option<f64> {
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .filter(|r| r.settled())
+        .map(|r| ratio(&r.result.0, &r.result.1))
+        .collect();
+    (!ratios.is_empty()).then(|| stats::median(ratios))
+}
+
+fn print_round<T>(i: usize, round: &OnFloor<(T, T)>, show: impl Fn(&T) -> String) {
+    println!(
+        "   round {}: raw {} | ipclane {} | {}{}",
+        i + 1,
+        show(&round.result.0),
+        show(&round.result.1),
+        round.floor,
+        if round.attempts > 1 {
+            format!(", {} attempts", round.attempts)
+        } else {
+            String::new()
+        }
+    );
+}
+
+fn latency(launcher: &Launcher, options: &Options, len: usize) -> Verdict {
+    let check = format!("1. one-way latency at {len} B, spinning (target p50 <= 1.3x raw mailbox)");
+    println!("\n{check}");
+    let count = WARMUP + options.pings();
+    let rounds: Vec<_> = (0..options.rounds())
+        .map(|_| {
+            floor::measure(options.placement, FLOOR_ATTEMPTS, || {
+                (
+                    raw_ping(launcher, options, len, count),
+                    spsc_ping(launcher, options, len, count),
+                )
+            })
+        })
+        .collect();
+    for (i, r) in rounds.iter().enumerate() {
+        print_round(i, r, |l: &Latencies| l.summary().to_string());
+    }
+    let ratio = settled_ratios(&rounds, |raw, queue| {
+        queue.quantile(0.5).as_secs_f64() / raw.quantile(0.5).as_secs_f64()
+    });
+    Verdict {
+        check,
+        ratio,
+        pass: ratio.is_some_and(|r| r <= 1.3),
+    }
+}
+
+fn raw_ping(launcher: &Launcher, options: &Options, len: usize, count: u64) -> Latencies {
+    let (ping, pong) = (name("mailbox-ping"), name("mailbox-pong"));
+    let mut tx = Mailbox::create(&ping, len);
+    let mut rx = Mailbox::create(&pong, len);
+    let args = [
+        ping.as_str(),
+        pong.as_str(),
+        &len.to_string(),
+        &count.to_string(),
+    ];
+    let peer = launcher.spawn("mailbox-echo", &args, options.placement.second());
+    let latencies = on_first_cpu(options, || {
+        endpoint::ping(&mut tx, &mut rx, len, count, WARMUP)
+    })
+    .unwrap_or_else(|e| panic!("raw mailbox ping-pong: {e}"));
+    peer.finish();
+    latencies
+}
+
+fn spsc_ping(launcher: &Launcher, options: &Options, len: usize, count: u64) -> Latencies {
+    let (ping, pong) = (name("spsc-ping"), name("spsc-pong"));
+    let mut tx = SpscSend::attach(spsc::create(&ping, 1 << 16), Wait::Spin);
+    let mut rx = SpscRecv::attach(spsc::create(&pong, 1 << 16), Wait::Spin);
+    let args = [
+        ping.as_str(),
+        pong.as_str(),
+        &len.to_string(),
+        &count.to_string(),
+    ];
+    let peer = launcher.spawn("spsc-echo", &args, options.placement.second());
+    let latencies = on_first_cpu(options, || {
+        endpoint::ping(&mut tx, &mut rx, len, count, WARMUP)
+    })
+    .unwrap_or_else(|e| panic!("SPSC ping-pong: {e}"));
+    drop(tx);
+    peer.finish();
+    latencies
+}
+
+/// Runs `f` on a thread pinned to the placement's first CPU (this thread stays where it
+/// was, so the floor's threads and the next row start from the same state).
+fn on_first_cpu<T: std::marker::Send>(
+    options: &Options,
+    f: impl FnOnce() -> T + std::marker::Send,
+) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(cpu) = options.placement.first() {
+                crate::cpu::pin(cpu).expect("pin the measuring thread");
+            }
+            f()
+        })
+        .join()
+        .expect("the measuring thread")
+    })
+}
+
+/// Length of the streamed messages.
+const STREAM_LEN: usize = 64;
+
+fn streaming(launcher: &Launcher, options: &Options, capacity: usize) -> Verdict {
+    let check = format!(
+        "2. 64 B streaming through a {} KiB ring (target >= 0.8x raw ring)",
+        capacity >> 10
+    );
+    println!("\n{check}");
+    let mut wakes = (0, 0, 0);
+    let rounds: Vec<_> = (0..options.rounds())
+        .map(|_| {
+            floor::measure(options.placement, FLOOR_ATTEMPTS, || {
+                let raw = raw_stream(launcher, options, capacity);
+                let (queue, producer_wakes, parks) = spsc_stream(launcher, options, capacity);
+                wakes.0 += producer_wakes;
+                wakes.1 += parks;
+                wakes.2 += queue.messages;
+                (raw, queue)
+            })
+        })
+        .collect();
+    for (i, r) in rounds.iter().enumerate() {
+        print_round(i, r, |s: &Stream| format!("{:.1} M msg/s", s.rate() / 1e6));
+    }
+    println!(
+        "   ipclane wake system calls: producer {}, consumer sleeps {}, for {} messages ({:.5} per message)",
+        wakes.0,
+        wakes.1,
+        wakes.2,
+        (wakes.0 + wakes.1) as f64 / wakes.2.max(1) as f64
+    );
+    let ratio = settled_ratios(&rounds, |raw, queue| queue.rate() / raw.rate());
+    Verdict {
+        check,
+        ratio,
+        pass: ratio.is_some_and(|r| r >= 0.8),
+    }
+}
+
+fn raw_stream(launcher: &Launcher, options: &Options, capacity: usize) -> Stream {
+    let ring = name("raw-ring");
+    let mut rx = RawRing::create(&ring, capacity, STREAM_LEN);
+    let count = options.stream();
+    let args = [ring.as_str(), &STREAM_LEN.to_string(), &count.to_string()];
+    let peer = launcher.spawn("raw-ring-produce", &args, options.placement.second());
+    let stream = on_first_cpu(options, || endpoint::consume(&mut rx, STREAM_LEN, count))
+        .unwrap_or_else(|e| panic!("raw ring stream: {e}"));
+    peer.finish();
+    stream
+}
+
+fn spsc_stream(launcher: &Launcher, options: &Options, capacity: usize) -> (Stream, u64, u64) {
+    let ring = name("spsc-stream");
+    let mut rx = SpscRecv::attach(spsc::create(&ring, capacity), Wait::Block);
+    let count = options.stream();
+    let args = [ring.as_str(), &STREAM_LEN.to_string(), &count.to_string()];
+    let peer = launcher.spawn("spsc-produce", &args, options.placement.second());
+    let stream = on_first_cpu(options, || endpoint::consume(&mut rx, STREAM_LEN, count))
+        .unwrap_or_else(|e| panic!("SPSC stream: {e}"));
+    let wakes = peer
+        .finish()
+        .first()
+        .and_then(|w| w.parse().ok())
+        .expect("the producer's wake count");
+    (stream, wakes, rx.parks())
+}
+
+/// Length of a wake-up message.
+const WAKE_LEN: usize = 64;
+
+fn wake_up(launcher: &Launcher, options: &Options) -> Verdict {
+    let check = "3. one-way wake-up of a sleeping receiver (target p50 <= 1.2x raw futex mailbox)"
+        .to_owned();
+    println!("\n{check}");
+    let rounds: Vec<_> = (0..options.rounds())
+        .map(|_| {
+            floor::measure(options.placement, FLOOR_ATTEMPTS, || {
+                (
+                    woken(launcher, options, "futex-send", |name| {
+                        let mut rx = FutexMailbox::create(name, WAKE_LEN);
+                        move |count| endpoint::receive_times(&mut rx, WAKE_LEN, count)
+                    }),
+                    woken(launcher, options, "spsc-send-gaps", |name| {
+                        let mut rx = SpscRecv::attach(spsc::create(name, 1 << 16), Wait::Sleep);
+                        move |count| endpoint::receive_times(&mut rx, WAKE_LEN, count)
+                    }),
+                )
+            })
+        })
+        .collect();
+    for (i, r) in rounds.iter().enumerate() {
+        print_round(i, r, |l: &Latencies| l.summary().to_string());
+    }
+    let ratio = settled_ratios(&rounds, |raw, queue| {
+        queue.quantile(0.5).as_secs_f64() / raw.quantile(0.5).as_secs_f64()
+    });
+    Verdict {
+        check,
+        ratio,
+        pass: ratio.is_some_and(|r| r <= 1.2),
+    }
+}
+
+/// One wake-up row: the receiver made by `receiver` in this process, the sender in a peer
+/// playing `role`.
+fn woken<R>(
+    launcher: &Launcher,
+    options: &Options,
+    role: &str,
+    receiver: impl FnOnce(&str) -> R,
+) -> Latencies
+where
+    R: FnOnce(u64) -> Result<Vec<u64>, crate::integrity::Integrity> + std::marker::Send,
+{
+    let segment = name(role);
+    let receive = receiver(&segment);
+    let count = options.wakes();
+    let args = [
+        segment.as_str(),
+        &WAKE_LEN.to_string(),
+        &count.to_string(),
+        &WAKE_GAP.as_micros().to_string(),
+    ];
+    let peer = launcher.spawn(role, &args, options.placement.second());
+    let received =
+        on_first_cpu(options, || receive(count)).unwrap_or_else(|e| panic!("{role} wake-ups: {e}"));
+    let sent: Vec<u64> = peer
+        .finish()
+        .iter()
+        .flat_map(|l| l.split(' ').map(|t| t.parse().expect("a send time")))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        received.len(),
+        "{role}: send times for every message"
+    );
+    endpoint::one_way(&sent, &received)
+}
+
+/// Plays the peer `role` of one of the checks above; `false` for a role it does not know.
+///
+/// # Panics
+///
+/// When the arguments are not those the check passes, or a message is not whole.
+pub fn play(role: &str, args: &[String]) -> bool {
+    let num = |i: usize| -> u64 {
+        args[i]
+            .parse()
+            .unwrap_or_else(|_| panic!("{role}: argument {i}"))
+    };
+    match role {
+        "mailbox-echo" => {
+            let mut rx = Mailbox::open(&args[0]);
+            let mut tx = Mailbox::open(&args[1]);
+            endpoint::echo(&mut tx, &mut rx, num(2) as usize, num(3)).expect("mailbox echo");
+        }
+        "spsc-echo" => {
+            let mut rx = SpscRecv::attach(spsc::open(&args[0]), Wait::Spin);
+            let mut tx = SpscSend::attach(spsc::open(&args[1]), Wait::Spin);
+            endpoint::echo(&mut tx, &mut rx, num(2) as usize, num(3)).expect("SPSC echo");
+        }
+        "raw-ring-produce" => {
+            let len = num(1) as usize;
+            let mut tx = RawRing::open(&args[0], len);
+            endpoint::produce(&mut tx, len, num(2));
+        }
+        "spsc-produce" => {
+            let mut tx = SpscSend::attach(spsc::open(&args[0]), Wait::Block);
+            endpoint::produce(&mut tx, num(1) as usize, num(2));
+            peer::report(tx.wakes());
+        }
+        "futex-send" | "spsc-send-gaps" => {
+            let gap = Duration::from_micros(num(3));
+            let (len, count) = (num(1) as usize, num(2));
+            let sent = if role == "futex-send" {
+                endpoint::send_with_gaps(&mut FutexMailbox::open(&args[0]), len, count, gap)
+            } else {
+                let mut tx = SpscSend::attach(spsc::open(&args[0]), Wait::Sleep);
+                endpoint::send_with_gaps(&mut tx, len, count, gap)
+            };
+            let times: Vec<String> = sent.iter().map(u64::to_string).collect();
+            peer::report(times.join(" "));
+        }
+        _ => return false,
+    }
+    true
+}
