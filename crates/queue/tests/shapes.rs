@@ -16,7 +16,10 @@ fn layout_error<T: std::fmt::Debug>(result: Result<T, QueueError>, shape: &str) 
 #[test]
 fn spsc_rings_refuse_capacities_that_are_not_powers_of_two_or_below_256_bytes() {
     for capacity in [0, 128, 255, 384, 1000] {
-        layout_error(SpscRing::heap(capacity), &format!("an SPSC ring of {capacity} bytes"));
+        layout_error(
+            SpscRing::heap(capacity),
+            &format!("an SPSC ring of {capacity} bytes"),
+        );
     }
     SpscRing::heap(256).expect("the smallest ring");
 }
