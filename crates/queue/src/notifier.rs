@@ -432,5 +432,85 @@ mod tests {
             || Ok(false),
         );
         assert!(matches!(timed_out, Err(QueueError::Timeout)));
+        assert_eq!(waiter.parks(), 2, "the timed-out wait slept too");
+    }
+
+    /// The thresholds of the adaptation, at and beside their edges: a sleep of at most
+    /// twice the wake cost grows the budget, one of more than twenty times shrinks it, one
+    /// between leaves it.
+    #[test]
+    fn the_budget_adapts_at_two_and_twenty_wake_costs() {
+        let strategy = WaitStrategy {
+            initial_spin: Duration::from_micros(8),
+            min_spin: Duration::from_micros(1),
+            max_spin: Duration::from_micros(64),
+            wake_cost: Duration::from_micros(10),
+            ..WaitStrategy::default()
+        };
+        let after = |slept_us: u64| {
+            let mut w = Waiter::new(strategy);
+            w.parked_for(Duration::from_micros(slept_us));
+            w.budget().as_micros()
+        };
+        assert_eq!(after(15), 16, "1.5 wake costs: grow");
+        assert_eq!(after(20), 16, "2 wake costs: grow");
+        assert_eq!(after(21), 8, "just over 2: leave");
+        assert_eq!(after(100), 8, "10 wake costs: leave");
+        assert_eq!(after(200), 8, "20 wake costs: leave");
+        assert_eq!(after(201), 4, "just over 20: shrink");
+    }
+
+    /// A tick counter that went backwards between parking and waking (a move to a CPU
+    /// whose counter lags) says nothing about the sleep: the budget stays.
+    #[test]
+    fn a_tick_counter_that_went_backwards_leaves_the_budget() {
+        let Some(now_ticks) = crate::sync::ticks() else {
+            ipclane_testkit::skip(
+                "a_tick_counter_that_went_backwards_leaves_the_budget",
+                "this CPU has no invariant TSC",
+            );
+            return;
+        };
+        let mut w = Waiter::new(WaitStrategy::default());
+        let start = w.budget();
+        w.slept = Some(Slept {
+            parked: Instant::now() - Duration::from_millis(50),
+            parked_ticks: now_ticks,
+            woke_ticks: now_ticks.wrapping_sub(1_000),
+        });
+        w.settle(Instant::now());
+        assert_eq!(w.budget(), start);
+    }
+
+    /// A wait whose value comes within the spin budget never sleeps (no notification is
+    /// sent here: a waiter that slept would only wake at its liveness period).
+    #[test]
+    fn a_value_within_the_spin_budget_is_taken_without_sleeping() {
+        let strategy = WaitStrategy {
+            initial_spin: Duration::from_secs(20),
+            max_spin: Duration::from_secs(20),
+            yield_every: Duration::from_millis(1),
+            ..WaitStrategy::default()
+        };
+        let mut waiter = Waiter::new(strategy);
+        let word = WakeWord::new();
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let t = std::thread::spawn({
+            let flag = flag.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(5));
+                flag.store(true, std::sync::atomic::Ordering::Release);
+            }
+        });
+        let got = waiter.wait(
+            &word,
+            Some(Instant::now() + Duration::from_secs(30)),
+            || Ok(flag.load(std::sync::atomic::Ordering::Acquire).then_some(())),
+            || Ok(false),
+            || Ok(false),
+        );
+        t.join().unwrap();
+        assert!(got.is_ok());
+        assert_eq!(waiter.parks(), 0, "slept although the value came while spinning");
     }
 }
