@@ -69,3 +69,22 @@ fn mpmc_handles_hold_the_claims_the_layout_names() {
         .collect();
     assert_eq!(held, [65536, 65537, 65600]);
 }
+
+/// A segment tells the liveness of 64 producers and 64 consumers; the 65th live handle
+/// of a role is refused, naming the role, and a dropped handle's place is taken again.
+#[test]
+fn a_65th_live_mpmc_handle_of_a_role_is_refused_naming_it() {
+    let name = ipclane_testkit::ShmName::new("attach-65");
+    let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
+    let mut producers: Vec<_> = (0..64)
+        .map(|_| MpmcQueue::producer(segment.clone()).unwrap())
+        .collect();
+    let consumers: Vec<_> = (0..64)
+        .map(|_| MpmcQueue::consumer(segment.clone()).unwrap())
+        .collect();
+    refused(MpmcQueue::producer(segment.clone()), "producer");
+    refused(MpmcQueue::consumer(segment.clone()), "consumer");
+    producers.pop();
+    MpmcQueue::producer(segment).expect("a dropped producer's place");
+    drop(consumers);
+}
