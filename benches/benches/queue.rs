@@ -3,6 +3,10 @@
 //! closest match to the SPSC byte ring) and crossbeam's ArrayQueue (MPMC; it moves a
 //! `Vec<u8>` per message, i.e. a pointer, not the bytes).
 //!
+//! Every row does the same work per message: the producer stamps every byte
+//! (`ipclane_bench::integrity`), the consumer copies the message out and checks every
+//! byte, so no consumer's copy can be optimised away and none loses a message unseen.
+//!
 //! ```text
 //! cargo bench -p ipclane-bench --bench queue
 //! ```
@@ -13,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ipclane::queue::{Broadcast, MpmcQueue, QueueError, SpscRing};
+use ipclane_bench::integrity::{Checker, Stamp};
 
 const SIZES: [usize; 4] = [8, 64, 1024, 64 << 10];
 
@@ -37,12 +42,14 @@ fn spsc(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let (mut tx, mut rx) =
                     SpscRing::heap((size * 64).next_power_of_two().max(1 << 16)).expect("ring");
-                let record = vec![7u8; size];
+                let mut record = vec![0u8; size];
                 let mut out = vec![0u8; size];
+                let mut checker = Checker::default();
                 pair(
                     iters,
                     move |n| {
-                        for _ in 0..n {
+                        for seq in 0..n {
+                            Stamp::new(seq).write(&mut record);
                             while tx.try_push(&record).is_err() {
                                 std::hint::spin_loop();
                             }
@@ -61,7 +68,9 @@ fn spsc(c: &mut Criterion) {
                                     Err(e) => panic!("{e}"),
                                 }
                             }
+                            checker.check(&out).expect("an intact record");
                         }
+                        std::hint::black_box(checker.bytes());
                     },
                 )
             })
@@ -69,12 +78,14 @@ fn spsc(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("rtrb", size), |b| {
             b.iter_custom(|iters| {
                 let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new((size * 64).max(1 << 16));
-                let record = vec![7u8; size];
+                let mut record = vec![0u8; size];
                 let mut out = vec![0u8; size];
+                let mut checker = Checker::default();
                 pair(
                     iters,
                     move |n| {
-                        for _ in 0..n {
+                        for seq in 0..n {
+                            Stamp::new(seq).write(&mut record);
                             loop {
                                 if let Ok(chunk) = tx.write_chunk_uninit(size) {
                                     chunk.fill_from_iter(record.iter().copied());
@@ -96,7 +107,9 @@ fn spsc(c: &mut Criterion) {
                                 }
                                 std::hint::spin_loop();
                             }
+                            checker.check(&out).expect("an intact record");
                         }
+                        std::hint::black_box(checker.bytes());
                     },
                 )
             })
@@ -114,11 +127,13 @@ fn mpmc(c: &mut Criterion) {
                 let memory = MpmcQueue::heap(256, size).expect("queue");
                 let mut tx = MpmcQueue::producer(memory.clone()).expect("producer");
                 let mut rx = MpmcQueue::consumer(memory).expect("consumer");
-                let record = vec![7u8; size];
+                let mut record = vec![0u8; size];
+                let mut checker = Checker::default();
                 pair(
                     iters,
                     move |n| {
-                        for _ in 0..n {
+                        for seq in 0..n {
+                            Stamp::new(seq).write(&mut record);
                             while tx.try_push(&record).is_err() {
                                 std::hint::spin_loop();
                             }
@@ -126,10 +141,15 @@ fn mpmc(c: &mut Criterion) {
                     },
                     |n| {
                         for _ in 0..n {
-                            while rx.try_pop().is_err() {
-                                std::hint::spin_loop();
-                            }
+                            let out = loop {
+                                match rx.try_pop() {
+                                    Ok(out) => break out,
+                                    Err(_) => std::hint::spin_loop(),
+                                }
+                            };
+                            checker.check(&out).expect("an intact record");
                         }
+                        std::hint::black_box(checker.bytes());
                     },
                 )
             })
@@ -140,11 +160,13 @@ fn mpmc(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let q = Arc::new(crossbeam_queue::ArrayQueue::<Vec<u8>>::new(256));
                     let tq = q.clone();
+                    let mut checker = Checker::default();
                     pair(
                         iters,
                         move |n| {
-                            for _ in 0..n {
-                                let mut v = vec![7u8; size];
+                            for seq in 0..n {
+                                let mut v = vec![0u8; size];
+                                Stamp::new(seq).write(&mut v);
                                 while let Err(back) = tq.push(v) {
                                     v = back;
                                     std::hint::spin_loop();
@@ -153,10 +175,15 @@ fn mpmc(c: &mut Criterion) {
                         },
                         |n| {
                             for _ in 0..n {
-                                while q.pop().is_none() {
-                                    std::hint::spin_loop();
-                                }
+                                let out = loop {
+                                    match q.pop() {
+                                        Some(out) => break out,
+                                        None => std::hint::spin_loop(),
+                                    }
+                                };
+                                checker.check(&out).expect("an intact record");
                             }
+                            std::hint::black_box(checker.bytes());
                         },
                     )
                 })
@@ -176,19 +203,23 @@ fn broadcast(c: &mut Criterion) {
                 let mut writer = Broadcast::writer(memory.clone()).expect("writer");
                 let mut reader = Broadcast::reader(memory).expect("reader");
                 let done = Arc::new(AtomicBool::new(false));
-                let record = vec![7u8; size];
+                let mut record = vec![0u8; size];
                 let flag = done.clone();
+                let mut checker = Checker::default();
                 pair(
                     iters,
                     move |n| {
-                        for _ in 0..n {
+                        for seq in 0..n {
+                            Stamp::new(seq).write(&mut record);
                             writer.write(&record).expect("write");
                         }
                         flag.store(true, Ordering::Release);
                     },
                     |_| loop {
                         match reader.try_recv() {
-                            Ok(_) | Err(QueueError::Lagged { .. }) => {}
+                            Ok(out) => checker.check(&out).expect("an intact record"),
+                            // The records it missed are counted; the next one read follows them.
+                            Err(QueueError::Lagged { missed }) => checker.skip(missed),
                             Err(QueueError::Disconnected) => break,
                             Err(QueueError::Empty) if done.load(Ordering::Acquire) => break,
                             Err(QueueError::Empty) => std::hint::spin_loop(),

@@ -505,12 +505,20 @@ mod tests {
         let got = waiter.wait(
             &word,
             Some(Instant::now() + Duration::from_secs(30)),
-            || Ok(flag.load(std::sync::atomic::Ordering::Acquire).then_some(())),
+            || {
+                Ok(flag
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    .then_some(()))
+            },
             || Ok(false),
             || Ok(false),
         );
         t.join().unwrap();
         assert!(got.is_ok());
-        assert_eq!(waiter.parks(), 0, "slept although the value came while spinning");
+        assert_eq!(
+            waiter.parks(),
+            0,
+            "slept although the value came while spinning"
+        );
     }
 }
