@@ -7,8 +7,14 @@
 //!   (throughput).
 //!
 //! "Raw" is the floor framing is measured against: the payload alone with `write_all` and
-//! `read_exact`, both sides knowing the size in advance, so no length prefix at all.
-//! The peer is this benchmark binary started again with `IPCLANE_BENCH_PEER` set.
+//! `read_exact`, both sides knowing the size in advance, so no length prefix at all; a
+//! raw receiver reads through a 64 KiB `BufReader`, as the framed one reads through its
+//! decode buffer. Every message is stamped by its sender and checked whole by its
+//! receiver, framed and raw alike (`ipclane_bench::integrity`); the echo checks before it
+//! echoes, and the pinger checks the echo.
+//!
+//! The peer is this benchmark binary started again with `IPCLANE_BENCH_PEER` set; the two
+//! processes are pinned to distinct CPUs when there are two.
 //!
 //! ```text
 //! cargo bench -p ipclane-bench --bench uds
@@ -21,15 +27,25 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use ipclane::uds::{FramedStream, Listener, UdsAddr, connect};
+use ipclane_bench::cpu::{self, Placement};
+use ipclane_bench::integrity::{Checker, Stamp};
 
 const SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
 const PEER_VAR: &str = "IPCLANE_BENCH_PEER";
 
 fn main() {
+    let placement = Placement::distinct();
     if let Ok(spec) = std::env::var(PEER_VAR) {
+        if let Some(cpu) = placement.second() {
+            cpu::pin(cpu).expect("pin the peer");
+        }
         peer(&spec);
         return;
     }
+    if let Some(cpu) = placement.first() {
+        cpu::pin(cpu).expect("pin the benchmark");
+    }
+    eprintln!("uds bench: {}; processes {placement}", cpu::describe());
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
@@ -76,14 +92,17 @@ fn roundtrip(c: &mut Criterion, mode: &str, size: usize) {
     let mut group = c.benchmark_group(format!("roundtrip/{size}"));
     group.throughput(Throughput::Bytes(size as u64));
     let peer = start_peer(&format!("echo-{mode}"), size);
-    let payload = vec![0x5au8; size];
+    let mut payload = vec![0u8; size];
+    let mut checker = Checker::default();
     let stream = peer.stream.try_clone().expect("clone");
     if mode == "framed" {
         let mut framed = FramedStream::new(stream);
         group.bench_function(BenchmarkId::new("framed", size), |b| {
             b.iter(|| {
+                Stamp::new(checker.next()).write(&mut payload);
                 framed.write_frame(&payload).expect("write");
-                framed.read_frame().expect("read").expect("echo")
+                let echo = framed.read_frame().expect("read").expect("echo");
+                checker.check(&echo).expect("an intact echo");
             })
         });
     } else {
@@ -91,11 +110,14 @@ fn roundtrip(c: &mut Criterion, mode: &str, size: usize) {
         let mut echo = vec![0u8; size];
         group.bench_function(BenchmarkId::new("raw", size), |b| {
             b.iter(|| {
+                Stamp::new(checker.next()).write(&mut payload);
                 stream.write_all(&payload).expect("write");
                 stream.read_exact(&mut echo).expect("read");
+                checker.check(&echo).expect("an intact echo");
             })
         });
     }
+    std::hint::black_box(checker.bytes());
     group.finish();
 }
 
@@ -103,7 +125,8 @@ fn stream(c: &mut Criterion, mode: &str, size: usize) {
     let mut group = c.benchmark_group(format!("stream/{size}"));
     group.throughput(Throughput::Bytes(size as u64));
     let peer = start_peer(&format!("sink-{mode}"), size);
-    let payload = vec![0x5au8; size];
+    let mut payload = vec![0u8; size];
+    let mut seq = 0;
     let mut ack = [0u8; 1];
     let stream = peer.stream.try_clone().expect("clone");
     if mode == "framed" {
@@ -112,6 +135,8 @@ fn stream(c: &mut Criterion, mode: &str, size: usize) {
             b.iter_custom(|iters| {
                 let t0 = Instant::now();
                 for _ in 0..iters {
+                    Stamp::new(seq).write(&mut payload);
+                    seq += 1;
                     framed.write_frame(&payload).expect("write");
                 }
                 framed.write_frame(b"").expect("end of batch");
@@ -126,6 +151,8 @@ fn stream(c: &mut Criterion, mode: &str, size: usize) {
                 let t0 = Instant::now();
                 stream.write_all(&iters.to_ne_bytes()).expect("count");
                 for _ in 0..iters {
+                    Stamp::new(seq).write(&mut payload);
+                    seq += 1;
                     stream.write_all(&payload).expect("write");
                 }
                 stream.read_exact(&mut ack).expect("ack");
@@ -149,10 +176,12 @@ fn peer(spec: &str) {
             .expect("address"),
     );
     let stream = connect(&addr).expect("connect");
+    let mut checker = Checker::default();
     match role {
         "echo-framed" => {
             let mut framed = FramedStream::new(stream);
             while let Ok(Some(frame)) = framed.read_frame() {
+                checker.check(&frame).expect("an intact message");
                 framed.write_frame(&frame).expect("echo");
             }
         }
@@ -160,6 +189,7 @@ fn peer(spec: &str) {
             let mut stream = stream;
             let mut buf = vec![0u8; size];
             while stream.read_exact(&mut buf).is_ok() {
+                checker.check(&buf).expect("an intact message");
                 stream.write_all(&buf).expect("echo");
             }
         }
@@ -168,24 +198,25 @@ fn peer(spec: &str) {
             while let Ok(Some(frame)) = framed.read_frame() {
                 if frame.is_empty() {
                     framed.get_ref().write_all(b"!").expect("ack");
+                } else {
+                    checker.check(&frame).expect("an intact message");
                 }
             }
         }
         "sink-raw" => {
-            let mut stream = stream;
-            let mut buf = vec![0u8; (64 << 10).max(size)];
+            let mut writer = stream.try_clone().expect("clone");
+            let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
+            let mut buf = vec![0u8; size];
             let mut count = [0u8; 8];
-            while stream.read_exact(&mut count).is_ok() {
-                let mut left = u64::from_ne_bytes(count) * size as u64;
-                while left > 0 {
-                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = stream.read(&mut buf[..want]).expect("read");
-                    assert!(n > 0, "the benchmark closed mid-batch");
-                    left -= n as u64;
+            while reader.read_exact(&mut count).is_ok() {
+                for _ in 0..u64::from_ne_bytes(count) {
+                    reader.read_exact(&mut buf).expect("a whole message");
+                    checker.check(&buf).expect("an intact message");
                 }
-                stream.write_all(b"!").expect("ack");
+                writer.write_all(b"!").expect("ack");
             }
         }
         other => panic!("unknown peer role {other}"),
     }
+    std::hint::black_box(checker.bytes());
 }
