@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use ipclane_queue::{Broadcast, Consumer, HeapMemory, MpmcQueue, Producer, QueueError, SpscRing};
+use ipclane_queue::{
+    Broadcast, Consumer, HeapMemory, Memory, MpmcQueue, Producer, QueueError, SpscRing,
+};
 
 fn spsc() -> Arc<HeapMemory> {
     let memory = Arc::new(HeapMemory::new(SpscRing::required_len(1024)));
@@ -87,4 +89,42 @@ fn a_65th_live_mpmc_handle_of_a_role_is_refused_naming_it() {
     producers.pop();
     MpmcQueue::producer(segment).expect("a dropped producer's place");
     drop(consumers);
+}
+
+/// Each side sees the other alive while it is attached and gone once it is dropped.
+#[test]
+fn each_spsc_side_sees_the_other_alive_until_it_is_dropped() {
+    let memory = spsc();
+    let tx = Producer::attach(memory.clone()).unwrap();
+    let rx = Consumer::attach(memory.clone()).unwrap();
+    assert!(rx.is_producer_alive().unwrap());
+    assert!(tx.is_consumer_alive().unwrap());
+    drop(tx);
+    assert!(!rx.is_producer_alive().unwrap());
+    let tx = Producer::attach(memory).unwrap();
+    drop(rx);
+    assert!(!tx.is_consumer_alive().unwrap());
+}
+
+/// A read guard describes the record it holds: its length, whether it is empty, and a
+/// pointer into the ring's memory.
+#[test]
+fn a_read_guard_describes_its_record() {
+    let memory = spsc();
+    let mut tx = Producer::attach(memory.clone()).unwrap();
+    let mut rx = Consumer::attach(memory.clone()).unwrap();
+    tx.try_push(b"").unwrap();
+    tx.try_push(b"abc").unwrap();
+    let ring = memory.as_ptr().as_ptr() as usize..memory.as_ptr().as_ptr() as usize + memory.len();
+    let guard = rx.read().unwrap();
+    assert!(guard.is_empty() && guard.len() == 0);
+    guard.release();
+    let guard = rx.read().unwrap();
+    assert!(!guard.is_empty() && guard.len() == 3);
+    assert!(
+        ring.contains(&(guard.as_ptr() as usize)),
+        "{:?} outside {ring:?}",
+        guard.as_ptr()
+    );
+    assert_eq!(guard.to_vec(), b"abc");
 }

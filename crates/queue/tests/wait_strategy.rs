@@ -1,11 +1,48 @@
-//! Each MPMC handle's wait strategy and its counters: the strategy it is given is the one
-//! it waits with, a handle that slept counts it, and the peer that woke it counts the
-//! wake system call. (The SPSC and broadcast handles: `wake_up.rs`, between processes.)
+//! Each handle's wait strategy and its counters: the strategy it is given is the one it
+//! waits with, a handle that slept counts it, and the peer that woke it counts the wake
+//! system call. Threads of one process on heap memory; between processes: `wake_up.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ipclane_queue::{MpmcQueue, WaitStrategy};
+use ipclane_queue::{
+    Consumer, HeapMemory, MpmcConsumer, MpmcProducer, MpmcQueue, Producer, SpscRing, WaitStrategy,
+};
 use ipclane_testkit::bounded;
+
+/// The accessors every blocking handle has.
+trait Waits: Send + 'static {
+    fn set_wait_strategy(&mut self, strategy: WaitStrategy);
+    fn spin_budget(&self) -> Duration;
+    fn wakes(&self) -> u64;
+    fn parks(&self) -> u64;
+}
+
+macro_rules! waits {
+    ($($handle:ty),*) => {$(
+        impl Waits for $handle {
+            fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+                <$handle>::set_wait_strategy(self, strategy)
+            }
+            fn spin_budget(&self) -> Duration {
+                <$handle>::spin_budget(self)
+            }
+            fn wakes(&self) -> u64 {
+                <$handle>::wakes(self)
+            }
+            fn parks(&self) -> u64 {
+                <$handle>::parks(self)
+            }
+        }
+    )*};
+}
+
+waits!(
+    Producer<HeapMemory>,
+    Consumer<HeapMemory>,
+    MpmcProducer<HeapMemory>,
+    MpmcConsumer<HeapMemory>
+);
 
 /// Sleeps at once when it must wait.
 fn sleeping() -> WaitStrategy {
@@ -17,47 +54,124 @@ fn sleeping() -> WaitStrategy {
     }
 }
 
+/// `waiter` is told to sleep at once, then runs `wait` on a thread of its own (a
+/// blocking call that must sleep); after a pause, `release` lets it through from here.
+/// Both count what happened.
+fn sleeps_and_is_woken<W: Waits, N: Waits>(
+    what: &str,
+    mut waiter: W,
+    mut notifier: N,
+    wait: impl FnOnce(&mut W) + Send + 'static,
+    release: impl FnOnce(&mut N),
+) {
+    assert_eq!(
+        waiter.spin_budget(),
+        WaitStrategy::default().initial_spin,
+        "{what}"
+    );
+    let counts = |w: &W, n: &N| (w.parks(), w.wakes(), n.parks(), n.wakes());
+    assert_eq!(
+        counts(&waiter, &notifier),
+        (0, 0, 0, 0),
+        "{what}: nothing counted yet"
+    );
+    waiter.set_wait_strategy(sleeping());
+    assert_eq!(
+        waiter.spin_budget(),
+        Duration::ZERO,
+        "{what}: the strategy it was given"
+    );
+    let what_ = what.to_owned();
+    let waiting = std::thread::spawn(move || {
+        bounded(&what_, || wait(&mut waiter));
+        waiter
+    });
+    // Long enough for the waiter to be asleep before it is let through.
+    std::thread::sleep(Duration::from_millis(50));
+    release(&mut notifier);
+    let waiter = waiting.join().unwrap();
+    assert!(
+        waiter.parks() >= 1,
+        "{what}: the waiter slept: {}",
+        waiter.parks()
+    );
+    assert!(
+        notifier.wakes() >= 1,
+        "{what}: its peer woke it: {}",
+        notifier.wakes()
+    );
+}
+
+fn spsc() -> (Producer<HeapMemory>, Consumer<HeapMemory>) {
+    let memory = Arc::new(HeapMemory::new(SpscRing::required_len(256)));
+    SpscRing::init(&*memory, 256).unwrap();
+    (
+        Producer::attach(memory.clone()).unwrap(),
+        Consumer::attach(memory).unwrap(),
+    )
+}
+
+#[test]
+fn an_spsc_consumer_waits_as_told_and_counts_its_sleep_and_the_producers_wake() {
+    let (tx, rx) = spsc();
+    sleeps_and_is_woken(
+        "SPSC consumer",
+        rx,
+        tx,
+        |rx| assert_eq!(rx.pop_blocking().unwrap(), b"wake up"),
+        |tx| tx.try_push(b"wake up").unwrap(),
+    );
+}
+
+#[test]
+fn an_spsc_producer_waits_as_told_and_counts_its_sleep_and_the_consumers_wake() {
+    let (mut tx, rx) = spsc();
+    while tx.try_push(&[1; 32]).is_ok() {}
+    sleeps_and_is_woken(
+        "SPSC producer",
+        tx,
+        rx,
+        |tx| tx.push_blocking(&[2; 32]).unwrap(),
+        // Two records: the producer stops short of the consumer's cache line, so the
+        // first one alone frees nothing it may write.
+        |rx| {
+            for _ in 0..2 {
+                assert_eq!(rx.try_pop().unwrap(), [1; 32]);
+            }
+        },
+    );
+}
+
+fn mpmc() -> (MpmcProducer<HeapMemory>, MpmcConsumer<HeapMemory>) {
+    let memory = MpmcQueue::heap(2, 8).unwrap();
+    (
+        MpmcQueue::producer(memory.clone()).unwrap(),
+        MpmcQueue::consumer(memory).unwrap(),
+    )
+}
+
 #[test]
 fn an_mpmc_consumer_waits_as_told_and_counts_its_sleep_and_the_producers_wake() {
-    let memory = MpmcQueue::heap(2, 8).unwrap();
-    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(memory).unwrap();
-    assert_eq!(rx.spin_budget(), WaitStrategy::default().initial_spin);
-    assert_eq!((rx.parks(), rx.wakes(), tx.parks(), tx.wakes()), (0, 0, 0, 0));
-    rx.set_wait_strategy(sleeping());
-    assert_eq!(rx.spin_budget(), Duration::ZERO);
-    let consumer = std::thread::spawn(move || {
-        let record = bounded("the MPMC consumer's pop_blocking", || rx.pop_blocking());
-        (record.unwrap(), rx)
-    });
-    // Long enough for the consumer to be asleep before the record comes.
-    std::thread::sleep(Duration::from_millis(50));
-    tx.try_push(b"wake up").unwrap();
-    let (record, rx) = consumer.join().unwrap();
-    assert_eq!(record, b"wake up");
-    assert!(rx.parks() >= 1, "the consumer slept: {}", rx.parks());
-    assert!(tx.wakes() >= 1, "the producer woke it: {}", tx.wakes());
+    let (tx, rx) = mpmc();
+    sleeps_and_is_woken(
+        "MPMC consumer",
+        rx,
+        tx,
+        |rx| assert_eq!(rx.pop_blocking().unwrap(), b"wake up"),
+        |tx| tx.try_push(b"wake up").unwrap(),
+    );
 }
 
 #[test]
 fn an_mpmc_producer_waits_as_told_and_counts_its_sleep_and_the_consumers_wake() {
-    let memory = MpmcQueue::heap(2, 8).unwrap();
-    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(memory).unwrap();
-    assert_eq!(tx.spin_budget(), WaitStrategy::default().initial_spin);
-    tx.set_wait_strategy(sleeping());
-    assert_eq!(tx.spin_budget(), Duration::ZERO);
+    let (mut tx, rx) = mpmc();
     tx.try_push(b"1").unwrap();
     tx.try_push(b"2").unwrap();
-    let producer = std::thread::spawn(move || {
-        bounded("the MPMC producer's push_blocking", || tx.push_blocking(b"3")).unwrap();
-        tx
-    });
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(rx.try_pop().unwrap(), b"1");
-    let tx = producer.join().unwrap();
-    assert!(tx.parks() >= 1, "the producer slept: {}", tx.parks());
-    assert!(rx.wakes() >= 1, "the consumer woke it: {}", rx.wakes());
-    assert_eq!(rx.try_pop().unwrap(), b"2");
-    assert_eq!(rx.try_pop().unwrap(), b"3");
+    sleeps_and_is_woken(
+        "MPMC producer",
+        tx,
+        rx,
+        |tx| tx.push_blocking(b"3").unwrap(),
+        |rx| assert_eq!(rx.try_pop().unwrap(), b"1"),
+    );
 }
