@@ -45,3 +45,14 @@ fn broadcast_rings_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_o
     }
     Broadcast::heap(2, 1).expect("the smallest ring");
 }
+
+/// A ring's handles report the shape it was made with.
+#[test]
+fn an_spsc_ring_reports_its_capacity_and_largest_record() {
+    for capacity in [256, 1024, 1 << 20] {
+        let (tx, _rx) = SpscRing::heap(capacity).unwrap();
+        assert_eq!(tx.capacity(), capacity);
+        assert_eq!(tx.max_record_len(), SpscRing::max_record_len(capacity));
+        assert_eq!(tx.max_record_len(), capacity / 2 - 64);
+    }
+}
