@@ -8,6 +8,7 @@
 //!   [`spsc`]: ipclane's SPSC ring as a measured transport.
 //! - [`cpu`], [`floor`], [`peer`], [`stats`]: pinning, the cache-line floor measured
 //!   beside every row, peer processes, and percentiles (hdrhistogram).
+//! - [`instructions`]: instructions per message on the hot paths (callgrind).
 //! - [`queue_targets`]: the queue's targets, each ipclane row beside its raw baseline
 //!   (`cargo bench -p ipclane-bench --bench queue_targets`).
 //!
@@ -19,6 +20,7 @@
 pub mod cpu;
 pub mod endpoint;
 pub mod floor;
+pub mod instructions;
 pub mod integrity;
 pub mod peer;
 pub mod queue_targets;

@@ -109,6 +109,9 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
     if options.wanted("wake") {
         verdicts.push(wake_up(launcher, options));
     }
+    if options.wanted("instructions") && !options.quick {
+        instructions();
+    }
     println!();
     for v in &verdicts {
         let ratio = v
@@ -377,12 +380,30 @@ where
     endpoint::one_way(&sent, &received)
 }
 
+/// Instructions per message of the SPSC hot paths beside the same copies without a
+/// queue, from callgrind (in one thread: the protocol's instructions, no cache-line
+/// transfers).
+fn instructions() {
+    println!(
+        "\n4. instructions per 64 B message (valgrind --tool=callgrind, one thread, stamp and check included)"
+    );
+    for path in crate::instructions::PATHS {
+        match crate::instructions::per_message(path, STREAM_LEN) {
+            Ok(n) => println!("   {path:<18} {n:>7.1}"),
+            Err(why) => println!("   {path:<18} not counted: {why}"),
+        }
+    }
+}
+
 /// Plays the peer `role` of one of the checks above; `false` for a role it does not know.
 ///
 /// # Panics
 ///
 /// When the arguments are not those the check passes, or a message is not whole.
 pub fn play(role: &str, args: &[String]) -> bool {
+    if crate::instructions::play(role, args) {
+        return true;
+    }
     let num = |i: usize| -> u64 {
         args[i]
             .parse()
