@@ -19,6 +19,12 @@ pub trait Send {
 pub trait Recv {
     /// Copies the next message into `buf` and returns its length.
     fn recv(&mut self, buf: &mut [u8]) -> usize;
+
+    /// How many calls of [`recv`](Self::recv) found nothing ready and had to wait, where
+    /// the transport can tell (0 where it cannot). Messages per wait is the streaming
+    /// regime: about 1 when the receiver keeps up (each message crosses alone), far more
+    /// when the sender runs ahead (lines move in batches).
+    fn waits(&self) -> u64;
 }
 
 /// The pinging side of a ping-pong of `count` messages of `len` bytes: one-way latencies
@@ -92,12 +98,19 @@ pub struct Stream {
     pub elapsed: Duration,
     /// Payload bytes checked.
     pub bytes: u64,
+    /// Receives that found nothing ready ([`Recv::waits`]).
+    pub waits: u64,
 }
 
 impl Stream {
     /// Messages per second (those after the first, over the time since the first).
     pub fn rate(&self) -> f64 {
         self.messages.saturating_sub(1) as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Messages per wait of the receiver: the regime the stream ran in.
+    pub fn batch(&self) -> f64 {
+        self.messages as f64 / self.waits.max(1) as f64
     }
 
     /// Payload bytes per second, likewise.
@@ -125,6 +138,7 @@ pub fn consume(rx: &mut impl Recv, len: usize, count: u64) -> Result<Stream, Int
         messages: checker.next(),
         elapsed,
         bytes: std::hint::black_box(checker.bytes()),
+        waits: rx.waits(),
     })
 }
 
@@ -198,6 +212,10 @@ mod tests {
             buf[..m.len()].copy_from_slice(&m);
             m.len()
         }
+
+        fn waits(&self) -> u64 {
+            0
+        }
     }
 
     #[test]
@@ -247,6 +265,10 @@ mod tests {
         impl Recv for Flipping {
             fn recv(&mut self, buf: &mut [u8]) -> usize {
                 self.0.borrow_mut().0.recv(buf)
+            }
+
+            fn waits(&self) -> u64 {
+                0
             }
         }
         let mut tx = Flipping::default();

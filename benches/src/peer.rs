@@ -29,6 +29,8 @@ pub const PEER_LIMIT: Duration = Duration::from_secs(120);
 /// When the CPU it was given cannot be pinned.
 pub fn role() -> Option<(String, Vec<String>)> {
     let role = std::env::var(ROLE_VAR).ok()?;
+    // A peer whose measuring process was killed must not spin on a CPU forever.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     if let Some(cpu) = std::env::var(CPU_VAR).ok().and_then(|c| c.parse().ok()) {
         cpu::pin(cpu).unwrap_or_else(|e| panic!("peer {role}: pin to CPU {cpu}: {e}"));
     }

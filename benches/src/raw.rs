@@ -43,6 +43,7 @@ fn word<A: ipclane::segment::SharedAtomic>(segment: &Segment, offset: usize) -> 
 pub struct Mailbox {
     segment: Segment,
     seen: u64,
+    waits: u64,
 }
 
 impl Mailbox {
@@ -51,6 +52,7 @@ impl Mailbox {
         Self {
             segment: create(name, MAILBOX_PAYLOAD + max_len),
             seen: 0,
+            waits: 0,
         }
     }
 
@@ -59,6 +61,7 @@ impl Mailbox {
         Self {
             segment: open(name),
             seen: 0,
+            waits: 0,
         }
     }
 }
@@ -78,8 +81,11 @@ impl Send for Mailbox {
 impl Recv for Mailbox {
     fn recv(&mut self, buf: &mut [u8]) -> usize {
         let count = word::<AtomicU64>(&self.segment, 0);
-        while count.load(Ordering::Acquire) == self.seen {
-            std::hint::spin_loop();
+        if count.load(Ordering::Acquire) == self.seen {
+            self.waits += 1;
+            while count.load(Ordering::Acquire) == self.seen {
+                std::hint::spin_loop();
+            }
         }
         self.seen += 1;
         let len = word::<AtomicU64>(&self.segment, 8).load(Ordering::Relaxed) as usize;
@@ -90,15 +96,23 @@ impl Recv for Mailbox {
             .expect("the payload fits");
         len
     }
+
+    fn waits(&self) -> u64 {
+        self.waits
+    }
 }
 
 /// A single-slot mailbox whose receiver sleeps on a futex: word 0 (u32) counts messages
-/// and is the futex, word 8 the length, the payload at 128. The sender wakes the receiver
-/// after every message (the wake-up row's receiver is always asleep by then).
+/// and is the futex, word 8 the length, word 16 the count the receiver has read, the
+/// payload at 128. The sender wakes the receiver after every message (the wake-up row's
+/// receiver is always asleep by then), and before writing the slot again it waits (by
+/// yielding) until the receiver has read the last message, so a receiver that wakes late
+/// loses nothing.
 #[derive(Debug)]
 pub struct FutexMailbox {
     segment: Segment,
     seen: u32,
+    waits: u64,
 }
 
 impl FutexMailbox {
@@ -107,6 +121,7 @@ impl FutexMailbox {
         Self {
             segment: create(name, MAILBOX_PAYLOAD + max_len),
             seen: 0,
+            waits: 0,
         }
     }
 
@@ -115,12 +130,17 @@ impl FutexMailbox {
         Self {
             segment: open(name),
             seen: 0,
+            waits: 0,
         }
     }
 }
 
 impl Send for FutexMailbox {
     fn send(&mut self, message: &[u8]) {
+        let read = word::<AtomicU64>(&self.segment, 16);
+        while read.load(Ordering::Acquire) != u64::from(self.seen) {
+            std::thread::yield_now();
+        }
         self.segment
             .region()
             .write(MAILBOX_PAYLOAD, message)
@@ -141,6 +161,7 @@ impl Recv for FutexMailbox {
             if now != self.seen {
                 break;
             }
+            self.waits += 1;
             let _ = rustix::thread::futex::wait(
                 count,
                 rustix::thread::futex::Flags::empty(),
@@ -155,7 +176,12 @@ impl Recv for FutexMailbox {
             .region()
             .read(MAILBOX_PAYLOAD, &mut buf[..len])
             .expect("the payload fits");
+        word::<AtomicU64>(&self.segment, 16).store(u64::from(self.seen), Ordering::Release);
         len
+    }
+
+    fn waits(&self) -> u64 {
+        self.waits
     }
 }
 
@@ -174,6 +200,7 @@ pub struct RawRing {
     slots: u64,
     own: u64,
     cached_other: u64,
+    waits: u64,
 }
 
 impl RawRing {
@@ -186,6 +213,7 @@ impl RawRing {
             slots: slots as u64,
             own: 0,
             cached_other: 0,
+            waits: 0,
         }
     }
 
@@ -199,6 +227,7 @@ impl RawRing {
             slots,
             own: 0,
             cached_other: 0,
+            waits: 0,
         }
     }
 
@@ -230,9 +259,16 @@ impl Send for RawRing {
 
 impl Recv for RawRing {
     fn recv(&mut self, buf: &mut [u8]) -> usize {
-        while self.cached_other == self.own {
-            self.cached_other = word::<AtomicU64>(&self.segment, RING_TAIL).load(Ordering::Acquire);
-            std::hint::spin_loop();
+        if self.cached_other == self.own {
+            let tail = word::<AtomicU64>(&self.segment, RING_TAIL);
+            self.cached_other = tail.load(Ordering::Acquire);
+            if self.cached_other == self.own {
+                self.waits += 1;
+                while self.cached_other == self.own {
+                    std::hint::spin_loop();
+                    self.cached_other = tail.load(Ordering::Acquire);
+                }
+            }
         }
         let at = self.slot_offset(self.own);
         let len = self.slot.min(buf.len());
@@ -243,5 +279,9 @@ impl Recv for RawRing {
         self.own += 1;
         word::<AtomicU64>(&self.segment, RING_HEAD).store(self.own, Ordering::Release);
         len
+    }
+
+    fn waits(&self) -> u64 {
+        self.waits
     }
 }

@@ -124,6 +124,7 @@ impl Send for SpscSend {
 pub struct SpscRecv {
     rx: Consumer<Segment>,
     wait: Wait,
+    waits: u64,
 }
 
 impl SpscRecv {
@@ -135,7 +136,7 @@ impl SpscRecv {
     pub fn attach(ring: Arc<Segment>, wait: Wait) -> Self {
         let mut rx = Consumer::attach(ring).expect("attach the SPSC consumer");
         rx.set_wait_strategy(wait.strategy());
-        Self { rx, wait }
+        Self { rx, wait, waits: 0 }
     }
 
     /// Times it went to sleep.
@@ -147,13 +148,21 @@ impl SpscRecv {
 impl Recv for SpscRecv {
     fn recv(&mut self, buf: &mut [u8]) -> usize {
         let guard = match self.wait {
-            Wait::Spin => loop {
-                match self.rx.read() {
-                    Ok(guard) => break guard,
-                    Err(QueueError::Empty) => std::hint::spin_loop(),
-                    Err(e) => panic!("SPSC read: {e}"),
+            Wait::Spin => {
+                let mut first = true;
+                loop {
+                    match self.rx.read() {
+                        Ok(guard) => break guard,
+                        Err(QueueError::Empty) => {
+                            if std::mem::take(&mut first) {
+                                self.waits += 1;
+                            }
+                            std::hint::spin_loop()
+                        }
+                        Err(e) => panic!("SPSC read: {e}"),
+                    }
                 }
-            },
+            }
             Wait::Block | Wait::Sleep => self.rx.read_blocking().expect("SPSC read"),
         };
         let len = guard.len();
@@ -165,5 +174,11 @@ impl Recv for SpscRecv {
         guard.copy_to(&mut buf[..len]);
         guard.release();
         len
+    }
+
+    /// Counted in [`Wait::Spin`] only: a blocking read does not say whether it waited
+    /// (its sleeps are [`parks`](Self::parks)).
+    fn waits(&self) -> u64 {
+        self.waits
     }
 }
