@@ -106,16 +106,23 @@ fn each_spsc_side_sees_the_other_alive_until_it_is_dropped() {
     assert!(!tx.is_consumer_alive().unwrap());
 }
 
-/// A read guard describes the record it holds: its length, whether it is empty, and a
-/// pointer into the ring's memory.
+/// Write and read guards describe the record they hold: its length, whether it is empty,
+/// and a pointer into the ring's memory.
 #[test]
-fn a_read_guard_describes_its_record() {
+fn guards_describe_their_records() {
     let memory = spsc();
     let mut tx = Producer::attach(memory.clone()).unwrap();
     let mut rx = Consumer::attach(memory.clone()).unwrap();
-    tx.try_push(b"").unwrap();
-    tx.try_push(b"abc").unwrap();
     let ring = memory.as_ptr().as_ptr() as usize..memory.as_ptr().as_ptr() as usize + memory.len();
+    let guard = tx.reserve(0).unwrap();
+    assert!(guard.is_empty() && guard.len() == 0);
+    guard.commit();
+    let mut guard = tx.reserve(3).unwrap();
+    assert!(!guard.is_empty() && guard.len() == 3);
+    let at = guard.as_mut_ptr() as usize;
+    assert!(ring.contains(&at), "{at:#x} outside {ring:x?}");
+    guard.write(0, b"abc").unwrap();
+    guard.commit();
     let guard = rx.read().unwrap();
     assert!(guard.is_empty() && guard.len() == 0);
     guard.release();

@@ -207,3 +207,48 @@ fn broadcast_slot_words_no_writer_leaves_are_corrupted() {
         );
     }
 }
+
+/// Offset of the capacity word in the meta block every structure starts with.
+const META_CAPACITY: usize = 16;
+
+/// A ring whose meta block claims a shape the memory does not hold: a capacity that is
+/// not a power of two, or one larger than the memory behind it. Attaching refuses it
+/// with a `Layout` error; nothing reads past the memory.
+#[test]
+fn an_spsc_capacity_the_memory_does_not_hold_is_refused_at_attach() {
+    for (capacity, claimed) in [(512, 384), (512, 768), (512, 1024), (512, 1 << 40)] {
+        let memory = std::sync::Arc::new(HeapMemory::new(SpscRing::required_len(capacity)));
+        SpscRing::init(&*memory, capacity).unwrap();
+        word(&memory, META_CAPACITY).store(claimed, Ordering::Relaxed);
+        for attached in [
+            Producer::attach(memory.clone()).map(|_| ()),
+            Consumer::attach(memory.clone()).map(|_| ()),
+        ] {
+            assert!(
+                matches!(attached, Err(QueueError::Layout { .. })),
+                "a {capacity}-byte ring claiming {claimed}: {attached:?}"
+            );
+        }
+    }
+}
+
+/// A consumer position no consumer writes, found when a handle attaches: not 8-aligned,
+/// or at 2^62 and over. Both sides refuse to attach, and leave their side closed.
+#[test]
+fn a_hostile_consumer_position_is_corrupted_at_attach() {
+    for head in [67, 1 << 62, u64::MAX & !7] {
+        let memory = std::sync::Arc::new(HeapMemory::new(SpscRing::required_len(CAPACITY)));
+        SpscRing::init(&*memory, CAPACITY).unwrap();
+        word(&memory, HEAD).store(head, Ordering::Release);
+        let producer = Producer::attach(memory.clone()).map(|_| ());
+        assert!(
+            is_corrupted(&producer),
+            "producer, position {head}: {producer:?}"
+        );
+        let consumer = Consumer::attach(memory.clone()).map(|_| ());
+        assert!(
+            is_corrupted(&consumer),
+            "consumer, position {head}: {consumer:?}"
+        );
+    }
+}

@@ -54,5 +54,7 @@ fn an_spsc_ring_reports_its_capacity_and_largest_record() {
         assert_eq!(tx.capacity(), capacity);
         assert_eq!(tx.max_record_len(), SpscRing::max_record_len(capacity));
         assert_eq!(tx.max_record_len(), capacity / 2 - 64);
+        // The control block, then the ring (docs/queue-layout.md).
+        assert_eq!(SpscRing::required_len(capacity), 896 + capacity);
     }
 }
