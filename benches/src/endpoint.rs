@@ -27,8 +27,14 @@ pub trait Recv {
     fn waits(&self) -> u64;
 }
 
-/// The pinging side of a ping-pong of `count` messages of `len` bytes: one-way latencies
-/// (half of each round trip) of those after the first `warmup` (which are checked too).
+/// The sequence number of the message an echo sends first, once both its ends are
+/// attached: a receiver that attaches late (a broadcast reader sees only what is written
+/// after it attached) must not miss the first ping.
+pub const HELLO: u64 = u64::MAX >> 1;
+
+/// The pinging side of a ping-pong of `count` messages of `len` bytes: waits for the
+/// echo's hello, then measures one-way latencies (half of each round trip) of the
+/// messages after the first `warmup` (which are checked too).
 ///
 /// # Errors
 ///
@@ -41,6 +47,8 @@ pub fn ping(
     warmup: u64,
 ) -> Result<Latencies, Integrity> {
     let (mut out, mut back) = (vec![0u8; len], vec![0u8; len]);
+    let n = rx.recv(&mut back);
+    crate::integrity::check(&back[..n], HELLO)?;
     let mut checker = Checker::default();
     let mut round_trips = Latencies::new();
     for seq in 0..count {
@@ -58,7 +66,8 @@ pub fn ping(
     Ok(round_trips.halved())
 }
 
-/// The echoing side of [`ping`]: checks each message, then sends it back (every byte).
+/// The echoing side of [`ping`]: says hello, then checks each message and sends it back
+/// (every byte).
 ///
 /// # Errors
 ///
@@ -70,6 +79,8 @@ pub fn echo(
     count: u64,
 ) -> Result<(), Integrity> {
     let mut buf = vec![0u8; len];
+    Stamp::new(HELLO).write(&mut buf);
+    tx.send(&buf);
     let mut checker = Checker::default();
     for _ in 0..count {
         let n = rx.recv(&mut buf);
@@ -273,6 +284,9 @@ mod tests {
         }
         let mut tx = Flipping::default();
         let mut rx = tx.clone();
+        let mut hello = vec![0u8; 64];
+        Stamp::new(HELLO).write(&mut hello);
+        tx.0.borrow_mut().0.send(&hello);
         assert!(matches!(
             ping(&mut tx, &mut rx, 64, 20, 0),
             Err(Integrity::Corrupted { seq: 9, .. })

@@ -4,8 +4,9 @@
 //!   receiver, on every row, raw or ipclane.
 //! - [`endpoint`]: the two ends of a channel, and the drivers (ping-pong, stream,
 //!   wake-up) that measure any transport with the same work per message.
-//! - [`raw`]: the raw shared-memory baselines (mailbox, futex mailbox, minimal ring);
-//!   [`spsc`]: ipclane's SPSC ring as a measured transport.
+//! - [`raw`]: the raw shared-memory baselines (mailbox, futex mailbox, minimal rings of
+//!   each shape); [`spsc`], [`mpmc`], [`broadcast`]: ipclane's queues as measured
+//!   transports.
 //! - [`cpu`], [`floor`], [`peer`], [`stats`]: pinning, the cache-line floor measured
 //!   beside every row, peer processes, and percentiles (hdrhistogram).
 //! - [`instructions`]: instructions per message on the hot paths (callgrind).
@@ -17,11 +18,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod broadcast;
 pub mod cpu;
 pub mod endpoint;
 pub mod floor;
 pub mod instructions;
 pub mod integrity;
+pub mod mpmc;
 pub mod peer;
 pub mod queue_targets;
 pub mod raw;

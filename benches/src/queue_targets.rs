@@ -17,11 +17,13 @@
 
 use std::time::Duration;
 
+use crate::broadcast::{self, BroadcastRecv, BroadcastSend};
 use crate::cpu::Placement;
 use crate::endpoint::{self, Stream};
 use crate::floor::{self, OnFloor};
+use crate::mpmc::{self, MpmcRecv, MpmcSend};
 use crate::peer::{self, Launcher};
-use crate::raw::{FutexMailbox, Mailbox, RawRing};
+use crate::raw::{FutexMailbox, Mailbox, RawMpmc, RawRing, RawSeqlock};
 use crate::spsc::{self, SpscRecv, SpscSend, Wait};
 use crate::stats::{self, Latencies};
 
@@ -99,12 +101,31 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     if options.wanted("latency") {
         for len in [8, 64, 1024] {
-            verdicts.push(latency(launcher, options, len));
+            let title = "1. SPSC one-way latency";
+            verdicts.push(latency(
+                launcher,
+                options,
+                title,
+                Channel::Mailbox,
+                Channel::Spsc,
+                len,
+            ));
         }
     }
     if options.wanted("stream") {
-        for capacity in [64 << 10, 4 << 20] {
-            verdicts.push(streaming(launcher, options, capacity));
+        for bytes in [64 << 10, 4 << 20] {
+            let title = format!(
+                "2. SPSC 64 B streaming through {} KiB, spinning",
+                bytes >> 10
+            );
+            verdicts.push(streaming(
+                launcher,
+                options,
+                &title,
+                Channel::RawRing,
+                Channel::Spsc,
+                bytes,
+            ));
         }
     }
     if options.wanted("wake") {
@@ -112,6 +133,37 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
     }
     if options.wanted("instructions") && !options.quick {
         instructions();
+    }
+    if options.wanted("mpmc") {
+        let title = "5. MPMC one-way latency, one producer and one consumer";
+        verdicts.push(latency(
+            launcher,
+            options,
+            title,
+            Channel::RawMpmc,
+            Channel::Mpmc,
+            64,
+        ));
+        let title = format!("5. MPMC 64 B streaming through {SLOTS} slots, spinning");
+        verdicts.push(streaming(
+            launcher,
+            options,
+            &title,
+            Channel::RawMpmc,
+            Channel::Mpmc,
+            0,
+        ));
+    }
+    if options.wanted("broadcast") {
+        let title = "6. broadcast one-way latency, one writer and one reader";
+        verdicts.push(latency(
+            launcher,
+            options,
+            title,
+            Channel::Seqlock,
+            Channel::Broadcast,
+            64,
+        ));
     }
     println!();
     for v in &verdicts {
@@ -157,16 +209,179 @@ fn print_round<T>(i: usize, round: &OnFloor<(T, T)>, show: impl Fn(&T) -> String
     );
 }
 
-fn latency(launcher: &Launcher, options: &Options, len: usize) -> Verdict {
-    let check = format!("1. one-way latency at {len} B, spinning (target p50 <= 1.3x raw mailbox)");
+/// The channels the latency and streaming checks measure, raw and ipclane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// [`Mailbox`]: raw, for ping-pong.
+    Mailbox,
+    /// [`RawRing`]: raw, for streams.
+    RawRing,
+    /// ipclane's SPSC ring, both sides spinning.
+    Spsc,
+    /// [`RawMpmc`].
+    RawMpmc,
+    /// ipclane's MPMC queue.
+    Mpmc,
+    /// [`RawSeqlock`]: a raw broadcast ring.
+    Seqlock,
+    /// ipclane's broadcast ring.
+    Broadcast,
+}
+
+/// Slots of the MPMC queues and broadcast rings measured.
+const SLOTS: usize = 256;
+
+impl Channel {
+    const ALL: [Channel; 7] = [
+        Channel::Mailbox,
+        Channel::RawRing,
+        Channel::Spsc,
+        Channel::RawMpmc,
+        Channel::Mpmc,
+        Channel::Seqlock,
+        Channel::Broadcast,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Channel::Mailbox => "mailbox",
+            Channel::RawRing => "raw-ring",
+            Channel::Spsc => "spsc",
+            Channel::RawMpmc => "raw-mpmc",
+            Channel::Mpmc => "mpmc",
+            Channel::Seqlock => "seqlock",
+            Channel::Broadcast => "broadcast",
+        }
+    }
+
+    fn parse(name: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .unwrap_or_else(|| panic!("unknown channel {name}"))
+    }
+}
+
+/// Calls `$body` with `$tx` and `$rx` bound to the two ends of `$channel` for messages
+/// of `$len` bytes in segments `$a` (the sender's) and `$b` (the receiver's) of `$bytes`
+/// (rings) or [`SLOTS`] slots, created when `$create` and opened otherwise: one generic
+/// body, statically dispatched for each channel.
+macro_rules! with_ends {
+    ($channel:expr, $a:expr, $b:expr, $len:expr, $bytes:expr, $create:expr, |$tx:ident, $rx:ident| $body:expr) => {{
+        let (a, b, len, bytes, create): (&str, &str, usize, usize, bool) =
+            ($a, $b, $len, $bytes, $create);
+        match $channel {
+            Channel::Mailbox => {
+                let (mut $tx, mut $rx) = if create {
+                    (Mailbox::create(a, len), Mailbox::create(b, len))
+                } else {
+                    (Mailbox::open(a), Mailbox::open(b))
+                };
+                $body
+            }
+            Channel::RawRing => {
+                let (mut $tx, mut $rx) = if create {
+                    (
+                        RawRing::create(a, bytes, len),
+                        RawRing::create(b, bytes, len),
+                    )
+                } else {
+                    (RawRing::open(a, len), RawRing::open(b, len))
+                };
+                $body
+            }
+            Channel::Spsc => {
+                let ring = |name| {
+                    if create {
+                        spsc::create(name, bytes)
+                    } else {
+                        spsc::open(name)
+                    }
+                };
+                let (mut $tx, mut $rx) = (
+                    SpscSend::attach(ring(a), Wait::Spin),
+                    SpscRecv::attach(ring(b), Wait::Spin),
+                );
+                $body
+            }
+            Channel::RawMpmc => {
+                let (mut $tx, mut $rx) = if create {
+                    (
+                        RawMpmc::create(a, SLOTS, len),
+                        RawMpmc::create(b, SLOTS, len),
+                    )
+                } else {
+                    (RawMpmc::open(a, SLOTS, len), RawMpmc::open(b, SLOTS, len))
+                };
+                $body
+            }
+            Channel::Mpmc => {
+                let queue = |name| {
+                    if create {
+                        mpmc::create(name, SLOTS, len)
+                    } else {
+                        mpmc::open(name)
+                    }
+                };
+                let (mut $tx, mut $rx) = (MpmcSend::attach(queue(a)), MpmcRecv::attach(queue(b)));
+                $body
+            }
+            Channel::Seqlock => {
+                let (mut $tx, mut $rx) = if create {
+                    (
+                        RawSeqlock::create(a, SLOTS, len),
+                        RawSeqlock::create(b, SLOTS, len),
+                    )
+                } else {
+                    (
+                        RawSeqlock::open(a, SLOTS, len),
+                        RawSeqlock::open(b, SLOTS, len),
+                    )
+                };
+                $body
+            }
+            Channel::Broadcast => {
+                let ring = |name| {
+                    if create {
+                        broadcast::create(name, SLOTS, len)
+                    } else {
+                        broadcast::open(name)
+                    }
+                };
+                let (mut $tx, mut $rx) = (
+                    BroadcastSend::attach(ring(a)),
+                    BroadcastRecv::attach(ring(b)),
+                );
+                $body
+            }
+        }
+    }};
+}
+
+/// Ring bytes of the SPSC rings and raw rings of the latency checks.
+const PING_RING: usize = 1 << 16;
+
+/// A latency check: ipclane's `ours` against the raw `raw`, ping-pong of `len` bytes.
+fn latency(
+    launcher: &Launcher,
+    options: &Options,
+    title: &str,
+    raw: Channel,
+    ours: Channel,
+    len: usize,
+) -> Verdict {
+    let check = format!(
+        "{title} at {len} B, spinning (target p50 <= 1.3x {})",
+        raw.name()
+    );
     println!("\n{check}");
     let count = WARMUP + options.pings();
     let rounds: Vec<_> = (0..options.rounds())
         .map(|_| {
             floor::measure(options.placement, FLOOR_ATTEMPTS, || {
                 (
-                    raw_ping(launcher, options, len, count),
-                    spsc_ping(launcher, options, len, count),
+                    ping_pong(launcher, options, raw, len, count),
+                    ping_pong(launcher, options, ours, len, count),
                 )
             })
         })
@@ -184,43 +399,35 @@ fn latency(launcher: &Launcher, options: &Options, len: usize) -> Verdict {
     }
 }
 
-fn raw_ping(launcher: &Launcher, options: &Options, len: usize, count: u64) -> Latencies {
-    let (ping, pong) = (name("mailbox-ping"), name("mailbox-pong"));
-    let mut tx = Mailbox::create(&ping, len);
-    let mut rx = Mailbox::create(&pong, len);
+/// One ping-pong row: this process pings through `channel`, a peer echoes.
+fn ping_pong(
+    launcher: &Launcher,
+    options: &Options,
+    channel: Channel,
+    len: usize,
+    count: u64,
+) -> Latencies {
+    let (ping, pong) = (
+        name(&format!("{}-ping", channel.name())),
+        name(&format!("{}-pong", channel.name())),
+    );
     let args = [
+        channel.name(),
         ping.as_str(),
         pong.as_str(),
         &len.to_string(),
         &count.to_string(),
     ];
-    let peer = launcher.spawn("mailbox-echo", &args, options.placement.second());
-    let latencies = on_first_cpu(options, || {
-        endpoint::ping(&mut tx, &mut rx, len, count, WARMUP)
+    with_ends!(channel, &ping, &pong, len, PING_RING, true, |tx, rx| {
+        let peer = launcher.spawn("echo", &args, options.placement.second());
+        let latencies = on_first_cpu(options, || {
+            endpoint::ping(&mut tx, &mut rx, len, count, WARMUP)
+        })
+        .unwrap_or_else(|e| panic!("{} ping-pong: {e}", channel.name()));
+        drop((tx, rx));
+        peer.finish();
+        latencies
     })
-    .unwrap_or_else(|e| panic!("raw mailbox ping-pong: {e}"));
-    peer.finish();
-    latencies
-}
-
-fn spsc_ping(launcher: &Launcher, options: &Options, len: usize, count: u64) -> Latencies {
-    let (ping, pong) = (name("spsc-ping"), name("spsc-pong"));
-    let mut tx = SpscSend::attach(spsc::create(&ping, 1 << 16), Wait::Spin);
-    let mut rx = SpscRecv::attach(spsc::create(&pong, 1 << 16), Wait::Spin);
-    let args = [
-        ping.as_str(),
-        pong.as_str(),
-        &len.to_string(),
-        &count.to_string(),
-    ];
-    let peer = launcher.spawn("spsc-echo", &args, options.placement.second());
-    let latencies = on_first_cpu(options, || {
-        endpoint::ping(&mut tx, &mut rx, len, count, WARMUP)
-    })
-    .unwrap_or_else(|e| panic!("SPSC ping-pong: {e}"));
-    drop(tx);
-    peer.finish();
-    latencies
 }
 
 /// Runs `f` on a thread pinned to the placement's first CPU (this thread stays where it
@@ -244,22 +451,25 @@ fn on_first_cpu<T: std::marker::Send>(
 /// Length of the streamed messages.
 const STREAM_LEN: usize = 64;
 
-fn streaming(launcher: &Launcher, options: &Options, capacity: usize) -> Verdict {
-    let check = format!(
-        "2. 64 B streaming through a {} KiB ring (target >= 0.8x raw ring)",
-        capacity >> 10
-    );
+/// A streaming check: ipclane's `ours` against the raw `raw`, of `bytes` (rings) or
+/// [`SLOTS`] slots.
+fn streaming(
+    launcher: &Launcher,
+    options: &Options,
+    title: &str,
+    raw: Channel,
+    ours: Channel,
+    bytes: usize,
+) -> Verdict {
+    let check = format!("{title} (target >= 0.8x {})", raw.name());
     println!("\n{check}");
-    let mut wakes = (0, 0, 0);
     let rounds: Vec<_> = (0..options.rounds())
         .map(|_| {
             floor::measure(options.placement, FLOOR_ATTEMPTS, || {
-                let raw = raw_stream(launcher, options, capacity);
-                let (queue, producer_wakes, parks) = spsc_stream(launcher, options, capacity);
-                wakes.0 += producer_wakes;
-                wakes.1 += parks;
-                wakes.2 += queue.messages;
-                (raw, queue)
+                (
+                    stream(launcher, options, raw, bytes),
+                    stream(launcher, options, ours, bytes),
+                )
             })
         })
         .collect();
@@ -268,13 +478,6 @@ fn streaming(launcher: &Launcher, options: &Options, capacity: usize) -> Verdict
             format!("{:.1} M msg/s, {:.1} msg/wait", s.rate() / 1e6, s.batch())
         });
     }
-    println!(
-        "   ipclane wake system calls: producer {}, consumer sleeps {}, for {} messages ({:.5} per message)",
-        wakes.0,
-        wakes.1,
-        wakes.2,
-        (wakes.0 + wakes.1) as f64 / wakes.2.max(1) as f64
-    );
     let ratio = settled_ratios(&rounds, |raw, queue| queue.rate() / raw.rate());
     Verdict {
         check,
@@ -283,32 +486,59 @@ fn streaming(launcher: &Launcher, options: &Options, capacity: usize) -> Verdict
     }
 }
 
-fn raw_stream(launcher: &Launcher, options: &Options, capacity: usize) -> Stream {
-    let ring = name("raw-ring");
-    let mut rx = RawRing::create(&ring, capacity, STREAM_LEN);
+/// One streaming row: a peer produces through `channel`, this process consumes.
+fn stream(launcher: &Launcher, options: &Options, channel: Channel, bytes: usize) -> Stream {
+    let ring = name(&format!("{}-stream", channel.name()));
     let count = options.stream();
-    let args = [ring.as_str(), &STREAM_LEN.to_string(), &count.to_string()];
-    let peer = launcher.spawn("raw-ring-produce", &args, options.placement.second());
-    let stream = on_first_cpu(options, || endpoint::consume(&mut rx, STREAM_LEN, count))
-        .unwrap_or_else(|e| panic!("raw ring stream: {e}"));
-    peer.finish();
-    stream
+    let args = [
+        channel.name(),
+        ring.as_str(),
+        &STREAM_LEN.to_string(),
+        &count.to_string(),
+    ];
+    let rx_len = STREAM_LEN;
+    match channel {
+        Channel::RawRing => stream_with(
+            launcher,
+            options,
+            &args,
+            RawRing::create(&ring, bytes, rx_len),
+        ),
+        Channel::Spsc => stream_with(
+            launcher,
+            options,
+            &args,
+            SpscRecv::attach(spsc::create(&ring, bytes), Wait::Spin),
+        ),
+        Channel::RawMpmc => stream_with(
+            launcher,
+            options,
+            &args,
+            RawMpmc::create(&ring, SLOTS, rx_len),
+        ),
+        Channel::Mpmc => stream_with(
+            launcher,
+            options,
+            &args,
+            MpmcRecv::attach(mpmc::create(&ring, SLOTS, rx_len)),
+        ),
+        other => panic!("no stream through {}", other.name()),
+    }
 }
 
-fn spsc_stream(launcher: &Launcher, options: &Options, capacity: usize) -> (Stream, u64, u64) {
-    let ring = name("spsc-stream");
-    let mut rx = SpscRecv::attach(spsc::create(&ring, capacity), Wait::Spin);
-    let count = options.stream();
-    let args = [ring.as_str(), &STREAM_LEN.to_string(), &count.to_string()];
-    let peer = launcher.spawn("spsc-produce", &args, options.placement.second());
+/// Runs a stream into `rx` from a peer started with `args` (`args[3]` the count).
+fn stream_with(
+    launcher: &Launcher,
+    options: &Options,
+    args: &[&str; 4],
+    mut rx: impl endpoint::Recv + std::marker::Send,
+) -> Stream {
+    let count: u64 = args[3].parse().expect("the count");
+    let peer = launcher.spawn("produce", args, options.placement.second());
     let stream = on_first_cpu(options, || endpoint::consume(&mut rx, STREAM_LEN, count))
-        .unwrap_or_else(|e| panic!("SPSC stream: {e}"));
-    let wakes = peer
-        .finish()
-        .first()
-        .and_then(|w| w.parse().ok())
-        .expect("the producer's wake count");
-    (stream, wakes, rx.parks())
+        .unwrap_or_else(|e| panic!("{} stream: {e}", args[0]));
+    peer.finish();
+    stream
 }
 
 /// Length of a wake-up message.
@@ -413,25 +643,41 @@ pub fn play(role: &str, args: &[String]) -> bool {
             .unwrap_or_else(|_| panic!("{role}: argument {i}"))
     };
     match role {
-        "mailbox-echo" => {
-            let mut rx = Mailbox::open(&args[0]);
-            let mut tx = Mailbox::open(&args[1]);
-            endpoint::echo(&mut tx, &mut rx, num(2) as usize, num(3)).expect("mailbox echo");
+        "echo" => {
+            // The ping end is the one this peer receives from; the pong end it sends on.
+            let (channel, len, count) = (Channel::parse(&args[0]), num(3) as usize, num(4));
+            with_ends!(
+                channel,
+                &args[2],
+                &args[1],
+                len,
+                PING_RING,
+                false,
+                |tx, rx| {
+                    endpoint::echo(&mut tx, &mut rx, len, count)
+                        .unwrap_or_else(|e| panic!("{} echo: {e}", channel.name()));
+                }
+            );
         }
-        "spsc-echo" => {
-            let mut rx = SpscRecv::attach(spsc::open(&args[0]), Wait::Spin);
-            let mut tx = SpscSend::attach(spsc::open(&args[1]), Wait::Spin);
-            endpoint::echo(&mut tx, &mut rx, num(2) as usize, num(3)).expect("SPSC echo");
-        }
-        "raw-ring-produce" => {
-            let len = num(1) as usize;
-            let mut tx = RawRing::open(&args[0], len);
-            endpoint::produce(&mut tx, len, num(2));
-        }
-        "spsc-produce" => {
-            let mut tx = SpscSend::attach(spsc::open(&args[0]), Wait::Spin);
-            endpoint::produce(&mut tx, num(1) as usize, num(2));
-            peer::report(tx.wakes());
+        "produce" => {
+            let (len, count) = (num(2) as usize, num(3));
+            match Channel::parse(&args[0]) {
+                Channel::RawRing => {
+                    endpoint::produce(&mut RawRing::open(&args[1], len), len, count)
+                }
+                Channel::Spsc => endpoint::produce(
+                    &mut SpscSend::attach(spsc::open(&args[1]), Wait::Spin),
+                    len,
+                    count,
+                ),
+                Channel::RawMpmc => {
+                    endpoint::produce(&mut RawMpmc::open(&args[1], SLOTS, len), len, count)
+                }
+                Channel::Mpmc => {
+                    endpoint::produce(&mut MpmcSend::attach(mpmc::open(&args[1])), len, count)
+                }
+                other => panic!("no stream through {}", other.name()),
+            }
         }
         "futex-send" | "spsc-send-gaps" => {
             let gap = Duration::from_micros(num(3));

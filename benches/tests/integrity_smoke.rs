@@ -27,6 +27,7 @@ fn every_queue_target_row_delivers_every_message_whole() {
         placement: Placement::distinct(),
     };
     let verdicts = queue_targets::run(&Launcher::test_entry("peer_entry"), &options);
-    // Three latencies, two streams, one wake-up: every row ran to its end.
-    assert_eq!(verdicts.len(), 6, "{verdicts:?}");
+    // SPSC: three latencies, two streams, one wake-up; MPMC: a latency and a stream;
+    // broadcast: a latency. Every row ran to its end.
+    assert_eq!(verdicts.len(), 9, "{verdicts:?}");
 }

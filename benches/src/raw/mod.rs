@@ -9,11 +9,15 @@
 
 mod futex_mailbox;
 mod mailbox;
+mod mpmc;
 mod ring;
+mod seqlock;
 
 pub use futex_mailbox::FutexMailbox;
 pub use mailbox::Mailbox;
+pub use mpmc::RawMpmc;
 pub use ring::RawRing;
+pub use seqlock::RawSeqlock;
 
 use ipclane::segment::Segment;
 

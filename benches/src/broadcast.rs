@@ -1,0 +1,111 @@
+//! ipclane's broadcast ring as a measured transport, over a named segment; the reader
+//! spins on `try_recv`.
+
+use std::sync::Arc;
+
+use ipclane::queue::{Broadcast, BroadcastReader, BroadcastWriter, QueueError};
+use ipclane::segment::Segment;
+
+use crate::endpoint::{Recv, Send};
+
+/// Creates the ring `name` of `capacity` slots of `slot_size` bytes.
+///
+/// # Panics
+///
+/// When it cannot be created.
+pub fn create(name: &str, capacity: usize, slot_size: usize) -> Arc<Segment> {
+    Arc::new(
+        Broadcast::create_named(name, capacity, slot_size)
+            .unwrap_or_else(|e| panic!("create broadcast ring {name}: {e}")),
+    )
+}
+
+/// Opens the ring `name`.
+///
+/// # Panics
+///
+/// When it cannot be opened.
+pub fn open(name: &str) -> Arc<Segment> {
+    Arc::new(
+        Segment::named(name)
+            .kind(Broadcast::KIND)
+            .open()
+            .unwrap_or_else(|e| panic!("open broadcast ring {name}: {e}")),
+    )
+}
+
+/// The ring's writer.
+#[derive(Debug)]
+pub struct BroadcastSend(BroadcastWriter<Segment>);
+
+impl BroadcastSend {
+    /// Attaches the writer.
+    ///
+    /// # Panics
+    ///
+    /// When a live writer exists or the ring is not valid.
+    pub fn attach(ring: Arc<Segment>) -> Self {
+        Self(Broadcast::writer(ring).expect("attach the broadcast writer"))
+    }
+}
+
+impl Send for BroadcastSend {
+    fn send(&mut self, message: &[u8]) {
+        self.0.write(message).expect("broadcast write");
+    }
+}
+
+/// A reader of the ring: each record comes out of `try_recv` as a vector and is copied on
+/// into the receiver's buffer.
+#[derive(Debug)]
+pub struct BroadcastRecv {
+    rx: BroadcastReader<Segment>,
+    waits: u64,
+}
+
+impl BroadcastRecv {
+    /// Attaches a reader.
+    ///
+    /// # Panics
+    ///
+    /// When the ring is not valid.
+    pub fn attach(ring: Arc<Segment>) -> Self {
+        Self {
+            rx: Broadcast::reader(ring).expect("attach a broadcast reader"),
+            waits: 0,
+        }
+    }
+}
+
+impl Recv for BroadcastRecv {
+    /// # Panics
+    ///
+    /// When the reader lagged: the rows that use it never let the writer run a whole ring
+    /// ahead.
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        let mut first = true;
+        let record = loop {
+            match self.rx.try_recv() {
+                Ok(record) => break record,
+                Err(QueueError::Empty) => {
+                    if std::mem::take(&mut first) {
+                        self.waits += 1;
+                    }
+                    std::hint::spin_loop()
+                }
+                Err(e) => panic!("broadcast read: {e}"),
+            }
+        };
+        assert!(
+            record.len() <= buf.len(),
+            "a record of {} bytes",
+            record.len()
+        );
+        buf[..record.len()].copy_from_slice(&record);
+        record.len()
+    }
+
+    fn waits(&self) -> u64 {
+        self.waits
+    }
+}

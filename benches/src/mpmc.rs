@@ -1,0 +1,114 @@
+//! ipclane's MPMC queue as a measured transport, over a named segment; both ends spin on
+//! the non-blocking calls.
+
+use std::sync::Arc;
+
+use ipclane::queue::{MpmcConsumer, MpmcProducer, MpmcQueue, QueueError};
+use ipclane::segment::Segment;
+
+use crate::endpoint::{Recv, Send};
+
+/// Creates the queue `name` of `capacity` slots of `slot_size` bytes.
+///
+/// # Panics
+///
+/// When it cannot be created.
+pub fn create(name: &str, capacity: usize, slot_size: usize) -> Arc<Segment> {
+    Arc::new(
+        MpmcQueue::create_named(name, capacity, slot_size)
+            .unwrap_or_else(|e| panic!("create MPMC queue {name}: {e}")),
+    )
+}
+
+/// Opens the queue `name`.
+///
+/// # Panics
+///
+/// When it cannot be opened.
+pub fn open(name: &str) -> Arc<Segment> {
+    Arc::new(
+        Segment::named(name)
+            .kind(MpmcQueue::KIND)
+            .open()
+            .unwrap_or_else(|e| panic!("open MPMC queue {name}: {e}")),
+    )
+}
+
+/// A producer of the queue.
+#[derive(Debug)]
+pub struct MpmcSend(MpmcProducer<Segment>);
+
+impl MpmcSend {
+    /// Attaches a producer.
+    ///
+    /// # Panics
+    ///
+    /// When no producer place is free or the queue is not valid.
+    pub fn attach(queue: Arc<Segment>) -> Self {
+        Self(MpmcQueue::producer(queue).expect("attach an MPMC producer"))
+    }
+}
+
+impl Send for MpmcSend {
+    fn send(&mut self, message: &[u8]) {
+        loop {
+            match self.0.try_push(message) {
+                Ok(()) => return,
+                Err(QueueError::Full) => std::hint::spin_loop(),
+                Err(e) => panic!("MPMC push: {e}"),
+            }
+        }
+    }
+}
+
+/// A consumer of the queue: each record comes out of `try_pop` as a vector (the API's
+/// own copy, counted in the row) and is copied on into the receiver's buffer, as every
+/// other transport's record is.
+#[derive(Debug)]
+pub struct MpmcRecv {
+    rx: MpmcConsumer<Segment>,
+    waits: u64,
+}
+
+impl MpmcRecv {
+    /// Attaches a consumer.
+    ///
+    /// # Panics
+    ///
+    /// When no consumer place is free or the queue is not valid.
+    pub fn attach(queue: Arc<Segment>) -> Self {
+        Self {
+            rx: MpmcQueue::consumer(queue).expect("attach an MPMC consumer"),
+            waits: 0,
+        }
+    }
+}
+
+impl Recv for MpmcRecv {
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        let mut first = true;
+        let record = loop {
+            match self.rx.try_pop() {
+                Ok(record) => break record,
+                Err(QueueError::Empty) => {
+                    if std::mem::take(&mut first) {
+                        self.waits += 1;
+                    }
+                    std::hint::spin_loop()
+                }
+                Err(e) => panic!("MPMC pop: {e}"),
+            }
+        };
+        assert!(
+            record.len() <= buf.len(),
+            "a record of {} bytes",
+            record.len()
+        );
+        buf[..record.len()].copy_from_slice(&record);
+        record.len()
+    }
+
+    fn waits(&self) -> u64 {
+        self.waits
+    }
+}
