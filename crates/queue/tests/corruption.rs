@@ -252,3 +252,44 @@ fn a_hostile_consumer_position_is_corrupted_at_attach() {
         );
     }
 }
+
+/// Record tag: padding to the end of the ring.
+const TAG_PAD: u64 = 2;
+
+/// Padding of the wrong length for its offset (it must fill the ring to its end exactly).
+#[test]
+fn padding_that_does_not_end_at_the_ring_end_is_corrupted() {
+    for len in [0, 8, 48, 64] {
+        let (mut tx, mut rx, memory) = ring();
+        for _ in 0..15 {
+            tx.try_push(&[7; 56]).unwrap();
+            assert_eq!(rx.try_pop().unwrap(), [7; 56]);
+        }
+        // At ring offset 960, padding is 8 + 56 bytes; these are not.
+        word(&memory, RING + 960).store(TAG_PAD << 32 | len, Ordering::Release);
+        let popped = rx.try_pop();
+        assert!(is_corrupted(&popped), "padding of {len} at 960: {popped:?}");
+    }
+}
+
+/// A header, well formed in itself, whose record ends where the producer may not have
+/// written: the consumer read (staged) almost a ring of records without releasing them,
+/// so the producer cannot have written a record ending past its released position plus
+/// the ring less a header word. Data or padding, it is corrupted, not a stale record.
+#[test]
+fn a_record_past_what_the_producer_may_write_is_corrupted() {
+    for header in [TAG_DATA << 32 | 56, TAG_PAD << 32 | 56] {
+        let (mut tx, mut rx, memory) = ring();
+        for _ in 0..15 {
+            tx.try_push(&[7; 56]).unwrap();
+        }
+        for _ in 0..15 {
+            rx.read().unwrap().stage(); // read, not released
+        }
+        word(&memory, RING + 960).store(header, Ordering::Release);
+        // Nothing after it: accepted padding would lead to an empty ring, not an error.
+        word(&memory, RING).store(0, Ordering::Release);
+        let popped = rx.try_pop();
+        assert!(is_corrupted(&popped), "header {header:#x} at 960: {popped:?}");
+    }
+}
