@@ -290,6 +290,9 @@ fn a_record_past_what_the_producer_may_write_is_corrupted() {
         // Nothing after it: accepted padding would lead to an empty ring, not an error.
         word(&memory, RING).store(0, Ordering::Release);
         let popped = rx.try_pop();
-        assert!(is_corrupted(&popped), "header {header:#x} at 960: {popped:?}");
+        assert!(
+            is_corrupted(&popped),
+            "header {header:#x} at 960: {popped:?}"
+        );
     }
 }

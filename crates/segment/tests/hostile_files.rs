@@ -5,7 +5,7 @@
 mod common;
 
 use std::ffi::CStr;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use common::{Peer, TempDir, say};
@@ -158,4 +158,34 @@ fn a_descriptor_its_sender_could_not_write_is_refused() {
     Segment::from_fd(fd)
         .open()
         .expect("a read-write descriptor is taken");
+}
+
+/// A memfd holding a valid segment, but not sealed against shrinking and growing: its
+/// sender could truncate it under us, so `from_fd` refuses it unless told not to require
+/// seals (then it is a plain file backing, not a sealed memfd).
+#[test]
+fn an_unsealed_memfd_is_refused_unless_seals_are_not_required() {
+    let sealed = Segment::anonymous("sealed").size(4096).create().unwrap();
+    let bytes = std::fs::read(format!("/proc/self/fd/{}", sealed.as_fd().as_raw_fd())).unwrap();
+    let copy = |flags| {
+        let fd = rustix::fs::memfd_create("unsealed", flags).unwrap();
+        rustix::io::write(&fd, &bytes).unwrap();
+        fd
+    };
+    for flags in [
+        rustix::fs::MemfdFlags::ALLOW_SEALING,
+        rustix::fs::MemfdFlags::empty(),
+    ] {
+        let reason = corrupt_reason(Segment::from_fd(copy(flags)).open());
+        assert!(reason.contains("not sealed"), "{flags:?}: {reason}");
+        let opened = Segment::from_fd(copy(flags))
+            .require_seals(false)
+            .open()
+            .unwrap();
+        assert_eq!(
+            opened.backing(),
+            ipclane_segment::Backing::File,
+            "{flags:?}"
+        );
+    }
 }

@@ -25,7 +25,10 @@ fn no_segment_descriptor_is_inherited_by_a_child_process() {
     let name = ShmName::new("inherit");
     let created = Segment::named(&name.0).size(4096).create().unwrap();
     let opened = Segment::named(&name.0).open().unwrap();
-    let anonymous = Segment::anonymous("ipclane-inherit").size(4096).create().unwrap();
+    let anonymous = Segment::anonymous("ipclane-inherit")
+        .size(4096)
+        .create()
+        .unwrap();
     let leaked: Vec<String> = child_descriptors()
         .into_iter()
         // A file made with O_TMPFILE and linked later still reads as `/dev/shm/#<inode>`.

@@ -33,6 +33,9 @@ fn created_segment_is_shared_with_an_opened_handle() {
     assert_eq!(&out, b"0123456789");
     assert_eq!(peer.kind(), K);
     assert_eq!(peer.creator().pid, std::process::id());
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(peer.creator().command, comm.trim_end());
+    assert!(!peer.is_persistent() && !owner.is_persistent());
     assert!(
         (peer.region().as_ptr() as usize).is_multiple_of(4096),
         "user region is page aligned"
