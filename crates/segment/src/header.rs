@@ -415,6 +415,27 @@ mod tests {
         b
     }
 
+    /// A user region that starts inside the header or off its alignment is refused, even
+    /// under a valid checksum (a hostile creator computes one); one that starts right
+    /// after the header, aligned, is accepted.
+    #[test]
+    fn a_user_offset_inside_the_header_is_refused_under_a_valid_checksum() {
+        for (user_offset, ok) in [
+            (0, false),
+            (64, false),
+            (HEADER_LEN as u64, true),
+            (4160, false),
+        ] {
+            let h = Header {
+                total_size: user_offset + 4096,
+                user_offset,
+                ..sample()
+            };
+            let parsed = parse(&ready(&h), h.total_size);
+            assert_eq!(parsed.is_ok(), ok, "user offset {user_offset}: {parsed:?}");
+        }
+    }
+
     #[test]
     fn layout_constants_are_pinned() {
         assert_eq!(&MAGIC.to_ne_bytes(), b"IPCLANE\0");
