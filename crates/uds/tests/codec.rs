@@ -208,6 +208,33 @@ fn a_header_alone_reserves_one_step_not_the_announced_length() {
         "capacity {}",
         buf.capacity()
     );
+    // One step, as documented: 64 KiB, not a few bytes at a time.
+    assert_eq!(DECODE_RESERVE, 64 << 10);
+    assert!(
+        buf.capacity() >= DECODE_RESERVE - 8,
+        "capacity {}",
+        buf.capacity()
+    );
+}
+
+/// Every setter of the builder returns the builder it set, so settings chain.
+#[test]
+fn builder_settings_chain() {
+    let codec = FrameCodec::builder()
+        .length_width(LengthWidth::U16)
+        .little_endian()
+        .big_endian()
+        .max_frame_length(100)
+        .new_codec();
+    assert_eq!(codec.header_len(), 2);
+    let mut wire = BytesMut::new();
+    FrameCodec::builder()
+        .length_width(LengthWidth::U16)
+        .big_endian()
+        .new_codec()
+        .encode(b"abc", &mut wire)
+        .unwrap();
+    assert_eq!(&wire[..], b"\x00\x03abc");
 }
 
 #[test]
