@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use ipclane::queue::{Broadcast, BroadcastReader, BroadcastWriter, QueueError};
+use ipclane::queue::{Broadcast, BroadcastReader, BroadcastWriter};
 use ipclane::segment::Segment;
 
 use crate::endpoint::{Recv, Send};
+use crate::named;
 
 /// Creates the ring `name` of `capacity` slots of `slot_size` bytes.
 ///
@@ -14,9 +15,10 @@ use crate::endpoint::{Recv, Send};
 ///
 /// When it cannot be created.
 pub fn create(name: &str, capacity: usize, slot_size: usize) -> Arc<Segment> {
-    Arc::new(
-        Broadcast::create_named(name, capacity, slot_size)
-            .unwrap_or_else(|e| panic!("create broadcast ring {name}: {e}")),
+    named::created(
+        "broadcast ring",
+        name,
+        Broadcast::create_named(name, capacity, slot_size),
     )
 }
 
@@ -26,12 +28,7 @@ pub fn create(name: &str, capacity: usize, slot_size: usize) -> Arc<Segment> {
 ///
 /// When it cannot be opened.
 pub fn open(name: &str) -> Arc<Segment> {
-    Arc::new(
-        Segment::named(name)
-            .kind(Broadcast::KIND)
-            .open()
-            .unwrap_or_else(|e| panic!("open broadcast ring {name}: {e}")),
-    )
+    named::opened("broadcast ring", name, Broadcast::KIND)
 }
 
 /// The ring's writer.
@@ -83,26 +80,8 @@ impl Recv for BroadcastRecv {
     /// When the reader lagged: the rows that use it never let the writer run a whole ring
     /// ahead.
     fn recv(&mut self, buf: &mut [u8]) -> usize {
-        let mut first = true;
-        let record = loop {
-            match self.rx.try_recv() {
-                Ok(record) => break record,
-                Err(QueueError::Empty) => {
-                    if std::mem::take(&mut first) {
-                        self.waits += 1;
-                    }
-                    std::hint::spin_loop()
-                }
-                Err(e) => panic!("broadcast read: {e}"),
-            }
-        };
-        assert!(
-            record.len() <= buf.len(),
-            "a record of {} bytes",
-            record.len()
-        );
-        buf[..record.len()].copy_from_slice(&record);
-        record.len()
+        let rx = &mut self.rx;
+        named::spin_recv("broadcast read", &mut self.waits, buf, || rx.try_recv())
     }
 
     fn waits(&self) -> u64 {

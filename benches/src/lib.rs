@@ -25,6 +25,7 @@ pub mod floor;
 pub mod instructions;
 pub mod integrity;
 pub mod mpmc;
+mod named;
 pub mod peer;
 pub mod queue_targets;
 pub mod raw;

@@ -7,6 +7,7 @@ use ipclane::queue::{MpmcConsumer, MpmcProducer, MpmcQueue, QueueError};
 use ipclane::segment::Segment;
 
 use crate::endpoint::{Recv, Send};
+use crate::named;
 
 /// Creates the queue `name` of `capacity` slots of `slot_size` bytes.
 ///
@@ -14,9 +15,10 @@ use crate::endpoint::{Recv, Send};
 ///
 /// When it cannot be created.
 pub fn create(name: &str, capacity: usize, slot_size: usize) -> Arc<Segment> {
-    Arc::new(
-        MpmcQueue::create_named(name, capacity, slot_size)
-            .unwrap_or_else(|e| panic!("create MPMC queue {name}: {e}")),
+    named::created(
+        "MPMC queue",
+        name,
+        MpmcQueue::create_named(name, capacity, slot_size),
     )
 }
 
@@ -26,12 +28,7 @@ pub fn create(name: &str, capacity: usize, slot_size: usize) -> Arc<Segment> {
 ///
 /// When it cannot be opened.
 pub fn open(name: &str) -> Arc<Segment> {
-    Arc::new(
-        Segment::named(name)
-            .kind(MpmcQueue::KIND)
-            .open()
-            .unwrap_or_else(|e| panic!("open MPMC queue {name}: {e}")),
-    )
+    named::opened("MPMC queue", name, MpmcQueue::KIND)
 }
 
 /// A producer of the queue.
@@ -86,26 +83,8 @@ impl MpmcRecv {
 
 impl Recv for MpmcRecv {
     fn recv(&mut self, buf: &mut [u8]) -> usize {
-        let mut first = true;
-        let record = loop {
-            match self.rx.try_pop() {
-                Ok(record) => break record,
-                Err(QueueError::Empty) => {
-                    if std::mem::take(&mut first) {
-                        self.waits += 1;
-                    }
-                    std::hint::spin_loop()
-                }
-                Err(e) => panic!("MPMC pop: {e}"),
-            }
-        };
-        assert!(
-            record.len() <= buf.len(),
-            "a record of {} bytes",
-            record.len()
-        );
-        buf[..record.len()].copy_from_slice(&record);
-        record.len()
+        let rx = &mut self.rx;
+        named::spin_recv("MPMC pop", &mut self.waits, buf, || rx.try_pop())
     }
 
     fn waits(&self) -> u64 {

@@ -7,6 +7,7 @@ use ipclane::queue::{Consumer, Producer, QueueError, SpscRing, WaitStrategy};
 use ipclane::segment::Segment;
 
 use crate::endpoint::{Recv, Send};
+use crate::named;
 
 /// How a side waits for room or for a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +59,7 @@ impl Wait {
 ///
 /// When it cannot be created: a measurement without its ring has no result.
 pub fn create(name: &str, capacity: usize) -> Arc<Segment> {
-    Arc::new(
-        SpscRing::create_named(name, capacity)
-            .unwrap_or_else(|e| panic!("create SPSC ring {name}: {e}")),
-    )
+    named::created("SPSC ring", name, SpscRing::create_named(name, capacity))
 }
 
 /// Opens the ring `name`.
@@ -70,12 +68,7 @@ pub fn create(name: &str, capacity: usize) -> Arc<Segment> {
 ///
 /// When it cannot be opened.
 pub fn open(name: &str) -> Arc<Segment> {
-    Arc::new(
-        Segment::named(name)
-            .kind(SpscRing::KIND)
-            .open()
-            .unwrap_or_else(|e| panic!("open SPSC ring {name}: {e}")),
-    )
+    named::opened("SPSC ring", name, SpscRing::KIND)
 }
 
 /// The producer of a ring, sending as `wait` says.

@@ -1,0 +1,261 @@
+//! The queue's performance targets, each an ipclane row beside its raw baseline, measured
+//! between two processes pinned to distinct CPUs, in rounds that alternate the two, with
+//! the cache-line floor measured before and after every round:
+//!
+//! 1. one-way latency, both sides spinning, SPSC ring against a single-slot mailbox, at
+//!    8 B, 64 B and 1 KiB: target p50 within 1.3x;
+//! 2. 64 B streaming, both sides spinning, SPSC ring against a minimal raw ring of the
+//!    same bytes, with a ring inside L2 (64 KiB) and one far larger (4 MiB): target at
+//!    least 0.8x; each row shows its regime (messages per wait of the receiver: about 1
+//!    when it keeps up, far more when the sender runs ahead);
+//! 3. one-way latency of waking a sleeping receiver, SPSC ring against a futex mailbox:
+//!    target p50 within 1.2x.
+//!
+//! Every message is stamped and checked whole on both sides of both rows
+//! ([`endpoint`](crate::endpoint)); a lost, repeated, reordered or torn message fails the
+//! run. A round's ratio counts only when the floor held still during it.
+
+mod channel;
+mod latency;
+mod roles;
+mod stream;
+mod wake_up;
+
+pub use roles::play;
+
+use std::time::Duration;
+
+use channel::{Channel, SLOTS};
+use stream::STREAM_LEN;
+
+use crate::cpu::Placement;
+use crate::floor::{self, OnFloor};
+use crate::peer::Launcher;
+use crate::stats::{self, Latencies};
+
+/// How much to measure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A few messages per row, one round: checks integrity, measures nothing worth
+    /// reading.
+    pub quick: bool,
+    /// Run only the checks whose name contains one of these (all when empty).
+    pub filters: Vec<String>,
+    /// Where the two processes run.
+    pub placement: Placement,
+}
+
+impl Options {
+    fn wanted(&self, name: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
+    }
+
+    fn rounds(&self) -> usize {
+        if self.quick { 1 } else { 5 }
+    }
+
+    fn pings(&self) -> u64 {
+        if self.quick { 2_000 } else { 100_000 }
+    }
+
+    fn stream(&self) -> u64 {
+        if self.quick { 20_000 } else { 2_000_000 }
+    }
+
+    fn wakes(&self) -> u64 {
+        if self.quick { 30 } else { 1_000 }
+    }
+}
+
+/// Messages of a ping-pong not counted in its latencies (the peer starting).
+pub(crate) const WARMUP: u64 = 1_000;
+/// Pause before each wake-up message: long enough for the receiver to sleep.
+pub(crate) const WAKE_GAP: Duration = Duration::from_micros(200);
+/// Attempts of a round while the floor moves.
+pub(crate) const FLOOR_ATTEMPTS: usize = 3;
+
+/// A verdict line, for the summary: the check, the measured ratio and whether it met its
+/// target.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// What was checked.
+    pub check: String,
+    /// ipclane against the raw baseline (a time ratio for latency, a rate ratio for
+    /// throughput), the median over the settled rounds; `None` when no round settled.
+    pub ratio: Option<f64>,
+    /// Whether it met the target.
+    pub pass: bool,
+}
+
+/// Runs the checks and prints them; returns their verdicts.
+///
+/// # Panics
+///
+/// When any message of any row is lost, repeated, reordered or corrupted, or a peer
+/// fails.
+pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
+    println!("queue targets: {}", crate::cpu::describe());
+    println!(
+        "processes {}; {} round(s) per check, raw and ipclane back to back in each; \
+         the cache-line floor measured before and after each round",
+        options.placement,
+        options.rounds()
+    );
+    if options.quick {
+        println!("quick mode: every message checked, too few for figures worth reading");
+    }
+    let mut verdicts = Vec::new();
+    if options.wanted("latency") {
+        for len in [8, 64, 1024] {
+            let title = "1. SPSC one-way latency";
+            verdicts.push(latency::latency(
+                launcher,
+                options,
+                title,
+                Channel::Mailbox,
+                Channel::Spsc,
+                len,
+            ));
+        }
+    }
+    if options.wanted("stream") {
+        for bytes in [64 << 10, 4 << 20] {
+            let title = format!(
+                "2. SPSC 64 B streaming through {} KiB, spinning",
+                bytes >> 10
+            );
+            verdicts.push(stream::streaming(
+                launcher,
+                options,
+                &title,
+                Channel::RawRing,
+                Channel::Spsc,
+                bytes,
+            ));
+        }
+    }
+    if options.wanted("wake") {
+        verdicts.push(wake_up::wake_up(launcher, options));
+    }
+    if options.wanted("instructions") && !options.quick {
+        instructions();
+    }
+    if options.wanted("mpmc") {
+        let title = "5. MPMC one-way latency, one producer and one consumer";
+        verdicts.push(latency::latency(
+            launcher,
+            options,
+            title,
+            Channel::RawMpmc,
+            Channel::Mpmc,
+            64,
+        ));
+        let title = format!("5. MPMC 64 B streaming through {SLOTS} slots, spinning");
+        verdicts.push(stream::streaming(
+            launcher,
+            options,
+            &title,
+            Channel::RawMpmc,
+            Channel::Mpmc,
+            0,
+        ));
+    }
+    if options.wanted("broadcast") {
+        let title = "6. broadcast one-way latency, one writer and one reader";
+        verdicts.push(latency::latency(
+            launcher,
+            options,
+            title,
+            Channel::Seqlock,
+            Channel::Broadcast,
+            64,
+        ));
+    }
+    println!();
+    for v in &verdicts {
+        let ratio = v
+            .ratio
+            .map_or("no settled round".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "{} {}: {ratio}",
+            if v.pass { "PASS" } else { "MISS" },
+            v.check
+        );
+    }
+    verdicts
+}
+
+/// A unique segment name for one row of this run.
+pub(crate) fn name(row: &str) -> String {
+    format!("bench-{}-{row}", std::process::id())
+}
+
+/// One ratio per round, from the rounds whose floor held.
+fn settled_ratios<T>(rounds: &[OnFloor<(T, T)>], ratio: impl Fn(&T, &T) -> f64) -> Option<f64> {
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .filter(|r| r.settled())
+        .map(|r| ratio(&r.result.0, &r.result.1))
+        .collect();
+    (!ratios.is_empty()).then(|| stats::median(ratios))
+}
+
+/// Runs `options.rounds()` rounds of `pair` (raw, then ipclane, back to back between two
+/// floor measurements), prints each with `show`, and judges the median over the settled
+/// rounds of `ratio` (ipclane against raw) with `pass`.
+pub(crate) fn judge<T>(
+    options: &Options,
+    check: String,
+    mut pair: impl FnMut() -> (T, T),
+    show: impl Fn(&T) -> String,
+    ratio: impl Fn(&T, &T) -> f64,
+    pass: impl Fn(f64) -> bool,
+) -> Verdict {
+    let rounds: Vec<_> = (0..options.rounds())
+        .map(|_| floor::measure(options.placement, FLOOR_ATTEMPTS, &mut pair))
+        .collect();
+    for (i, r) in rounds.iter().enumerate() {
+        print_round(i, r, &show);
+    }
+    let ratio = settled_ratios(&rounds, ratio);
+    Verdict {
+        pass: ratio.is_some_and(pass),
+        check,
+        ratio,
+    }
+}
+
+/// The ratio of the medians of two latency distributions.
+pub(crate) fn p50_ratio(raw: &Latencies, queue: &Latencies) -> f64 {
+    queue.quantile(0.5).as_secs_f64() / raw.quantile(0.5).as_secs_f64()
+}
+
+fn print_round<T>(i: usize, round: &OnFloor<(T, T)>, show: impl Fn(&T) -> String) {
+    println!(
+        "   round {}: raw {} | ipclane {} | {}{}",
+        i + 1,
+        show(&round.result.0),
+        show(&round.result.1),
+        round.floor,
+        if round.attempts > 1 {
+            format!(", {} attempts", round.attempts)
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Instructions per message of the SPSC hot paths beside the same copies without a
+/// queue, from callgrind (in one thread: the protocol's instructions, no cache-line
+/// transfers).
+fn instructions() {
+    println!(
+        "\n4. instructions per 64 B message (valgrind --tool=callgrind, one thread, stamp and check included)"
+    );
+    for path in crate::instructions::PATHS {
+        match crate::instructions::per_message(path, STREAM_LEN) {
+            Ok(n) => println!("   {path:<18} {n:>7.1}"),
+            Err(why) => println!("   {path:<18} not counted: {why}"),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The peer roles of the checks.
+
+use std::time::Duration;
+
+use super::channel::{Channel, PING_RING, SLOTS, with_ends};
+use crate::endpoint;
+use crate::mpmc::{self, MpmcSend};
+use crate::peer;
+use crate::raw::{FutexMailbox, RawMpmc, RawRing};
+use crate::spsc::{self, SpscSend, Wait};
+
+/// Plays the peer `role` of one of the checks above; `false` for a role it does not know.
+///
+/// # Panics
+///
+/// When the arguments are not those the check passes, or a message is not whole.
+pub fn play(role: &str, args: &[String]) -> bool {
+    if crate::instructions::play(role, args) {
+        return true;
+    }
+    let num = |i: usize| -> u64 {
+        args[i]
+            .parse()
+            .unwrap_or_else(|_| panic!("{role}: argument {i}"))
+    };
+    match role {
+        "echo" => {
+            // The ping end is the one this peer receives from; the pong end it sends on.
+            let (channel, len, count) = (Channel::parse(&args[0]), num(3) as usize, num(4));
+            with_ends!(
+                channel,
+                &args[2],
+                &args[1],
+                len,
+                PING_RING,
+                false,
+                |tx, rx| {
+                    endpoint::echo(&mut tx, &mut rx, len, count)
+                        .unwrap_or_else(|e| panic!("{} echo: {e}", channel.name()));
+                }
+            );
+        }
+        "produce" => {
+            let (len, count) = (num(2) as usize, num(3));
+            match Channel::parse(&args[0]) {
+                Channel::RawRing => {
+                    endpoint::produce(&mut RawRing::open(&args[1], len), len, count)
+                }
+                Channel::Spsc => endpoint::produce(
+                    &mut SpscSend::attach(spsc::open(&args[1]), Wait::Spin),
+                    len,
+                    count,
+                ),
+                Channel::RawMpmc => {
+                    endpoint::produce(&mut RawMpmc::open(&args[1], SLOTS, len), len, count)
+                }
+                Channel::Mpmc => {
+                    endpoint::produce(&mut MpmcSend::attach(mpmc::open(&args[1])), len, count)
+                }
+                other => panic!("no stream through {}", other.name()),
+            }
+        }
+        "futex-send" | "spsc-send-gaps" => {
+            let gap = Duration::from_micros(num(3));
+            let (len, count) = (num(1) as usize, num(2));
+            let sent = if role == "futex-send" {
+                endpoint::send_with_gaps(&mut FutexMailbox::open(&args[0]), len, count, gap)
+            } else {
+                let mut tx = SpscSend::attach(spsc::open(&args[0]), Wait::Sleep);
+                endpoint::send_with_gaps(&mut tx, len, count, gap)
+            };
+            let times: Vec<String> = sent.iter().map(u64::to_string).collect();
+            peer::report(times.join(" "));
+        }
+        _ => return false,
+    }
+    true
+}
