@@ -77,6 +77,16 @@ impl<M: Memory> BroadcastReader<M> {
         self.waiter = Waiter::new(strategy);
     }
 
+    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
+    pub fn spin_budget(&self) -> std::time::Duration {
+        self.waiter.budget()
+    }
+
+    /// Times a blocking call went to sleep.
+    pub fn parks(&self) -> u64 {
+        self.waiter.parks()
+    }
+
     /// Sequence number of the next record this reader returns.
     pub fn position(&self) -> u64 {
         self.next
