@@ -85,3 +85,14 @@ fn a_reader_sees_the_writer_until_it_is_dropped() {
     assert!(!reader.is_writer_alive().unwrap());
     assert!(matches!(reader.try_recv(), Err(QueueError::Disconnected)));
 }
+
+#[test]
+fn a_record_filling_its_slot_exactly_is_read_whole() {
+    let memory = Broadcast::heap(4, 24).unwrap();
+    let mut writer = Broadcast::writer(memory.clone()).unwrap();
+    let mut reader = Broadcast::reader(memory).unwrap();
+    writer.write(&[9; 24]).unwrap();
+    assert_eq!(reader.try_recv().unwrap(), [9; 24]);
+    writer.write(&[8; 24]).unwrap();
+    assert_eq!(reader.latest().unwrap(), [8; 24]);
+}
