@@ -296,3 +296,56 @@ fn a_record_past_what_the_producer_may_write_is_corrupted() {
         );
     }
 }
+
+/// Offset of the slot size word in the meta block.
+const META_SLOT_SIZE: usize = 24;
+
+/// A broadcast meta block claiming a shape no writer makes, or one the memory does not
+/// hold: attaching refuses it with a `Layout` error.
+#[test]
+fn a_broadcast_shape_the_memory_does_not_hold_is_refused_at_attach() {
+    for (capacity, slot_size) in [(3, 24), (1, 24), (0, 24), (4, 0), (4, 12), (8, 24), (4, 32)] {
+        let memory = Broadcast::heap(4, 24).unwrap();
+        word(&memory, META_CAPACITY).store(capacity, Ordering::Relaxed);
+        word(&memory, META_SLOT_SIZE).store(slot_size, Ordering::Relaxed);
+        for attached in [
+            Broadcast::reader(memory.clone()).map(|_| ()),
+            Broadcast::writer(memory.clone()).map(|_| ()),
+        ] {
+            assert!(
+                matches!(attached, Err(QueueError::Layout { .. })),
+                "{capacity} slots of {slot_size} bytes in a ring made for 4 of 24: {attached:?}"
+            );
+        }
+    }
+}
+
+/// `init` writes an empty ring whatever the memory held before: every slot's words are
+/// zero afterwards, and a reader finds nothing until the writer writes.
+#[test]
+fn broadcast_init_empties_memory_that_held_anything() {
+    let len = Broadcast::required_len(4, 24);
+    let memory = HeapMemory::new(len);
+    for offset in (0..len).step_by(8) {
+        word(&memory, offset).store(u64::MAX, Ordering::Relaxed);
+    }
+    Broadcast::init(&memory, 4, 24).unwrap();
+    for offset in (512..len).step_by(8) {
+        assert_eq!(
+            word(&memory, offset).load(Ordering::Relaxed),
+            0,
+            "slot word at {offset}"
+        );
+    }
+    let memory = std::sync::Arc::new(memory);
+    let mut reader = Broadcast::reader(memory.clone()).unwrap();
+    assert!(matches!(reader.try_recv(), Err(QueueError::Empty)));
+    let mut writer = Broadcast::writer(memory).unwrap();
+    assert_eq!(writer.max_record_len(), 24);
+    assert!(matches!(
+        writer.write(&[0; 25]),
+        Err(QueueError::TooLarge { len: 25, max: 24 })
+    ));
+    writer.write(&[5; 24]).unwrap();
+    assert_eq!(reader.try_recv().unwrap(), [5; 24]);
+}

@@ -32,7 +32,9 @@ fn mpmc_queues_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_or_em
             &format!("an MPMC queue of {capacity} slots of {slot} bytes"),
         );
     }
-    MpmcQueue::heap(2, 1).expect("the smallest queue");
+    let smallest = MpmcQueue::heap(2, 1).expect("the smallest queue");
+    MpmcQueue::producer(smallest.clone()).expect("a producer of the smallest queue");
+    MpmcQueue::consumer(smallest).expect("a consumer of the smallest queue");
 }
 
 #[test]
@@ -43,7 +45,9 @@ fn broadcast_rings_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_o
             &format!("a broadcast ring of {capacity} slots of {slot} bytes"),
         );
     }
-    Broadcast::heap(2, 1).expect("the smallest ring");
+    let smallest = Broadcast::heap(2, 1).expect("the smallest ring");
+    Broadcast::writer(smallest.clone()).expect("a writer of the smallest ring");
+    Broadcast::reader(smallest).expect("a reader of the smallest ring");
 }
 
 /// A ring's handles report the shape it was made with.
