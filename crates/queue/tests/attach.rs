@@ -115,7 +115,8 @@ fn guards_describe_their_records() {
     let mut rx = Consumer::attach(memory.clone()).unwrap();
     let ring = memory.as_ptr().as_ptr() as usize..memory.as_ptr().as_ptr() as usize + memory.len();
     let guard = tx.reserve(0).unwrap();
-    assert!(guard.is_empty() && guard.len() == 0);
+    assert!(guard.is_empty());
+    assert_eq!(guard.len(), 0);
     guard.commit();
     let mut guard = tx.reserve(3).unwrap();
     assert!(!guard.is_empty() && guard.len() == 3);
@@ -124,7 +125,8 @@ fn guards_describe_their_records() {
     guard.write(0, b"abc").unwrap();
     guard.commit();
     let guard = rx.read().unwrap();
-    assert!(guard.is_empty() && guard.len() == 0);
+    assert!(guard.is_empty());
+    assert_eq!(guard.len(), 0);
     guard.release();
     let guard = rx.read().unwrap();
     assert!(!guard.is_empty() && guard.len() == 3);
