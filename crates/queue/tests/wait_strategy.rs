@@ -175,3 +175,47 @@ fn an_mpmc_producer_waits_as_told_and_counts_its_sleep_and_the_consumers_wake() 
         |rx| assert_eq!(rx.try_pop().unwrap(), b"1"),
     );
 }
+
+/// A strategy that would sleep for a minute between checks of its peers.
+fn long_sleeper() -> WaitStrategy {
+    WaitStrategy {
+        liveness_period: Duration::from_secs(60),
+        ..sleeping()
+    }
+}
+
+/// Dropping the last handle of a role wakes the other role's sleepers, which then see
+/// `Disconnected` (after the records left): they do not sleep on until their liveness
+/// period. Heap memory: the live count is the only liveness there is.
+#[test]
+fn dropping_the_last_mpmc_handle_of_a_role_disconnects_the_sleepers_of_the_other() {
+    let (mut tx, mut rx) = mpmc();
+    rx.set_wait_strategy(long_sleeper());
+    tx.try_push(b"last").unwrap();
+    let consumer = std::thread::spawn(move || {
+        let last = rx.pop_timeout(Duration::from_secs(30));
+        let then = rx.pop_timeout(Duration::from_secs(30));
+        (last, then)
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    drop(tx);
+    let (last, then) = consumer.join().unwrap();
+    assert_eq!(last.unwrap(), b"last");
+    assert!(
+        matches!(then, Err(ipclane_queue::QueueError::Disconnected)),
+        "{then:?}"
+    );
+
+    let (mut tx, rx) = mpmc();
+    tx.set_wait_strategy(long_sleeper());
+    tx.try_push(b"1").unwrap();
+    tx.try_push(b"2").unwrap();
+    let producer = std::thread::spawn(move || tx.push_timeout(b"3", Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(50));
+    drop(rx);
+    let pushed = producer.join().unwrap();
+    assert!(
+        matches!(pushed, Err(ipclane_queue::QueueError::Disconnected)),
+        "{pushed:?}"
+    );
+}
