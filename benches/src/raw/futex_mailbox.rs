@@ -4,8 +4,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ipclane::segment::Segment;
 
-use super::{MAILBOX_PAYLOAD, create, open, word};
+use super::{create, open, word};
 use crate::endpoint::{Recv, Send};
+
+/// Offset of the payload, on a line of its own after the count, length and read words.
+const MAILBOX_PAYLOAD: usize = 128;
 
 /// A single-slot mailbox whose receiver sleeps on a futex: word 0 (u32) counts messages
 /// and is the futex, word 8 the length, word 16 the count the receiver has read, the

@@ -21,9 +21,6 @@ pub use seqlock::RawSeqlock;
 
 use ipclane::segment::Segment;
 
-/// Offset of the payload in a mailbox (the words before it share no line with it).
-pub(crate) const MAILBOX_PAYLOAD: usize = 128;
-
 /// Creates the baseline's segment `name` of `len` bytes.
 pub(crate) fn create(name: &str, len: usize) -> Segment {
     Segment::named(name)
