@@ -49,44 +49,47 @@ fn stream(launcher: &Launcher, options: &Options, channel: Channel, bytes: usize
         &STREAM_LEN.to_string(),
         &count.to_string(),
     ];
-    let rx_len = STREAM_LEN;
     match channel {
         Channel::RawRing => stream_with(
             launcher,
             options,
             &args,
-            RawRing::create(&ring, bytes, rx_len),
+            count,
+            RawRing::create(&ring, bytes, STREAM_LEN),
         ),
         Channel::Spsc => stream_with(
             launcher,
             options,
             &args,
+            count,
             SpscRecv::attach(spsc::create(&ring, bytes), Wait::Spin),
         ),
         Channel::RawMpmc => stream_with(
             launcher,
             options,
             &args,
-            RawMpmc::create(&ring, SLOTS, rx_len),
+            count,
+            RawMpmc::create(&ring, SLOTS, STREAM_LEN),
         ),
         Channel::Mpmc => stream_with(
             launcher,
             options,
             &args,
-            MpmcRecv::attach(mpmc::create(&ring, SLOTS, rx_len)),
+            count,
+            MpmcRecv::attach(mpmc::create(&ring, SLOTS, STREAM_LEN)),
         ),
         other => panic!("no stream through {}", other.name()),
     }
 }
 
-/// Runs a stream into `rx` from a peer started with `args` (`args[3]` the count).
+/// Runs a stream of `count` messages into `rx` from a peer started with `args`.
 fn stream_with(
     launcher: &Launcher,
     options: &Options,
     args: &[&str; 4],
+    count: u64,
     mut rx: impl endpoint::Recv + std::marker::Send,
 ) -> Stream {
-    let count: u64 = args[3].parse().expect("the count");
     let peer = launcher.spawn("produce", args, options.placement.second());
     let stream = on_first_cpu(options, || endpoint::consume(&mut rx, STREAM_LEN, count))
         .unwrap_or_else(|e| panic!("{} stream: {e}", args[0]));

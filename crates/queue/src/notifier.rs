@@ -389,6 +389,25 @@ mod tests {
         assert!(word.notify(), "asleep again: woken again");
     }
 
+    /// Waits (at most 30 s) until `flag` is set; the peers are never gone.
+    fn wait_for_flag(
+        waiter: &mut Waiter,
+        word: &WakeWord,
+        flag: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), QueueError> {
+        waiter.wait(
+            word,
+            Some(Instant::now() + Duration::from_secs(30)),
+            || {
+                Ok(flag
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    .then_some(()))
+            },
+            || Ok(false),
+            || Ok(false),
+        )
+    }
+
     #[test]
     fn a_notified_waiter_wakes_and_a_silent_one_times_out() {
         let word = std::sync::Arc::new(WakeWord::new());
@@ -410,17 +429,7 @@ mod tests {
                 word.notify();
             }
         });
-        let got = waiter.wait(
-            &word,
-            Some(Instant::now() + Duration::from_secs(30)),
-            || {
-                Ok(flag
-                    .load(std::sync::atomic::Ordering::Acquire)
-                    .then_some(()))
-            },
-            || Ok(false),
-            || Ok(false),
-        );
+        let got = wait_for_flag(&mut waiter, &word, &flag);
         assert!(got.is_ok());
         t.join().unwrap();
         assert_eq!(waiter.parks(), 1);
@@ -502,17 +511,7 @@ mod tests {
                 flag.store(true, std::sync::atomic::Ordering::Release);
             }
         });
-        let got = waiter.wait(
-            &word,
-            Some(Instant::now() + Duration::from_secs(30)),
-            || {
-                Ok(flag
-                    .load(std::sync::atomic::Ordering::Acquire)
-                    .then_some(()))
-            },
-            || Ok(false),
-            || Ok(false),
-        );
+        let got = wait_for_flag(&mut waiter, &word, &flag);
         t.join().unwrap();
         assert!(got.is_ok());
         assert_eq!(
