@@ -21,7 +21,7 @@
 #[cfg(not(loom))]
 mod imp {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU32, Ordering, compiler_fence, fence};
+    use std::sync::atomic::{AtomicU8, AtomicU32, Ordering, compiler_fence, fence};
 
     use rustix::thread::{MembarrierCommand, MembarrierQuery, membarrier, membarrier_query};
 
@@ -35,16 +35,31 @@ mod imp {
         })
     }
 
-    /// Whether this process is registered, so that waiters' barriers reach it.
+    /// Whether this process is registered, so that waiters' barriers reach it: 0 not
+    /// asked yet, 1 no, 2 yes. One load on the notifier's path, which every message takes.
+    static REGISTERED: AtomicU8 = AtomicU8::new(0);
+
+    /// Whether this process is registered (registering it the first time).
+    #[inline(always)]
     fn registered() -> bool {
-        static REGISTERED: OnceLock<bool> = OnceLock::new();
-        *REGISTERED.get_or_init(|| {
-            let ok = supported() && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-            // Orders everything after registration after any waiter count raised before
-            // it, so that a waiter that slept before we registered is still seen.
-            fence(Ordering::SeqCst);
-            ok
-        })
+        // Acquire: pairs with the Release in register(), so the fence there is behind us.
+        match REGISTERED.load(Ordering::Acquire) {
+            0 => register(),
+            known => known == 2,
+        }
+    }
+
+    /// Registers this process, once per caller until one finishes (registering again is
+    /// harmless).
+    #[cold]
+    #[inline(never)]
+    fn register() -> bool {
+        let ok = supported() && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+        // Orders everything after registration after any waiter count raised before it,
+        // so that a waiter that slept before we registered is still seen.
+        fence(Ordering::SeqCst);
+        REGISTERED.store(1 + u8::from(ok), Ordering::Release);
+        ok
     }
 
     /// Registers this process as a notifier; call when a side attaches, before it
@@ -54,6 +69,7 @@ mod imp {
     }
 
     /// The notifier's half: whether anybody waits on `waiters`.
+    #[inline(always)]
     pub(crate) fn notifier_sees_waiters(waiters: &AtomicU32) -> bool {
         if registered() {
             // Waiters run a barrier on this CPU for us (membarrier); the compiler must

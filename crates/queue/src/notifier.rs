@@ -76,10 +76,17 @@ impl WakeWord {
     ///
     /// With nobody waiting it costs one load (see [`fences`]), or one read-modify-write
     /// where `membarrier` is unavailable; with a wake-up already in flight, one swap.
+    #[inline(always)]
     pub(crate) fn notify(&self) -> bool {
+        fences::notifier_sees_waiters(&self.waiters) && self.wake()
+    }
+
+    /// The part of [`notify`](Self::notify) that runs when somebody waits (out of line:
+    /// a steady stream never gets here).
+    #[inline(never)]
+    fn wake(&self) -> bool {
         // AcqRel on the swap: see (b') in the module docs.
-        if fences::notifier_sees_waiters(&self.waiters) && self.woken.swap(1, Ordering::AcqRel) == 0
-        {
+        if self.woken.swap(1, Ordering::AcqRel) == 0 {
             self.seq.fetch_add(1, Ordering::Release);
             futex::wake_all(&self.seq);
             true

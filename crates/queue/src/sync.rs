@@ -38,29 +38,6 @@ pub(crate) fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
-/// Asks the CPU to fetch the cache line holding `ptr` for writing (owned exclusively), so a
-/// later store does not stall on it: a hint like [`prefetch`].
-#[inline(always)]
-pub(crate) fn prefetch_write(ptr: *const u8) {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
-    if has_prefetchw() {
-        // SAFETY: the CPU has PREFETCHW (checked); a prefetch reads nothing into the
-        // program, changes no memory and never faults, whatever the address.
-        unsafe {
-            std::arch::asm!("prefetchw [{0}]", in(reg) ptr, options(nostack, preserves_flags, readonly))
-        };
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-    let _ = ptr;
-}
-
-/// Whether this CPU has PREFETCHW (CPUID 0x8000_0001, ECX bit 8), asked once.
-#[cfg(all(target_arch = "x86_64", not(loom)))]
-fn has_prefetchw() -> bool {
-    static KNOWN: CpuFlag = CpuFlag::new(0x8000_0001, |r| r.ecx, 8);
-    KNOWN.get()
-}
-
 /// One bit of an extended CPUID leaf, asked once and remembered.
 #[cfg(all(target_arch = "x86_64", not(loom)))]
 struct CpuFlag {

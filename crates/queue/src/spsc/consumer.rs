@@ -123,6 +123,7 @@ impl<M: Memory> Consumer<M> {
     }
 
     /// Finds the next record, validating every header it reads from the ring.
+    #[inline(always)]
     fn next(&mut self) -> Result<Option<Found>, QueueError> {
         let mut pos = self.head;
         // At most a padding record and then a data record (`decode` refuses padding at
@@ -147,6 +148,7 @@ impl<M: Memory> Consumer<M> {
     /// record starts, so the consumer's cache misses would otherwise form a chain, one
     /// line transfer after another, whenever it is behind; prefetching overlaps them. The
     /// producer's tail hint bounds it, so lines still being written are left alone.
+    #[inline(always)]
     fn prefetch_from(&mut self, pos: u64) {
         // Relaxed: only a hint; nothing is read on its strength.
         let hint = self.control().tail_hint.0.load(Ordering::Relaxed);
@@ -155,6 +157,7 @@ impl<M: Memory> Consumer<M> {
             .advance(self.data, self.capacity, pos, limit, sync::prefetch);
     }
 
+    #[inline(always)]
     fn guard(&mut self, found: Found) -> ReadGuard<'_, M> {
         let offset = (found.payload & (self.capacity - 1)) as usize;
         // SAFETY: next() validated that the record lies inside the ring.
@@ -174,6 +177,7 @@ impl<M: Memory> Consumer<M> {
     ///
     /// [`QueueError::Empty`], [`QueueError::Disconnected`] (empty and the producer closed),
     /// [`QueueError::Corrupted`].
+    #[inline(always)]
     pub fn read(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
         if let Some(found) = self.next()? {
             return Ok(self.guard(found));
@@ -267,6 +271,7 @@ impl<M: Memory> Consumer<M> {
     }
 
     /// Frees the room of the records staged with [`ReadGuard::stage`].
+    #[inline]
     pub fn flush(&mut self) {
         if self.published != self.head {
             // Release: our reads of the released records happen before the producer,
@@ -334,6 +339,7 @@ impl<'a, M: Memory> ReadGuard<'a, M> {
     /// # Panics
     ///
     /// When `out.len() != self.len()`.
+    #[inline]
     pub fn copy_to(&self, out: &mut [u8]) {
         assert_eq!(
             out.len(),
@@ -353,6 +359,7 @@ impl<'a, M: Memory> ReadGuard<'a, M> {
     }
 
     /// Frees the record's room for the producer (and that of any staged before it).
+    #[inline]
     pub fn release(self) {
         let consumer = self.finish();
         consumer.flush();
@@ -364,6 +371,7 @@ impl<'a, M: Memory> ReadGuard<'a, M> {
         self.finish();
     }
 
+    #[inline(always)]
     fn finish(self) -> &'a mut Consumer<M> {
         let ReadGuard { consumer, next, .. } = self;
         consumer.head = next;

@@ -10,13 +10,11 @@ use super::ring::{self, CONSUMER, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PA
 use crate::QueueError;
 use crate::memory::{self, Memory};
 use crate::notifier::{WaitStrategy, Waiter};
-use crate::sync::{self, Ordering};
+use crate::sync::Ordering;
 
 /// The producer stores its position in the tail hint each time it enters a new block of
 /// this many bytes.
 const HINT_STRIDE: u64 = 2048;
-/// How far ahead of its position the producer prefetches free lines for writing.
-const PREFETCH_AHEAD: u64 = 512;
 
 /// The producer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
 /// processes. `Send`, not `Sync`.
@@ -43,8 +41,6 @@ pub struct Producer<M: Memory> {
     pending: Option<u64>,
     /// Last position stored in the tail hint.
     hinted: u64,
-    /// Position up to which free lines were prefetched for writing.
-    prefetched: ring::Prefetcher,
     /// Last consumer position read (never ahead of the real one).
     head: u64,
     waiter: Waiter,
@@ -83,7 +79,6 @@ impl<M: Memory> Producer<M> {
             published: head,
             pending: None,
             hinted: head,
-            prefetched: ring::Prefetcher::new(head),
             head,
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
@@ -118,6 +113,7 @@ impl<M: Memory> Producer<M> {
     }
 
     /// The header word at position `pos`.
+    #[inline(always)]
     fn header(&self, pos: u64) -> &crate::sync::AtomicU64 {
         header_word(&*self.memory, self.data, pos & (self.capacity - 1))
     }
@@ -183,6 +179,7 @@ impl<M: Memory> Producer<M> {
     }
 
     /// Finds room for a record of `len` bytes: `(padding, record start, record end)`.
+    #[inline(always)]
     fn room(&mut self, len: usize) -> Result<(u64, u64, u64), QueueError> {
         if len > self.max_record_len() {
             return Err(QueueError::TooLarge {
@@ -210,17 +207,7 @@ impl<M: Memory> Producer<M> {
                 return Err(QueueError::Full);
             }
         }
-        self.prefetch_from(end, free_until(self.head));
         Ok((pad, start, end))
-    }
-
-    /// Starts taking ownership of the free lines after `pos` (up to `free`, where the
-    /// consumer's lines begin), so the stores of the next records do not each stall on a
-    /// line transfer from the consumer's CPU.
-    fn prefetch_from(&mut self, pos: u64, free: u64) {
-        let limit = (pos + PREFETCH_AHEAD).min(free);
-        self.prefetched
-            .advance(self.data, self.capacity, pos, limit, sync::prefetch_write);
     }
 
     /// Reserves a record of `len` bytes and returns a guard over them. Nothing is visible
@@ -230,11 +217,13 @@ impl<M: Memory> Producer<M> {
     ///
     /// [`QueueError::Full`], [`QueueError::TooLarge`], [`QueueError::Disconnected`] (the
     /// consumer closed), [`QueueError::Corrupted`].
+    #[inline(always)]
     pub fn reserve(&mut self, len: usize) -> Result<WriteGuard<'_, M>, QueueError> {
         let (_, start, end) = self.room(len)?;
         Ok(self.guard(start, end, len))
     }
 
+    #[inline(always)]
     fn guard(&mut self, start: u64, end: u64, len: usize) -> WriteGuard<'_, M> {
         let offset = ((start & (self.capacity - 1)) + HEADER) as usize;
         // SAFETY: offset + len <= capacity: the record fits contiguously (room()).
@@ -254,6 +243,7 @@ impl<M: Memory> Producer<M> {
     /// # Errors
     ///
     /// Those of [`reserve`](Self::reserve).
+    #[inline(always)]
     pub fn try_push(&mut self, record: &[u8]) -> Result<(), QueueError> {
         let mut guard = self.reserve(record.len())?;
         guard.copy_from(record);
@@ -321,6 +311,7 @@ impl<M: Memory> Producer<M> {
     }
 
     /// Publishes the records staged with [`WriteGuard::stage`].
+    #[inline]
     pub fn flush(&mut self) {
         if let Some(header) = self.pending.take() {
             // Release: the records' bytes, the headers after this one and the empty word
@@ -396,6 +387,7 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
     /// # Errors
     ///
     /// [`QueueError::TooLarge`] when they do not fit.
+    #[inline]
     pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
         if offset
             .checked_add(bytes.len())
@@ -419,6 +411,7 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
     }
 
     /// Copies `bytes` (exactly `len()` of them) into the record.
+    #[inline(always)]
     fn copy_from(&mut self, bytes: &[u8]) {
         debug_assert_eq!(bytes.len(), self.len);
         // SAFETY: the record has exactly len bytes reserved; the source is a local slice.
@@ -428,6 +421,7 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
     /// Writes the record's headers (and the padding's, if it wraps) and moves the
     /// producer's tail past it, unpublished: the first unpublished header is kept back
     /// for [`Producer::flush`].
+    #[inline(always)]
     fn finish(self) -> &'a mut Producer<M> {
         let WriteGuard {
             producer,
@@ -458,6 +452,7 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
     }
 
     /// Publishes the record (and any staged before it).
+    #[inline]
     pub fn commit(self) {
         self.finish().flush();
     }

@@ -357,6 +357,7 @@ impl Prefetcher {
 
     /// Prefetches, with `hint`, the lines of the ring at `data` (`capacity` bytes) from
     /// `pos` (its line) up to `limit`, skipping those already fetched.
+    #[inline(always)]
     pub(crate) fn advance(
         &mut self,
         data: NonNull<u8>,
@@ -390,7 +391,7 @@ pub(crate) enum Entry {
 /// Validates `header`, read at position `pos` of a ring of `capacity` bytes whose consumer
 /// has released everything before `released`: a record must have a known tag, lie inside
 /// the ring without wrapping, and end no further than the producer may write.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode(
     header: u64,
     pos: u64,
@@ -421,10 +422,18 @@ pub(crate) fn decode(
                 next: pos + total,
             })
         }
-        _ => Err(QueueError::corrupted(format!(
-            "record header {header:#018x} at ring offset {offset} (position {pos}, released {released})"
-        ))),
+        _ => Err(bad_header(header, pos, capacity, released)),
     }
+}
+
+/// The error for a header [`decode`] refuses (out of line: `decode` is on every read).
+#[cold]
+#[inline(never)]
+fn bad_header(header: u64, pos: u64, capacity: u64, released: u64) -> QueueError {
+    let offset = pos & (capacity - 1);
+    QueueError::corrupted(format!(
+        "record header {header:#018x} at ring offset {offset} (position {pos}, released {released})"
+    ))
 }
 
 #[cfg(all(test, not(loom)))]
