@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::integrity::{Checker, Integrity, Stamp};
 use crate::stats::Latencies;
+use crate::turns::Turns;
 
 /// Sends whole messages, waiting (spinning or sleeping, as the transport does) while
 /// there is no room.
@@ -153,6 +154,58 @@ pub fn consume(rx: &mut impl Recv, len: usize, count: u64) -> Result<Stream, Int
     })
 }
 
+/// Sends `batches` batches of `batch` stamped messages of `len` bytes, each batch once
+/// the consumer has drained the one before ([`Turns`]).
+pub fn produce_batches(tx: &mut impl Send, turns: &Turns, len: usize, batch: u64, batches: u64) {
+    let mut out = vec![0u8; len];
+    let mut seq = 0;
+    for n in 0..batches {
+        if n > 0 {
+            turns.await_drained(n - 1);
+        }
+        for _ in 0..batch {
+            Stamp::new(seq).write(&mut out);
+            tx.send(&out);
+            seq += 1;
+        }
+        turns.filled(n);
+    }
+}
+
+/// Receives and checks the batches of [`produce_batches`], each once it is written whole;
+/// the time runs from the first batch's turn to the last message, fills included.
+///
+/// # Errors
+///
+/// When a message is lost, repeated, reordered or not whole.
+pub fn consume_batches(
+    rx: &mut impl Recv,
+    turns: &Turns,
+    len: usize,
+    batch: u64,
+    batches: u64,
+) -> Result<Stream, Integrity> {
+    let mut buf = vec![0u8; len];
+    let mut checker = Checker::default();
+    let mut first = None;
+    for n in 0..batches {
+        turns.await_filled(n);
+        first.get_or_insert_with(Instant::now);
+        for _ in 0..batch {
+            let k = rx.recv(&mut buf);
+            checker.check(&buf[..k])?;
+        }
+        turns.drained(n);
+    }
+    let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
+    Ok(Stream {
+        messages: checker.next(),
+        elapsed,
+        bytes: std::hint::black_box(checker.bytes()),
+        waits: rx.waits(),
+    })
+}
+
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine, so a send
 /// time taken in one process and a receive time in another make a one-way latency.
 pub fn now_ns() -> u64 {
@@ -227,6 +280,45 @@ mod tests {
         fn waits(&self) -> u64 {
             0
         }
+    }
+
+    /// A channel between two threads, to test the batched drivers.
+    struct Thread<T>(T);
+
+    impl Send for Thread<std::sync::mpsc::Sender<Vec<u8>>> {
+        fn send(&mut self, message: &[u8]) {
+            self.0
+                .send(message.to_vec())
+                .expect("the receiver is there");
+        }
+    }
+
+    impl Recv for Thread<std::sync::mpsc::Receiver<Vec<u8>>> {
+        fn recv(&mut self, buf: &mut [u8]) -> usize {
+            let m = self.0.recv().expect("a message");
+            buf[..m.len()].copy_from_slice(&m);
+            m.len()
+        }
+
+        fn waits(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_batched_stream_is_checked_message_for_message() {
+        let name = format!("bench-test-turns-{}", std::process::id());
+        let turns = Turns::create(&name);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stream = std::thread::scope(|s| {
+            s.spawn(|| {
+                let turns = Turns::open(&name);
+                produce_batches(&mut Thread(tx), &turns, 64, 10, 5);
+            });
+            consume_batches(&mut Thread(rx), &turns, 64, 10, 5)
+        })
+        .unwrap();
+        assert_eq!((stream.messages, stream.bytes), (50, 3200));
     }
 
     #[test]

@@ -31,3 +31,4 @@ pub mod queue_targets;
 pub mod raw;
 pub mod spsc;
 pub mod stats;
+pub mod turns;

@@ -7,6 +7,9 @@ pub(crate) enum Channel {
     Mailbox,
     /// [`RawRing`](crate::raw::RawRing): raw, for streams.
     RawRing,
+    /// [`HeaderRing`](crate::raw::HeaderRing): raw, ipclane's SPSC layout without its
+    /// checks.
+    HeaderRing,
     /// ipclane's SPSC ring, both sides spinning.
     Spsc,
     /// [`RawMpmc`](crate::raw::RawMpmc).
@@ -23,9 +26,10 @@ pub(crate) enum Channel {
 pub(crate) const SLOTS: usize = 256;
 
 impl Channel {
-    const ALL: [Channel; 7] = [
+    const ALL: [Channel; 8] = [
         Channel::Mailbox,
         Channel::RawRing,
+        Channel::HeaderRing,
         Channel::Spsc,
         Channel::RawMpmc,
         Channel::Mpmc,
@@ -37,6 +41,7 @@ impl Channel {
         match self {
             Channel::Mailbox => "mailbox",
             Channel::RawRing => "raw-ring",
+            Channel::HeaderRing => "header-ring",
             Channel::Spsc => "spsc",
             Channel::RawMpmc => "raw-mpmc",
             Channel::Mpmc => "mpmc",
@@ -83,6 +88,20 @@ macro_rules! with_ends {
                     (
                         $crate::raw::RawRing::open(a, len),
                         $crate::raw::RawRing::open(b, len),
+                    )
+                };
+                $body
+            }
+            $crate::queue_targets::channel::Channel::HeaderRing => {
+                let (mut $tx, mut $rx) = if create {
+                    (
+                        $crate::raw::HeaderRing::create(a, bytes),
+                        $crate::raw::HeaderRing::create(b, bytes),
+                    )
+                } else {
+                    (
+                        $crate::raw::HeaderRing::open(a),
+                        $crate::raw::HeaderRing::open(b),
                     )
                 };
                 $body

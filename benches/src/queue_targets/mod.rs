@@ -3,7 +3,9 @@
 //! the cache-line floor measured before and after every round:
 //!
 //! 1. one-way latency, both sides spinning, SPSC ring against a single-slot mailbox, at
-//!    8 B, 64 B and 1 KiB: target p50 within 1.3x;
+//!    8 B, 64 B and 1 KiB: target p50 within 1.3x; and (1b) against a raw ring of the
+//!    SPSC ring's own layout without its checks, which splits the gap into what the
+//!    checks cost and what moving through a ring costs over reusing one slot;
 //! 2. 64 B streaming, both sides spinning, SPSC ring against a minimal raw ring of the
 //!    same bytes, with a ring inside L2 (64 KiB) and one far larger (4 MiB): target at
 //!    least 0.8x; each row shows its regime (messages per wait of the receiver: about 1
@@ -26,7 +28,7 @@ pub use roles::play;
 use std::time::Duration;
 
 use channel::{Channel, SLOTS};
-use stream::STREAM_LEN;
+use stream::{Regime, STREAM_LEN};
 
 use crate::cpu::Placement;
 use crate::floor::{self, OnFloor};
@@ -106,32 +108,49 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
     }
     let mut verdicts = Vec::new();
     if options.wanted("latency") {
-        for len in [8, 64, 1024] {
-            let title = "1. SPSC one-way latency";
-            verdicts.push(latency::latency(
-                launcher,
-                options,
-                title,
-                Channel::Mailbox,
-                Channel::Spsc,
-                len,
-            ));
+        // Against the mailbox (the target), then against a raw ring of ipclane's own
+        // layout: the second says what the ring's checks cost, the first adds what a
+        // ring costs over one slot.
+        for (title, raw) in [
+            ("1. SPSC one-way latency", Channel::Mailbox),
+            (
+                "1b. SPSC one-way latency against its layout",
+                Channel::HeaderRing,
+            ),
+        ] {
+            for len in [8, 64, 1024] {
+                verdicts.push(latency::latency(
+                    launcher,
+                    options,
+                    title,
+                    raw,
+                    Channel::Spsc,
+                    len,
+                ));
+            }
         }
     }
     if options.wanted("stream") {
-        for bytes in [64 << 10, 4 << 20] {
-            let title = format!(
-                "2. SPSC 64 B streaming through {} KiB, spinning",
-                bytes >> 10
-            );
-            verdicts.push(stream::streaming(
-                launcher,
-                options,
-                &title,
-                Channel::RawRing,
-                Channel::Spsc,
-                bytes,
-            ));
+        for regime in [Regime::Free, Regime::Batched] {
+            for (title, raw) in [
+                ("2. SPSC 64 B streaming", Channel::RawRing),
+                (
+                    "2b. SPSC 64 B streaming against its layout",
+                    Channel::HeaderRing,
+                ),
+            ] {
+                for bytes in [64 << 10, 4 << 20] {
+                    let title = format!("{title} through {} KiB", bytes >> 10);
+                    verdicts.push(stream::streaming(
+                        launcher,
+                        options,
+                        &title,
+                        (raw, Channel::Spsc),
+                        bytes,
+                        regime,
+                    ));
+                }
+            }
         }
     }
     if options.wanted("wake") {
@@ -150,15 +169,17 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
             Channel::Mpmc,
             64,
         ));
-        let title = format!("5. MPMC 64 B streaming through {SLOTS} slots, spinning");
-        verdicts.push(stream::streaming(
-            launcher,
-            options,
-            &title,
-            Channel::RawMpmc,
-            Channel::Mpmc,
-            0,
-        ));
+        for regime in [Regime::Free, Regime::Batched] {
+            let title = format!("5. MPMC 64 B streaming through {SLOTS} slots");
+            verdicts.push(stream::streaming(
+                launcher,
+                options,
+                &title,
+                (Channel::RawMpmc, Channel::Mpmc),
+                0,
+                regime,
+            ));
+        }
     }
     if options.wanted("broadcast") {
         let title = "6. broadcast one-way latency, one writer and one reader";

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::channel::{Channel, PING_RING, SLOTS, with_ends};
+use super::stream;
 use crate::endpoint;
 use crate::mpmc::{self, MpmcSend};
 use crate::peer;
-use crate::raw::{FutexMailbox, RawMpmc, RawRing};
+use crate::raw::{FutexMailbox, HeaderRing, RawMpmc, RawRing};
 use crate::spsc::{self, SpscSend, Wait};
 
 /// Plays the peer `role` of one of the checks above; `false` for a role it does not know.
@@ -41,22 +42,35 @@ pub fn play(role: &str, args: &[String]) -> bool {
             );
         }
         "produce" => {
-            let (len, count) = (num(2) as usize, num(3));
+            let (ring, len, count, batch) = (&args[1], num(2) as usize, num(3), num(4));
             match Channel::parse(&args[0]) {
                 Channel::RawRing => {
-                    endpoint::produce(&mut RawRing::open(&args[1], len), len, count)
+                    stream::produce(&mut RawRing::open(ring, len), ring, len, count, batch)
                 }
-                Channel::Spsc => endpoint::produce(
-                    &mut SpscSend::attach(spsc::open(&args[1]), Wait::Spin),
+                Channel::HeaderRing => {
+                    stream::produce(&mut HeaderRing::open(ring), ring, len, count, batch)
+                }
+                Channel::Spsc => stream::produce(
+                    &mut SpscSend::attach(spsc::open(ring), Wait::Spin),
+                    ring,
                     len,
                     count,
+                    batch,
                 ),
-                Channel::RawMpmc => {
-                    endpoint::produce(&mut RawMpmc::open(&args[1], SLOTS, len), len, count)
-                }
-                Channel::Mpmc => {
-                    endpoint::produce(&mut MpmcSend::attach(mpmc::open(&args[1])), len, count)
-                }
+                Channel::RawMpmc => stream::produce(
+                    &mut RawMpmc::open(ring, SLOTS, len),
+                    ring,
+                    len,
+                    count,
+                    batch,
+                ),
+                Channel::Mpmc => stream::produce(
+                    &mut MpmcSend::attach(mpmc::open(ring)),
+                    ring,
+                    len,
+                    count,
+                    batch,
+                ),
                 other => panic!("no stream through {}", other.name()),
             }
         }

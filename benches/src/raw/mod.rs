@@ -8,12 +8,14 @@
 //! peer opens.
 
 mod futex_mailbox;
+mod header_ring;
 mod mailbox;
 mod mpmc;
 mod ring;
 mod seqlock;
 
 pub use futex_mailbox::FutexMailbox;
+pub use header_ring::HeaderRing;
 pub use mailbox::Mailbox;
 pub use mpmc::RawMpmc;
 pub use ring::RawRing;
