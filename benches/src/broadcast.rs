@@ -52,8 +52,8 @@ impl Send for BroadcastSend {
     }
 }
 
-/// A reader of the ring: each record comes out of `try_recv` as a vector and is copied on
-/// into the receiver's buffer.
+/// A reader of the ring: `try_recv_into` copies each record into the receiver's buffer
+/// (no allocation).
 #[derive(Debug)]
 pub struct BroadcastRecv {
     rx: BroadcastReader<Segment>,
@@ -81,7 +81,9 @@ impl Recv for BroadcastRecv {
     /// ahead.
     fn recv(&mut self, buf: &mut [u8]) -> usize {
         let rx = &mut self.rx;
-        named::spin_recv("broadcast read", &mut self.waits, buf, || rx.try_recv())
+        named::spin_recv("broadcast read", &mut self.waits, buf, |buf| {
+            rx.try_recv_into(buf)
+        })
     }
 
     fn waits(&self) -> u64 {

@@ -9,14 +9,36 @@ use std::process::Command;
 
 use ipclane::queue::{QueueError, SpscRing};
 
+use crate::broadcast::{self, BroadcastRecv, BroadcastSend};
+use crate::endpoint::{Recv, Send};
+use crate::mpmc::{self, MpmcRecv, MpmcSend};
+use crate::raw::{HeaderRing, RawMpmc, RawSeqlock};
+use crate::spsc::{self, SpscRecv, SpscSend, Wait};
+
 use crate::integrity::{Checker, Stamp};
 use crate::peer;
 
 /// The peer role that runs a hot path: arguments `<path> <len> <count>`.
 pub const HOT_PATH: &str = "hot-path";
 
-/// The paths counted.
-pub const PATHS: [&str; 3] = ["raw-copy", "spsc-push-pop", "spsc-reserve-read"];
+/// The paths counted: each ipclane structure after its raw baseline, as the
+/// cross-process rows time them ([`endpoint`](crate::endpoint)'s `Send` and `Recv`) with
+/// both ends in this one thread; `raw-copy` (the copies alone, no queue); and
+/// `spsc-reserve-read` (the SPSC ring's zero-copy calls).
+pub const PATHS: [&str; 8] = [
+    "raw-copy",
+    "header-ring",
+    "spsc",
+    "spsc-reserve-read",
+    "raw-mpmc",
+    "mpmc",
+    "seqlock",
+    "broadcast",
+];
+
+/// Slots of the MPMC queues and broadcast rings counted; bytes of the rings.
+const SLOTS: usize = 256;
+const RING: usize = 1 << 16;
 
 /// Runs `path` `count` times with messages of `len` bytes, each stamped and checked.
 ///
@@ -24,39 +46,92 @@ pub const PATHS: [&str; 3] = ["raw-copy", "spsc-push-pop", "spsc-reserve-read"];
 ///
 /// For an unknown path, or a message not intact.
 pub fn run_path(path: &str, len: usize, count: u64) {
-    let mut out = vec![0u8; len];
-    let mut back = vec![0u8; len];
+    let name = format!("bench-hot-{}-{path}", std::process::id());
+    match path {
+        "raw-copy" => {
+            let mut slot = vec![0u8; len];
+            drive(len, count, |out, back| {
+                slot.copy_from_slice(out);
+                back.copy_from_slice(std::hint::black_box(&slot));
+                back.len()
+            });
+        }
+        "header-ring" => {
+            let mut tx = HeaderRing::create(&name, RING);
+            through(&mut tx, &mut HeaderRing::open(&name), len, count);
+        }
+        "spsc" => {
+            let ring = spsc::create(&name, RING);
+            let mut tx = SpscSend::attach(ring.clone(), Wait::Spin);
+            through(&mut tx, &mut SpscRecv::attach(ring, Wait::Spin), len, count);
+        }
+        "spsc-reserve-read" => reserve_read(len, count),
+        "raw-mpmc" => {
+            let mut tx = RawMpmc::create(&name, SLOTS, len);
+            through(&mut tx, &mut RawMpmc::open(&name, SLOTS, len), len, count);
+        }
+        "mpmc" => {
+            let queue = mpmc::create(&name, SLOTS, len);
+            let mut tx = MpmcSend::attach(queue.clone());
+            through(&mut tx, &mut MpmcRecv::attach(queue), len, count);
+        }
+        "seqlock" => {
+            let mut tx = RawSeqlock::create(&name, SLOTS, len);
+            through(
+                &mut tx,
+                &mut RawSeqlock::open(&name, SLOTS, len),
+                len,
+                count,
+            );
+        }
+        "broadcast" => {
+            let ring = broadcast::create(&name, SLOTS, len);
+            let mut tx = BroadcastSend::attach(ring.clone());
+            through(&mut tx, &mut BroadcastRecv::attach(ring), len, count);
+        }
+        other => panic!("unknown hot path {other}"),
+    }
+}
+
+/// Sends each message through `tx` and takes it back out of `rx`.
+fn through(tx: &mut impl Send, rx: &mut impl Recv, len: usize, count: u64) {
+    drive(len, count, |out, back| {
+        tx.send(out);
+        rx.recv(back)
+    });
+}
+
+/// Stamps `count` messages of `len` bytes, passes each through `round_trip` (which
+/// copies it into its second argument and returns the length), and checks every one.
+fn drive(len: usize, count: u64, mut round_trip: impl FnMut(&[u8], &mut [u8]) -> usize) {
+    let (mut out, mut back) = (vec![0u8; len], vec![0u8; len]);
     let mut checker = Checker::default();
-    let mut slot = vec![0u8; len];
-    let (mut tx, mut rx) = SpscRing::heap(1 << 16).expect("a heap ring");
     for seq in 0..count {
         Stamp::new(seq).write(&mut out);
-        match path {
-            // The same work without a queue: the copy into a slot, the copy out of it.
-            "raw-copy" => {
-                slot.copy_from_slice(&out);
-                back.copy_from_slice(std::hint::black_box(&slot));
-            }
-            "spsc-push-pop" => {
-                tx.try_push(&out).expect("push");
-                let guard = rx.read().expect("read");
+        let n = round_trip(&out, &mut back);
+        checker.check(&back[..n]).expect("an intact message");
+    }
+    std::hint::black_box(checker.bytes());
+}
+
+/// The SPSC ring's zero-copy calls: `reserve`, `write`, `commit`; `read`, `copy_to`,
+/// `release`.
+fn reserve_read(len: usize, count: u64) {
+    let (mut tx, mut rx) = SpscRing::heap(RING).expect("a heap ring");
+    let (mut out, mut back) = (vec![0u8; len], vec![0u8; len]);
+    let mut checker = Checker::default();
+    for seq in 0..count {
+        Stamp::new(seq).write(&mut out);
+        let mut guard = tx.reserve(len).expect("reserve");
+        guard.write(0, &out).expect("write");
+        guard.commit();
+        match rx.read() {
+            Ok(guard) => {
                 guard.copy_to(&mut back);
                 guard.release();
             }
-            "spsc-reserve-read" => {
-                let mut guard = tx.reserve(len).expect("reserve");
-                guard.write(0, &out).expect("write");
-                guard.commit();
-                match rx.read() {
-                    Ok(guard) => {
-                        guard.copy_to(&mut back);
-                        guard.release();
-                    }
-                    Err(QueueError::Empty) => panic!("a committed record is missing"),
-                    Err(e) => panic!("read: {e}"),
-                }
-            }
-            other => panic!("unknown hot path {other}"),
+            Err(QueueError::Empty) => panic!("a committed record is missing"),
+            Err(e) => panic!("read: {e}"),
         }
         checker.check(&back).expect("an intact message");
     }

@@ -58,9 +58,8 @@ impl Send for MpmcSend {
     }
 }
 
-/// A consumer of the queue: each record comes out of `try_pop` as a vector (the API's
-/// own copy, counted in the row) and is copied on into the receiver's buffer, as every
-/// other transport's record is.
+/// A consumer of the queue: `try_pop_into` copies each record into the receiver's
+/// buffer, as every other transport's record is (no allocation).
 #[derive(Debug)]
 pub struct MpmcRecv {
     rx: MpmcConsumer<Segment>,
@@ -84,7 +83,7 @@ impl MpmcRecv {
 impl Recv for MpmcRecv {
     fn recv(&mut self, buf: &mut [u8]) -> usize {
         let rx = &mut self.rx;
-        named::spin_recv("MPMC pop", &mut self.waits, buf, || rx.try_pop())
+        named::spin_recv("MPMC pop", &mut self.waits, buf, |buf| rx.try_pop_into(buf))
     }
 
     fn waits(&self) -> u64 {

@@ -29,22 +29,22 @@ pub(crate) fn opened(what: &str, name: &str, kind: Kind) -> Arc<Segment> {
     )
 }
 
-/// Spins on `attempt` until it yields a record, counting one wait in `waits` when the
-/// first attempt found nothing; copies the record into `buf` and returns its length.
+/// Spins on `attempt` (which copies a record into `buf` and returns its length) until it
+/// yields a record, counting one wait in `waits` when the first attempt found nothing.
 ///
 /// # Panics
 ///
-/// On any error but `Empty`, and for a record larger than `buf`.
+/// On any error but `Empty` (a record larger than `buf` included).
 pub(crate) fn spin_recv(
     what: &str,
     waits: &mut u64,
     buf: &mut [u8],
-    mut attempt: impl FnMut() -> Result<Vec<u8>, QueueError>,
+    mut attempt: impl FnMut(&mut [u8]) -> Result<usize, QueueError>,
 ) -> usize {
     let mut first = true;
-    let record = loop {
-        match attempt() {
-            Ok(record) => break record,
+    loop {
+        match attempt(buf) {
+            Ok(len) => return len,
             Err(QueueError::Empty) => {
                 if std::mem::take(&mut first) {
                     *waits += 1;
@@ -53,12 +53,5 @@ pub(crate) fn spin_recv(
             }
             Err(e) => panic!("{what}: {e}"),
         }
-    };
-    assert!(
-        record.len() <= buf.len(),
-        "{what}: a record of {} bytes",
-        record.len()
-    );
-    buf[..record.len()].copy_from_slice(&record);
-    record.len()
+    }
 }

@@ -28,8 +28,9 @@ pub struct RawMpmc {
 }
 
 impl RawMpmc {
-    /// Creates a queue of `capacity` slots of `slot_size` bytes.
+    /// Creates a queue of `capacity` slots (a power of two) of `slot_size` bytes.
     pub fn create(name: &str, capacity: usize, slot_size: usize) -> Self {
+        assert!(capacity.is_power_of_two(), "{capacity} slots");
         let stride = SLOT_HEADER + slot_size.next_multiple_of(8);
         let segment = create(name, SLOTS + capacity * stride);
         for i in 0..capacity {
@@ -54,7 +55,7 @@ impl RawMpmc {
     }
 
     fn slot(&self, pos: u64) -> usize {
-        SLOTS + (pos % self.capacity) as usize * self.stride
+        SLOTS + (pos & (self.capacity - 1)) as usize * self.stride
     }
 
     /// Takes the position whose slot's sequence is `pos + ready` (0 to write, 1 to read),

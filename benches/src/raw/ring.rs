@@ -26,9 +26,10 @@ pub struct RawRing {
 }
 
 impl RawRing {
-    /// Creates a ring of `capacity` bytes of slots of `slot` bytes (the message length).
+    /// Creates a ring of `capacity` bytes of slots of `slot` bytes (the message length):
+    /// as many slots as fit, rounded down to a power of two.
     pub fn create(name: &str, capacity: usize, slot: usize) -> Self {
-        let slots = (capacity / slot).max(1);
+        let slots = 1 << (capacity / slot).max(1).ilog2();
         Self {
             segment: create(name, RING_SLOTS + slots * slot),
             slot,
@@ -42,7 +43,7 @@ impl RawRing {
     /// Opens the ring `name` of slots of `slot` bytes.
     pub fn open(name: &str, slot: usize) -> Self {
         let segment = open(name);
-        let slots = ((segment.len() - RING_SLOTS) / slot) as u64;
+        let slots = 1 << (((segment.len() - RING_SLOTS) / slot) as u64).ilog2();
         Self {
             segment,
             slot,
@@ -54,7 +55,7 @@ impl RawRing {
     }
 
     fn slot_offset(&self, n: u64) -> usize {
-        RING_SLOTS + (n % self.slots) as usize * self.slot
+        RING_SLOTS + (n & (self.slots - 1)) as usize * self.slot
     }
 }
 

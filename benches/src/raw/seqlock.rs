@@ -15,9 +15,9 @@ const SLOTS: usize = 128;
 const SLOT_HEADER: usize = 16;
 
 /// One end of the ring: the writer of record `n` stores `2n + 1` in its slot's sequence,
-/// copies the record, stores `2n + 2` (Release) and then `head = n + 1` (Release); a
-/// reader waits for `head > n`, copies the slot between two reads of its sequence and
-/// keeps the copy only if both were `2n + 2`.
+/// copies the record (as atomic words), stores `2n + 2` (Release) and then `head = n + 1`
+/// (Release); a reader waits for `head > n`, copies the slot between two reads of its
+/// sequence and keeps the copy only if both were `2n + 2`.
 #[derive(Debug)]
 pub struct RawSeqlock {
     segment: Segment,
@@ -28,8 +28,9 @@ pub struct RawSeqlock {
 }
 
 impl RawSeqlock {
-    /// Creates a ring of `capacity` slots of `slot_size` bytes.
+    /// Creates a ring of `capacity` slots (a power of two) of `slot_size` bytes.
     pub fn create(name: &str, capacity: usize, slot_size: usize) -> Self {
+        assert!(capacity.is_power_of_two(), "{capacity} slots");
         let stride = SLOT_HEADER + slot_size.next_multiple_of(8);
         Self::on(create(name, SLOTS + capacity * stride), capacity, stride)
     }
@@ -53,23 +54,37 @@ impl RawSeqlock {
         }
     }
 
-    fn slot(&self, n: u64) -> usize {
-        SLOTS + (n % self.capacity) as usize * self.stride
+    /// The words of the slot of record `n`: its sequence, its length, then its payload,
+    /// all reached as atomic words, as ipclane's are (a seqlock's reader races the writer
+    /// by design, and only atomic accesses make that race defined); one bounds check.
+    fn slot(&self, n: u64) -> &[AtomicU64] {
+        let at = SLOTS + (n & (self.capacity - 1)) as usize * self.stride;
+        self.segment
+            .region()
+            .atomics::<AtomicU64>(at, self.stride / 8)
+            .expect("a slot inside the ring")
     }
 }
 
 impl Send for RawSeqlock {
     fn send(&mut self, message: &[u8]) {
         let n = self.next;
-        let at = self.slot(n);
-        let seq = word::<AtomicU64>(&self.segment, at);
+        let slot = self.slot(n);
+        let (seq, len, payload) = (&slot[0], &slot[1], &slot[2..]);
         seq.store(2 * n + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        word::<AtomicU64>(&self.segment, at + 8).store(message.len() as u64, Ordering::Relaxed);
-        self.segment
-            .region()
-            .write(at + SLOT_HEADER, message)
-            .expect("the record fits its slot");
+        len.store(message.len() as u64, Ordering::Relaxed);
+        let chunks = message.chunks_exact(8);
+        let tail = chunks.remainder();
+        for (word, chunk) in payload.iter().zip(chunks) {
+            let bytes = chunk.try_into().expect("chunks of 8 bytes");
+            word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+        }
+        if !tail.is_empty() {
+            let mut last = [0u8; 8];
+            last[..tail.len()].copy_from_slice(tail);
+            payload[message.len() / 8].store(u64::from_ne_bytes(last), Ordering::Relaxed);
+        }
         seq.store(2 * n + 2, Ordering::Release);
         self.next = n + 1;
         word::<AtomicU64>(&self.segment, HEAD).store(self.next, Ordering::Release);
@@ -90,15 +105,19 @@ impl Recv for RawSeqlock {
                 std::hint::spin_loop();
             }
         }
-        let at = self.slot(n);
-        let seq = word::<AtomicU64>(&self.segment, at);
+        let slot = self.slot(n);
+        let (seq, payload) = (&slot[0], &slot[2..]);
         let before = seq.load(Ordering::Acquire);
-        let len = (word::<AtomicU64>(&self.segment, at + 8).load(Ordering::Relaxed) as usize)
-            .min(buf.len());
-        self.segment
-            .region()
-            .read(at + SLOT_HEADER, &mut buf[..len])
-            .expect("the record fits its slot");
+        let len = (slot[1].load(Ordering::Relaxed) as usize).min(buf.len());
+        let mut chunks = buf[..len].chunks_exact_mut(8);
+        for (word, chunk) in payload.iter().zip(&mut chunks) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            let last = payload[len / 8].load(Ordering::Relaxed).to_ne_bytes();
+            tail.copy_from_slice(&last[..tail.len()]);
+        }
         fence(Ordering::Acquire);
         let after = seq.load(Ordering::Relaxed);
         assert!(

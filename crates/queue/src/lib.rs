@@ -117,6 +117,7 @@ mod layout;
 mod memory;
 mod mpmc;
 mod notifier;
+mod sink;
 mod spsc;
 mod sync;
 

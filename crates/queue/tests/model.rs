@@ -30,6 +30,30 @@ fn spsc_op() -> impl Strategy<Value = SpscOp> {
     ]
 }
 
+/// What the MPMC model test does next.
+#[derive(Debug, Clone)]
+enum MpmcOp {
+    Push(usize),
+    Pop,
+    PopInto(usize),
+}
+
+/// What the broadcast model test does next.
+#[derive(Debug, Clone)]
+enum BroadcastOp {
+    Write(usize),
+    Recv,
+    RecvInto(usize),
+}
+
+fn mpmc_op() -> impl Strategy<Value = MpmcOp> {
+    prop_oneof![
+        (0usize..40).prop_map(MpmcOp::Push),
+        Just(MpmcOp::Pop),
+        (0usize..40).prop_map(MpmcOp::PopInto),
+    ]
+}
+
 fn record(counter: &mut u32, len: usize) -> Vec<u8> {
     *counter += 1;
     (0..len)
@@ -186,7 +210,7 @@ proptest! {
     }
 
     #[test]
-    fn mpmc_matches_a_vecdeque(ops in proptest::collection::vec(prop_oneof![(0usize..40).prop_map(Some), Just(None)], 1..300)) {
+    fn mpmc_matches_a_vecdeque(ops in proptest::collection::vec(mpmc_op(), 1..300)) {
         let memory = MpmcQueue::heap(8, 32).unwrap();
         let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
         let mut rx = MpmcQueue::consumer(memory).unwrap();
@@ -194,7 +218,7 @@ proptest! {
         let mut counter = 0;
         for op in ops {
             match op {
-                Some(len) => {
+                MpmcOp::Push(len) => {
                     let r = record(&mut counter, len);
                     match tx.try_push(&r) {
                         Ok(()) => model.push_back(r),
@@ -203,42 +227,69 @@ proptest! {
                         Err(e) => prop_assert!(false, "push: {e}"),
                     }
                 }
-                None => match rx.try_pop() {
+                MpmcOp::Pop => match rx.try_pop() {
                     Ok(got) => prop_assert_eq!(Some(got), model.pop_front()),
                     Err(QueueError::Empty) => prop_assert!(model.is_empty()),
                     Err(e) => prop_assert!(false, "pop: {e}"),
                 },
+                // Into a buffer: a record longer than it stays first in line.
+                MpmcOp::PopInto(room) => {
+                    let mut buf = vec![0u8; room];
+                    match rx.try_pop_into(&mut buf) {
+                        Ok(len) => prop_assert_eq!(Some(buf[..len].to_vec()), model.pop_front()),
+                        Err(QueueError::Empty) => prop_assert!(model.is_empty()),
+                        Err(QueueError::TooLarge { len, max }) => {
+                            prop_assert_eq!(model.front().map(Vec::len), Some(len));
+                            prop_assert!(len > room && max == room);
+                        }
+                        Err(e) => prop_assert!(false, "pop into {room} bytes: {e}"),
+                    }
+                }
             }
         }
     }
 
     #[test]
-    fn broadcast_readers_see_the_model_or_a_counted_lag(ops in proptest::collection::vec(prop_oneof![(1usize..24).prop_map(Some), Just(None)], 1..200)) {
+    fn broadcast_readers_see_the_model_or_a_counted_lag(ops in proptest::collection::vec(prop_oneof![(1usize..24).prop_map(BroadcastOp::Write), Just(BroadcastOp::Recv), (0usize..24).prop_map(BroadcastOp::RecvInto)], 1..200)) {
         let memory = Broadcast::heap(4, 24).unwrap();
         let mut writer = Broadcast::writer(memory.clone()).unwrap();
         let mut reader = Broadcast::reader(memory).unwrap();
         let mut written: Vec<Vec<u8>> = Vec::new();
         let mut counter = 0;
         for op in ops {
-            match op {
-                Some(len) => {
+            let room = match op {
+                BroadcastOp::Write(len) => {
                     let r = record(&mut counter, len);
                     writer.write(&r).unwrap();
                     written.push(r);
+                    continue;
                 }
-                None => {
-                    let at = reader.position() as usize;
-                    match reader.try_recv() {
-                        Ok(got) => prop_assert_eq!(&got, &written[at]),
-                        Err(QueueError::Empty) => prop_assert_eq!(at, written.len()),
-                        Err(QueueError::Lagged { missed }) => {
-                            prop_assert!(written.len() - at > 3);
-                            prop_assert_eq!(reader.position(), at as u64 + missed);
-                            prop_assert_eq!(reader.position() as usize, written.len() - 3);
-                        }
-                        Err(e) => prop_assert!(false, "recv: {e}"),
-                    }
+                BroadcastOp::Recv => None,
+                BroadcastOp::RecvInto(room) => Some(room),
+            };
+            let at = reader.position() as usize;
+            let got = match room {
+                None => reader.try_recv(),
+                Some(room) => {
+                    let mut buf = vec![0u8; room];
+                    reader.try_recv_into(&mut buf).map(|len| buf[..len].to_vec())
                 }
+            };
+            match got {
+                Ok(got) => prop_assert_eq!(&got, &written[at]),
+                Err(QueueError::Empty) => prop_assert_eq!(at, written.len()),
+                Err(QueueError::Lagged { missed }) => {
+                    prop_assert!(written.len() - at > 3);
+                    prop_assert_eq!(reader.position(), at as u64 + missed);
+                    prop_assert_eq!(reader.position() as usize, written.len() - 3);
+                }
+                // A record longer than the buffer stays next.
+                Err(QueueError::TooLarge { len, max }) => {
+                    prop_assert_eq!(Some(max), room);
+                    prop_assert!(len > max && len == written[at].len());
+                    prop_assert_eq!(reader.position() as usize, at);
+                }
+                Err(e) => prop_assert!(false, "recv: {e}"),
             }
         }
         if let Some(last) = written.last() {

@@ -157,6 +157,34 @@ impl<'a> Region<'a> {
         Ok(unsafe { A::from_ptr(ptr.as_ptr()) })
     }
 
+    /// A slice of `count` atomic integers starting at `offset`: one check for all of
+    /// them, for code that reaches several neighbouring words at once (a slot's header
+    /// and payload, say).
+    ///
+    /// # Errors
+    ///
+    /// [`AccessError::OutOfBounds`] (also when `count` atomics would overflow `usize`) or
+    /// [`AccessError::Misaligned`].
+    pub fn atomics<A: SharedAtomic>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<&'a [A], AccessError> {
+        let len = size_of::<A>()
+            .checked_mul(count)
+            .ok_or(AccessError::OutOfBounds {
+                offset,
+                len: usize::MAX,
+                region_len: self.len,
+            })?;
+        let ptr = self.ptr_at(offset, len, align_of::<A>())?;
+        // SAFETY: as for `atomic`, for each of the `count` contiguous atomics: ptr_at
+        // checked that all `len` bytes are inside the region and that ptr is aligned for
+        // A (so every element is); the region's contract keeps them allocated for 'a and
+        // accessed only atomically or by raw copies; atomics are valid for any bits.
+        Ok(unsafe { std::slice::from_raw_parts(ptr.as_ptr().cast::<A>(), count) })
+    }
+
     /// Copies `dst.len()` bytes starting at `offset` out of the region.
     ///
     /// The copy is not atomic; see the type docs.
@@ -274,6 +302,35 @@ mod tests {
                 }
             );
             assert!(r.atomic::<AtomicU64>(usize::MAX).is_err());
+        });
+    }
+
+    #[test]
+    fn atomics_check_bounds_and_alignment_once_for_all() {
+        with_region(64, |r| {
+            let words = r.atomics::<AtomicU64>(16, 6).unwrap();
+            words[5].store(7, Ordering::Relaxed);
+            assert_eq!(
+                r.atomic::<AtomicU64>(56).unwrap().load(Ordering::Relaxed),
+                7
+            );
+            assert!(r.atomics::<AtomicU64>(0, 0).unwrap().is_empty());
+            assert_eq!(
+                r.atomics::<AtomicU64>(16, 7).unwrap_err(),
+                AccessError::OutOfBounds {
+                    offset: 16,
+                    len: 56,
+                    region_len: 64
+                }
+            );
+            assert_eq!(
+                r.atomics::<AtomicU32>(2, 1).unwrap_err(),
+                AccessError::Misaligned {
+                    offset: 2,
+                    align: 4
+                }
+            );
+            assert!(r.atomics::<AtomicU64>(0, usize::MAX).is_err());
         });
     }
 

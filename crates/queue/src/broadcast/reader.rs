@@ -9,6 +9,7 @@ use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
+use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
 
 /// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
@@ -17,7 +18,8 @@ const LATEST_ATTEMPTS: u32 = 64;
 
 /// What reading one slot gave.
 enum Slot {
-    Record(Vec<u8>),
+    /// A record of this length, copied out.
+    Record(usize),
     /// Overwritten (before or during the copy).
     Overwritten,
 }
@@ -130,8 +132,10 @@ impl<M: Memory> BroadcastReader<M> {
         Ok(head)
     }
 
-    /// Copies record `n` out of its slot, or reports it overwritten.
-    fn read_slot(&self, n: u64) -> Result<Slot, QueueError> {
+    /// Copies record `n` out of its slot into `out`, or reports it overwritten; a record
+    /// `out` cannot hold is [`QueueError::TooLarge`] (and stays next). On `Overwritten`,
+    /// what `out` holds is unspecified.
+    fn read_slot<S: Sink + ?Sized>(&self, n: u64, out: &mut S) -> Result<Slot, QueueError> {
         let index = (n & (self.capacity - 1)) as usize;
         // SAFETY: slots/capacity/slot_size come from attach, memory is alive, index < capacity.
         let (header, words) = unsafe { ring::slot(self.slots, self.slot_size, index) };
@@ -148,31 +152,46 @@ impl<M: Memory> BroadcastReader<M> {
             return Ok(Slot::Overwritten);
         }
         let len = header.len.load(Ordering::Relaxed);
-        if len > self.slot_size as u64 {
-            // A torn length during an overwrite looks the same as corruption: tell them
-            // apart by re-checking the sequence.
-            return Ok(if header.seq.load(Ordering::Acquire) != before {
-                Slot::Overwritten
-            } else {
-                return Err(QueueError::corrupted(format!(
+        if len > self.slot_size as u64 || !out.fits(len) {
+            // A torn length during an overwrite looks the same as corruption or a record
+            // too long for `out`: tell them apart by re-checking the sequence.
+            fence(Ordering::Acquire);
+            if header.seq.load(Ordering::Relaxed) != before {
+                return Ok(Slot::Overwritten);
+            }
+            return Err(if len > self.slot_size as u64 {
+                QueueError::corrupted(format!(
                     "record length {len} in a {}-byte slot",
                     self.slot_size
-                )));
+                ))
+            } else {
+                QueueError::TooLarge {
+                    len: len as usize,
+                    max: out.room(),
+                }
             });
         }
-        let len = len as usize;
-        let mut out = Vec::with_capacity(len.next_multiple_of(8));
-        for i in 0..len.div_ceil(8) {
-            // SAFETY: i < ceil(len / 8) <= slot_size / 8 words of this slot.
-            let word = unsafe { words.add(i).as_ref() }.load(Ordering::Relaxed);
-            out.extend_from_slice(&word.to_ne_bytes());
+        let buf = out.buffer(len as usize);
+        let word = |i: usize| {
+            // SAFETY: callers pass i < ceil(len / 8) <= slot_size / 8 words of this slot.
+            unsafe { words.add(i).as_ref() }.load(Ordering::Relaxed)
+        };
+        // Whole words first, with copies of a fixed size (no call per word), then the
+        // tail of the last.
+        let mut chunks = buf.chunks_exact_mut(8);
+        for (i, chunk) in (&mut chunks).enumerate() {
+            chunk.copy_from_slice(&word(i).to_ne_bytes());
         }
-        out.truncate(len);
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            let last = word(len as usize / 8).to_ne_bytes();
+            tail.copy_from_slice(&last[..tail.len()]);
+        }
         // Seqlock read: the loads above happen before the re-check below.
         fence(Ordering::Acquire);
         let after = header.seq.load(Ordering::Relaxed);
         Ok(if after == before {
-            Slot::Record(out)
+            Slot::Record(len as usize)
         } else {
             Slot::Overwritten
         })
@@ -185,7 +204,7 @@ impl<M: Memory> BroadcastReader<M> {
         QueueError::Lagged { missed }
     }
 
-    fn poll(&mut self) -> Result<Option<Vec<u8>>, QueueError> {
+    fn poll<S: Sink + ?Sized>(&mut self, out: &mut S) -> Result<Option<usize>, QueueError> {
         let head = self.load_head()?;
         if self.next > head {
             return Err(QueueError::corrupted(format!(
@@ -199,10 +218,10 @@ impl<M: Memory> BroadcastReader<M> {
         if self.next < self.oldest(head) {
             return Err(self.lagged(head));
         }
-        match self.read_slot(self.next)? {
-            Slot::Record(record) => {
+        match self.read_slot(self.next, out)? {
+            Slot::Record(len) => {
                 self.next += 1;
-                Ok(Some(record))
+                Ok(Some(len))
             }
             Slot::Overwritten => {
                 let head = self.load_head()?;
@@ -220,10 +239,42 @@ impl<M: Memory> BroadcastReader<M> {
     /// [`QueueError::Disconnected`] (the writer closed and everything was read),
     /// [`QueueError::Corrupted`].
     pub fn try_recv(&mut self) -> Result<Vec<u8>, QueueError> {
-        match self.poll()? {
-            Some(record) => Ok(record),
+        let mut out = Vec::new();
+        self.try_take(&mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`try_recv`](Self::try_recv), copying the record into `buf` and returning its
+    /// length: no allocation. On an error, what `buf` holds is unspecified.
+    ///
+    /// # Errors
+    ///
+    /// Those of `try_recv`, and [`QueueError::TooLarge`] when `buf` is shorter than the
+    /// record, which then stays next.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipclane_queue::Broadcast;
+    ///
+    /// let ring = Broadcast::heap(8, 64)?;
+    /// let mut writer = Broadcast::writer(ring.clone())?;
+    /// let mut reader = Broadcast::reader(ring)?;
+    /// writer.write(b"quote")?;
+    /// let mut buf = [0u8; 64];
+    /// let len = reader.try_recv_into(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"quote");
+    /// # Ok::<(), ipclane_queue::QueueError>(())
+    /// ```
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        self.try_take(buf)
+    }
+
+    fn try_take<S: Sink + ?Sized>(&mut self, out: &mut S) -> Result<usize, QueueError> {
+        match self.poll(out)? {
+            Some(len) => Ok(len),
             None if self.control().writer.0.is_closed(WRITER)? => {
-                self.poll()?.ok_or(QueueError::Disconnected)
+                self.poll(out)?.ok_or(QueueError::Disconnected)
             }
             None => Err(QueueError::Empty),
         }
@@ -237,7 +288,9 @@ impl<M: Memory> BroadcastReader<M> {
     /// and everything was read, [`QueueError::Corrupted`] (also when the writer's side
     /// word holds no valid state: reported within the wait strategy's liveness period).
     pub fn recv_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
-        self.recv_until(None)
+        let mut out = Vec::new();
+        self.recv_until(None, &mut out)?;
+        Ok(out)
     }
 
     /// Like [`recv_blocking`](Self::recv_blocking), giving up after `timeout`.
@@ -246,10 +299,27 @@ impl<M: Memory> BroadcastReader<M> {
     ///
     /// Those of `recv_blocking`, and [`QueueError::Timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
-        self.recv_until(Some(Instant::now() + timeout))
+        let mut out = Vec::new();
+        self.recv_until(Some(Instant::now() + timeout), &mut out)?;
+        Ok(out)
     }
 
-    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Vec<u8>, QueueError> {
+    /// Like [`recv_blocking`](Self::recv_blocking), copying the record into `buf` and
+    /// returning its length.
+    ///
+    /// # Errors
+    ///
+    /// Those of `recv_blocking`, and [`QueueError::TooLarge`] when `buf` is shorter than
+    /// the record, which then stays next.
+    pub fn recv_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        self.recv_until(None, buf)
+    }
+
+    fn recv_until<S: Sink + ?Sized>(
+        &mut self,
+        deadline: Option<Instant>,
+        out: &mut S,
+    ) -> Result<usize, QueueError> {
         let mut waiter = self.waiter.clone();
         let control = self.control;
         // SAFETY: validated at attach; lives as long as self.memory.
@@ -258,7 +328,7 @@ impl<M: Memory> BroadcastReader<M> {
         let result = waiter.wait(
             &ctrl.data_ready.0,
             deadline,
-            || self.poll(),
+            || self.poll(out),
             || ctrl.writer.0.is_closed(WRITER),
             || ctrl.writer.0.is_gone(&*memory, WRITER),
         );
@@ -278,7 +348,8 @@ impl<M: Memory> BroadcastReader<M> {
             if head == 0 {
                 return Err(QueueError::Empty);
             }
-            if let Slot::Record(record) = self.read_slot(head - 1)? {
+            let mut record = Vec::new();
+            if let Slot::Record(_) = self.read_slot(head - 1, &mut record)? {
                 self.next = self.next.max(head);
                 return Ok(record);
             }

@@ -8,6 +8,7 @@ use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
 use crate::notifier::{WaitStrategy, Waiter};
+use crate::sink::Sink;
 
 /// A consumer of an [`MpmcQueue`](super::MpmcQueue); made by
 /// [`MpmcQueue::consumer`](super::MpmcQueue::consumer).
@@ -31,13 +32,44 @@ impl<M: Memory> MpmcConsumer<M> {
     /// committed record left; producers that died are noticed after a few dozen calls
     /// that found nothing, which ask their segment claims), [`QueueError::Corrupted`].
     pub fn try_pop(&mut self) -> Result<Vec<u8>, QueueError> {
-        match self.0.try_pop()? {
-            Some(record) => Ok(record),
+        let mut out = Vec::new();
+        self.try_take(&mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`try_pop`](Self::try_pop), copying the record into `buf` and returning its
+    /// length: no allocation.
+    ///
+    /// # Errors
+    ///
+    /// Those of `try_pop`, and [`QueueError::TooLarge`] when `buf` is shorter than the
+    /// record, which then stays queued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipclane_queue::MpmcQueue;
+    ///
+    /// let queue = MpmcQueue::heap(8, 64)?;
+    /// let (mut tx, mut rx) = (MpmcQueue::producer(queue.clone())?, MpmcQueue::consumer(queue)?);
+    /// tx.try_push(b"quote")?;
+    /// let mut buf = [0u8; 64];
+    /// let len = rx.try_pop_into(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"quote");
+    /// # Ok::<(), ipclane_queue::QueueError>(())
+    /// ```
+    pub fn try_pop_into(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        self.try_take(buf)
+    }
+
+    fn try_take<S: Sink + ?Sized>(&mut self, out: &mut S) -> Result<usize, QueueError> {
+        match self.0.try_pop(out)? {
+            Some(len) => Ok(len),
             // The cheap check each time; the segment is asked only now and then.
             None if self.0.others_gone(false)
                 || (self.0.deep_check_due() && self.0.others_gone(true)) =>
             {
-                self.0.drain()?.ok_or(QueueError::Disconnected)
+                self.0.drain(out)?.ok_or(QueueError::Disconnected)
             }
             None => Err(QueueError::Empty),
         }
@@ -50,7 +82,9 @@ impl<M: Memory> MpmcConsumer<M> {
     /// [`QueueError::Disconnected`] once every producer has gone (dropped or died) and
     /// no committed record is left, [`QueueError::Corrupted`].
     pub fn pop_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
-        self.pop_until(None)
+        let mut out = Vec::new();
+        self.pop_until(None, &mut out)?;
+        Ok(out)
     }
 
     /// Like [`pop_blocking`](Self::pop_blocking), giving up after `timeout`.
@@ -59,7 +93,20 @@ impl<M: Memory> MpmcConsumer<M> {
     ///
     /// Those of `pop_blocking`, and [`QueueError::Timeout`].
     pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
-        self.pop_until(Some(Instant::now() + timeout))
+        let mut out = Vec::new();
+        self.pop_until(Some(Instant::now() + timeout), &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`pop_blocking`](Self::pop_blocking), copying the record into `buf` and
+    /// returning its length.
+    ///
+    /// # Errors
+    ///
+    /// Those of `pop_blocking`, and [`QueueError::TooLarge`] when `buf` is shorter than
+    /// the record, which then stays queued.
+    pub fn pop_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        self.pop_until(None, buf)
     }
 
     /// Sets how blocking calls wait.
@@ -89,13 +136,17 @@ impl<M: Memory> MpmcConsumer<M> {
         self.0.abandoned()
     }
 
-    fn pop_until(&mut self, deadline: Option<Instant>) -> Result<Vec<u8>, QueueError> {
+    fn pop_until<S: Sink + ?Sized>(
+        &mut self,
+        deadline: Option<Instant>,
+        out: &mut S,
+    ) -> Result<usize, QueueError> {
         let mut waiter = self.0.waiter.clone();
         let handle = &self.0;
         let result = waiter.wait(
             &handle.control().not_empty.0,
             deadline,
-            || handle.try_pop(),
+            || handle.try_pop(out),
             || Ok(handle.others_gone(false)),
             // After each sleep: pass what a dead producer left unpublished, then ask who
             // lives.
@@ -107,7 +158,7 @@ impl<M: Memory> MpmcConsumer<M> {
         self.0.waiter = waiter;
         match result {
             // Every producer gone: what they committed behind their dead slots remains.
-            Err(QueueError::Disconnected) => self.0.drain()?.ok_or(QueueError::Disconnected),
+            Err(QueueError::Disconnected) => self.0.drain(out)?.ok_or(QueueError::Disconnected),
             other => other,
         }
     }

@@ -15,6 +15,7 @@ use crate::QueueError;
 use crate::layout::Structure;
 use crate::memory::{self, Memory};
 use crate::notifier::{WaitStrategy, Waiter, WakeWord};
+use crate::sink::Sink;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Consecutive `Full` (or empty) outcomes at one position after which an operation looks
@@ -188,14 +189,14 @@ impl<M: Memory> Handle<M> {
         }
     }
 
-    /// After every producer has gone: the next committed record, repairing the slots of
-    /// dead producers on the way; `None` once none is left.
-    pub(super) fn drain(&self) -> Result<Option<Vec<u8>>, QueueError> {
+    /// After every producer has gone: the next committed record into `out`, repairing
+    /// the slots of dead producers on the way; `None` once none is left.
+    pub(super) fn drain<S: Sink + ?Sized>(&self, out: &mut S) -> Result<Option<usize>, QueueError> {
         // Each round either returns or repairs a slot; fewer slots than capacity block. At
         // most two repairs a round (try_pop's and this one), whatever a hostile peer does.
         for _ in 0..=self.capacity {
-            if let Some(record) = self.try_pop()? {
-                return Ok(Some(record));
+            if let Some(len) = self.try_pop(out)? {
+                return Ok(Some(len));
             }
             if self.repair() == 0 {
                 return Ok(None);
@@ -311,9 +312,13 @@ impl<M: Memory> Handle<M> {
         ))
     }
 
-    /// The oldest record, passing the slots of dead producers; `None` when there is none
-    /// now.
-    pub(super) fn try_pop(&self) -> Result<Option<Vec<u8>>, QueueError> {
+    /// Moves the oldest record into `out`, passing the slots of dead producers; `None`
+    /// when there is none now, its length otherwise. A record `out` cannot hold stays
+    /// queued: [`QueueError::TooLarge`].
+    pub(super) fn try_pop<S: Sink + ?Sized>(
+        &self,
+        out: &mut S,
+    ) -> Result<Option<usize>, QueueError> {
         let dequeue = &self.control().dequeue.0;
         let mut pos = dequeue.load(Ordering::Relaxed);
         let mut may_repair = true; // one repair per call, as in try_push
@@ -323,6 +328,16 @@ impl<M: Memory> Handle<M> {
             let raw = slot.seq.load(Ordering::Acquire);
             let diff = (raw & !SKIPPED).wrapping_sub(pos.wrapping_add(1)) as i64;
             if diff == 0 {
+                // Refused before taking the slot, so that the record stays queued. The
+                // length read here is only for that: once the CAS below succeeds nobody
+                // else took the slot, but the length is read again and validated then.
+                let ahead = slot.len.load(Ordering::Relaxed);
+                if raw & SKIPPED == 0 && !out.fits(ahead) {
+                    return Err(QueueError::TooLarge {
+                        len: usize::try_from(ahead).unwrap_or(usize::MAX),
+                        max: out.room(),
+                    });
+                }
                 let announcement = self.announcement();
                 announcement.set(pos);
                 // Release on success, as in try_push: survivors that see the position
@@ -348,18 +363,24 @@ impl<M: Memory> Handle<M> {
                                 "record length {len} in a slot of {} bytes",
                                 self.slot_size
                             )))
+                        } else if len != ahead {
+                            // Nobody may write a taken slot's length: a hostile peer did.
+                            Err(QueueError::corrupted(format!(
+                                "record length changed from {ahead} to {len} in a taken slot"
+                            )))
                         } else {
-                            let mut out = vec![0u8; len as usize];
+                            let buf = out.buffer(len as usize);
                             // SAFETY: the CAS gave us exclusive use of the slot until we
-                            // publish seq; len <= slot_size bytes lie in the slot.
+                            // publish seq; len <= slot_size bytes lie in the slot; `buf`
+                            // is len bytes of the caller's memory, not the slot's.
                             unsafe {
                                 std::ptr::copy_nonoverlapping(
                                     payload.as_ptr(),
-                                    out.as_mut_ptr(),
-                                    out.len(),
+                                    buf.as_mut_ptr(),
+                                    buf.len(),
                                 )
                             };
-                            Ok(Some(out))
+                            Ok(Some(buf.len()))
                         };
                         // The slot is handed back even when its length was corrupt.
                         self.hand_back(slot, pos, announcement);
