@@ -94,6 +94,11 @@ impl SpscSend {
     pub fn wakes(&self) -> u64 {
         self.tx.wakes()
     }
+
+    /// Times it went to sleep.
+    pub fn parks(&self) -> u64 {
+        self.tx.parks()
+    }
 }
 
 impl Send for SpscSend {
@@ -135,6 +140,11 @@ impl SpscRecv {
     /// Times it went to sleep.
     pub fn parks(&self) -> u64 {
         self.rx.parks()
+    }
+
+    /// Wake system calls it made.
+    pub fn wakes(&self) -> u64 {
+        self.rx.wakes()
     }
 }
 

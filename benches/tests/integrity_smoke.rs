@@ -29,5 +29,5 @@ fn every_queue_target_row_delivers_every_message_whole() {
     let verdicts = queue_targets::run(&Launcher::test_entry("peer_entry"), &options);
     // SPSC: three latencies, two streams, one wake-up; MPMC: a latency and a stream;
     // broadcast: a latency. Every row ran to its end.
-    assert_eq!(verdicts.len(), 19, "{verdicts:?}");
+    assert_eq!(verdicts.len(), 23, "{verdicts:?}");
 }

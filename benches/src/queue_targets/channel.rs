@@ -199,4 +199,8 @@ macro_rules! with_ends {
 /// Ring bytes of the SPSC rings and raw rings of the latency checks.
 pub(crate) const PING_RING: usize = 1 << 16;
 
+/// Ring bytes of the small rings of the latency checks: the smallest that takes a 1 KiB
+/// record, so that a ping-pong keeps reusing a few lines, as a mailbox does.
+pub(crate) const SMALL_RING: usize = 1 << 12;
+
 pub(crate) use with_ends;

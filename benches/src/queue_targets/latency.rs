@@ -1,19 +1,20 @@
 //! Ping-pong latency checks.
 
-use super::channel::{Channel, PING_RING, with_ends};
+use super::channel::{Channel, with_ends};
 use super::{Options, Verdict, WARMUP, judge, name, p50_ratio};
 use crate::endpoint;
 use crate::peer::Launcher;
 use crate::stats::Latencies;
 
-/// A latency check: ipclane's `ours` against the raw `raw`, ping-pong of `len` bytes.
+/// A latency check: ipclane's `ours` against the raw `raw`, ping-pong of `len` bytes,
+/// through rings of `bytes` (where the channels are rings).
 pub(super) fn latency(
     launcher: &Launcher,
     options: &Options,
     title: &str,
-    raw: Channel,
-    ours: Channel,
+    (raw, ours): (Channel, Channel),
     len: usize,
+    bytes: usize,
 ) -> Verdict {
     let check = format!(
         "{title} at {len} B, spinning (target p50 <= 1.3x {})",
@@ -26,8 +27,8 @@ pub(super) fn latency(
         check,
         || {
             (
-                ping_pong(launcher, options, raw, len, count),
-                ping_pong(launcher, options, ours, len, count),
+                ping_pong(launcher, options, raw, len, bytes, count),
+                ping_pong(launcher, options, ours, len, bytes, count),
             )
         },
         |l: &Latencies| l.summary().to_string(),
@@ -36,12 +37,14 @@ pub(super) fn latency(
     )
 }
 
-/// One ping-pong row: this process pings through `channel`, a peer echoes.
+/// One ping-pong row: this process pings through `channel` (rings of `bytes`), a peer
+/// echoes.
 pub(super) fn ping_pong(
     launcher: &Launcher,
     options: &Options,
     channel: Channel,
     len: usize,
+    bytes: usize,
     count: u64,
 ) -> Latencies {
     let (ping, pong) = (
@@ -54,8 +57,9 @@ pub(super) fn ping_pong(
         pong.as_str(),
         &len.to_string(),
         &count.to_string(),
+        &bytes.to_string(),
     ];
-    with_ends!(channel, &ping, &pong, len, PING_RING, true, |tx, rx| {
+    with_ends!(channel, &ping, &pong, len, bytes, true, |tx, rx| {
         let peer = launcher.spawn("echo", &args, options.placement.second());
         let latencies = on_first_cpu(options, || {
             endpoint::ping(&mut tx, &mut rx, len, count, WARMUP)

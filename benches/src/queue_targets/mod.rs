@@ -11,12 +11,14 @@
 //!    least 0.8x; each row shows its regime (messages per wait of the receiver: about 1
 //!    when it keeps up, far more when the sender runs ahead);
 //! 3. one-way latency of waking a sleeping receiver, SPSC ring against a futex mailbox:
-//!    target p50 within 1.2x.
+//!    target p50 within 1.2x; and (3b) a stream through the blocking calls, whose wake
+//!    system calls per message should be none while the consumer keeps up.
 //!
 //! Every message is stamped and checked whole on both sides of both rows
 //! ([`endpoint`](crate::endpoint)); a lost, repeated, reordered or torn message fails the
 //! run. A round's ratio counts only when the floor held still during it.
 
+mod blocking;
 mod channel;
 mod latency;
 mod roles;
@@ -27,7 +29,7 @@ pub use roles::play;
 
 use std::time::Duration;
 
-use channel::{Channel, SLOTS};
+use channel::{Channel, PING_RING, SLOTS, SMALL_RING};
 use stream::{Regime, STREAM_LEN};
 
 use crate::cpu::Placement;
@@ -108,14 +110,20 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
     }
     let mut verdicts = Vec::new();
     if options.wanted("latency") {
-        // Against the mailbox (the target), then against a raw ring of ipclane's own
-        // layout: the second says what the ring's checks cost, the first adds what a
-        // ring costs over one slot.
-        for (title, raw) in [
-            ("1. SPSC one-way latency", Channel::Mailbox),
+        // Against the mailbox (the target); against a raw ring of ipclane's own layout,
+        // which says what the ring's checks cost; and through a small ring, which says
+        // what moving through a ring's lines costs over reusing one slot's.
+        for (title, raw, bytes) in [
+            ("1. SPSC one-way latency", Channel::Mailbox, PING_RING),
             (
                 "1b. SPSC one-way latency against its layout",
                 Channel::HeaderRing,
+                PING_RING,
+            ),
+            (
+                "1c. SPSC one-way latency through a 4 KiB ring",
+                Channel::Mailbox,
+                SMALL_RING,
             ),
         ] {
             for len in [8, 64, 1024] {
@@ -123,9 +131,9 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
                     launcher,
                     options,
                     title,
-                    raw,
-                    Channel::Spsc,
+                    (raw, Channel::Spsc),
                     len,
+                    bytes,
                 ));
             }
         }
@@ -155,6 +163,7 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
     }
     if options.wanted("wake") {
         verdicts.push(wake_up::wake_up(launcher, options));
+        verdicts.push(blocking::blocking_stream(launcher, options));
     }
     if options.wanted("instructions") && !options.quick {
         instructions();
@@ -165,9 +174,9 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
             launcher,
             options,
             title,
-            Channel::RawMpmc,
-            Channel::Mpmc,
+            (Channel::RawMpmc, Channel::Mpmc),
             64,
+            0,
         ));
         for regime in [Regime::Free, Regime::Batched] {
             let title = format!("5. MPMC 64 B streaming through {SLOTS} slots");
@@ -187,9 +196,9 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
             launcher,
             options,
             title,
-            Channel::Seqlock,
-            Channel::Broadcast,
+            (Channel::Seqlock, Channel::Broadcast),
             64,
+            0,
         ));
     }
     println!();

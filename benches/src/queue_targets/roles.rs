@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::channel::{Channel, PING_RING, SLOTS, with_ends};
+use super::channel::{Channel, SLOTS, with_ends};
 use super::stream;
 use crate::endpoint;
 use crate::mpmc::{self, MpmcSend};
@@ -33,7 +33,7 @@ pub fn play(role: &str, args: &[String]) -> bool {
                 &args[2],
                 &args[1],
                 len,
-                PING_RING,
+                num(5) as usize,
                 false,
                 |tx, rx| {
                     endpoint::echo(&mut tx, &mut rx, len, count)
@@ -86,6 +86,7 @@ pub fn play(role: &str, args: &[String]) -> bool {
             let times: Vec<String> = sent.iter().map(u64::to_string).collect();
             peer::report(times.join(" "));
         }
+        super::blocking::PRODUCE_BLOCKING => super::blocking::produce(args),
         _ => return false,
     }
     true
