@@ -32,3 +32,5 @@ pub mod raw;
 pub mod spsc;
 pub mod stats;
 pub mod turns;
+pub mod uds;
+pub mod uds_targets;

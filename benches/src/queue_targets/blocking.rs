@@ -62,7 +62,10 @@ pub(super) fn blocking_stream(launcher: &Launcher, options: &Options) -> Verdict
             r.floor,
         );
     }
-    let per_message: Vec<f64> = rounds.iter().map(|r| r.result.wakes_per_message()).collect();
+    let per_message: Vec<f64> = rounds
+        .iter()
+        .map(|r| r.result.wakes_per_message())
+        .collect();
     let ratio = crate::stats::median(per_message);
     Verdict {
         pass: ratio <= MAX_WAKES_PER_MESSAGE,

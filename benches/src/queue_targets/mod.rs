@@ -20,7 +20,7 @@
 
 mod blocking;
 mod channel;
-mod latency;
+pub(crate) mod latency;
 mod roles;
 mod stream;
 mod wake_up;
@@ -50,19 +50,19 @@ pub struct Options {
 }
 
 impl Options {
-    fn wanted(&self, name: &str) -> bool {
+    pub(crate) fn wanted(&self, name: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 
-    fn rounds(&self) -> usize {
+    pub(crate) fn rounds(&self) -> usize {
         if self.quick { 1 } else { 5 }
     }
 
-    fn pings(&self) -> u64 {
+    pub(crate) fn pings(&self) -> u64 {
         if self.quick { 2_000 } else { 100_000 }
     }
 
-    fn stream(&self) -> u64 {
+    pub(crate) fn stream(&self) -> u64 {
         if self.quick { 20_000 } else { 2_000_000 }
     }
 

@@ -281,37 +281,48 @@ impl FrameCodec {
         &mut self,
         src: &mut BytesMut,
     ) -> Result<Option<Bytes>, UdsError> {
-        let len = match self.state {
-            DecodeState::Data(len) => len,
-            DecodeState::Head => {
-                let n = self.header_len();
-                if src.len() < n {
-                    return Ok(None);
-                }
-                let mut field = [0u8; 8];
-                let len = if self.config.big_endian {
-                    field[8 - n..].copy_from_slice(&src[..n]);
-                    u64::from_be_bytes(field)
-                } else {
-                    field[..n].copy_from_slice(&src[..n]);
-                    u64::from_le_bytes(field)
-                };
-                let max = self.max_frame_length();
-                if len > max {
-                    return Err(UdsError::FrameTooLarge { len, max });
-                }
-                src.advance(n);
-                // len <= max <= usize::MAX: the maximum was configured as a usize.
-                let len = len as usize;
-                self.state = DecodeState::Data(len);
-                len
-            }
+        let Some(len) = self.decode_header(src)? else {
+            return Ok(None);
         };
         if src.len() < len {
             return Ok(None);
         }
-        self.state = DecodeState::Head;
+        self.finish_payload();
         Ok(Some(src.split_to(len).freeze()))
+    }
+
+    /// The payload length of the frame in progress, consuming its header from `src`
+    /// first if it was not yet; `None` while the header is incomplete.
+    pub(crate) fn decode_header(&mut self, src: &mut BytesMut) -> Result<Option<usize>, UdsError> {
+        if let DecodeState::Data(len) = self.state {
+            return Ok(Some(len));
+        }
+        let n = self.header_len();
+        if src.len() < n {
+            return Ok(None);
+        }
+        let mut field = [0u8; 8];
+        let len = if self.config.big_endian {
+            field[8 - n..].copy_from_slice(&src[..n]);
+            u64::from_be_bytes(field)
+        } else {
+            field[..n].copy_from_slice(&src[..n]);
+            u64::from_le_bytes(field)
+        };
+        let max = self.max_frame_length();
+        if len > max {
+            return Err(UdsError::FrameTooLarge { len, max });
+        }
+        src.advance(n);
+        // len <= max <= usize::MAX: the maximum was configured as a usize.
+        let len = len as usize;
+        self.state = DecodeState::Data(len);
+        Ok(Some(len))
+    }
+
+    /// Marks the payload of the frame in progress as taken: the next bytes are a header.
+    pub(crate) fn finish_payload(&mut self) {
+        self.state = DecodeState::Head;
     }
 
     /// Like [`decode`](Self::decode), at the end of the stream: a clean end between

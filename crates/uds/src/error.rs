@@ -44,6 +44,16 @@ pub enum UdsError {
         capacity: usize,
     },
 
+    /// A frame is longer than the buffer it was to be read into; it stays next, whole,
+    /// for a larger buffer or for `read_frame`.
+    #[error("frame of {len} bytes does not fit the {capacity}-byte buffer (it stays next)")]
+    BufferTooSmall {
+        /// Length of the frame.
+        len: usize,
+        /// Size of the buffer.
+        capacity: usize,
+    },
+
     /// An empty message on a `SOCK_SEQPACKET` socket, which a receiver using plain
     /// `recv(2)` cannot tell from the peer closing the connection, or empty data carrying
     /// descriptors.
@@ -180,7 +190,9 @@ impl UdsError {
                 io::ErrorKind::InvalidData
             }
             Self::ControlTruncated | Self::TooManyFds { .. } => io::ErrorKind::InvalidData,
-            Self::EmptyMessage | Self::InvalidAddress { .. } => io::ErrorKind::InvalidInput,
+            Self::EmptyMessage | Self::InvalidAddress { .. } | Self::BufferTooSmall { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             Self::Disconnected => io::ErrorKind::BrokenPipe,
             Self::ReadShutdown => io::ErrorKind::NotConnected,
             Self::AddrInUse { .. } => io::ErrorKind::AddrInUse,

@@ -3,7 +3,7 @@
 use std::io::IoSlice;
 use std::os::fd::AsFd;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
 
@@ -12,6 +12,10 @@ use crate::{FrameCodec, UdsError, buffer};
 /// Read-ahead of the read buffer: when it has less than a quarter of this free and its
 /// memory cannot be reused, it grows by at least this much (see [`fill`](FramedStream::fill)).
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Largest payload [`FramedStream::write_frame`] copies next to its header to send both
+/// with one `send`: below it, the copy costs less than `sendmsg`'s vector.
+const SMALL_FRAME: usize = 4096;
 
 /// Most buffers one `sendmsg` takes (`IOV_MAX` on Linux).
 const IOV_MAX: usize = 1024;
@@ -57,6 +61,11 @@ pub struct FramedStream<S> {
     read_buf: BytesMut,
     write_buf: BytesMut,
     eof: bool,
+    /// Whether the last frame [`read_frame_into`](Self::read_frame_into) took was large
+    /// (at least half the read-ahead): its next header is then received alone, so that
+    /// its payload goes from the socket straight into the caller's buffer instead of
+    /// through the read buffer and a copy.
+    large_frames: bool,
 }
 
 impl<S: AsFd> FramedStream<S> {
@@ -73,6 +82,7 @@ impl<S: AsFd> FramedStream<S> {
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
             eof: false,
+            large_frames: false,
         }
     }
 
@@ -122,6 +132,88 @@ impl<S: AsFd> FramedStream<S> {
         }
     }
 
+    /// Reads the next frame into `buf` and returns its length: no allocation, and a
+    /// large frame goes from the socket straight into `buf` (the bytes already read
+    /// ahead are copied, the rest is received in place), as a raw `read_exact` would.
+    ///
+    /// Returns `Ok(None)` when the peer closed the stream cleanly between frames.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::BufferTooSmall`] when the frame is longer than `buf` (it stays next,
+    /// whole); otherwise those of [`read_frame`](Self::read_frame). An error inside the
+    /// payload (an expired read timeout, say) loses nothing: the next call continues the
+    /// frame.
+    pub fn read_frame_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, UdsError> {
+        let len = loop {
+            if let Some(len) = self.codec.decode_header(&mut self.read_buf)? {
+                break len;
+            }
+            if self.eof {
+                // Between frames, or inside a header: decode_eof tells them apart.
+                return self.codec.decode_eof(&mut self.read_buf).map(|_| None);
+            }
+            if self.large_frames {
+                let missing = self.codec.header_len() - self.read_buf.len();
+                self.fill_up_to(missing)?;
+            } else {
+                self.fill()?;
+            }
+        };
+        self.large_frames = len >= READ_CHUNK / 2;
+        if len > buf.len() {
+            return Err(UdsError::BufferTooSmall {
+                len,
+                capacity: buf.len(),
+            });
+        }
+        // Read ahead while the rest is short (one recv brings the frames after it too);
+        // receive a long rest in place.
+        while self.read_buf.len() < len && len - self.read_buf.len() < READ_CHUNK / 2 && !self.eof {
+            self.fill()?;
+        }
+        let have = self.read_buf.len().min(len);
+        buf[..have].copy_from_slice(&self.read_buf[..have]);
+        self.read_buf.advance(have);
+        let mut got = have;
+        while got < len {
+            match self.recv_into(&mut buf[got..len]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) => {
+                    // Give the payload received so far back to the read buffer, which is
+                    // empty now: the frame stays in progress and nothing is lost.
+                    self.read_buf.extend_from_slice(&buf[..got]);
+                    return Err(e);
+                }
+            }
+        }
+        if got < len {
+            self.read_buf.extend_from_slice(&buf[..got]);
+            return Err(UdsError::Truncated {
+                part: "payload",
+                received: got as u64,
+                expected: len as u64,
+            });
+        }
+        self.codec.finish_payload();
+        Ok(Some(len))
+    }
+
+    /// One `recv` into `buf`, retrying `EINTR`.
+    fn recv_into(&self, buf: &mut [u8]) -> Result<usize, UdsError> {
+        loop {
+            match rustix::net::recv(&self.io, &mut *buf, RecvFlags::empty()) {
+                Ok((n, _)) => return Ok(n),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(UdsError::transfer("recv", e)),
+            }
+        }
+    }
+
     /// Receives more bytes into the read buffer; sets `eof` at the end of the stream.
     ///
     /// The buffer holds only the frame in progress here (`read_frame` decodes every whole
@@ -130,6 +222,11 @@ impl<S: AsFd> FramedStream<S> {
     /// nothing); failing that, it reads into what is free as long as the rest of the frame
     /// fits, and only otherwise grows, to at most `max(len + READ_CHUNK, frame size)`.
     fn fill(&mut self) -> Result<(), UdsError> {
+        self.fill_up_to(usize::MAX)
+    }
+
+    /// [`fill`](Self::fill), receiving at most `most` bytes.
+    fn fill_up_to(&mut self, most: usize) -> Result<(), UdsError> {
         let spare = self.read_buf.capacity() - self.read_buf.len();
         if spare < READ_CHUNK / 4 && !self.read_buf.try_reclaim(READ_CHUNK / 4) {
             let need = self.codec.pending(&self.read_buf);
@@ -139,11 +236,9 @@ impl<S: AsFd> FramedStream<S> {
         }
         let filled = self.read_buf.len();
         let n = loop {
-            match rustix::net::recv(
-                &self.io,
-                self.read_buf.spare_capacity_mut(),
-                RecvFlags::empty(),
-            ) {
+            let spare = self.read_buf.spare_capacity_mut();
+            let room = spare.len().min(most);
+            match rustix::net::recv(&self.io, &mut spare[..room], RecvFlags::empty()) {
                 Ok(((init, _), _)) => break init.len(),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(UdsError::transfer("recv", e)),
@@ -165,7 +260,15 @@ impl<S: AsFd> FramedStream<S> {
     /// [`UdsError::FrameTooLarge`] (nothing sent), [`UdsError::Disconnected`] when the
     /// peer is gone, or an OS error (including an expired write timeout).
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
-        // The common case, without allocating: header on the stack, three buffers.
+        if self.write_buf.is_empty() && payload.len() <= SMALL_FRAME {
+            // A small frame: header and payload copied into one buffer (whose memory is
+            // kept) and sent with `send`, cheaper than `sendmsg` with its vector.
+            self.codec.encode(payload, &mut self.write_buf)?;
+            let sent = send_one(&self.io, &self.write_buf);
+            self.write_buf.clear();
+            return sent;
+        }
+        // A large one, without copying it: header on the stack, three buffers.
         let mut header = [0u8; 8];
         let mut cursor = &mut header[..];
         self.codec.encode_header(payload.len(), &mut cursor)?;
@@ -227,6 +330,18 @@ impl<S: AsFd> FramedStream<S> {
     pub fn flush(&mut self) -> Result<(), UdsError> {
         self.write_frames(&[])
     }
+}
+
+/// Sends every byte of `bytes` with `send`, across partial writes and `EINTR`.
+fn send_one(fd: impl AsFd, mut bytes: &[u8]) -> Result<(), UdsError> {
+    while !bytes.is_empty() {
+        match rustix::net::send(&fd, bytes, SendFlags::NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(UdsError::transfer("send", e)),
+        }
+    }
+    Ok(())
 }
 
 /// Sends every byte of `slices`, in order, across partial writes and `EINTR`.

@@ -1,0 +1,172 @@
+//! Unix stream sockets as measured transports: ipclane-uds's frames, and raw reads and
+//! writes of the payload alone (both sides knowing its size, so no length prefix at all)
+//! as the floor the frames are measured against.
+
+use std::io::{BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+
+use ipclane::uds::{FramedStream, Listener, UdsAddr, connect};
+
+use crate::endpoint::{Recv, Send};
+
+/// Read-ahead of the raw receiver, as the framed one reads ahead into its decode buffer.
+const RAW_READ_AHEAD: usize = 64 << 10;
+
+/// Which side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Length-prefixed frames ([`FramedStream`]).
+    Framed,
+    /// The payload alone, `write_all` and `read_exact`.
+    Raw,
+}
+
+impl Mode {
+    /// Its name in a table and in a peer's arguments.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Framed => "framed",
+            Mode::Raw => "raw",
+        }
+    }
+
+    /// The mode a name stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Mode::Framed, Mode::Raw]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// The abstract address of a measurement named `name`.
+///
+/// # Panics
+///
+/// For a name that is no valid abstract address.
+pub fn address(name: &str) -> UdsAddr {
+    format!("@{name}").parse().expect("an abstract address")
+}
+
+/// Listens on `addr`.
+///
+/// # Panics
+///
+/// When it cannot bind.
+pub fn listen(addr: &UdsAddr) -> Listener {
+    Listener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+}
+
+/// Accepts one connection.
+///
+/// # Panics
+///
+/// When accepting fails.
+pub fn accept(listener: &Listener) -> UnixStream {
+    listener.accept().expect("accept the peer").0
+}
+
+/// Connects to `addr`.
+///
+/// # Panics
+///
+/// When it cannot connect.
+pub fn dial(addr: &UdsAddr) -> UnixStream {
+    connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+}
+
+/// The two ends of one connected socket in `mode`: a sender and a receiver, each its own
+/// handle of the socket (dynamically dispatched, the same for both modes).
+///
+/// # Panics
+///
+/// When the socket cannot be duplicated.
+pub fn ends(stream: UnixStream, mode: Mode) -> (Box<dyn Sender>, Box<dyn Receiver>) {
+    let other = stream.try_clone().expect("duplicate the socket");
+    match mode {
+        Mode::Framed => (
+            Box::new(Framed(FramedStream::new(stream))),
+            Box::new(Framed(FramedStream::new(other))),
+        ),
+        Mode::Raw => (
+            Box::new(RawSend(stream)),
+            Box::new(RawRecv(BufReader::with_capacity(RAW_READ_AHEAD, other))),
+        ),
+    }
+}
+
+/// A sending end that can move to another thread.
+pub trait Sender: Send + std::marker::Send {}
+
+impl<T: Send + std::marker::Send> Sender for T {}
+
+/// A receiving end that can move to another thread.
+pub trait Receiver: Recv + std::marker::Send {}
+
+impl<T: Recv + std::marker::Send> Receiver for T {}
+
+impl Send for Box<dyn Sender> {
+    fn send(&mut self, message: &[u8]) {
+        (**self).send(message);
+    }
+}
+
+impl Recv for Box<dyn Receiver> {
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        (**self).recv(buf)
+    }
+
+    fn waits(&self) -> u64 {
+        (**self).waits()
+    }
+}
+
+/// Frames: each message one `write_frame`, each read one `read_frame_into` the
+/// receiver's buffer (from the read-ahead, or from the socket in place for a large
+/// frame, as the raw receiver's `read_exact` does).
+#[derive(Debug)]
+struct Framed(FramedStream<UnixStream>);
+
+impl Send for Framed {
+    fn send(&mut self, message: &[u8]) {
+        self.0.write_frame(message).expect("write a frame");
+    }
+}
+
+impl Recv for Framed {
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        self.0
+            .read_frame_into(buf)
+            .expect("read a frame")
+            .expect("a frame")
+    }
+
+    /// Not counted: a blocking read does not say whether it waited.
+    fn waits(&self) -> u64 {
+        0
+    }
+}
+
+/// Raw writes of the payload alone.
+#[derive(Debug)]
+struct RawSend(UnixStream);
+
+impl Send for RawSend {
+    fn send(&mut self, message: &[u8]) {
+        self.0.write_all(message).expect("write");
+    }
+}
+
+/// Raw reads of exactly the receiver's buffer (the message size, known to both sides).
+#[derive(Debug)]
+struct RawRecv(BufReader<UnixStream>);
+
+impl Recv for RawRecv {
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        self.0.read_exact(buf).expect("read a whole message");
+        buf.len()
+    }
+
+    fn waits(&self) -> u64 {
+        0
+    }
+}
