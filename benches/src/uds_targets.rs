@@ -25,8 +25,8 @@ pub const SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
 const ECHO: &str = "uds-echo";
 const PRODUCE: &str = "uds-produce";
 
-/// Bytes a row moves, at most: the message count follows from it, so a 1 MiB row takes
-/// about as long as a 64 B one.
+/// Bytes a row moves, at most (in quick mode: a sixty-fourth): the message count follows
+/// from it, so a 1 MiB row takes about as long as a 64 B one.
 const ROW_BYTES: u64 = 256 << 20;
 
 /// Round trips a row makes, at most (each wakes a sleeping reader twice: tens of
@@ -68,14 +68,19 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
 }
 
 /// Messages of `size` bytes a row sends: `most` at most, fewer when they are large.
-fn messages(most: u64, size: usize) -> u64 {
-    (ROW_BYTES / size as u64).clamp(100, most)
+fn messages(options: &Options, most: u64, size: usize) -> u64 {
+    let (bytes, least) = if options.quick {
+        (ROW_BYTES / 64, 10)
+    } else {
+        (ROW_BYTES, 100)
+    };
+    (bytes / size as u64).clamp(least, most)
 }
 
 fn round_trips(launcher: &Launcher, options: &Options, size: usize) -> Verdict {
     let check = format!("1. framed round trip at {size} B (target p50 <= 1.1x raw)");
     println!("\n{check}");
-    let measured = messages(options.pings().min(MOST_ROUND_TRIPS), size);
+    let measured = messages(options, options.pings().min(MOST_ROUND_TRIPS), size);
     let warmup = WARMUP.min(measured);
     judge(
         options,
@@ -95,7 +100,7 @@ fn round_trips(launcher: &Launcher, options: &Options, size: usize) -> Verdict {
 fn streaming(launcher: &Launcher, options: &Options, size: usize) -> Verdict {
     let check = format!("2. framed streaming at {size} B (target >= 0.91x raw: within 1.1x)");
     println!("\n{check}");
-    let count = messages(options.stream(), size);
+    let count = messages(options, options.stream(), size);
     judge(
         options,
         check,

@@ -5,6 +5,7 @@
 use ipclane_bench::cpu::Placement;
 use ipclane_bench::peer::{self, Launcher};
 use ipclane_bench::queue_targets::{self, Options};
+use ipclane_bench::uds_targets;
 
 /// The peers of the test below run here (started by name, with their role in the
 /// environment); run alone, it has nothing to do.
@@ -13,21 +14,32 @@ use ipclane_bench::queue_targets::{self, Options};
 fn peer_entry() {
     if let Some((role, args)) = peer::role() {
         assert!(
-            queue_targets::play(&role, &args),
+            queue_targets::play(&role, &args) || uds_targets::play(&role, &args),
             "unknown peer role {role}"
         );
     }
 }
 
-#[test]
-fn every_queue_target_row_delivers_every_message_whole() {
-    let options = Options {
+fn quick() -> Options {
+    Options {
         quick: true,
         filters: Vec::new(),
         placement: Placement::distinct(),
-    };
-    let verdicts = queue_targets::run(&Launcher::test_entry("peer_entry"), &options);
-    // SPSC: three latencies, two streams, one wake-up; MPMC: a latency and a stream;
-    // broadcast: a latency. Every row ran to its end.
+    }
+}
+
+#[test]
+fn every_queue_target_row_delivers_every_message_whole() {
+    let verdicts = queue_targets::run(&Launcher::test_entry("peer_entry"), &quick());
+    // SPSC: nine latencies (three sizes against three baselines), eight streams (two
+    // baselines, two rings, two regimes), the wake-up and the blocking stream; MPMC: a
+    // latency and two streams; broadcast: a latency. Every row ran to its end.
     assert_eq!(verdicts.len(), 23, "{verdicts:?}");
+}
+
+#[test]
+fn every_uds_target_row_delivers_every_message_whole() {
+    let verdicts = uds_targets::run(&Launcher::test_entry("peer_entry"), &quick());
+    // A round trip and a stream at each of four sizes.
+    assert_eq!(verdicts.len(), 8, "{verdicts:?}");
 }
