@@ -15,7 +15,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Largest payload [`FramedStream::write_frame`] copies next to its header to send both
 /// with one `send`: below it, the copy costs less than `sendmsg`'s vector.
-const SMALL_FRAME: usize = 4096;
+const SMALL_FRAME: usize = 1024;
 
 /// Most buffers one `sendmsg` takes (`IOV_MAX` on Linux).
 const IOV_MAX: usize = 1024;
