@@ -10,8 +10,11 @@
 //! - [`cpu`], [`floor`], [`peer`], [`stats`]: pinning, the cache-line floor measured
 //!   beside every row, peer processes, and percentiles (hdrhistogram).
 //! - [`instructions`]: instructions per message on the hot paths (callgrind).
-//! - [`queue_targets`]: the queue's targets, each ipclane row beside its raw baseline
-//!   (`cargo bench -p ipclane-bench --bench queue_targets`).
+//! - [`turns`]: the turns of a batched stream (the producer running ahead, held still).
+//! - [`uds`]: Unix stream sockets as measured transports, framed and raw.
+//! - [`queue_targets`] and [`uds_targets`]: each layer's targets, each ipclane row
+//!   beside its raw baseline (`cargo bench -p ipclane-bench --bench queue_targets`,
+//!   `--bench uds`); the figures and what explains them: `docs/performance.md`.
 //!
 //! The criterion benches (`benches/`) time in-process operations of each layer.
 

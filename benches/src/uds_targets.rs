@@ -8,7 +8,7 @@
 //!    least 1/1.1 of raw.
 //!
 //! Every message is stamped and checked whole on both sides of both rows
-//! ([`endpoint`](crate::endpoint)); a lost, repeated, reordered or torn message fails the
+//! ([`endpoint`]); a lost, repeated, reordered or torn message fails the
 //! run.
 
 use crate::endpoint::{self, Stream};
