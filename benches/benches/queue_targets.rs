@@ -8,7 +8,6 @@
 //! The peer is this binary started again in a role (`ipclane_bench::peer`). Read the
 //! ratios of one run, each beside the cache-line floor it sat on, not absolute times.
 
-use ipclane_bench::cpu::Placement;
 use ipclane_bench::peer::{self, Launcher};
 use ipclane_bench::queue_targets::{self, Options};
 
@@ -25,14 +24,6 @@ fn main() {
         println!("queue_targets: bench");
         return;
     }
-    let options = Options {
-        quick: args.iter().any(|a| a == "--quick"),
-        filters: args
-            .iter()
-            .filter(|a| !a.starts_with('-'))
-            .cloned()
-            .collect(),
-        placement: Placement::distinct(),
-    };
+    let options = Options::from_args(&args);
     queue_targets::run(&Launcher::binary(), &options);
 }

@@ -9,7 +9,6 @@
 //!
 //! The peer is this binary started again in a role (`ipclane_bench::peer`).
 
-use ipclane_bench::cpu::Placement;
 use ipclane_bench::peer::{self, Launcher};
 use ipclane_bench::queue_targets::Options;
 use ipclane_bench::uds_targets;
@@ -24,14 +23,6 @@ fn main() {
         println!("uds: bench");
         return;
     }
-    let options = Options {
-        quick: args.iter().any(|a| a == "--quick"),
-        filters: args
-            .iter()
-            .filter(|a| !a.starts_with('-'))
-            .cloned()
-            .collect(),
-        placement: Placement::distinct(),
-    };
+    let options = Options::from_args(&args);
     uds_targets::run(&Launcher::binary(), &options);
 }

@@ -125,6 +125,17 @@ impl Stream {
         self.messages as f64 / self.waits.max(1) as f64
     }
 
+    /// What a receiver measured: the messages `checker` passed, since `first` (when the
+    /// first arrived), and the waits of `rx`.
+    fn measured(checker: &Checker, first: Option<Instant>, rx: &impl Recv) -> Self {
+        Stream {
+            messages: checker.next(),
+            elapsed: first.map_or(Duration::ZERO, |t| t.elapsed()),
+            bytes: std::hint::black_box(checker.bytes()),
+            waits: rx.waits(),
+        }
+    }
+
     /// Payload bytes per second, likewise.
     pub fn bytes_per_second(&self) -> f64 {
         self.rate() * (self.bytes as f64 / self.messages.max(1) as f64)
@@ -145,13 +156,7 @@ pub fn consume(rx: &mut impl Recv, len: usize, count: u64) -> Result<Stream, Int
         first.get_or_insert_with(Instant::now);
         checker.check(&buf[..n])?;
     }
-    let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
-    Ok(Stream {
-        messages: checker.next(),
-        elapsed,
-        bytes: std::hint::black_box(checker.bytes()),
-        waits: rx.waits(),
-    })
+    Ok(Stream::measured(&checker, first, rx))
 }
 
 /// Sends `batches` batches of `batch` stamped messages of `len` bytes, each batch once
@@ -197,13 +202,7 @@ pub fn consume_batches(
         }
         turns.drained(n);
     }
-    let elapsed = first.map_or(Duration::ZERO, |t| t.elapsed());
-    Ok(Stream {
-        messages: checker.next(),
-        elapsed,
-        bytes: std::hint::black_box(checker.bytes()),
-        waits: rx.waits(),
-    })
+    Ok(Stream::measured(&checker, first, rx))
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the machine, so a send

@@ -14,7 +14,9 @@
 use crate::endpoint::{self, Stream};
 use crate::peer::Launcher;
 use crate::queue_targets::latency::on_first_cpu;
-use crate::queue_targets::{Options, Verdict, WARMUP, judge, name, p50_ratio};
+use crate::queue_targets::{
+    Options, Verdict, WARMUP, judge, name, p50_ratio, print_header, print_verdicts,
+};
 use crate::stats::Latencies;
 use crate::uds::{self, Mode};
 
@@ -40,13 +42,7 @@ const MOST_ROUND_TRIPS: u64 = 20_000;
 /// When any message of any row is lost, repeated, reordered or corrupted, or a peer
 /// fails.
 pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
-    println!("uds targets: {}", crate::cpu::describe());
-    println!(
-        "processes {}; {} round(s) per check, raw and framed back to back in each; \
-         the cache-line floor measured before and after each round",
-        options.placement,
-        options.rounds()
-    );
+    print_header("uds targets", "framed", options);
     let mut verdicts = Vec::new();
     for size in SIZES {
         if options.wanted("roundtrip") {
@@ -56,14 +52,7 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
             verdicts.push(streaming(launcher, options, size));
         }
     }
-    println!();
-    for v in &verdicts {
-        let ratio = v
-            .ratio
-            .map_or("no settled round".to_owned(), |r| format!("{r:.2}"));
-        let verdict = if v.pass { "PASS" } else { "MISS" };
-        println!("{verdict} {}: {ratio}", v.check);
-    }
+    print_verdicts(&verdicts);
     verdicts
 }
 

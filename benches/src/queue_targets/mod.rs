@@ -50,6 +50,20 @@ pub struct Options {
 }
 
 impl Options {
+    /// The options a bench's command line gives (`--quick`, and filters: the words not
+    /// starting with `-`), its processes on two distinct CPUs where there are two.
+    pub fn from_args(args: &[String]) -> Self {
+        Self {
+            quick: args.iter().any(|a| a == "--quick"),
+            filters: args
+                .iter()
+                .filter(|a| !a.starts_with('-'))
+                .cloned()
+                .collect(),
+            placement: Placement::distinct(),
+        }
+    }
+
     pub(crate) fn wanted(&self, name: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
@@ -98,16 +112,7 @@ pub struct Verdict {
 /// When any message of any row is lost, repeated, reordered or corrupted, or a peer
 /// fails.
 pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
-    println!("queue targets: {}", crate::cpu::describe());
-    println!(
-        "processes {}; {} round(s) per check, raw and ipclane back to back in each; \
-         the cache-line floor measured before and after each round",
-        options.placement,
-        options.rounds()
-    );
-    if options.quick {
-        println!("quick mode: every message checked, too few for figures worth reading");
-    }
+    print_header("queue targets", "ipclane", options);
     let mut verdicts = Vec::new();
     if options.wanted("latency") {
         // Against the mailbox (the target); against a raw ring of ipclane's own layout,
@@ -201,18 +206,35 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
             0,
         ));
     }
+    print_verdicts(&verdicts);
+    verdicts
+}
+
+/// Prints what a bench measures on: the machine, the placement, the rounds, with `ours`
+/// the name of the rows beside the raw ones.
+pub(crate) fn print_header(bench: &str, ours: &str, options: &Options) {
+    println!("{bench}: {}", crate::cpu::describe());
+    println!(
+        "processes {}; {} round(s) per check, raw and {ours} back to back in each; \
+         the cache-line floor measured before and after each round",
+        options.placement,
+        options.rounds()
+    );
+    if options.quick {
+        println!("quick mode: every message checked, too few for figures worth reading");
+    }
+}
+
+/// Prints the summary: one line per check, its verdict and ratio.
+pub(crate) fn print_verdicts(verdicts: &[Verdict]) {
     println!();
-    for v in &verdicts {
+    for v in verdicts {
         let ratio = v
             .ratio
             .map_or("no settled round".to_owned(), |r| format!("{r:.2}"));
-        println!(
-            "{} {}: {ratio}",
-            if v.pass { "PASS" } else { "MISS" },
-            v.check
-        );
+        let verdict = if v.pass { "PASS" } else { "MISS" };
+        println!("{verdict} {}: {ratio}", v.check);
     }
-    verdicts
 }
 
 /// A unique segment name for one row of this run.
