@@ -28,7 +28,7 @@ fn a_second_spsc_producer_is_refused_until_the_first_is_dropped() {
     let first = Producer::attach(memory.clone()).unwrap();
     refused(Producer::attach(memory.clone()), "producer");
     drop(first);
-    Producer::attach(memory).expect("the producer side was closed");
+    let _ = Producer::attach(memory).expect("the producer side was closed");
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn a_second_spsc_consumer_is_refused_until_the_first_is_dropped() {
     let first = Consumer::attach(memory.clone()).unwrap();
     refused(Consumer::attach(memory.clone()), "consumer");
     drop(first);
-    Consumer::attach(memory).expect("the consumer side was closed");
+    let _ = Consumer::attach(memory).expect("the consumer side was closed");
 }
 
 #[test]
@@ -46,7 +46,7 @@ fn a_second_broadcast_writer_is_refused_until_the_first_is_dropped() {
     let first = Broadcast::writer(memory.clone()).unwrap();
     refused(Broadcast::writer(memory.clone()), "writer");
     drop(first);
-    Broadcast::writer(memory).expect("the writer side was closed");
+    let _ = Broadcast::writer(memory).expect("the writer side was closed");
 }
 
 /// The liveness claims of the MPMC layout (docs/queue-layout.md): producers hold
@@ -87,7 +87,7 @@ fn a_65th_live_mpmc_handle_of_a_role_is_refused_naming_it() {
     refused(MpmcQueue::producer(segment.clone()), "producer");
     refused(MpmcQueue::consumer(segment.clone()), "consumer");
     producers.pop();
-    MpmcQueue::producer(segment).expect("a dropped producer's place");
+    let _ = MpmcQueue::producer(segment).expect("a dropped producer's place");
     drop(consumers);
 }
 

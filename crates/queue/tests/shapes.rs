@@ -21,7 +21,7 @@ fn spsc_rings_refuse_capacities_that_are_not_powers_of_two_or_below_256_bytes() 
             &format!("an SPSC ring of {capacity} bytes"),
         );
     }
-    SpscRing::heap(256).expect("the smallest ring");
+    let _ = SpscRing::heap(256).expect("the smallest ring");
 }
 
 #[test]
@@ -33,8 +33,8 @@ fn mpmc_queues_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_or_em
         );
     }
     let smallest = MpmcQueue::heap(2, 1).expect("the smallest queue");
-    MpmcQueue::producer(smallest.clone()).expect("a producer of the smallest queue");
-    MpmcQueue::consumer(smallest).expect("a consumer of the smallest queue");
+    let _ = MpmcQueue::producer(smallest.clone()).expect("a producer of the smallest queue");
+    let _ = MpmcQueue::consumer(smallest).expect("a consumer of the smallest queue");
 }
 
 #[test]
@@ -46,8 +46,8 @@ fn broadcast_rings_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_o
         );
     }
     let smallest = Broadcast::heap(2, 1).expect("the smallest ring");
-    Broadcast::writer(smallest.clone()).expect("a writer of the smallest ring");
-    Broadcast::reader(smallest).expect("a reader of the smallest ring");
+    let _ = Broadcast::writer(smallest.clone()).expect("a writer of the smallest ring");
+    let _ = Broadcast::reader(smallest).expect("a reader of the smallest ring");
 }
 
 /// A ring's handles report the shape it was made with.

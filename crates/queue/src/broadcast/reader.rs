@@ -27,6 +27,7 @@ enum Slot {
 /// A reader of a [`Broadcast`](crate::Broadcast) ring. Any number may exist, in any
 /// processes; a reader only reads the shared memory. `Send`, not `Sync`.
 #[derive(Debug)]
+#[must_use = "a BroadcastReader does nothing until it reads"]
 pub struct BroadcastReader<M: Memory> {
     memory: Arc<M>,
     control: NonNull<Control>,

@@ -14,6 +14,7 @@ use crate::sync::{Ordering, fence};
 /// The writer of a [`Broadcast`](crate::Broadcast) ring: one per ring across all
 /// processes. `Send`, not `Sync`. Never waits for readers.
 #[derive(Debug)]
+#[must_use = "dropping the BroadcastWriter closes the ring: readers get Disconnected once they read everything"]
 pub struct BroadcastWriter<M: Memory> {
     /// Keeps the memory alive for the pointers below.
     _memory: Arc<M>,

@@ -13,6 +13,7 @@ use crate::sink::Sink;
 /// A consumer of an [`MpmcQueue`](super::MpmcQueue); made by
 /// [`MpmcQueue::consumer`](super::MpmcQueue::consumer).
 #[derive(Debug)]
+#[must_use = "dropping the last MpmcConsumer disconnects the producers"]
 pub struct MpmcConsumer<M: Memory>(Handle<M>);
 
 impl<M: Memory> MpmcConsumer<M> {

@@ -12,6 +12,7 @@ use crate::notifier::{WaitStrategy, Waiter};
 /// A producer of an [`MpmcQueue`](super::MpmcQueue); made by
 /// [`MpmcQueue::producer`](super::MpmcQueue::producer).
 #[derive(Debug)]
+#[must_use = "dropping the last MpmcProducer disconnects the consumers once they drained the queue"]
 pub struct MpmcProducer<M: Memory>(Handle<M>);
 
 impl<M: Memory> MpmcProducer<M> {

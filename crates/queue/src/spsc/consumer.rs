@@ -36,6 +36,7 @@ struct Found {
 ///   or hostile producer gives [`QueueError::Corrupted`], never a read outside the ring
 ///   (what validation cannot prevent: the crate docs' threat model).
 #[derive(Debug)]
+#[must_use = "dropping the Consumer closes the ring: the producer gets Disconnected"]
 pub struct Consumer<M: Memory> {
     memory: Arc<M>,
     control: NonNull<Control>,
@@ -298,6 +299,7 @@ impl<M: Memory> Drop for Consumer<M> {
 /// [`release`](Self::release) or [`stage`](Self::stage) leaves the record in the ring (a
 /// peek).
 #[derive(Debug)]
+#[must_use = "dropping a ReadGuard leaves the record next (a peek): release or stage it"]
 pub struct ReadGuard<'a, M: Memory> {
     consumer: &'a mut Consumer<M>,
     payload: NonNull<u8>,

@@ -27,6 +27,7 @@ const HINT_STRIDE: u64 = 2048;
 /// - Dropping the producer publishes staged records and closes the ring: the consumer
 ///   drains what is left, then gets [`QueueError::Disconnected`].
 #[derive(Debug)]
+#[must_use = "dropping the Producer closes the ring: the consumer drains it, then gets Disconnected"]
 pub struct Producer<M: Memory> {
     memory: Arc<M>,
     control: NonNull<Control>,
@@ -346,6 +347,7 @@ impl<M: Memory> Drop for Producer<M> {
 /// A record being written, from [`Producer::reserve`]. Its bytes belong to this guard
 /// until it commits; the consumer cannot see them before.
 #[derive(Debug)]
+#[must_use = "dropping a WriteGuard abandons the record: commit or stage it"]
 pub struct WriteGuard<'a, M: Memory> {
     producer: &'a mut Producer<M>,
     payload: NonNull<u8>,

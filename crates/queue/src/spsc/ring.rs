@@ -138,7 +138,7 @@ impl SpscRing {
         max_record(capacity as u64) as usize
     }
 
-    /// Writes an empty ring of `capacity` bytes (a power of two, at least 64) into
+    /// Writes an empty ring of `capacity` bytes (a power of two, at least 256) into
     /// `memory`, which nobody else may use yet (a segment being initialised, say).
     ///
     /// # Errors
