@@ -55,7 +55,7 @@ pub(crate) fn connect(kind: SocketType, addr: &UdsAddr) -> Result<OwnedFd, UdsEr
         match rustix::net::connect(&fd, &sockaddr) {
             Ok(()) | Err(Errno::ISCONN) => return Ok(fd),
             Err(Errno::INTR | Errno::ALREADY) => continue,
-            Err(e) => return Err(UdsError::at(&addr.to_string(), "connect", e)),
+            Err(e) => return Err(UdsError::connecting(&addr.to_string(), e)),
         }
     }
 }

@@ -104,7 +104,7 @@ impl DatagramSocket {
     pub fn connect(&self, addr: &UdsAddr) -> Result<(), UdsError> {
         let sockaddr = addr.to_socket_addr()?;
         rustix::net::connect(&self.fd, &sockaddr)
-            .map_err(|e| UdsError::at(&addr.to_string(), "connect", e))
+            .map_err(|e| UdsError::connecting(&addr.to_string(), e))
     }
 
     /// Sends `msg` to the connected address.

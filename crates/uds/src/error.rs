@@ -109,7 +109,18 @@ pub enum UdsError {
         reason: &'static str,
     },
 
-    /// Nothing listens at the address (`ENOENT`, `ECONNREFUSED`).
+    /// The directory of a socket path does not exist: binding creates the socket file,
+    /// never its directory.
+    #[error("directory {dir:?} of socket {addr} does not exist")]
+    NoSuchDirectory {
+        /// The socket's address.
+        addr: String,
+        /// The directory that is missing (or one of its ancestors).
+        dir: std::path::PathBuf,
+    },
+
+    /// Nothing listens at the address (`ENOENT`, `ECONNREFUSED` on connecting): no socket
+    /// there, or nobody accepting on it.
     #[error("nothing listens at {addr}")]
     NotListening {
         /// The address.
@@ -169,14 +180,33 @@ impl UdsError {
         }
     }
 
-    /// Maps an OS error of an operation on address `addr`.
+    /// Maps an OS error of connecting to `addr`: nothing there, or nobody accepting, is
+    /// [`UdsError::NotListening`].
+    pub(crate) fn connecting(addr: &str, err: impl Into<io::Error>) -> Self {
+        let source = err.into();
+        match source.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => Self::NotListening {
+                addr: addr.to_owned(),
+            },
+            _ => Self::at(addr, "connect", source),
+        }
+    }
+
+    /// Maps an OS error of operation `op` (binding, listening, the socket file and its
+    /// directory) on address `addr`: a missing path there is the directory's absence,
+    /// [`UdsError::NoSuchDirectory`] (binding creates the socket file, never its
+    /// directory), not a listener's.
     pub(crate) fn at(addr: &str, op: &'static str, err: impl Into<io::Error>) -> Self {
         let source = err.into();
         let addr = addr.to_owned();
         match source.kind() {
             io::ErrorKind::AddrInUse => Self::AddrInUse { addr },
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                Self::NotListening { addr }
+            io::ErrorKind::NotFound => {
+                let dir = match std::path::Path::new(&addr).parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => std::path::PathBuf::from("."),
+                };
+                Self::NoSuchDirectory { addr, dir }
             }
             io::ErrorKind::PermissionDenied => Self::PermissionDenied { addr, source },
             _ => Self::Io { op, source },
@@ -199,6 +229,7 @@ impl UdsError {
             Self::NotASocket { .. } => io::ErrorKind::AlreadyExists,
             Self::ModeNotApplied { .. } => io::ErrorKind::Other,
             Self::NotListening { .. } => io::ErrorKind::ConnectionRefused,
+            Self::NoSuchDirectory { .. } => io::ErrorKind::NotFound,
             Self::PermissionDenied { .. } | Self::PeerRejected { .. } => {
                 io::ErrorKind::PermissionDenied
             }

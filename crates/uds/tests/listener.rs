@@ -363,6 +363,22 @@ fn connecting_to_nothing_is_not_listening() {
 }
 
 #[test]
+fn binding_under_a_missing_directory_names_the_directory() {
+    let dir = TempDir::new("nodir");
+    let missing = dir.path().join("myapp");
+    let addr: UdsAddr = missing.join("feed.sock").into();
+    match Listener::bind(&addr) {
+        Err(UdsError::NoSuchDirectory { dir: named, .. }) => assert_eq!(named, missing),
+        other => panic!("expected NoSuchDirectory for {missing:?}, got {other:?}"),
+    }
+    let err = Listener::bind(&addr).unwrap_err();
+    assert_eq!(err.io_kind(), std::io::ErrorKind::NotFound);
+    assert!(err.to_string().contains("myapp"), "{err}");
+    // Connecting there is still "nothing listens": a client cannot tell the two apart.
+    assert!(matches!(connect(&addr), Err(UdsError::NotListening { .. })));
+}
+
+#[test]
 fn peer_credentials_are_the_peer_process() {
     let _deadline = Deadline::new(
         WAIT_LIMIT,
