@@ -138,7 +138,7 @@ impl DatagramSocket {
     /// # Errors
     ///
     /// [`UdsError::MessageTruncated`] (the message is lost), [`UdsError::ReadShutdown`],
-    /// or an OS error (including an expired read timeout).
+    /// or an OS error ([`UdsError::Timeout`] when the read timeout expired).
     pub fn recv(&mut self) -> Result<Bytes, UdsError> {
         Ok(self.recv_from_if(false)?.0)
     }
@@ -185,13 +185,24 @@ impl DatagramSocket {
         self.addr.as_ref()
     }
 
-    /// Sets how long `recv` waits before failing with `WouldBlock` (`None`: forever).
+    /// Sets how long `recv` waits before failing with [`UdsError::Timeout`] (`None`:
+    /// forever): the socket's `SO_RCVTIMEO`.
     ///
     /// # Errors
     ///
     /// An OS error.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), UdsError> {
-        set_timeout(&self.fd, Timeout::Recv, timeout)
+        crate::io::set_timeout(&self.fd, Timeout::Recv, timeout)
+    }
+
+    /// Sets how long `send` waits for room before failing with [`UdsError::Timeout`]
+    /// (`None`: forever): the socket's `SO_SNDTIMEO`.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<(), UdsError> {
+        crate::io::set_timeout(&self.fd, rustix::net::sockopt::Timeout::Send, timeout)
     }
 }
 
@@ -199,16 +210,4 @@ impl AsFd for DatagramSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
-}
-
-/// Sets a socket timeout.
-pub(crate) fn set_timeout(
-    fd: impl AsFd,
-    which: Timeout,
-    timeout: Option<Duration>,
-) -> Result<(), UdsError> {
-    rustix::net::sockopt::set_socket_timeout(fd, which, timeout).map_err(|e| UdsError::Io {
-        op: "setsockopt(SO_RCVTIMEO)",
-        source: e.into(),
-    })
 }

@@ -65,6 +65,14 @@ pub enum UdsError {
     #[error("the socket is shut down for reading")]
     ReadShutdown,
 
+    /// The socket's read or write timeout (`set_read_timeout`, `set_write_timeout`)
+    /// expired; nothing was lost, the call may be made again.
+    #[error("{op} timed out")]
+    Timeout {
+        /// The operation (`"recv"`, `"send"`, ...).
+        op: &'static str,
+    },
+
     /// The peer closed the connection or died (`EPIPE`, `ECONNRESET`).
     #[error("the peer disconnected")]
     Disconnected,
@@ -170,12 +178,15 @@ pub enum UdsError {
 }
 
 impl UdsError {
-    /// Maps an OS error of a data transfer: a gone peer is [`UdsError::Disconnected`].
+    /// Maps an OS error of a data transfer: a gone peer is [`UdsError::Disconnected`]; on
+    /// these blocking sockets, "try again" is an expired read or write timeout,
+    /// [`UdsError::Timeout`].
     pub(crate) fn transfer(op: &'static str, err: impl Into<io::Error>) -> Self {
+        use rustix::io::Errno;
         let source = err.into();
-        match source.raw_os_error() {
-            Some(code) if code == rustix::io::Errno::PIPE.raw_os_error() => Self::Disconnected,
-            Some(code) if code == rustix::io::Errno::CONNRESET.raw_os_error() => Self::Disconnected,
+        match source.raw_os_error().map(Errno::from_raw_os_error) {
+            Some(Errno::PIPE | Errno::CONNRESET) => Self::Disconnected,
+            Some(Errno::AGAIN) => Self::Timeout { op },
             _ => Self::Io { op, source },
         }
     }
@@ -224,6 +235,7 @@ impl UdsError {
                 io::ErrorKind::InvalidInput
             }
             Self::Disconnected => io::ErrorKind::BrokenPipe,
+            Self::Timeout { .. } => io::ErrorKind::TimedOut,
             Self::ReadShutdown => io::ErrorKind::NotConnected,
             Self::AddrInUse { .. } => io::ErrorKind::AddrInUse,
             Self::NotASocket { .. } => io::ErrorKind::AlreadyExists,

@@ -80,7 +80,7 @@ pub fn send_fds(socket: impl AsFd, data: &[u8], fds: &[BorrowedFd<'_>]) -> Resul
         }
     };
     // Stream sockets may take part of the data; the descriptors went with it.
-    crate::framed::send_all(&socket, &mut [IoSlice::new(&data[sent..])])
+    crate::io::send_all(&socket, &mut [IoSlice::new(&data[sent..])])
 }
 
 /// Receives data into `buf` and at most `max_fds` descriptors sent with

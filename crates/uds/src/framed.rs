@@ -5,9 +5,9 @@ use std::os::fd::AsFd;
 
 use bytes::{Buf, Bytes, BytesMut};
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags};
+use rustix::net::RecvFlags;
 
-use crate::{FrameCodec, UdsError, buffer};
+use crate::{FrameCodec, UdsError, buffer, io};
 
 /// Read-ahead of the read buffer: when it has less than a quarter of this free and its
 /// memory cannot be reused, it grows by at least this much (see [`fill`](FramedStream::fill)).
@@ -16,9 +16,6 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Largest payload [`FramedStream::write_frame`] copies next to its header to send both
 /// with one `send`: below it, the copy costs less than `sendmsg`'s vector.
 const SMALL_FRAME: usize = 1024;
-
-/// Most buffers one `sendmsg` takes (`IOV_MAX` on Linux).
-const IOV_MAX: usize = 1024;
 
 /// Frames over a connected stream socket: a Unix stream (`UnixStream`) or TCP
 /// (`TcpStream`), or any descriptor of one.
@@ -35,8 +32,9 @@ const IOV_MAX: usize = 1024;
 ///   coalesce many small frames into one send.
 /// - `EINTR` is retried; sends use `MSG_NOSIGNAL`, so a closed peer is
 ///   [`UdsError::Disconnected`], never `SIGPIPE`.
-/// - Read and write timeouts are the socket's own (`set_read_timeout` on the stream);
-///   an expired timeout is [`UdsError::Io`] with kind `WouldBlock`.
+/// - [`set_read_timeout`](Self::set_read_timeout) and
+///   [`set_write_timeout`](Self::set_write_timeout) bound every receive and send; an
+///   expired one is [`UdsError::Timeout`], and nothing is lost (the next call continues).
 ///
 /// # Examples
 ///
@@ -86,7 +84,27 @@ impl<S: AsFd> FramedStream<S> {
         }
     }
 
-    /// The underlying stream (for timeouts, shutdown, credentials).
+    /// Sets how long each receive waits for bytes before [`UdsError::Timeout`] (`None`:
+    /// forever): the socket's `SO_RCVTIMEO`.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), UdsError> {
+        io::set_timeout(&self.io, rustix::net::sockopt::Timeout::Recv, timeout)
+    }
+
+    /// Sets how long each send waits for room before [`UdsError::Timeout`] (`None`:
+    /// forever): the socket's `SO_SNDTIMEO`.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), UdsError> {
+        io::set_timeout(&self.io, rustix::net::sockopt::Timeout::Send, timeout)
+    }
+
+    /// The underlying stream (for shutdown, credentials).
     pub fn get_ref(&self) -> &S {
         &self.io
     }
@@ -119,7 +137,7 @@ impl<S: AsFd> FramedStream<S> {
     /// [`UdsError::Truncated`] when the stream ends inside a frame,
     /// [`UdsError::FrameTooLarge`] for a header over the maximum (the stream is then out
     /// of step: close it), [`UdsError::Disconnected`] on a connection reset, or an OS error
-    /// (including an expired read timeout).
+    /// ([`UdsError::Timeout`] when the read timeout expired).
     pub fn read_frame(&mut self) -> Result<Option<Bytes>, UdsError> {
         loop {
             if let Some(frame) = self.codec.decode_unreserved(&mut self.read_buf)? {
@@ -177,7 +195,7 @@ impl<S: AsFd> FramedStream<S> {
         self.read_buf.advance(have);
         let mut got = have;
         while got < len {
-            match self.recv_into(&mut buf[got..len]) {
+            match io::recv(&self.io, &mut buf[got..len]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -201,17 +219,6 @@ impl<S: AsFd> FramedStream<S> {
         }
         self.codec.finish_payload();
         Ok(Some(len))
-    }
-
-    /// One `recv` into `buf`, retrying `EINTR`.
-    fn recv_into(&self, buf: &mut [u8]) -> Result<usize, UdsError> {
-        loop {
-            match rustix::net::recv(&self.io, &mut *buf, RecvFlags::empty()) {
-                Ok((n, _)) => return Ok(n),
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(UdsError::transfer("recv", e)),
-            }
-        }
     }
 
     /// Receives more bytes into the read buffer; sets `eof` at the end of the stream.
@@ -258,13 +265,13 @@ impl<S: AsFd> FramedStream<S> {
     /// # Errors
     ///
     /// [`UdsError::FrameTooLarge`] (nothing sent), [`UdsError::Disconnected`] when the
-    /// peer is gone, or an OS error (including an expired write timeout).
+    /// peer is gone, or an OS error ([`UdsError::Timeout`] when the write timeout expired).
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
         if self.write_buf.is_empty() && payload.len() <= SMALL_FRAME {
             // A small frame: header and payload copied into one buffer (whose memory is
             // kept) and sent with `send`, cheaper than `sendmsg` with its vector.
             self.codec.encode(payload, &mut self.write_buf)?;
-            let sent = send_one(&self.io, &self.write_buf);
+            let sent = io::send_one(&self.io, &self.write_buf);
             self.write_buf.clear();
             return sent;
         }
@@ -278,7 +285,7 @@ impl<S: AsFd> FramedStream<S> {
             IoSlice::new(&header[..header_len]),
             IoSlice::new(payload),
         ];
-        let sent = send_all(&self.io, &mut slices);
+        let sent = io::send_all(&self.io, &mut slices);
         self.write_buf.clear();
         sent
     }
@@ -306,7 +313,7 @@ impl<S: AsFd> FramedStream<S> {
             slices.push(IoSlice::new(&headers[i * header_len..(i + 1) * header_len]));
             slices.push(IoSlice::new(p));
         }
-        let sent = send_all(&self.io, &mut slices);
+        let sent = io::send_all(&self.io, &mut slices);
         // Sent or not, the fed frames are done with; the buffer's memory is kept.
         self.write_buf.clear();
         sent
@@ -330,32 +337,4 @@ impl<S: AsFd> FramedStream<S> {
     pub fn flush(&mut self) -> Result<(), UdsError> {
         self.write_frames(&[])
     }
-}
-
-/// Sends every byte of `bytes` with `send`, across partial writes and `EINTR`.
-fn send_one(fd: impl AsFd, mut bytes: &[u8]) -> Result<(), UdsError> {
-    while !bytes.is_empty() {
-        match rustix::net::send(&fd, bytes, SendFlags::NOSIGNAL) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(UdsError::transfer("send", e)),
-        }
-    }
-    Ok(())
-}
-
-/// Sends every byte of `slices`, in order, across partial writes and `EINTR`.
-pub(crate) fn send_all(fd: impl AsFd, mut slices: &mut [IoSlice<'_>]) -> Result<(), UdsError> {
-    IoSlice::advance_slices(&mut slices, 0); // skip leading empty slices
-    while !slices.is_empty() {
-        let batch = &slices[..slices.len().min(IOV_MAX)];
-        let mut no_control = SendAncillaryBuffer::default();
-        let sent = match rustix::net::sendmsg(&fd, batch, &mut no_control, SendFlags::NOSIGNAL) {
-            Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(UdsError::transfer("sendmsg", e)),
-        };
-        IoSlice::advance_slices(&mut slices, sent);
-    }
-    Ok(())
 }

@@ -84,6 +84,7 @@ mod datagram;
 mod error;
 mod fd_passing;
 mod framed;
+mod io;
 mod listener;
 mod message;
 mod seqpacket;

@@ -109,7 +109,7 @@ impl SeqpacketStream {
     /// # Errors
     ///
     /// [`UdsError::MessageTruncated`] (the message is lost; the connection stays usable),
-    /// [`UdsError::Disconnected`], or an OS error (including an expired read timeout).
+    /// [`UdsError::Disconnected`], or an OS error ([`UdsError::Timeout`] when the read timeout expired).
     pub fn recv(&mut self) -> Result<Option<Bytes>, UdsError> {
         Ok(match self.inbox.recv(&self.fd, false)? {
             Received::Message(msg, _) => Some(msg),
@@ -146,13 +146,24 @@ impl SeqpacketStream {
         crate::peer_credentials(&self.fd)
     }
 
-    /// Sets how long `recv` waits before failing with `WouldBlock` (`None`: forever).
+    /// Sets how long `recv` waits before failing with [`UdsError::Timeout`] (`None`:
+    /// forever): the socket's `SO_RCVTIMEO`.
     ///
     /// # Errors
     ///
     /// An OS error.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), UdsError> {
-        crate::datagram::set_timeout(&self.fd, rustix::net::sockopt::Timeout::Recv, timeout)
+        crate::io::set_timeout(&self.fd, rustix::net::sockopt::Timeout::Recv, timeout)
+    }
+
+    /// Sets how long `send` waits for room before failing with [`UdsError::Timeout`]
+    /// (`None`: forever): the socket's `SO_SNDTIMEO`.
+    ///
+    /// # Errors
+    ///
+    /// An OS error.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<(), UdsError> {
+        crate::io::set_timeout(&self.fd, rustix::net::sockopt::Timeout::Send, timeout)
     }
 }
 

@@ -203,19 +203,35 @@ fn frames_over_the_limit_are_refused_before_sending() {
 }
 
 #[test]
-fn a_read_timeout_is_an_error_not_a_hang() {
+fn read_and_write_timeouts_are_timeout_errors_and_lose_nothing() {
     let _deadline = Deadline::new(
         WAIT_LIMIT,
-        "a_read_timeout_is_an_error_not_a_hang: its accepts and socket reads",
+        "read_and_write_timeouts_are_timeout_errors: its socket reads and writes",
     );
-    let (_a, b) = UnixStream::pair().unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    let (mut a, mut b) = (FramedStream::new(a), FramedStream::new(b));
     b.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let mut framed = FramedStream::new(b);
-    match framed.read_frame() {
-        Err(UdsError::Io { source, .. }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::WouldBlock)
+    match b.read_frame() {
+        Err(UdsError::Timeout { op }) => assert_eq!(op, "recv"),
+        other => panic!("expected a read timeout, got {other:?}"),
+    }
+    // Nobody reads: frames fill the socket until the write timeout expires.
+    a.set_write_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let frame = vec![7u8; 64 << 10];
+    let mut sent = 0;
+    let err = loop {
+        match a.write_frame(&frame) {
+            Ok(()) => sent += 1,
+            Err(e) => break e,
         }
-        other => panic!("expected a timeout, got {other:?}"),
+        assert!(sent < 10_000, "the socket never filled");
+    };
+    assert!(matches!(err, UdsError::Timeout { .. }), "{err:?}");
+    assert_eq!(err.io_kind(), std::io::ErrorKind::TimedOut);
+    // The frames sent before it arrive whole.
+    for _ in 0..sent {
+        assert_eq!(b.read_frame().unwrap().as_deref(), Some(&frame[..]));
     }
 }
 

@@ -265,3 +265,21 @@ fn the_reported_send_limit_is_exact() {
         other => panic!("expected FrameTooLarge, got {other:?}"),
     }
 }
+
+#[test]
+fn message_socket_read_timeouts_are_timeout_errors() {
+    let _deadline = Deadline::new(WAIT_LIMIT, "message socket read timeouts: their receives");
+    let short = Some(std::time::Duration::from_millis(30));
+    let (_a, mut b) = SeqpacketStream::pair().unwrap();
+    b.set_read_timeout(short).unwrap();
+    assert!(matches!(b.recv(), Err(UdsError::Timeout { op: "recvmsg" })));
+    let (_c, mut d) = DatagramSocket::pair().unwrap();
+    d.set_read_timeout(short).unwrap();
+    assert!(matches!(d.recv(), Err(UdsError::Timeout { op: "recvmsg" })));
+    // And still usable afterwards.
+    let (e, mut f) = SeqpacketStream::pair().unwrap();
+    f.set_read_timeout(short).unwrap();
+    assert!(matches!(f.recv(), Err(UdsError::Timeout { .. })));
+    e.send(b"late").unwrap();
+    assert_eq!(f.recv().unwrap().as_deref(), Some(&b"late"[..]));
+}

@@ -74,9 +74,7 @@ fn a_timeout_inside_a_large_payload_loses_nothing() {
     let mut b = FramedStream::new(b);
     let mut buf = vec![0u8; payload.len()];
     match b.read_frame_into(&mut buf) {
-        Err(UdsError::Io { source, .. }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::WouldBlock)
-        }
+        Err(UdsError::Timeout { .. }) => {}
         other => panic!("expected a timeout inside the payload, got {other:?}"),
     }
     let mut a = writer.join().unwrap();
