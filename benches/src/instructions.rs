@@ -123,7 +123,7 @@ fn reserve_read(len: usize, count: u64) {
     for seq in 0..count {
         Stamp::new(seq).write(&mut out);
         let mut guard = tx.reserve(len).expect("reserve");
-        guard.write(0, &out).expect("write");
+        guard.write_at(0, &out).expect("write");
         guard.commit();
         match rx.read() {
             Ok(guard) => {

@@ -122,7 +122,7 @@ fn guards_describe_their_records() {
     assert!(!guard.is_empty() && guard.len() == 3);
     let at = guard.as_mut_ptr() as usize;
     assert!(ring.contains(&at), "{at:#x} outside {ring:x?}");
-    guard.write(0, b"abc").unwrap();
+    guard.write_at(0, b"abc").unwrap();
     guard.commit();
     let guard = rx.read().unwrap();
     assert!(guard.is_empty());

@@ -92,7 +92,7 @@ fn peer_entry() {
                 tx.try_push(&spsc_record(7, i)).unwrap();
             }
             let mut guard = tx.reserve(1000).unwrap();
-            guard.write(0, &[0xee; 500]).unwrap();
+            guard.write_at(0, &[0xee; 500]).unwrap();
             say("half written");
             hold();
             guard.commit(); // never reached: the test kills us while holding
@@ -105,7 +105,7 @@ fn peer_entry() {
             for i in 3..5u64 {
                 let record = spsc_record(9, i);
                 let mut guard = tx.reserve(record.len()).unwrap();
-                guard.write(0, &record).unwrap();
+                guard.write_at(0, &record).unwrap();
                 guard.stage();
             }
             say("staged");

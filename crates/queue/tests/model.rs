@@ -157,7 +157,7 @@ proptest! {
                     match tx.reserve(len) {
                         Ok(mut guard) => {
                             prop_assert!(room.is_some(), "a record of {} bytes accepted past the consumer: {:?}", len, model);
-                            guard.write(0, &r).unwrap();
+                            guard.write_at(0, &r).unwrap();
                             if stage {
                                 guard.stage();
                             } else {

@@ -169,6 +169,7 @@ impl<M: Memory> Consumer<M> {
             payload,
             len: found.len,
             next: found.next,
+            cursor: 0,
         }
     }
 
@@ -295,6 +296,34 @@ impl<M: Memory> Drop for Consumer<M> {
     }
 }
 
+/// The record as a reader: each read continues where the last stopped, so a parser
+/// reads straight from the ring; `Ok(0)` at its end. The bytes are copied out, as
+/// `copy_to` does. (A `bytes::Buf` would have to lend a slice of the shared memory, which
+/// a hostile peer could write while it is borrowed: that is what the `unsafe`
+/// [`as_slice`](ReadGuard::as_slice) is for.)
+///
+/// ```
+/// use std::io::Read;
+/// use ipclane_queue::SpscRing;
+///
+/// let (mut tx, mut rx) = SpscRing::heap(4096)?;
+/// tx.try_push(b"tick 42")?;
+/// let mut record = rx.read()?;
+/// let mut text = String::new();
+/// record.read_to_string(&mut text)?;
+/// record.release();
+/// assert_eq!(text, "tick 42");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<M: Memory> std::io::Read for ReadGuard<'_, M> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.len - self.cursor);
+        self.copy_out(self.cursor, &mut buf[..n]);
+        self.cursor += n;
+        Ok(n)
+    }
+}
+
 /// A record being read, from [`Consumer::read`]. Dropping it without
 /// [`release`](Self::release) or [`stage`](Self::stage) leaves the record in the ring (a
 /// peek).
@@ -305,6 +334,8 @@ pub struct ReadGuard<'a, M: Memory> {
     payload: NonNull<u8>,
     len: usize,
     next: u64,
+    /// Where the next [`io::Read`](std::io::Read) read starts.
+    cursor: usize,
 }
 
 impl<'a, M: Memory> ReadGuard<'a, M> {
@@ -348,9 +379,22 @@ impl<'a, M: Memory> ReadGuard<'a, M> {
             self.len,
             "copy_to needs a buffer of the record's length"
         );
-        // SAFETY: the record's len bytes lie inside the ring (validated); `out` is a local
-        // buffer, so the ranges do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(self.payload.as_ptr(), out.as_mut_ptr(), self.len) };
+        self.copy_out(0, out);
+    }
+
+    /// Copies `out.len()` bytes of the record from `offset`, which the caller checked to
+    /// lie inside it.
+    fn copy_out(&self, offset: usize, out: &mut [u8]) {
+        debug_assert!(offset + out.len() <= self.len);
+        // SAFETY: the record's len bytes lie inside the ring (validated), offset + out.len()
+        // <= len (the callers check it); `out` is the caller's buffer, never the ring.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.payload.as_ptr().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
     }
 
     /// Copies the record into a new vector.

@@ -236,6 +236,7 @@ impl<M: Memory> Producer<M> {
             len,
             start,
             end,
+            cursor: 0,
         }
     }
 
@@ -344,6 +345,35 @@ impl<M: Memory> Drop for Producer<M> {
     }
 }
 
+/// The record as a writer: each write continues where the last stopped (from the
+/// start), so a serializer writes straight into the ring. A write that finds the record
+/// full writes nothing (`Ok(0)`: `write_all` then fails with `WriteZero`); the bytes not
+/// written stay as they were.
+///
+/// ```
+/// use std::io::Write;
+/// use ipclane_queue::SpscRing;
+///
+/// let (mut tx, mut rx) = SpscRing::heap(4096)?;
+/// let mut record = tx.reserve(11)?;
+/// write!(record, "tick {:>6}", 42)?;
+/// record.commit();
+/// assert_eq!(rx.try_pop()?, b"tick     42");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<M: Memory> std::io::Write for WriteGuard<'_, M> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.len - self.cursor);
+        self.copy_at(self.cursor, &buf[..n]);
+        self.cursor += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A record being written, from [`Producer::reserve`]. Its bytes belong to this guard
 /// until it commits; the consumer cannot see them before.
 #[derive(Debug)]
@@ -354,6 +384,8 @@ pub struct WriteGuard<'a, M: Memory> {
     len: usize,
     start: u64,
     end: u64,
+    /// Where the next [`io::Write`](std::io::Write) write goes.
+    cursor: usize,
 }
 
 impl<'a, M: Memory> WriteGuard<'a, M> {
@@ -384,13 +416,14 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
         unsafe { std::slice::from_raw_parts_mut(self.payload.as_ptr(), self.len) }
     }
 
-    /// Copies `bytes` into the record at `offset`.
+    /// Copies `bytes` into the record at `offset` (the record is also an
+    /// [`io::Write`](std::io::Write), which writes on from where it stopped).
     ///
     /// # Errors
     ///
     /// [`QueueError::TooLarge`] when they do not fit.
     #[inline]
-    pub fn write(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
+    pub fn write_at(&mut self, offset: usize, bytes: &[u8]) -> Result<(), QueueError> {
         if offset
             .checked_add(bytes.len())
             .is_none_or(|end| end > self.len)
@@ -400,8 +433,15 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
                 max: self.len,
             });
         }
-        // SAFETY: offset + bytes.len() <= len (checked), inside the reserved record; the
-        // source is a local slice, so the ranges do not overlap.
+        self.copy_at(offset, bytes);
+        Ok(())
+    }
+
+    /// Copies `bytes` into the record at `offset`, which the caller checked to fit.
+    fn copy_at(&mut self, offset: usize, bytes: &[u8]) {
+        debug_assert!(offset + bytes.len() <= self.len);
+        // SAFETY: offset + bytes.len() <= len (the callers check it), inside the reserved
+        // record; the source is the caller's slice, never the ring, so no overlap.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 bytes.as_ptr(),
@@ -409,15 +449,13 @@ impl<'a, M: Memory> WriteGuard<'a, M> {
                 bytes.len(),
             )
         };
-        Ok(())
     }
 
     /// Copies `bytes` (exactly `len()` of them) into the record.
     #[inline(always)]
     fn copy_from(&mut self, bytes: &[u8]) {
         debug_assert_eq!(bytes.len(), self.len);
-        // SAFETY: the record has exactly len bytes reserved; the source is a local slice.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.payload.as_ptr(), self.len) };
+        self.copy_at(0, bytes);
     }
 
     /// Writes the record's headers (and the padding's, if it wraps) and moves the
