@@ -19,6 +19,15 @@ pub enum QueueError {
         /// Largest record this queue takes.
         max: usize,
     },
+    /// A record is longer than the buffer it was to be read into; it stays queued, whole,
+    /// for a larger buffer.
+    #[error("record of {len} bytes does not fit the {capacity}-byte buffer (it stays queued)")]
+    BufferTooSmall {
+        /// Length of the record.
+        len: usize,
+        /// Size of the buffer.
+        capacity: usize,
+    },
     /// The other side closed its end or died, and nothing is left to receive.
     #[error("the peer disconnected")]
     Disconnected,
@@ -40,16 +49,16 @@ pub enum QueueError {
     },
     /// The shared memory holds values no correct peer writes: the peer is buggy or
     /// hostile, or the memory is not this structure. The handle should be dropped.
-    #[error("shared memory is corrupted: {what}")]
+    #[error("shared memory is corrupted: {reason}")]
     Corrupted {
         /// What failed validation.
-        what: String,
+        reason: String,
     },
     /// The memory is too small, misaligned, or of another structure or layout version.
-    #[error("invalid layout: {what}")]
+    #[error("invalid layout: {reason}")]
     Layout {
         /// What is wrong.
-        what: String,
+        reason: String,
     },
     /// An error of the segment below.
     #[error(transparent)]
@@ -57,11 +66,70 @@ pub enum QueueError {
 }
 
 impl QueueError {
-    pub(crate) fn corrupted(what: impl Into<String>) -> Self {
-        Self::Corrupted { what: what.into() }
+    /// The [`io::ErrorKind`](std::io::ErrorKind) that best describes this error.
+    pub fn io_kind(&self) -> std::io::ErrorKind {
+        use std::io::ErrorKind;
+        match self {
+            Self::Full | Self::Empty => ErrorKind::WouldBlock,
+            Self::TooLarge { .. } | Self::BufferTooSmall { .. } => ErrorKind::InvalidInput,
+            Self::Disconnected => ErrorKind::BrokenPipe,
+            Self::Lagged { .. } | Self::Corrupted { .. } | Self::Layout { .. } => {
+                ErrorKind::InvalidData
+            }
+            Self::Timeout => ErrorKind::TimedOut,
+            Self::AlreadyClaimed { .. } => ErrorKind::AddrInUse,
+            Self::Segment(e) => e.io_kind(),
+        }
     }
 
-    pub(crate) fn layout(what: impl Into<String>) -> Self {
-        Self::Layout { what: what.into() }
+    pub(crate) fn corrupted(reason: impl Into<String>) -> Self {
+        Self::Corrupted {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn layout(reason: impl Into<String>) -> Self {
+        Self::Layout {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<QueueError> for std::io::Error {
+    fn from(err: QueueError) -> Self {
+        std::io::Error::new(err.io_kind(), err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn every_error_has_an_io_kind_and_becomes_an_io_error() {
+        for (err, kind) in [
+            (QueueError::Full, ErrorKind::WouldBlock),
+            (QueueError::Timeout, ErrorKind::TimedOut),
+            (QueueError::Disconnected, ErrorKind::BrokenPipe),
+            (
+                QueueError::BufferTooSmall {
+                    len: 9,
+                    capacity: 8,
+                },
+                ErrorKind::InvalidInput,
+            ),
+            (QueueError::corrupted("a header"), ErrorKind::InvalidData),
+            (
+                QueueError::AlreadyClaimed { side: "producer" },
+                ErrorKind::AddrInUse,
+            ),
+        ] {
+            assert_eq!(err.io_kind(), kind, "{err}");
+            let text = err.to_string();
+            let io: std::io::Error = err.into();
+            assert_eq!((io.kind(), io.to_string()), (kind, text));
+        }
     }
 }

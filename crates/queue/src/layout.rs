@@ -265,8 +265,8 @@ mod tests {
                 side.attach(&memory, SIDE).map(drop),
             ] {
                 match result {
-                    Err(QueueError::Corrupted { what }) => {
-                        assert!(what.contains("producer") && what.contains(&raw.to_string()))
+                    Err(QueueError::Corrupted { reason }) => {
+                        assert!(reason.contains("producer") && reason.contains(&raw.to_string()))
                     }
                     other => panic!("state {raw}: {other:?}"),
                 }

@@ -81,7 +81,7 @@ unsafe impl Memory for Segment {
     fn claim(&self, index: u32, side: &'static str) -> Result<Option<Claim>, QueueError> {
         match Segment::claim(self, index) {
             Ok(claim) => Ok(Some(claim)),
-            Err(ipclane_segment::SegmentError::ClaimHeld { .. }) => {
+            Err(ipclane_segment::SegmentError::AlreadyClaimed { .. }) => {
                 Err(QueueError::AlreadyClaimed { side })
             }
             Err(e) => Err(e.into()),

@@ -196,10 +196,10 @@ fn check_case(
         .recv_timeout(BOUND)
         .unwrap_or_else(|_| panic!("{case:?}: still blocked after {BOUND:?}"));
     match result {
-        Err(QueueError::Corrupted { what }) => {
+        Err(QueueError::Corrupted { reason }) => {
             assert!(
-                what.contains(side) && what.contains(&value.to_string()),
-                "{case:?}: {what}"
+                reason.contains(side) && reason.contains(&value.to_string()),
+                "{case:?}: {reason}"
             );
         }
         other => panic!("{case:?}: {other:?}"),

@@ -238,9 +238,9 @@ proptest! {
                     match rx.try_pop_into(&mut buf) {
                         Ok(len) => prop_assert_eq!(Some(buf[..len].to_vec()), model.pop_front()),
                         Err(QueueError::Empty) => prop_assert!(model.is_empty()),
-                        Err(QueueError::TooLarge { len, max }) => {
+                        Err(QueueError::BufferTooSmall { len, capacity }) => {
                             prop_assert_eq!(model.front().map(Vec::len), Some(len));
-                            prop_assert!(len > room && max == room);
+                            prop_assert!(len > room && capacity == room);
                         }
                         Err(e) => prop_assert!(false, "pop into {room} bytes: {e}"),
                     }
@@ -284,9 +284,9 @@ proptest! {
                     prop_assert_eq!(reader.position() as usize, written.len() - 3);
                 }
                 // A record longer than the buffer stays next.
-                Err(QueueError::TooLarge { len, max }) => {
-                    prop_assert_eq!(Some(max), room);
-                    prop_assert!(len > max && len == written[at].len());
+                Err(QueueError::BufferTooSmall { len, capacity }) => {
+                    prop_assert_eq!(Some(capacity), room);
+                    prop_assert!(len > capacity && len == written[at].len());
                     prop_assert_eq!(reader.position() as usize, at);
                 }
                 Err(e) => prop_assert!(false, "recv: {e}"),

@@ -6,8 +6,8 @@ use ipclane_queue::{Broadcast, MpmcQueue, QueueError, SpscRing};
 
 fn layout_error<T: std::fmt::Debug>(result: Result<T, QueueError>, shape: &str) {
     match result {
-        Err(QueueError::Layout { what }) => {
-            assert!(what.contains("capacity"), "{shape}: {what}")
+        Err(QueueError::Layout { reason }) => {
+            assert!(reason.contains("capacity"), "{shape}: {reason}")
         }
         other => panic!("{shape} was not refused: {other:?}"),
     }

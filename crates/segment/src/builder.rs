@@ -133,7 +133,7 @@ impl SegmentBuilder {
     /// fails at once with [`SegmentError::NotInitialized`], and a header that can never
     /// become valid (a file shorter than a header, a size that disagrees with the header,
     /// a bad magic or checksum, a header that nobody is building) fails at once with
-    /// [`SegmentError::Corrupt`].
+    /// [`SegmentError::Corrupted`].
     pub fn init_timeout(mut self, timeout: Duration) -> Self {
         self.config.init_timeout = timeout;
         self
@@ -190,7 +190,7 @@ impl SegmentBuilder {
     /// # Errors
     ///
     /// [`SegmentError::NotFound`], [`SegmentError::NotInitialized`],
-    /// [`SegmentError::Incompatible`], [`SegmentError::Corrupt`] (also: not a regular
+    /// [`SegmentError::Incompatible`], [`SegmentError::Corrupted`] (also: not a regular
     /// file, or an unsealed memfd),
     /// [`SegmentError::PermissionDenied`], [`SegmentError::InvalidName`], or another OS
     /// error. An anonymous segment cannot be opened by name

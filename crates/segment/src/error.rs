@@ -84,7 +84,7 @@ pub enum SegmentError {
     /// The file is not a valid segment: too short, wrong magic, inconsistent sizes, a
     /// bad checksum, not a regular file, or an unsealed memfd.
     #[error("segment {name} is corrupt: {reason}")]
-    Corrupt {
+    Corrupted {
         /// The segment.
         name: String,
         /// What failed validation.
@@ -113,7 +113,7 @@ pub enum SegmentError {
 
     /// A liveness claim is already held by another live handle.
     #[error("claim {index} on segment {name} is held by another live handle")]
-    ClaimHeld {
+    AlreadyClaimed {
         /// The segment.
         name: String,
         /// The claim index.
@@ -178,9 +178,9 @@ impl SegmentError {
         move |e| Self::os(name, op, e)
     }
 
-    /// A [`SegmentError::Corrupt`] for `name`.
+    /// A [`SegmentError::Corrupted`] for `name`.
     pub(crate) fn corrupt(name: &str, reason: impl Into<String>) -> Self {
-        Self::Corrupt {
+        Self::Corrupted {
             name: name.to_owned(),
             reason: reason.into(),
         }
@@ -190,12 +190,14 @@ impl SegmentError {
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
             Self::NotFound { .. } => io::ErrorKind::NotFound,
-            Self::AlreadyExists { .. } | Self::ClaimHeld { .. } => io::ErrorKind::AlreadyExists,
+            Self::AlreadyExists { .. } | Self::AlreadyClaimed { .. } => {
+                io::ErrorKind::AlreadyExists
+            }
             Self::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
             Self::InvalidName { .. } | Self::InvalidConfig { .. } => io::ErrorKind::InvalidInput,
             Self::NoSpace { .. } => io::ErrorKind::StorageFull,
             Self::NotInitialized { .. } => io::ErrorKind::TimedOut,
-            Self::Incompatible { .. } | Self::Corrupt { .. } => io::ErrorKind::InvalidData,
+            Self::Incompatible { .. } | Self::Corrupted { .. } => io::ErrorKind::InvalidData,
             Self::InitFailed { .. } => io::ErrorKind::Other,
             Self::Io { source, .. } => source.kind(),
         }

@@ -115,7 +115,7 @@ impl Segment {
     ///
     /// The descriptor is examined before anything reopens or maps it: it must be a
     /// regular file (a terminal, FIFO, socket, directory or device is
-    /// [`SegmentError::Corrupt`], and never becomes our controlling terminal), and by
+    /// [`SegmentError::Corrupted`], and never becomes our controlling terminal), and by
     /// default a memfd sealed against shrinking and growing, so that the peer cannot
     /// truncate it under us (`SIGBUS`); see [`SegmentBuilder::require_seals`]. It must
     /// also be open for reading and writing: the segment is reopened with this process's
@@ -280,7 +280,7 @@ impl Segment {
     ///
     /// # Errors
     ///
-    /// [`SegmentError::ClaimHeld`] when a live handle (in any process, this one included)
+    /// [`SegmentError::AlreadyClaimed`] when a live handle (in any process, this one included)
     /// holds the claim, or an OS error.
     pub fn claim(&self, index: u32) -> Result<Claim, SegmentError> {
         let fd = sys::reopen(self.fd.as_fd(), true)
@@ -291,7 +291,7 @@ impl Segment {
         {
             Ok(Claim::new(fd, index))
         } else {
-            Err(SegmentError::ClaimHeld {
+            Err(SegmentError::AlreadyClaimed {
                 name: self.display.clone(),
                 index,
             })

@@ -225,7 +225,7 @@ fn a_segment_truncated_under_a_live_owner_fails_at_once() {
         let err = Segment::named(&name.0).open().unwrap_err();
         let took = started.elapsed();
         assert!(
-            matches!(&err, SegmentError::Corrupt { reason, .. } if reason.contains(&format!("{len} bytes"))),
+            matches!(&err, SegmentError::Corrupted { reason, .. } if reason.contains(&format!("{len} bytes"))),
             "{err}"
         );
         assert!(took < Duration::from_secs(1), "took {took:?}");
@@ -236,7 +236,7 @@ fn a_segment_truncated_under_a_live_owner_fails_at_once() {
     let started = Instant::now();
     let err = Segment::named(&name.0).open().unwrap_err();
     assert!(
-        matches!(&err, SegmentError::Corrupt { reason, .. } if reason.contains("all zero")),
+        matches!(&err, SegmentError::Corrupted { reason, .. } if reason.contains("all zero")),
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -433,7 +433,10 @@ fn a_claim_of_a_killed_process_is_released_at_once() {
     let mut peer = Peer::spawn("claim_and_hold", &[&name.0]);
     assert_eq!(peer.recv(), "claimed");
     assert!(seg.is_claimed(1).unwrap());
-    assert!(matches!(seg.claim(1), Err(SegmentError::ClaimHeld { .. })));
+    assert!(matches!(
+        seg.claim(1),
+        Err(SegmentError::AlreadyClaimed { .. })
+    ));
     peer.kill();
     assert!(eventually(Duration::from_secs(5), || !seg
         .is_claimed(1)

@@ -20,10 +20,10 @@ fn peer_entry() {
     });
 }
 
-/// The reason of a [`SegmentError::Corrupt`], or a description of what came instead.
+/// The reason of a [`SegmentError::Corrupted`], or a description of what came instead.
 fn corrupt_reason(result: Result<Segment, SegmentError>) -> String {
     match result {
-        Err(SegmentError::Corrupt { reason, .. }) => reason,
+        Err(SegmentError::Corrupted { reason, .. }) => reason,
         other => format!("unexpected {other:?}"),
     }
 }

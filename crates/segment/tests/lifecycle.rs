@@ -387,7 +387,7 @@ fn claims_are_exclusive_and_released_on_drop() {
     assert!(!seg.is_claimed(4).unwrap());
     assert!(matches!(
         seg.claim(3),
-        Err(SegmentError::ClaimHeld { index: 3, .. })
+        Err(SegmentError::AlreadyClaimed { index: 3, .. })
     ));
     let other = seg.claim(4).unwrap();
     drop(claim);
@@ -473,7 +473,7 @@ fn unsealed_descriptors_are_refused_unless_allowed() {
     let seg = Segment::at_path(&path).size(64).create().unwrap();
     let fd = || seg.as_fd().try_clone_to_owned().unwrap();
     let err = Segment::from_fd(fd()).open().unwrap_err();
-    assert!(matches!(err, SegmentError::Corrupt { .. }), "{err}");
+    assert!(matches!(err, SegmentError::Corrupted { .. }), "{err}");
     let opened = Segment::from_fd(fd()).require_seals(false).open().unwrap();
     assert_eq!(opened.len(), 64);
     assert_eq!(opened.backing(), Backing::File);
@@ -509,7 +509,7 @@ fn symlinks_are_never_followed() {
     ));
     let err = Segment::at_path(&link).open().unwrap_err();
     assert!(
-        matches!(&err, SegmentError::Corrupt { reason, .. } if reason.contains("symbolic link")),
+        matches!(&err, SegmentError::Corrupted { reason, .. } if reason.contains("symbolic link")),
         "{err}"
     );
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");

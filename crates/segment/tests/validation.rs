@@ -41,7 +41,7 @@ fn open_err(path: &Path) -> SegmentError {
 
 fn corrupt_reason(err: SegmentError) -> String {
     match err {
-        SegmentError::Corrupt { reason, name } => {
+        SegmentError::Corrupted { reason, name } => {
             assert!(!name.is_empty());
             reason
         }
@@ -190,7 +190,7 @@ proptest! {
         std::fs::write(&path, &bytes).unwrap();
         let err = open_err(&path);
         prop_assert!(
-            matches!(err, SegmentError::Corrupt { .. } | SegmentError::Incompatible { .. } | SegmentError::NotInitialized { .. }),
+            matches!(err, SegmentError::Corrupted { .. } | SegmentError::Incompatible { .. } | SegmentError::NotInitialized { .. }),
             "{err}"
         );
     }
@@ -209,7 +209,7 @@ proptest! {
                 prop_assert!(seg.region().read(seg.len(), &mut [0u8; 1]).is_err());
             }
             Err(err) => prop_assert!(
-                matches!(err, SegmentError::Corrupt { .. } | SegmentError::Incompatible { .. } | SegmentError::NotInitialized { .. }),
+                matches!(err, SegmentError::Corrupted { .. } | SegmentError::Incompatible { .. } | SegmentError::NotInitialized { .. }),
                 "{err}"
             ),
         }
@@ -236,7 +236,7 @@ fn every_single_bit_flip_of_the_header_is_caught_where_it_matters() {
         match (byte, result) {
             (60..64 | 104..128, Ok(_)) => opened += 1,
             (8..12, Err(SegmentError::Incompatible { .. })) => {}
-            (_, Err(SegmentError::Corrupt { .. })) if !(60..64).contains(&byte) => {}
+            (_, Err(SegmentError::Corrupted { .. })) if !(60..64).contains(&byte) => {}
             (byte, other) => panic!("bit {} of byte {byte}: {other:?}", bit % 8),
         }
     }

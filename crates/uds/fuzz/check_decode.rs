@@ -43,7 +43,7 @@ pub(crate) fn check(data: &[u8]) {
                     fed = end;
                     continue;
                 }
-                Err(UdsError::FrameTooLarge { len, max }) => {
+                Err(UdsError::TooLarge { len, max }) => {
                     assert!(len > max);
                     return;
                 }
@@ -59,7 +59,7 @@ pub(crate) fn check(data: &[u8]) {
                     assert!(received < expected);
                     break;
                 }
-                Err(UdsError::FrameTooLarge { len, max }) => {
+                Err(UdsError::TooLarge { len, max }) => {
                     assert!(len > max);
                     return;
                 }

@@ -197,11 +197,11 @@ impl FrameCodec {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`].
+    /// [`UdsError::TooLarge`].
     pub fn check_len(&self, len: usize) -> Result<(), UdsError> {
         let max = self.max_frame_length();
         if len as u64 > max {
-            return Err(UdsError::FrameTooLarge {
+            return Err(UdsError::TooLarge {
                 len: len as u64,
                 max,
             });
@@ -213,7 +213,7 @@ impl FrameCodec {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`]; nothing is written then.
+    /// [`UdsError::TooLarge`]; nothing is written then.
     pub fn encode_header(&self, len: usize, dst: &mut impl BufMut) -> Result<(), UdsError> {
         self.check_len(len)?;
         let n = self.header_len();
@@ -234,7 +234,7 @@ impl FrameCodec {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`]; `dst` is unchanged then.
+    /// [`UdsError::TooLarge`]; `dst` is unchanged then.
     pub fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), UdsError> {
         self.check_len(payload.len())?;
         dst.reserve(self.header_len() + payload.len());
@@ -254,7 +254,7 @@ impl FrameCodec {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`] when a header announces more than the maximum.
+    /// [`UdsError::TooLarge`] when a header announces more than the maximum.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, UdsError> {
         let frame = self.decode_unreserved(src)?;
         if frame.is_none() && matches!(self.state, DecodeState::Data(_)) {
@@ -311,7 +311,7 @@ impl FrameCodec {
         };
         let max = self.max_frame_length();
         if len > max {
-            return Err(UdsError::FrameTooLarge { len, max });
+            return Err(UdsError::TooLarge { len, max });
         }
         src.advance(n);
         // len <= max <= usize::MAX: the maximum was configured as a usize.
@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(codec.max_frame_length(), 255);
         assert!(matches!(
             codec.check_len(256),
-            Err(UdsError::FrameTooLarge { len: 256, max: 255 })
+            Err(UdsError::TooLarge { len: 256, max: 255 })
         ));
     }
 
@@ -424,7 +424,7 @@ mod tests {
         let mut wire = BytesMut::new();
         assert!(matches!(
             codec.encode(&[0; 11], &mut wire),
-            Err(UdsError::FrameTooLarge { len: 11, max: 10 })
+            Err(UdsError::TooLarge { len: 11, max: 10 })
         ));
         assert!(wire.is_empty());
         let mut codec = FrameCodec::new();
@@ -432,7 +432,7 @@ mod tests {
         let cap = hostile.capacity();
         assert!(matches!(
             codec.decode(&mut hostile),
-            Err(UdsError::FrameTooLarge {
+            Err(UdsError::TooLarge {
                 len: 0xffff_ffff,
                 max: 8_388_608
             })

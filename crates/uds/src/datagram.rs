@@ -15,7 +15,7 @@ use crate::{UdsAddr, UdsError};
 /// order (Unix datagrams are never dropped or reordered; a full receiver makes the
 /// sender wait).
 ///
-/// - A message larger than the socket can carry is [`UdsError::FrameTooLarge`] at `send`.
+/// - A message larger than the socket can carry is [`UdsError::TooLarge`] at `send`.
 /// - A message larger than the receive capacity ([`set_max_message_len`](Self::set_max_message_len),
 ///   default 256 KiB) is [`UdsError::MessageTruncated`] at `recv`, never returned short.
 /// - **Zero-length datagrams are ordinary messages**: sent and received as empty [`Bytes`].
@@ -111,7 +111,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`] (over [`max_send_len`](Self::max_send_len), which it
+    /// [`UdsError::TooLarge`] (over [`max_send_len`](Self::max_send_len), which it
     /// reports as `max`), [`UdsError::Disconnected`] (the peer socket closed),
     /// or an OS error.
     pub fn send(&self, msg: &[u8]) -> Result<(), UdsError> {

@@ -16,7 +16,7 @@ pub enum UdsError {
     /// what the socket can carry in one message (`SO_SNDBUF` minus 32 bytes, the limit
     /// Linux applies). Detected before any allocation or send.
     #[error("frame of {len} bytes exceeds the limit of {max}")]
-    FrameTooLarge {
+    TooLarge {
         /// Length of the frame (from its header, when decoding).
         len: u64,
         /// The limit.
@@ -227,7 +227,7 @@ impl UdsError {
     /// The [`io::ErrorKind`] that best describes this error.
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
-            Self::FrameTooLarge { .. } | Self::Truncated { .. } | Self::MessageTruncated { .. } => {
+            Self::TooLarge { .. } | Self::Truncated { .. } | Self::MessageTruncated { .. } => {
                 io::ErrorKind::InvalidData
             }
             Self::ControlTruncated | Self::TooManyFds { .. } => io::ErrorKind::InvalidData,

@@ -135,7 +135,7 @@ impl<S: AsFd> FramedStream<S> {
     /// # Errors
     ///
     /// [`UdsError::Truncated`] when the stream ends inside a frame,
-    /// [`UdsError::FrameTooLarge`] for a header over the maximum (the stream is then out
+    /// [`UdsError::TooLarge`] for a header over the maximum (the stream is then out
     /// of step: close it), [`UdsError::Disconnected`] on a connection reset, or an OS error
     /// ([`UdsError::Timeout`] when the read timeout expired).
     pub fn read_frame(&mut self) -> Result<Option<Bytes>, UdsError> {
@@ -264,7 +264,7 @@ impl<S: AsFd> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`] (nothing sent), [`UdsError::Disconnected`] when the
+    /// [`UdsError::TooLarge`] (nothing sent), [`UdsError::Disconnected`] when the
     /// peer is gone, or an OS error ([`UdsError::Timeout`] when the write timeout expired).
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
         if self.write_buf.is_empty() && payload.len() <= SMALL_FRAME {
@@ -324,7 +324,7 @@ impl<S: AsFd> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`UdsError::FrameTooLarge`]; the buffer is unchanged then.
+    /// [`UdsError::TooLarge`]; the buffer is unchanged then.
     pub fn feed_frame(&mut self, payload: &[u8]) -> Result<(), UdsError> {
         self.codec.encode(payload, &mut self.write_buf)
     }

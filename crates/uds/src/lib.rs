@@ -16,7 +16,7 @@
 //!   partial vectored writes, sends with `MSG_NOSIGNAL` (a gone peer is
 //!   [`UdsError::Disconnected`], never `SIGPIPE`), and reuses one read buffer.
 //! - **Message boundaries are kept** by [`SeqpacketStream`] and [`DatagramSocket`]; a
-//!   message that does not fit is an error ([`UdsError::FrameTooLarge`] on send,
+//!   message that does not fit is an error ([`UdsError::TooLarge`] on send,
 //!   [`UdsError::MessageTruncated`] on receive), never silently short. A received
 //!   message owns exactly its bytes, and an empty seqpacket message is never mistaken for
 //!   the peer closing.

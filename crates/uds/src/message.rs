@@ -35,9 +35,9 @@ pub(crate) fn max_send_len(fd: impl AsFd) -> Result<usize, UdsError> {
         })
 }
 
-/// [`UdsError::FrameTooLarge`] for a message of `len` bytes refused with `EMSGSIZE`.
+/// [`UdsError::TooLarge`] for a message of `len` bytes refused with `EMSGSIZE`.
 pub(crate) fn too_large(fd: impl AsFd, len: usize) -> UdsError {
-    UdsError::FrameTooLarge {
+    UdsError::TooLarge {
         len: len as u64,
         max: max_send_len(fd).map_or(0, |n| n as u64),
     }
@@ -47,7 +47,7 @@ pub(crate) fn too_large(fd: impl AsFd, len: usize) -> UdsError {
 ///
 /// # Errors
 ///
-/// [`UdsError::FrameTooLarge`] (`EMSGSIZE`: more than the socket carries in one message,
+/// [`UdsError::TooLarge`] (`EMSGSIZE`: more than the socket carries in one message,
 /// [`max_send_len`]), [`UdsError::Disconnected`], or an OS error.
 pub(crate) fn send(fd: impl AsFd, msg: &[u8], to: Option<&SocketAddrUnix>) -> Result<(), UdsError> {
     loop {

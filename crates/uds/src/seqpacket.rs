@@ -13,7 +13,7 @@ use crate::{PeerCredentials, UdsAddr, UdsError};
 /// peer credentials), but every `send` arrives as exactly one `recv`.
 ///
 /// Messages:
-/// - a message larger than the socket can carry is [`UdsError::FrameTooLarge`] at `send`;
+/// - a message larger than the socket can carry is [`UdsError::TooLarge`] at `send`;
 /// - a message larger than the receive capacity ([`set_max_message_len`](Self::set_max_message_len),
 ///   default 256 KiB) is [`UdsError::MessageTruncated`] at `recv`, never returned short;
 /// - **zero-length messages**: [`send`](Self::send) refuses them
@@ -80,7 +80,7 @@ impl SeqpacketStream {
     ///
     /// # Errors
     ///
-    /// [`UdsError::EmptyMessage`] for an empty `msg`, [`UdsError::FrameTooLarge`] (over
+    /// [`UdsError::EmptyMessage`] for an empty `msg`, [`UdsError::TooLarge`] (over
     /// [`max_send_len`](Self::max_send_len), which it reports as `max`),
     /// [`UdsError::Disconnected`], or an OS error.
     pub fn send(&self, msg: &[u8]) -> Result<(), UdsError> {

@@ -63,7 +63,7 @@ fn round_trips_of_size_zero_one_and_the_maximum() {
     let mut too_big = BytesMut::new();
     assert!(matches!(
         codec.encode(&vec![0; max + 1], &mut too_big),
-        Err(UdsError::FrameTooLarge { len, max: m }) if len == max as u64 + 1 && m == max as u64
+        Err(UdsError::TooLarge { len, max: m }) if len == max as u64 + 1 && m == max as u64
     ));
 }
 
@@ -78,11 +78,11 @@ fn hostile_lengths_are_refused_before_allocating() {
         let mut buf = BytesMut::from(header);
         let before = buf.capacity();
         match codec.decode(&mut buf) {
-            Err(UdsError::FrameTooLarge { len, max }) => {
+            Err(UdsError::TooLarge { len, max }) => {
                 assert!(len > max);
                 assert_eq!(max, 8 * 1024 * 1024);
             }
-            other => panic!("expected FrameTooLarge, got {other:?}"),
+            other => panic!("expected TooLarge, got {other:?}"),
         }
         assert_eq!(buf.capacity(), before);
     }
@@ -92,7 +92,7 @@ fn hostile_lengths_are_refused_before_allocating() {
     let mut buf = BytesMut::from(&u64::MAX.to_be_bytes()[..]);
     assert!(matches!(
         codec.decode(&mut buf),
-        Err(UdsError::FrameTooLarge { .. })
+        Err(UdsError::TooLarge { .. })
     ));
 }
 
@@ -159,7 +159,7 @@ proptest! {
         loop {
             match codec.decode_eof(&mut buf) {
                 Ok(Some(_)) => continue,
-                Ok(None) | Err(UdsError::Truncated { .. } | UdsError::FrameTooLarge { .. }) => break,
+                Ok(None) | Err(UdsError::Truncated { .. } | UdsError::TooLarge { .. }) => break,
                 Err(other) => prop_assert!(false, "unexpected {other:?}"),
             }
         }

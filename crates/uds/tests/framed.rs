@@ -166,7 +166,7 @@ fn an_oversized_header_from_the_peer_is_refused() {
     let mut framed = FramedStream::new(b);
     assert!(matches!(
         framed.read_frame(),
-        Err(UdsError::FrameTooLarge {
+        Err(UdsError::TooLarge {
             len: 0xffff_ffff,
             ..
         })
@@ -193,7 +193,7 @@ fn frames_over_the_limit_are_refused_before_sending() {
     let codec = FrameCodec::builder().max_frame_length(16).new_codec();
     let mut framed = FramedStream::with_codec(a, codec);
     let err = framed.write_frames(&[b"ok", &[0; 17]]).unwrap_err();
-    assert!(matches!(err, UdsError::FrameTooLarge { len: 17, max: 16 }));
+    assert!(matches!(err, UdsError::TooLarge { len: 17, max: 16 }));
     b.set_nonblocking(true).unwrap();
     let mut probe = [0u8; 8];
     assert!(

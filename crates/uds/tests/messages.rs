@@ -69,11 +69,11 @@ fn seqpacket_refuses_oversized_and_empty_messages() {
     );
     let (a, mut b) = SeqpacketStream::pair().unwrap();
     match a.send(&vec![0; 4 << 20]) {
-        Err(UdsError::FrameTooLarge { len, max }) => {
+        Err(UdsError::TooLarge { len, max }) => {
             assert_eq!(len, 4 << 20);
             assert!(max > 0 && max < 4 << 20);
         }
-        other => panic!("expected FrameTooLarge, got {other:?}"),
+        other => panic!("expected TooLarge, got {other:?}"),
     }
     assert!(matches!(a.send(b""), Err(UdsError::EmptyMessage)));
     a.send(b"still usable").unwrap();
@@ -133,7 +133,7 @@ fn datagrams_report_truncation_and_size_limits() {
     ));
     assert!(matches!(
         a.send(&vec![0; 8 << 20]),
-        Err(UdsError::FrameTooLarge { .. })
+        Err(UdsError::TooLarge { .. })
     ));
 }
 
@@ -244,10 +244,10 @@ fn the_reported_send_limit_is_exact() {
     a.send(&vec![1; max]).unwrap();
     assert_eq!(b.recv().unwrap().unwrap().len(), max);
     match a.send(&vec![1; max + 1]) {
-        Err(UdsError::FrameTooLarge { len, max: reported }) => {
+        Err(UdsError::TooLarge { len, max: reported }) => {
             assert_eq!((len, reported), (max as u64 + 1, max as u64))
         }
-        other => panic!("expected FrameTooLarge, got {other:?}"),
+        other => panic!("expected TooLarge, got {other:?}"),
     }
 
     let (a, mut b) = DatagramSocket::pair().unwrap();
@@ -259,10 +259,10 @@ fn the_reported_send_limit_is_exact() {
     a.send(&vec![2; max]).unwrap();
     assert_eq!(b.recv().unwrap().len(), max);
     match a.send(&vec![2; max + 1]) {
-        Err(UdsError::FrameTooLarge { len, max: reported }) => {
+        Err(UdsError::TooLarge { len, max: reported }) => {
             assert_eq!((len, reported), (max as u64 + 1, max as u64))
         }
-        other => panic!("expected FrameTooLarge, got {other:?}"),
+        other => panic!("expected TooLarge, got {other:?}"),
     }
 }
 

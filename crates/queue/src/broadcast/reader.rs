@@ -134,7 +134,7 @@ impl<M: Memory> BroadcastReader<M> {
     }
 
     /// Copies record `n` out of its slot into `out`, or reports it overwritten; a record
-    /// `out` cannot hold is [`QueueError::TooLarge`] (and stays next). On `Overwritten`,
+    /// `out` cannot hold is [`QueueError::BufferTooSmall`] (and stays next). On `Overwritten`,
     /// what `out` holds is unspecified.
     fn read_slot<S: Sink + ?Sized>(&self, n: u64, out: &mut S) -> Result<Slot, QueueError> {
         let index = (n & (self.capacity - 1)) as usize;
@@ -166,9 +166,9 @@ impl<M: Memory> BroadcastReader<M> {
                     self.slot_size
                 ))
             } else {
-                QueueError::TooLarge {
+                QueueError::BufferTooSmall {
                     len: len as usize,
-                    max: out.room(),
+                    capacity: out.room(),
                 }
             });
         }
@@ -250,7 +250,7 @@ impl<M: Memory> BroadcastReader<M> {
     ///
     /// # Errors
     ///
-    /// Those of `try_recv`, and [`QueueError::TooLarge`] when `buf` is shorter than the
+    /// Those of `try_recv`, and [`QueueError::BufferTooSmall`] when `buf` is shorter than the
     /// record, which then stays next.
     ///
     /// # Examples
@@ -310,8 +310,8 @@ impl<M: Memory> BroadcastReader<M> {
     ///
     /// # Errors
     ///
-    /// Those of `recv_blocking`, and [`QueueError::TooLarge`] when `buf` is shorter than
-    /// the record, which then stays next.
+    /// Those of `recv_blocking`, and [`QueueError::BufferTooSmall`] when `buf` is shorter
+    /// than the record, which then stays next.
     pub fn recv_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
         self.recv_until(None, buf)
     }

@@ -43,7 +43,7 @@ impl<M: Memory> MpmcConsumer<M> {
     ///
     /// # Errors
     ///
-    /// Those of `try_pop`, and [`QueueError::TooLarge`] when `buf` is shorter than the
+    /// Those of `try_pop`, and [`QueueError::BufferTooSmall`] when `buf` is shorter than the
     /// record, which then stays queued.
     ///
     /// # Examples
@@ -104,8 +104,8 @@ impl<M: Memory> MpmcConsumer<M> {
     ///
     /// # Errors
     ///
-    /// Those of `pop_blocking`, and [`QueueError::TooLarge`] when `buf` is shorter than
-    /// the record, which then stays queued.
+    /// Those of `pop_blocking`, and [`QueueError::BufferTooSmall`] when `buf` is shorter
+    /// than the record, which then stays queued.
     pub fn pop_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
         self.pop_until(None, buf)
     }

@@ -333,9 +333,9 @@ impl<M: Memory> Handle<M> {
                 // else took the slot, but the length is read again and validated then.
                 let ahead = slot.len.load(Ordering::Relaxed);
                 if raw & SKIPPED == 0 && !out.fits(ahead) {
-                    return Err(QueueError::TooLarge {
+                    return Err(QueueError::BufferTooSmall {
                         len: usize::try_from(ahead).unwrap_or(usize::MAX),
-                        max: out.room(),
+                        capacity: out.room(),
                     });
                 }
                 let announcement = self.announcement();
