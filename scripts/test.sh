@@ -4,7 +4,7 @@
 #    cargo-nextest, one process per test, killed and failed by name if it runs for more
 #    than 4 minutes (.config/nextest.toml); installed from crates.io when missing;
 # 2. the doc tests (nextest does not run them);
-# 3. the loom models of the lock-free protocols, which need their own build (`--cfg loom`,
+# 3. the loom models of the lock-free protocols, which need their own build (`--cfg ipclane_loom`,
 #    kept in target/loom so the two builds do not evict each other).
 # Tests that cannot run here (no root, no invariant TSC, ...) say so and are listed and
 # counted at the end. Long stress variants are #[ignore]d; run them by name (see
@@ -25,7 +25,7 @@ cargo nextest run --workspace
 
 cargo test --workspace --doc
 
-RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" CARGO_TARGET_DIR=target/loom \
+RUSTFLAGS="--cfg ipclane_loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" CARGO_TARGET_DIR=target/loom \
     timeout 20m cargo test -p ipclane-queue --test loom --release
 
 skipped=$(sort -u "$IPCLANE_SKIP_LOG" | sed '/^$/d')

@@ -18,7 +18,7 @@
 //! it), the notifier reads the count with a read-modify-write instead: symmetric, correct,
 //! slower. The loom model checks that symmetric form.
 
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 mod imp {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU8, AtomicU32, Ordering, compiler_fence, fence};
@@ -92,7 +92,7 @@ mod imp {
     }
 }
 
-#[cfg(loom)]
+#[cfg(ipclane_loom)]
 mod imp {
     use loom::sync::atomic::{AtomicU32, Ordering};
 

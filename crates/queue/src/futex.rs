@@ -1,7 +1,7 @@
 //! Sleeping on a shared word until it changes: the Linux futex, shared between processes
 //! (not the `PRIVATE` variant), or a model of it under loom.
 
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 mod imp {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
@@ -24,7 +24,7 @@ mod imp {
     }
 }
 
-#[cfg(loom)]
+#[cfg(ipclane_loom)]
 mod imp {
     //! Loom has no futex. This model keeps its contract: the check of the word and going
     //! to sleep are atomic with respect to `wake_all`, which a waker calls after changing

@@ -41,7 +41,7 @@ pub(crate) struct Meta {
     slot_size: AtomicU64,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 const _: () = assert!(size_of::<Meta>() == 128 && align_of::<Meta>() == 128);
 
 impl Meta {
@@ -234,7 +234,7 @@ impl Side {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(ipclane_loom)))]
 mod tests {
     use super::*;
     use crate::HeapMemory;

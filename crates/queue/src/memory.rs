@@ -48,7 +48,7 @@ pub unsafe trait Memory: Send + Sync {
     /// Loom only: the model of the 8-byte word at `offset`, for the words a structure
     /// accesses atomically inside otherwise plain bytes (the SPSC record headers). Only
     /// [`HeapMemory`] provides it; loom models run on heap memory.
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     #[doc(hidden)]
     fn loom_word(&self, offset: usize) -> &loom::sync::atomic::AtomicU64 {
         let _ = offset;
@@ -59,7 +59,7 @@ pub unsafe trait Memory: Send + Sync {
     /// payload), so that loom checks every read and write of them is ordered after the
     /// last conflicting one: a hand-back too weak to order a consumer's read before the
     /// next producer's write is a race loom reports. Only [`HeapMemory`] provides it.
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     #[doc(hidden)]
     fn loom_bytes(&self, offset: usize) -> &loom::cell::UnsafeCell<()> {
         let _ = offset;
@@ -101,12 +101,12 @@ pub struct HeapMemory {
     layout: Layout,
     /// Loom models of the words accessed atomically inside plain bytes, by offset, each
     /// created on first use from the bytes there.
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     words: std::sync::Mutex<
         std::collections::HashMap<usize, std::pin::Pin<Box<loom::sync::atomic::AtomicU64>>>,
     >,
     /// Loom cells standing for plain byte ranges, by offset (see `Memory::loom_bytes`).
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     cells: std::sync::Mutex<
         std::collections::HashMap<usize, std::pin::Pin<Box<loom::cell::UnsafeCell<()>>>>,
     >,
@@ -133,9 +133,9 @@ impl HeapMemory {
         Self {
             ptr,
             layout,
-            #[cfg(loom)]
+            #[cfg(ipclane_loom)]
             words: Default::default(),
-            #[cfg(loom)]
+            #[cfg(ipclane_loom)]
             cells: Default::default(),
         }
     }
@@ -167,7 +167,7 @@ unsafe impl Memory for HeapMemory {
         None
     }
 
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     fn loom_word(&self, offset: usize) -> &loom::sync::atomic::AtomicU64 {
         assert!(
             offset.is_multiple_of(8) && offset + 8 <= self.len(),
@@ -186,7 +186,7 @@ unsafe impl Memory for HeapMemory {
         // self, so it lives as long as the borrow of self.
         unsafe { &*word }
     }
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     fn loom_bytes(&self, offset: usize) -> &loom::cell::UnsafeCell<()> {
         // A std mutex, invisible to loom: it adds no ordering to the models.
         let mut cells = self.cells.lock().expect("cells");
@@ -234,7 +234,7 @@ unsafe impl Memory for RegionMemory {
 /// Nothing outside loom.
 #[inline(always)]
 pub(crate) fn model_access<M: Memory + ?Sized>(memory: &M, at: NonNull<u8>, write: bool) {
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     {
         let offset = at.as_ptr() as usize - memory.as_ptr().as_ptr() as usize;
         let cell = memory.loom_bytes(offset);
@@ -244,7 +244,7 @@ pub(crate) fn model_access<M: Memory + ?Sized>(memory: &M, at: NonNull<u8>, writ
             cell.with(|_| ());
         }
     }
-    #[cfg(not(loom))]
+    #[cfg(not(ipclane_loom))]
     let _ = (memory, at, write);
 }
 

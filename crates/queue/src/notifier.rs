@@ -326,7 +326,7 @@ impl Waiter {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(ipclane_loom)))]
 mod tests {
     use super::*;
 

@@ -1,26 +1,26 @@
-//! The atomics every structure uses: `std`'s, or loom's under `--cfg loom`.
+//! The atomics every structure uses: `std`'s, or loom's under `--cfg ipclane_loom`.
 //!
 //! Nothing else in the crate names `core::sync::atomic` for shared state, so the loom
 //! models check exactly the code that runs in shared memory.
 
-#[cfg(loom)]
+#[cfg(ipclane_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// A hint inside a spin loop (loom: yields to the model's scheduler).
 pub(crate) fn spin_hint() {
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     loom::thread::yield_now();
-    #[cfg(not(loom))]
+    #[cfg(not(ipclane_loom))]
     std::hint::spin_loop();
 }
 
 /// Gives the CPU away for a moment (loom: a scheduling point).
 pub(crate) fn yield_now() {
-    #[cfg(loom)]
+    #[cfg(ipclane_loom)]
     loom::thread::yield_now();
-    #[cfg(not(loom))]
+    #[cfg(not(ipclane_loom))]
     std::thread::yield_now();
 }
 
@@ -28,18 +28,18 @@ pub(crate) fn yield_now() {
 /// and changes nothing the program computes (loom and other architectures: nothing).
 #[inline(always)]
 pub(crate) fn prefetch(ptr: *const u8) {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", not(ipclane_loom)))]
     // SAFETY: SSE is part of the x86_64 baseline, so the instruction exists; a prefetch
     // reads nothing into the program and never faults, whatever the address.
     unsafe {
         std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast())
     };
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    #[cfg(not(all(target_arch = "x86_64", not(ipclane_loom))))]
     let _ = ptr;
 }
 
 /// One bit of an extended CPUID leaf, asked once and remembered.
-#[cfg(all(target_arch = "x86_64", not(loom)))]
+#[cfg(all(target_arch = "x86_64", not(ipclane_loom)))]
 struct CpuFlag {
     /// 0 not asked yet, 1 no, 2 yes.
     known: std::sync::atomic::AtomicU8,
@@ -48,7 +48,7 @@ struct CpuFlag {
     bit: u32,
 }
 
-#[cfg(all(target_arch = "x86_64", not(loom)))]
+#[cfg(all(target_arch = "x86_64", not(ipclane_loom)))]
 impl CpuFlag {
     const fn new(leaf: u32, register: fn(std::arch::x86_64::CpuidResult) -> u32, bit: u32) -> Self {
         Self {
@@ -79,7 +79,7 @@ impl CpuFlag {
 /// changes rate). Ticks only compare with ticks; [`crate::notifier`] converts them.
 #[inline(always)]
 pub(crate) fn ticks() -> Option<u64> {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", not(ipclane_loom)))]
     if has_invariant_tsc() {
         // SAFETY: RDTSC exists on every x86_64 CPU and only reads the counter.
         return Some(unsafe { std::arch::x86_64::_rdtsc() });
@@ -89,7 +89,7 @@ pub(crate) fn ticks() -> Option<u64> {
 
 /// Whether the TSC runs at a constant rate through sleep states (CPUID 0x8000_0007, EDX
 /// bit 8), asked once.
-#[cfg(all(target_arch = "x86_64", not(loom)))]
+#[cfg(all(target_arch = "x86_64", not(ipclane_loom)))]
 fn has_invariant_tsc() -> bool {
     static KNOWN: CpuFlag = CpuFlag::new(0x8000_0007, |r| r.edx, 8);
     KNOWN.get()

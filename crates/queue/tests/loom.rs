@@ -1,14 +1,14 @@
 //! Loom models of every lock-free protocol of the crate. Run with
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ipclane-queue --test loom --release
+//! RUSTFLAGS="--cfg ipclane_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ipclane-queue --test loom --release
 //! ```
 //!
 //! (`.ci/run` does.) Loom explores the thread interleavings and memory orderings the
 //! models allow; the data those structures copy is checked for content, so a torn,
 //! duplicated, lost or reordered record fails the model.
 
-#![cfg(loom)]
+#![cfg(ipclane_loom)]
 
 use std::sync::Arc;
 use std::time::Duration;

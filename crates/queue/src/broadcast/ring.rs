@@ -43,7 +43,7 @@ pub(crate) struct Control {
     pub(crate) data_ready: CachePadded<WakeWord>,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 const _: () = assert!(size_of::<Control>() == 512);
 
 pub(crate) const SLOTS_OFFSET: usize = size_of::<Control>().next_multiple_of(memory::ALIGN);

@@ -98,7 +98,11 @@ type Intents = [CachePadded<AtomicU64>; INTENT_WORDS];
 /// Intent words per role. Loom models run on heap memory, which announces nothing (see
 /// the module docs), so there one unused word stands for all: 128 modelled atomics per
 /// queue would only slow every execution of the models down.
-const INTENT_WORDS: usize = if cfg!(loom) { 1 } else { MAX_SIDES as usize };
+const INTENT_WORDS: usize = if cfg!(ipclane_loom) {
+    1
+} else {
+    MAX_SIDES as usize
+};
 
 #[derive(Debug)]
 #[repr(C)]
@@ -115,7 +119,7 @@ struct Control {
     consumer_intents: Intents,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 const _: () = assert!(size_of::<Control>() == 17408);
 
 const SLOTS_OFFSET: usize = size_of::<Control>().next_multiple_of(memory::ALIGN);

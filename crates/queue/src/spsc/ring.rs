@@ -74,7 +74,7 @@ pub(crate) struct Control {
     pub(crate) space_ready: CachePadded<WakeWord>,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 const _: () = {
     assert!(size_of::<Control>() == 896);
     assert!(std::mem::offset_of!(Control, head) == 128);
@@ -317,7 +317,7 @@ fn validate<M: Memory + ?Sized>(
 ///
 /// `offset` must be a multiple of 8 below the ring's capacity, and `data` the ring's start
 /// inside `memory` (both checked in debug builds by the callers' invariants).
-#[cfg(not(loom))]
+#[cfg(not(ipclane_loom))]
 pub(crate) fn header_word<M: Memory + ?Sized>(
     _memory: &M,
     data: NonNull<u8>,
@@ -333,7 +333,7 @@ pub(crate) fn header_word<M: Memory + ?Sized>(
 }
 
 /// Loom version of [`header_word`]: the memory's loom-tracked word.
-#[cfg(loom)]
+#[cfg(ipclane_loom)]
 pub(crate) fn header_word<M: Memory + ?Sized>(
     memory: &M,
     _data: NonNull<u8>,
@@ -436,7 +436,7 @@ fn bad_header(header: u64, pos: u64, capacity: u64, released: u64) -> QueueError
     ))
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(ipclane_loom)))]
 mod tests {
     use super::*;
 
