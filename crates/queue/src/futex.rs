@@ -10,10 +10,11 @@ mod imp {
 
     /// Sleeps while `word == expected`, at most `timeout`; may return spuriously.
     pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-        let ts = futex::Timespec {
-            tv_sec: timeout.as_secs().try_into().unwrap_or(i64::MAX),
-            tv_nsec: timeout.subsec_nanos().into(),
-        };
+        // A timeout past what a timespec holds is as good as forever.
+        let ts = futex::Timespec::try_from(timeout).unwrap_or(futex::Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
         // EAGAIN (the word changed), EINTR and ETIMEDOUT all mean: look again.
         let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
     }

@@ -147,10 +147,8 @@ pub(crate) fn map(
         .map_raw(fd)
         .map_err(SegmentError::os_fn(display, "mmap"))?;
     if config.mlock {
-        // SAFETY: the range is exactly the mapping just created, which stays mapped until
-        // `map` is dropped (munmap also unlocks it); mlock does not touch the contents.
-        unsafe { rustix::mm::mlock(map.as_mut_ptr().cast(), map.len()) }
-            .map_err(SegmentError::os_fn(display, "mlock"))?;
+        // The whole mapping, until it is unmapped (munmap also unlocks it).
+        map.lock().map_err(SegmentError::os_fn(display, "mlock"))?;
     }
     Ok(map)
 }

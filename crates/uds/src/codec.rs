@@ -217,15 +217,10 @@ impl FrameCodec {
     pub fn encode_header(&self, len: usize, dst: &mut impl BufMut) -> Result<(), UdsError> {
         self.check_len(len)?;
         let n = self.header_len();
-        let bytes = if self.config.big_endian {
-            (len as u64).to_be_bytes()
-        } else {
-            (len as u64).to_le_bytes()
-        };
         if self.config.big_endian {
-            dst.put_slice(&bytes[8 - n..]);
+            dst.put_uint(len as u64, n);
         } else {
-            dst.put_slice(&bytes[..n]);
+            dst.put_uint_le(len as u64, n);
         }
         Ok(())
     }
@@ -301,13 +296,11 @@ impl FrameCodec {
         if src.len() < n {
             return Ok(None);
         }
-        let mut field = [0u8; 8];
+        let mut field = &src[..n];
         let len = if self.config.big_endian {
-            field[8 - n..].copy_from_slice(&src[..n]);
-            u64::from_be_bytes(field)
+            field.get_uint(n)
         } else {
-            field[..n].copy_from_slice(&src[..n]);
-            u64::from_le_bytes(field)
+            field.get_uint_le(n)
         };
         let max = self.max_frame_length();
         if len > max {
