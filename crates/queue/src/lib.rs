@@ -123,6 +123,9 @@ mod sync;
 
 pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter};
 pub use error::QueueError;
+/// The segment the structures live in between processes, and its error, re-exported so
+/// that opening one needs no direct dependency on ipclane-segment.
+pub use ipclane_segment::{Segment, SegmentError};
 pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use notifier::WaitStrategy;

@@ -286,6 +286,17 @@ pub(crate) fn memfd_with(
     create_with(Segment::anonymous(debug_name), len, kind, init)
 }
 
+/// Opens the named segment `name`, which must hold a structure of `kind`.
+pub(crate) fn open_named(name: &str, kind: Kind) -> Result<Segment, QueueError> {
+    Ok(Segment::named(name).kind(kind).open()?)
+}
+
+/// Opens the segment behind a received descriptor, which must be sealed (a memfd made by
+/// `create_memfd`) and hold a structure of `kind`.
+pub(crate) fn open_fd(fd: std::os::fd::OwnedFd, kind: Kind) -> Result<Segment, QueueError> {
+    Ok(Segment::from_fd(fd).kind(kind).open()?)
+}
+
 /// Creates the segment of `builder` with `len` bytes and `kind`, holding a structure
 /// written by `init` before anyone can open it.
 fn create_with(

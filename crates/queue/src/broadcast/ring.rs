@@ -94,6 +94,29 @@ impl Broadcast {
         "v1: seqlock slots @512, seq+len+words",
     );
 
+    /// Opens the named segment `name` that `create_named` made, checking that it holds
+    /// this structure (its kind and layout version).
+    ///
+    /// # Errors
+    ///
+    /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
+    /// an incompatible kind, a corrupted header.
+    pub fn open_named(name: &str) -> Result<Segment, QueueError> {
+        memory::open_named(name, Self::KIND)
+    }
+
+    /// Opens the segment behind a descriptor received from the process that called
+    /// `create_memfd` (over a Unix socket, or through `fork`), checking that it is sealed
+    /// and holds this structure.
+    ///
+    /// # Errors
+    ///
+    /// The segment's errors: an unsealed descriptor, an incompatible kind, a corrupted
+    /// header.
+    pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
+        memory::open_fd(fd, Self::KIND)
+    }
+
     fn slot_bytes(slot_size: usize) -> Option<usize> {
         slot_size
             .checked_next_multiple_of(8)?
@@ -189,7 +212,7 @@ impl Broadcast {
     /// shrinking and growing before the ring is written, so no process can ever change
     /// its size (no `SIGBUS`), and with no name to unlink. Hand its descriptor to the
     /// other processes over a Unix socket (`SCM_RIGHTS`) or through `fork`; each opens it
-    /// with `Segment::from_fd(fd).kind(Broadcast::KIND).open()` and attaches a writer or
+    /// with [`open_fd`](Self::open_fd) and attaches a writer or
     /// readers. See [`SpscRing::create_memfd`](crate::SpscRing::create_memfd).
     ///
     /// # Errors

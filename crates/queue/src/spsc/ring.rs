@@ -127,6 +127,29 @@ impl SpscRing {
         "v2: meta,head,tail hint,sides,2 wake words @896; header commits",
     );
 
+    /// Opens the named segment `name` that `create_named` made, checking that it holds
+    /// this structure (its kind and layout version).
+    ///
+    /// # Errors
+    ///
+    /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
+    /// an incompatible kind, a corrupted header.
+    pub fn open_named(name: &str) -> Result<Segment, QueueError> {
+        memory::open_named(name, Self::KIND)
+    }
+
+    /// Opens the segment behind a descriptor received from the process that called
+    /// `create_memfd` (over a Unix socket, or through `fork`), checking that it is sealed
+    /// and holds this structure.
+    ///
+    /// # Errors
+    ///
+    /// The segment's errors: an unsealed descriptor, an incompatible kind, a corrupted
+    /// header.
+    pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
+        memory::open_fd(fd, Self::KIND)
+    }
+
     /// Bytes of memory a ring of `capacity` bytes needs.
     pub fn required_len(capacity: usize) -> usize {
         DATA_OFFSET + capacity
@@ -181,7 +204,7 @@ impl SpscRing {
     }
 
     /// Creates the named segment `name` holding an empty ring of `capacity` bytes. Each
-    /// process then opens it (`Segment::named(name).kind(SpscRing::KIND).open()`) and
+    /// process then opens it ([`open_named`](Self::open_named)) and
     /// attaches its side.
     ///
     /// Any process of the same user can truncate or unlink a named segment: a truncated
@@ -206,7 +229,7 @@ impl SpscRing {
     /// Attach one side here and hand the segment's descriptor ([`AsFd`](std::os::fd::AsFd))
     /// to the peer over a Unix socket (`SCM_RIGHTS`, as the hybrid transport does) or
     /// through `fork`; the peer opens it with
-    /// `Segment::from_fd(fd).kind(SpscRing::KIND).open()`, which refuses a descriptor
+    /// [`open_fd`](Self::open_fd), which refuses a descriptor
     /// that is not sealed, and attaches the other side. The kernel frees the memory with
     /// the last descriptor and mapping.
     ///
