@@ -178,7 +178,7 @@ impl Side {
         id: SideId,
     ) -> Result<Option<ipclane_segment::Claim>, QueueError> {
         let claim = memory.claim(id.claim, id.name)?;
-        crate::fences::prepare();
+        crate::wait::prepare();
         loop {
             let raw = self.state.load(Ordering::Acquire);
             match Self::decode(raw, id)? {

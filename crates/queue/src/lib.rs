@@ -111,15 +111,13 @@ mod error;
 pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
 mod fault;
-mod fences;
-mod futex;
 mod layout;
 mod memory;
 mod mpmc;
-mod notifier;
 mod sink;
 mod spsc;
 mod sync;
+mod wait;
 
 pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter};
 pub use error::QueueError;
@@ -128,5 +126,5 @@ pub use error::QueueError;
 pub use ipclane_segment::{Segment, SegmentError};
 pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
-pub use notifier::WaitStrategy;
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};
+pub use wait::WaitStrategy;

@@ -76,7 +76,7 @@ impl CpuFlag {
 
 /// A reading of the CPU's invariant time-stamp counter (a few cycles, no memory touched),
 /// or `None` where there is none to trust (other architectures, loom, a TSC that stops or
-/// changes rate). Ticks only compare with ticks; [`crate::notifier`] converts them.
+/// changes rate). Ticks only compare with ticks; [`crate::wait`] converts them.
 #[inline(always)]
 pub(crate) fn ticks() -> Option<u64> {
     #[cfg(all(target_arch = "x86_64", not(ipclane_loom)))]

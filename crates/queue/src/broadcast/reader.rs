@@ -8,9 +8,9 @@ use super::ring::{self, Control, WRITER};
 use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
-use crate::notifier::{WaitStrategy, Waiter};
 use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
+use crate::wait::{WaitStrategy, Waiter};
 
 /// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
 /// newest record under it.

@@ -24,8 +24,8 @@ use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, Meta, Side, SideId, Structure};
 use crate::memory::{self, HeapMemory, Memory};
-use crate::notifier::WakeWord;
 use crate::sync::AtomicU64;
+use crate::wait::WakeWord;
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
 
 /// The writer's side: liveness claim 0.

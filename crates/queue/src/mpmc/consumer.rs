@@ -7,8 +7,8 @@ use super::handle::Handle;
 use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
-use crate::notifier::{WaitStrategy, Waiter};
 use crate::sink::Sink;
+use crate::wait::{WaitStrategy, Waiter};
 
 /// A consumer of an [`MpmcQueue`](super::MpmcQueue); made by
 /// [`MpmcQueue::consumer`](super::MpmcQueue::consumer).

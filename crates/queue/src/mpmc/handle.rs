@@ -14,9 +14,9 @@ use super::{
 use crate::QueueError;
 use crate::layout::Structure;
 use crate::memory::{self, Memory};
-use crate::notifier::{WaitStrategy, Waiter, WakeWord};
 use crate::sink::Sink;
 use crate::sync::{AtomicU64, Ordering};
+use crate::wait::{WaitStrategy, Waiter, WakeWord};
 
 /// Consecutive `Full` (or empty) outcomes at one position after which an operation looks
 /// for a dead owner of the slot that blocks it ([`Handle::repair`]): rare enough to cost
@@ -104,7 +104,7 @@ impl<M: Memory> Handle<M> {
             word.store(0, Ordering::Release);
             NonNull::from(word)
         });
-        crate::fences::prepare();
+        crate::wait::prepare();
         let counts = ctrl.counts(role);
         counts.live.fetch_add(1, Ordering::AcqRel);
         counts.seen.fetch_add(1, Ordering::AcqRel);

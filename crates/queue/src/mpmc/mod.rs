@@ -62,8 +62,8 @@ pub use producer::MpmcProducer;
 use crate::QueueError;
 use crate::layout::{CachePadded, Meta, Structure};
 use crate::memory::{self, HeapMemory, Memory};
-use crate::notifier::WakeWord;
 use crate::sync::{AtomicU32, AtomicU64};
+use crate::wait::WakeWord;
 
 /// Most producers (and, separately, consumers) whose death a segment can detect.
 const MAX_SIDES: u32 = 64;

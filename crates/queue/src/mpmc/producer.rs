@@ -7,7 +7,7 @@ use super::handle::Handle;
 use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
-use crate::notifier::{WaitStrategy, Waiter};
+use crate::wait::{WaitStrategy, Waiter};
 
 /// A producer of an [`MpmcQueue`](super::MpmcQueue); made by
 /// [`MpmcQueue::producer`](super::MpmcQueue::producer).

@@ -9,8 +9,8 @@ use ipclane_segment::Claim;
 use super::ring::{self, Control, Entry, PRODUCER, header_word};
 use crate::QueueError;
 use crate::memory::{self, Memory};
-use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::{self, Ordering};
+use crate::wait::{WaitStrategy, Waiter};
 
 /// How far ahead of its position the consumer prefetches published lines.
 const PREFETCH_AHEAD: u64 = 4096;

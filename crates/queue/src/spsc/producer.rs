@@ -9,8 +9,8 @@ use ipclane_segment::Claim;
 use super::ring::{self, CONSUMER, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PAD, header_word};
 use crate::QueueError;
 use crate::memory::{self, Memory};
-use crate::notifier::{WaitStrategy, Waiter};
 use crate::sync::Ordering;
+use crate::wait::{WaitStrategy, Waiter};
 
 /// The producer stores its position in the tail hint each time it enters a new block of
 /// this many bytes.

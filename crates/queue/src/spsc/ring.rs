@@ -31,8 +31,8 @@ use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, MAX_POSITION, Meta, Side, SideId, Structure};
 use crate::memory::{self, HeapMemory, Memory};
-use crate::notifier::WakeWord;
 use crate::sync::{AtomicU64, Ordering};
+use crate::wait::WakeWord;
 use crate::{Consumer, Producer, QueueError};
 
 /// Record tag: a record with a payload.

@@ -1,154 +1,11 @@
-//! Blocking without burning a core: spin for a while (yielding now and then during long
-//! spins), then sleep on a futex word in the shared memory, with a waiter count so that
-//! notifying nobody costs no system call.
-//!
-//! # Protocol (checked by the loom model `spsc_blocking_pop_never_loses_a_wake_up`)
-//!
-//! ```text
-//! waiter                                    notifier
-//! ------                                    --------
-//! waiters.fetch_add(1, AcqRel)   (1)        publish position (Release)        (a)
-//! s = seq.load(Acquire)          (2)        n = waiters.fetch_add(0, AcqRel)  (b)
-//! woken.swap(0, AcqRel)          (1')       if n > 0 and woken.swap(1) == 0:  (b')
-//! re-check position (Acquire)    (3)            seq.fetch_add(1, Release)     (c)
-//! if nothing: futex_wait(seq, s) (4)            futex_wake(seq)               (d)
-//! waiters.fetch_sub(1)
-//! ```
-//!
-//! (1) and (b) are read-modify-writes of one word, so one comes first in its modification
-//! order. (Where `membarrier` is available, (b) is a plain load and the waiter issues a
-//! process-global barrier after (1) instead: see [`fences`]; the argument is the same.) If
-//! (b) is first, (1) reads from it and synchronises with the notifier: (3) sees the position
-//! published at (a). If (1) is first, (b) reads n > 0. Then, at (b'):
-//!
-//! - if the notifier's swap reads 0, it bumps `seq` and wakes: either (2) already sees the
-//!   bump, and then (3) sees the position, or the kernel's futex check at (4) sees
-//!   `seq != s` and returns, or (d) comes after (4) and wakes the sleeper;
-//! - if it reads 1, another notifier's wake is still in flight, and the waiter has not yet
-//!   re-armed at (1'). (1') and (b') are read-modify-writes of one word: if (1') comes after
-//!   (b'), it reads the notifier's 1 (or a later swap's: a release sequence), synchronises
-//!   with it, and (3) sees the position. If (1') came before, the 1 was set after (1') by
-//!   a notifier whose swap read (1')'s 0: that swap synchronises with (1'), so its bump
-//!   (c) happens after (1') and after (2), which therefore cannot see it; the futex check
-//!   at (4) then sees `seq != s`, or that notifier's wake comes after (4) and wakes the
-//!   sleeper, which re-checks and, if it must sleep again, re-arms at a new (1') with the
-//!   same argument.
-//!
-//! The order of (2) before (1') matters. With the re-arm first, a late notification for an
-//! earlier record could swap the flag to 1 and bump `seq` between (1') and (2): the waiter
-//! would sleep on a value that already holds that bump, while the flag it left at 1 makes
-//! the next notifier skip its wake, a lost wake-up (found by the loom model without a
-//! preemption bound).
-//!
-//! No wake-up is lost; a notifier with no waiter does (b) and nothing else; and while a
-//! woken waiter is on its way (tens of microseconds when its CPU was halted), further
-//! notifications cost a swap, not a system call each.
+//! The adaptive state of one waiting side: spin within a budget that adapts, then park
+//! on a [`WakeWord`], checking the peer's liveness now and then.
 
 use std::time::{Duration, Instant};
 
+use super::{WaitStrategy, WakeWord};
 use crate::QueueError;
-use crate::fences;
-use crate::futex;
-use crate::sync::{AtomicU32, Ordering, spin_hint, yield_now};
-
-/// The futex word and waiter count of one direction ("data available", "space available").
-#[derive(Debug)]
-#[repr(C)]
-pub(crate) struct WakeWord {
-    seq: AtomicU32,
-    waiters: AtomicU32,
-    /// 1 once a notifier woke the waiters, until one of them re-arms it before sleeping
-    /// again: a wake-up already in flight needs no second system call.
-    woken: AtomicU32,
-}
-
-impl WakeWord {
-    pub(crate) fn new() -> Self {
-        Self {
-            seq: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
-            woken: AtomicU32::new(0),
-        }
-    }
-
-    /// Wakes the waiters, if any; call after publishing what they wait for. Returns
-    /// whether it made the wake system call.
-    ///
-    /// With nobody waiting it costs one load (see [`fences`]), or one read-modify-write
-    /// where `membarrier` is unavailable; with a wake-up already in flight, one swap.
-    #[inline(always)]
-    pub(crate) fn notify(&self) -> bool {
-        fences::notifier_sees_waiters(&self.waiters) && self.wake()
-    }
-
-    /// The part of [`notify`](Self::notify) that runs when somebody waits (out of line:
-    /// a steady stream never gets here).
-    #[inline(never)]
-    fn wake(&self) -> bool {
-        // AcqRel on the swap: see (b') in the module docs.
-        if self.woken.swap(1, Ordering::AcqRel) == 0 {
-            self.seq.fetch_add(1, Ordering::Release);
-            futex::wake_all(&self.seq);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Whether anybody is parked here (for statistics and tests).
-    #[cfg(test)]
-    pub(crate) fn has_waiters(&self) -> bool {
-        self.waiters.load(Ordering::Acquire) != 0
-    }
-}
-
-/// How a blocking call waits: spin (time-based, adaptive; long spins yield now and then),
-/// then sleep.
-///
-/// On this kind of machine handing a message to a *spinning* peer costs ~150 ns, while
-/// waking a *sleeping* one costs tens of microseconds, so a waiter that parks too early
-/// falls into sleep/wake ping-pong. The spin budget therefore adapts: it doubles (up to
-/// `max_spin`) while waits end shortly after parking — parking did not pay off — and
-/// halves (down to `min_spin`) while waits end long after — the peer is idle, so spinning
-/// only burns CPU. A steady stream settles on never parking; an idle waiter settles on
-/// a short spin and then costs no CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaitStrategy {
-    /// Spin budget at the start.
-    pub initial_spin: Duration,
-    /// Smallest spin budget.
-    pub min_spin: Duration,
-    /// Largest spin budget.
-    pub max_spin: Duration,
-    /// What waking a sleeping peer costs here (40–55 µs on a 2-vCPU VM whose idle vCPUs
-    /// halt; a few µs on bare metal). A wait that ended within this of parking did not
-    /// pay off.
-    pub wake_cost: Duration,
-    /// How long a parked waiter sleeps before checking that its peer is still alive.
-    pub liveness_period: Duration,
-    /// While spinning, a `sched_yield` after each this much time without progress
-    /// (`Duration::MAX`: never). When more threads are runnable than there are CPUs, the
-    /// peer may be queued behind this very spin, and a yield lets it run. Measured on the
-    /// 2-vCPU VM: with four processes per CPU, the long stress runs took 15-18 s with these
-    /// yields and 60-120 s without. A yield is not free, though: it leaves the thread's scheduling
-    /// deadline pushed back, so a wake-up soon after comes ~7 µs later (p50 1.6 → 9.2 µs).
-    /// So only long spins yield. Short spins, and a waiter whose budget has shrunk because
-    /// its peer is idle, never do.
-    pub yield_every: Duration,
-}
-
-impl Default for WaitStrategy {
-    fn default() -> Self {
-        Self {
-            initial_spin: Duration::from_micros(50),
-            min_spin: Duration::from_micros(2),
-            max_spin: Duration::from_millis(2),
-            wake_cost: Duration::from_micros(50),
-            liveness_period: Duration::from_millis(10),
-            yield_every: Duration::from_micros(100),
-        }
-    }
-}
+use crate::sync::{spin_hint, yield_now};
 
 /// The adaptive state of one waiting side.
 #[derive(Debug, Clone)]
@@ -279,32 +136,23 @@ impl Waiter {
         let parked_ticks = crate::sync::ticks();
         self.parks += 1;
         let result = loop {
-            word.waiters.fetch_add(1, Ordering::AcqRel);
-            fences::waiter_fence();
-            // The futex value to sleep on, read *before* re-arming: a notification whose
-            // bump this read already sees must have its `woken` flag cleared by the
-            // re-arm below, or it would silence the next notification while this waiter
-            // sleeps on a value that already includes the bump (see (2) and (1') in the
-            // module docs).
-            let seq = word.seq.load(Ordering::Acquire);
-            // Re-arm: the next notification must wake us.
-            word.woken.swap(0, Ordering::AcqRel);
+            let armed = word.arm();
             let ready = attempt();
             if !matches!(ready, Ok(None)) {
-                word.waiters.fetch_sub(1, Ordering::AcqRel);
+                word.disarm();
                 break ready.map(|v| v.expect("checked"));
             }
             let mut slice = self.strategy.liveness_period;
             if let Some(d) = deadline {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    word.waiters.fetch_sub(1, Ordering::AcqRel);
+                    word.disarm();
                     break Err(QueueError::Timeout);
                 }
                 slice = slice.min(left);
             }
-            futex::wait(&word.seq, seq, slice);
-            word.waiters.fetch_sub(1, Ordering::AcqRel);
+            word.sleep(armed, slice);
+            word.disarm();
             if let Some(v) = attempt()? {
                 break Ok(v);
             }
@@ -378,22 +226,6 @@ mod tests {
         w.settle(Instant::now());
         assert_eq!(w.budget(), start, "asleep for 3 ms: spin less");
         assert!(w.slept.is_none());
-    }
-
-    /// While a woken waiter is on its way, further notifications make no system call; once
-    /// it re-arms to sleep again, the next one does.
-    #[test]
-    fn one_wake_system_call_per_sleep() {
-        let word = WakeWord::new();
-        assert!(!word.notify(), "nobody waits: no system call");
-        // A waiter parks: count raised, re-armed (what Waiter::wait does).
-        word.waiters.fetch_add(1, Ordering::AcqRel);
-        word.woken.swap(0, Ordering::AcqRel);
-        assert!(word.notify(), "the first notification wakes");
-        assert!(!word.notify(), "the wake-up is in flight");
-        assert!(!word.notify());
-        word.woken.swap(0, Ordering::AcqRel); // it ran, found nothing more, sleeps again
-        assert!(word.notify(), "asleep again: woken again");
     }
 
     /// Waits (at most 30 s) until `flag` is set; the peers are never gone.

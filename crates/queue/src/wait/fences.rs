@@ -1,6 +1,6 @@
 //! The store-load fence of the wake-up protocol, made asymmetric where the kernel allows.
 //!
-//! Both sides of [`WakeWord`](crate::notifier::WakeWord) need a store-load barrier: the
+//! Both sides of [`WakeWord`](crate::wait::WakeWord) need a store-load barrier: the
 //! notifier between publishing a position and reading the waiter count, the waiter between
 //! raising the waiter count and re-reading the position. On the notifier that barrier sits
 //! on every message's hot path, and a full barrier there stalls until the position's cache

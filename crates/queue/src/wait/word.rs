@@ -1,0 +1,153 @@
+//! Blocking without burning a core: spin for a while (yielding now and then during long
+//! spins), then sleep on a futex word in the shared memory, with a waiter count so that
+//! notifying nobody costs no system call.
+//!
+//! # Protocol (checked by the loom model `spsc_blocking_pop_never_loses_a_wake_up`)
+//!
+//! ```text
+//! waiter                                    notifier
+//! ------                                    --------
+//! waiters.fetch_add(1, AcqRel)   (1)        publish position (Release)        (a)
+//! s = seq.load(Acquire)          (2)        n = waiters.fetch_add(0, AcqRel)  (b)
+//! woken.swap(0, AcqRel)          (1')       if n > 0 and woken.swap(1) == 0:  (b')
+//! re-check position (Acquire)    (3)            seq.fetch_add(1, Release)     (c)
+//! if nothing: futex_wait(seq, s) (4)            futex_wake(seq)               (d)
+//! waiters.fetch_sub(1)
+//! ```
+//!
+//! (1) and (b) are read-modify-writes of one word, so one comes first in its modification
+//! order. (Where `membarrier` is available, (b) is a plain load and the waiter issues a
+//! process-global barrier after (1) instead: see [`fences`]; the argument is the same.) If
+//! (b) is first, (1) reads from it and synchronises with the notifier: (3) sees the position
+//! published at (a). If (1) is first, (b) reads n > 0. Then, at (b'):
+//!
+//! - if the notifier's swap reads 0, it bumps `seq` and wakes: either (2) already sees the
+//!   bump, and then (3) sees the position, or the kernel's futex check at (4) sees
+//!   `seq != s` and returns, or (d) comes after (4) and wakes the sleeper;
+//! - if it reads 1, another notifier's wake is still in flight, and the waiter has not yet
+//!   re-armed at (1'). (1') and (b') are read-modify-writes of one word: if (1') comes after
+//!   (b'), it reads the notifier's 1 (or a later swap's: a release sequence), synchronises
+//!   with it, and (3) sees the position. If (1') came before, the 1 was set after (1') by
+//!   a notifier whose swap read (1')'s 0: that swap synchronises with (1'), so its bump
+//!   (c) happens after (1') and after (2), which therefore cannot see it; the futex check
+//!   at (4) then sees `seq != s`, or that notifier's wake comes after (4) and wakes the
+//!   sleeper, which re-checks and, if it must sleep again, re-arms at a new (1') with the
+//!   same argument.
+//!
+//! The order of (2) before (1') matters. With the re-arm first, a late notification for an
+//! earlier record could swap the flag to 1 and bump `seq` between (1') and (2): the waiter
+//! would sleep on a value that already holds that bump, while the flag it left at 1 makes
+//! the next notifier skip its wake, a lost wake-up (found by the loom model without a
+//! preemption bound).
+//!
+//! No wake-up is lost; a notifier with no waiter does (b) and nothing else; and while a
+//! woken waiter is on its way (tens of microseconds when its CPU was halted), further
+//! notifications cost a swap, not a system call each.
+
+use super::{fences, futex};
+use crate::sync::{AtomicU32, Ordering};
+
+/// The futex word and waiter count of one direction ("data available", "space available").
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct WakeWord {
+    seq: AtomicU32,
+    waiters: AtomicU32,
+    /// 1 once a notifier woke the waiters, until one of them re-arms it before sleeping
+    /// again: a wake-up already in flight needs no second system call.
+    woken: AtomicU32,
+}
+
+/// The futex value a waiter read when it armed: what it sleeps on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Armed(u32);
+
+impl WakeWord {
+    pub(crate) fn new() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+            woken: AtomicU32::new(0),
+        }
+    }
+
+    /// Wakes the waiters, if any; call after publishing what they wait for. Returns
+    /// whether it made the wake system call.
+    ///
+    /// With nobody waiting it costs one load (see [`fences`]), or one read-modify-write
+    /// where `membarrier` is unavailable; with a wake-up already in flight, one swap.
+    #[inline(always)]
+    pub(crate) fn notify(&self) -> bool {
+        fences::notifier_sees_waiters(&self.waiters) && self.wake()
+    }
+
+    /// The part of [`notify`](Self::notify) that runs when somebody waits (out of line:
+    /// a steady stream never gets here).
+    #[inline(never)]
+    fn wake(&self) -> bool {
+        // AcqRel on the swap: see (b') in the module docs.
+        if self.woken.swap(1, Ordering::AcqRel) == 0 {
+            self.seq.fetch_add(1, Ordering::Release);
+            futex::wake_all(&self.seq);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The waiter's half, before its last look at what it waits for: counts itself in
+    /// ((1) and the barrier of [`fences`]), reads the futex value to sleep
+    /// on (2), and re-arms the wake-up flag (1'). The value is read *before* re-arming: a
+    /// notification whose bump this read already sees must have its flag cleared by the
+    /// re-arm, or it would silence the next notification while this waiter sleeps on a
+    /// value that already includes the bump. Every `arm` is followed by one
+    /// [`disarm`](Self::disarm).
+    pub(crate) fn arm(&self) -> Armed {
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        fences::waiter_fence();
+        let seq = self.seq.load(Ordering::Acquire);
+        // Re-arm: the next notification must wake us.
+        self.woken.swap(0, Ordering::AcqRel);
+        Armed(seq)
+    }
+
+    /// Sleeps (4) while no notification came since `armed`, at most `timeout`; may
+    /// return early.
+    pub(crate) fn sleep(&self, armed: Armed, timeout: std::time::Duration) {
+        futex::wait(&self.seq, armed.0, timeout);
+    }
+
+    /// Counts the waiter out again.
+    pub(crate) fn disarm(&self) {
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether anybody is parked here (for statistics and tests).
+    #[cfg(test)]
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) != 0
+    }
+}
+
+#[cfg(all(test, not(ipclane_loom)))]
+mod tests {
+    use super::*;
+
+    /// While a woken waiter is on its way, further notifications make no system call; once
+    /// it re-arms to sleep again, the next one does.
+    #[test]
+    fn one_wake_system_call_per_sleep() {
+        let word = WakeWord::new();
+        assert!(!word.notify(), "nobody waits: no system call");
+        let _armed = word.arm();
+        assert!(word.notify(), "the first notification wakes");
+        assert!(!word.notify(), "the wake-up is in flight");
+        assert!(!word.notify());
+        word.disarm();
+        // It ran, found nothing more, and sleeps again.
+        let _armed = word.arm();
+        assert!(word.notify(), "asleep again: woken again");
+        word.disarm();
+        assert!(!word.has_waiters());
+    }
+}
