@@ -91,7 +91,7 @@ impl Broadcast {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
     pub const KIND: Kind = Kind::from_names(
         "ipclane-queue/broadcast",
-        "v1: seqlock slots @512, seq+len+words",
+        "v2: seqlock slots @512, seq+len+words",
     );
 
     /// Opens the named segment `name` that `create_named` made, checking that it holds
