@@ -168,7 +168,7 @@ fn parent(rounds: u64) -> Result<(), Error> {
     if !status.success() {
         return Err(format!("child failed: {status}").into());
     }
-    report(&seg, &mut rtts);
+    report(&seg, &rtts);
     Ok(())
 }
 
@@ -197,12 +197,16 @@ fn child(name: &str) -> Result<(), Error> {
 }
 
 /// Prints the percentiles of `rtts` (at least one round trip, as `parse_args` ensures).
-fn report(seg: &Segment, rtts: &mut [Duration]) {
+fn report(seg: &Segment, rtts: &[Duration]) {
     if rtts.is_empty() {
         return;
     }
-    rtts.sort_unstable();
-    let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p).round() as usize];
+    let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .expect("valid histogram bounds");
+    for rtt in rtts.iter() {
+        histogram.saturating_record(rtt.as_nanos().try_into().unwrap_or(u64::MAX));
+    }
+    let pct = |p: f64| Duration::from_nanos(histogram.value_at_quantile(p));
     let total: Duration = rtts.iter().sum();
     println!(
         "{} round trips of {PAYLOAD}-byte messages between two processes through {}",

@@ -94,12 +94,12 @@ fn run(args: &Args) -> Result<(), Error> {
             return Err(format!("frame {i}: the echo differs").into());
         }
     }
-    rtts.sort_unstable();
-    let pct = |p: f64| {
-        rtts.get(((rtts.len().max(1) - 1) as f64 * p) as usize)
-            .copied()
-            .unwrap_or(Duration::ZERO)
-    };
+    let mut histogram = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .expect("valid histogram bounds");
+    for rtt in &rtts {
+        histogram.saturating_record(rtt.as_nanos().try_into().unwrap_or(u64::MAX));
+    }
+    let pct = |p: f64| Duration::from_nanos(histogram.value_at_quantile(p));
     println!(
         "{frames} frames of {bytes} bytes echoed by {addr}; round trip p50 {:?} p99 {:?} max {:?}",
         pct(0.5),
