@@ -19,7 +19,7 @@ use crate::config::{Config, Initializer};
 use crate::header::{self, CreatorInfo, HEADER_LEN, Header, USER_OFFSET};
 use crate::location::{Location, NamedFile};
 use crate::segment::Place;
-use crate::{Backing, Kind, Segment, SegmentError, gc, locks, open, sys};
+use crate::{Backing, Kind, Segment, SegmentError, gc, locks, mapping, sys};
 
 /// Creates a segment at `location`.
 pub(crate) fn create(
@@ -206,7 +206,7 @@ fn build(
             name: display.to_owned(),
         });
     }
-    open::attach(&fd, display)?;
+    mapping::attach(&fd, display)?;
     if memfd {
         // A memfd lives on the kernel's internal tmpfs, which has no size limit: there is
         // no full filesystem to detect, and reserving would only allocate all the memory
@@ -223,7 +223,7 @@ fn build(
             total,
         ))?;
     }
-    let map = open::map(&fd, total, config, display)?;
+    let map = mapping::map(&fd, total, config, display)?;
     let header = Header {
         total_size: total,
         user_offset: USER_OFFSET,

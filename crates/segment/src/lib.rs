@@ -130,6 +130,7 @@ mod header;
 mod kind;
 mod location;
 mod locks;
+mod mapping;
 mod open;
 mod region;
 mod registry;

@@ -7,7 +7,6 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{FileType, OFlags, SealFlags};
 use rustix::io::Errno;
 
@@ -15,7 +14,7 @@ use crate::config::Config;
 use crate::header::{self, Fault, HEADER_LEN, Header, RawHeader};
 use crate::location::{Location, NamedFile};
 use crate::segment::Place;
-use crate::{Backing, Segment, SegmentError, locks, sys};
+use crate::{Backing, Segment, SegmentError, locks, mapping, sys};
 
 /// Opens the segment at `location`.
 pub(crate) fn open(location: Location, config: &Config) -> Result<Segment, SegmentError> {
@@ -113,46 +112,6 @@ fn not_regular(display: &str, what: &str, file_type: FileType) -> SegmentError {
     )
 }
 
-/// Takes a handle slot for the open file description of `fd`.
-pub(crate) fn attach(fd: &OwnedFd, display: &str) -> Result<(), SegmentError> {
-    match locks::attach(fd.as_fd()) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(SegmentError::Io {
-            name: display.to_owned(),
-            op: "attach",
-            source: std::io::Error::other(format!(
-                "all {} handle slots are taken",
-                locks::MAX_HANDLES
-            )),
-        }),
-        Err(e) => Err(SegmentError::os(display, "lock", e)),
-    }
-}
-
-/// Maps `len` bytes of `fd` read-write and shared, honouring `prefault` and `mlock`.
-pub(crate) fn map(
-    fd: &OwnedFd,
-    len: u64,
-    config: &Config,
-    display: &str,
-) -> Result<MmapRaw, SegmentError> {
-    let len = usize::try_from(len)
-        .map_err(|_| SegmentError::corrupt(display, "larger than the address space"))?;
-    let mut options = MmapOptions::new();
-    options.len(len);
-    if config.prefault {
-        options.populate();
-    }
-    let map = options
-        .map_raw(fd)
-        .map_err(SegmentError::os_fn(display, "mmap"))?;
-    if config.mlock {
-        // The whole mapping, until it is unmapped (munmap also unlocks it).
-        map.lock().map_err(SegmentError::os_fn(display, "mlock"))?;
-    }
-    Ok(map)
-}
-
 /// Attaches to `fd` (a regular file), waits for its header to be ready, validates and
 /// maps it.
 fn attach_and_map(
@@ -163,10 +122,10 @@ fn attach_and_map(
     display: String,
     config: &Config,
 ) -> Result<Segment, SegmentError> {
-    attach(&fd, &display)?;
+    mapping::attach(&fd, &display)?;
     let header = wait_ready(&fd, config, &display)?;
     check_expectations(&header, config, &display)?;
-    let map = map(&fd, header.total_size, config, &display)?;
+    let map = mapping::map(&fd, header.total_size, config, &display)?;
     let segment = Segment {
         map,
         fd,

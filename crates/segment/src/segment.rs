@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use memmap2::MmapRaw;
 
 use crate::header::{self, Header};
-use crate::{Backing, Claim, CreatorInfo, Kind, Region, SegmentBuilder, SegmentError, locks, sys};
+use crate::{Backing, Claim, CreatorInfo, Kind, Region, SegmentError, locks, sys};
 
 /// Where a segment's name lives, so that its owner can remove it.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub(crate) enum Place {
 
 /// A mapped shared-memory segment.
 ///
-/// A `Segment` is made by a [`SegmentBuilder`]: [`Segment::named`] (POSIX shared memory in
+/// A `Segment` is made by a [`SegmentBuilder`](crate::SegmentBuilder): [`Segment::named`] (POSIX shared memory in
 /// `/dev/shm`), [`Segment::anonymous`] (memfd), [`Segment::at_path`] (a file on a tmpfs or
 /// hugetlbfs mount) or [`Segment::from_fd`] (a descriptor received from a peer).
 ///
@@ -60,72 +60,6 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// A builder for the named POSIX shared-memory segment `name`, visible as
-    /// `/dev/shm/ipclane.<name>`.
-    ///
-    /// `name` must be non-empty, at most 247 bytes, without `/` or NUL; otherwise the
-    /// builder's `create`/`open` return [`SegmentError::InvalidName`].
-    #[doc(alias = "shm_open")]
-    pub fn named(name: &str) -> SegmentBuilder {
-        SegmentBuilder::new(crate::location::Location::shm(name))
-    }
-
-    /// A builder for an anonymous segment backed by a memfd called `name` (the name only
-    /// shows in `/proc/PID/fd`). It can be shared by `fork` or by passing its descriptor
-    /// ([`AsFd`]) over a Unix socket, and the kernel frees it with its last descriptor,
-    /// so it can never leak. It is sealed against shrinking and growing once sized
-    /// (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`), so no process that gets the
-    /// descriptor can truncate it and make a mapping fault with `SIGBUS`.
-    ///
-    /// This is the backing to use when the peer is not trusted; it is built like a named
-    /// segment, initialiser and kind included:
-    ///
-    /// ```
-    /// use std::os::fd::AsFd;
-    /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// use ipclane_segment::{Kind, Segment};
-    ///
-    /// const RING: Kind = Kind::from_names("example/ring", "u64 head at 0");
-    /// let seg = Segment::anonymous("ring")
-    ///     .size(1 << 16)
-    ///     .kind(RING)
-    ///     .initialize_with(|region| {
-    ///         region.atomic::<AtomicU64>(0)?.store(1, Ordering::Relaxed);
-    ///         Ok(())
-    ///     })
-    ///     .create()?;
-    /// // Hand `seg.as_fd()` to the peer (SCM_RIGHTS); it opens it with Segment::from_fd.
-    /// let peer = Segment::from_fd(seg.as_fd().try_clone_to_owned()?).kind(RING).open()?;
-    /// assert_eq!(peer.region().atomic::<AtomicU64>(0)?.load(Ordering::Relaxed), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[doc(alias = "memfd_create")]
-    pub fn anonymous(name: &str) -> SegmentBuilder {
-        SegmentBuilder::new(crate::location::Location::memfd(name))
-    }
-
-    /// A builder for a segment in the file at `path`, normally on a tmpfs or hugetlbfs
-    /// mount (a file on disk works but pays for write-back).
-    pub fn at_path(path: impl AsRef<std::path::Path>) -> SegmentBuilder {
-        SegmentBuilder::new(crate::location::Location::file(path.as_ref()))
-    }
-
-    /// A builder that opens the segment behind a descriptor received from elsewhere (an
-    /// anonymous segment's memfd passed with `SCM_RIGHTS`, or inherited through `fork`).
-    ///
-    /// The descriptor is examined before anything reopens or maps it: it must be a
-    /// regular file (a terminal, FIFO, socket, directory or device is
-    /// [`SegmentError::Corrupted`], and never becomes our controlling terminal), and by
-    /// default a memfd sealed against shrinking and growing, so that the peer cannot
-    /// truncate it under us (`SIGBUS`); see [`SegmentBuilder::require_seals`]. It must
-    /// also be open for reading and writing: the segment is reopened with this process's
-    /// own rights, so a read-only or `O_PATH` descriptor, which could not write the
-    /// segment for its sender, is [`SegmentError::PermissionDenied`] rather than a way to
-    /// get it written.
-    pub fn from_fd(fd: OwnedFd) -> SegmentBuilder {
-        SegmentBuilder::new(Ok(crate::location::Location::received(fd)))
-    }
-
     /// The name the segment was made with: the shm name without prefix, the path of a
     /// file-backed segment, or the memfd name.
     pub fn name(&self) -> &str {
