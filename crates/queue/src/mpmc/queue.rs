@@ -1,0 +1,336 @@
+//! The MPMC queue's layout and set-up: the control block, the slots, and the
+//! constructors of [`MpmcQueue`].
+
+use std::sync::Arc;
+
+use ipclane_segment::{Kind, Segment};
+
+use super::{MpmcConsumer, MpmcProducer};
+
+use crate::QueueError;
+use crate::layout::{CachePadded, Meta, Structure};
+use crate::memory::{self, HeapMemory, Memory};
+use crate::sync::{AtomicU32, AtomicU64};
+use crate::wait::WakeWord;
+
+/// Most producers (and, separately, consumers) whose death a segment can detect.
+pub(super) const MAX_SIDES: u32 = 64;
+/// First liveness claim of producers; consumers follow at `+ MAX_SIDES`.
+pub(super) const CLAIM_BASE: u32 = 1 << 16;
+/// Attempts an operation makes while other processes keep winning, before deciding the
+/// positions are not moving for a legitimate reason.
+pub(super) const MAX_RETRIES: u32 = 1 << 20;
+/// Flag of a slot's sequence: the slot was taken by a producer that died before writing
+/// it, and survivors marked it passed. Positions stay below 2^62, so it is never a
+/// position bit.
+pub(super) const SKIPPED: u64 = 1 << 63;
+
+#[derive(Debug)]
+#[repr(C)]
+pub(super) struct Counts {
+    pub(super) live: AtomicU32,
+    pub(super) seen: AtomicU32,
+}
+
+/// Operations survivors finished for peers that died inside them.
+#[derive(Debug)]
+#[repr(C)]
+pub(super) struct AbandonedCounts {
+    pub(super) pushes: AtomicU64,
+    pub(super) pops: AtomicU64,
+}
+
+/// One intent word per side index: 0, or the position its handle is taking plus one.
+pub(super) type Intents = [CachePadded<AtomicU64>; INTENT_WORDS];
+
+/// Intent words per role. Loom models run on heap memory, which announces nothing (see
+/// the module docs), so there one unused word stands for all: 128 modelled atomics per
+/// queue would only slow every execution of the models down.
+pub(super) const INTENT_WORDS: usize = if cfg!(ipclane_loom) {
+    1
+} else {
+    MAX_SIDES as usize
+};
+
+#[derive(Debug)]
+#[repr(C)]
+pub(super) struct Control {
+    pub(super) meta: Meta,
+    pub(super) enqueue: CachePadded<AtomicU64>,
+    pub(super) dequeue: CachePadded<AtomicU64>,
+    pub(super) producers: CachePadded<Counts>,
+    pub(super) consumers: CachePadded<Counts>,
+    pub(super) not_empty: CachePadded<WakeWord>,
+    pub(super) not_full: CachePadded<WakeWord>,
+    pub(super) abandoned: CachePadded<AbandonedCounts>,
+    pub(super) producer_intents: Intents,
+    pub(super) consumer_intents: Intents,
+}
+
+#[cfg(not(ipclane_loom))]
+const _: () = assert!(size_of::<Control>() == 17408);
+
+pub(super) const SLOTS_OFFSET: usize = size_of::<Control>().next_multiple_of(memory::ALIGN);
+
+#[derive(Debug)]
+#[repr(C)]
+pub(super) struct SlotHeader {
+    pub(super) seq: AtomicU64,
+    pub(super) len: AtomicU64,
+}
+
+pub(super) const SLOT_HEADER: usize = size_of::<SlotHeader>();
+
+pub(super) fn stride(slot_size: usize) -> Option<usize> {
+    SLOT_HEADER
+        .checked_add(slot_size)?
+        .checked_next_multiple_of(8)
+}
+
+/// Operations that peers which died in their middle left to the survivors (see
+/// [`MpmcProducer::abandoned`]). Counted in the queue, for all handles together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Abandoned {
+    /// Slots taken by a producer that died before publishing its record: skipped. No
+    /// record is lost (that push never returned).
+    pub pushes: u64,
+    /// Records taken by a consumer that died before handing the slot back: lost to the
+    /// survivors (the dead consumer may or may not have processed them).
+    pub pops: u64,
+}
+
+/// A bounded queue of records of at most `slot_size` bytes, for any number of producer
+/// and consumer processes (or threads).
+///
+/// Producers attach with [`MpmcQueue::producer`], consumers with
+/// [`MpmcQueue::consumer`]; each handle is `Send`, not `Sync`. A consumer gets
+/// [`QueueError::Disconnected`] once every producer that ever attached has gone (dropped,
+/// or died: each holds a segment claim) and no committed record is left; a producer gets
+/// it once every consumer has gone.
+///
+/// A peer killed in the middle of a push or pop does not wedge the others: survivors
+/// prove it dead through its segment claim and repair its slot (see [`Abandoned`]).
+///
+/// # Examples
+///
+/// ```
+/// use ipclane_queue::MpmcQueue;
+///
+/// let memory = MpmcQueue::heap(8, 64)?;
+/// let mut tx = MpmcQueue::producer(memory.clone())?;
+/// let mut rx = MpmcQueue::consumer(memory)?;
+/// tx.try_push(b"order 1")?;
+/// assert_eq!(rx.try_pop()?, b"order 1");
+/// # Ok::<(), ipclane_queue::QueueError>(())
+/// ```
+#[derive(Debug)]
+pub struct MpmcQueue;
+
+impl MpmcQueue {
+    /// Kind of the segments [`create_named`](Self::create_named) makes.
+    pub const KIND: Kind = Kind::from_names(
+        "ipclane-queue/mpmc",
+        "v2: vyukov slots @17408, seq+len headers, intents per side, skipped flag",
+    );
+
+    /// Opens the named segment `name` that `create_named` made, checking that it holds
+    /// this structure (its kind and layout version).
+    ///
+    /// # Errors
+    ///
+    /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
+    /// an incompatible kind, a corrupted header.
+    pub fn open_named(name: &str) -> Result<Segment, QueueError> {
+        memory::open_named(name, Self::KIND)
+    }
+
+    /// Opens the segment behind a descriptor received from the process that called
+    /// `create_memfd` (over a Unix socket, or through `fork`), checking that it is sealed
+    /// and holds this structure.
+    ///
+    /// # Errors
+    ///
+    /// The segment's errors: an unsealed descriptor, an incompatible kind, a corrupted
+    /// header.
+    pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
+        memory::open_fd(fd, Self::KIND)
+    }
+
+    /// Bytes of memory a queue of `capacity` slots of `slot_size` bytes needs.
+    pub fn required_len(capacity: usize, slot_size: usize) -> usize {
+        stride(slot_size)
+            .and_then(|s| s.checked_mul(capacity))
+            .and_then(|s| s.checked_add(SLOTS_OFFSET))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Writes an empty queue into `memory`, which nobody else may use yet.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] when `capacity` is not a power of two >= 2, `slot_size` is
+    /// zero, or the memory is too small.
+    pub fn init<M: Memory + ?Sized>(
+        memory: &M,
+        capacity: usize,
+        slot_size: usize,
+    ) -> Result<(), QueueError> {
+        if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
+            return Err(QueueError::layout(format!(
+                "capacity {capacity} must be a power of two >= 2 and slot size {slot_size} at least 1"
+            )));
+        }
+        memory::check(memory, Self::required_len(capacity, slot_size))?;
+        let stride = stride(slot_size).expect("checked by required_len");
+        let counts = || {
+            CachePadded(Counts {
+                live: AtomicU32::new(0),
+                seen: AtomicU32::new(0),
+            })
+        };
+        let intents = || std::array::from_fn(|_| CachePadded(AtomicU64::new(0)));
+        let control = Control {
+            meta: Meta::new(Structure::Mpmc, capacity as u64, slot_size as u64),
+            enqueue: CachePadded(AtomicU64::new(0)),
+            dequeue: CachePadded(AtomicU64::new(0)),
+            producers: counts(),
+            consumers: counts(),
+            not_empty: CachePadded(WakeWord::new()),
+            not_full: CachePadded(WakeWord::new()),
+            abandoned: CachePadded(AbandonedCounts {
+                pushes: AtomicU64::new(0),
+                pops: AtomicU64::new(0),
+            }),
+            producer_intents: intents(),
+            consumer_intents: intents(),
+        };
+        let base = memory.as_ptr().as_ptr();
+        // SAFETY: check() proved the memory aligned and large enough for the control block
+        // and every slot; nobody else uses it yet, so writing whole values is sound. Slot
+        // headers are 8-aligned (stride and offset are multiples of 8).
+        unsafe {
+            base.cast::<Control>().write(control);
+            for i in 0..capacity {
+                let slot = base.add(SLOTS_OFFSET + i * stride).cast::<SlotHeader>();
+                slot.write(SlotHeader {
+                    seq: AtomicU64::new(i as u64),
+                    len: AtomicU64::new(0),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A queue on the heap, for threads of one process; attach handles to it.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init).
+    pub fn heap(capacity: usize, slot_size: usize) -> Result<Arc<HeapMemory>, QueueError> {
+        memory::heap_with(Self::required_len(capacity, slot_size), |m| {
+            Self::init(m, capacity, slot_size)
+        })
+    }
+
+    /// Creates the named segment `name` holding an empty queue.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init), or the segment's.
+    pub fn create_named(
+        name: &str,
+        capacity: usize,
+        slot_size: usize,
+    ) -> Result<Segment, QueueError> {
+        memory::named_with(
+            name,
+            Self::required_len(capacity, slot_size),
+            Self::KIND,
+            move |m| Self::init(m, capacity, slot_size),
+        )
+    }
+
+    /// Creates an anonymous segment holding an empty queue: a memfd sealed against
+    /// shrinking and growing before the queue is written, so no process can ever change
+    /// its size (no `SIGBUS`), and with no name to unlink. Hand its descriptor to the
+    /// other processes over a Unix socket (`SCM_RIGHTS`) or through `fork`; each opens it
+    /// with [`open_fd`](Self::open_fd) and attaches producers
+    /// and consumers. See [`SpscRing::create_memfd`](crate::SpscRing::create_memfd).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`init`](Self::init), or the segment's.
+    #[doc(alias = "memfd_create")]
+    pub fn create_memfd(capacity: usize, slot_size: usize) -> Result<Segment, QueueError> {
+        memory::memfd_with(
+            "ipclane-mpmc",
+            Self::required_len(capacity, slot_size),
+            Self::KIND,
+            move |m| Self::init(m, capacity, slot_size),
+        )
+    }
+
+    /// Attaches a producer.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`], [`QueueError::AlreadyClaimed`] when 64 live producers
+    /// already exist on a segment.
+    pub fn producer<M: Memory>(memory: Arc<M>) -> Result<MpmcProducer<M>, QueueError> {
+        MpmcProducer::attach(memory)
+    }
+
+    /// Attaches a consumer.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`producer`](Self::producer).
+    pub fn consumer<M: Memory>(memory: Arc<M>) -> Result<MpmcConsumer<M>, QueueError> {
+        MpmcConsumer::attach(memory)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Producer,
+    Consumer,
+}
+
+impl Role {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Producer => "producer",
+            Self::Consumer => "consumer",
+        }
+    }
+
+    pub(super) fn claims(self) -> u32 {
+        match self {
+            Self::Producer => CLAIM_BASE,
+            Self::Consumer => CLAIM_BASE + MAX_SIDES,
+        }
+    }
+
+    pub(super) fn other(self) -> Self {
+        match self {
+            Self::Producer => Self::Consumer,
+            Self::Consumer => Self::Producer,
+        }
+    }
+}
+
+impl Control {
+    pub(super) fn counts(&self, role: Role) -> &Counts {
+        match role {
+            Role::Producer => &self.producers.0,
+            Role::Consumer => &self.consumers.0,
+        }
+    }
+
+    pub(super) fn intents(&self, role: Role) -> &Intents {
+        match role {
+            Role::Producer => &self.producer_intents,
+            Role::Consumer => &self.consumer_intents,
+        }
+    }
+}
