@@ -66,3 +66,27 @@ fn a_memfd_opens_from_its_descriptor_as_its_own_structure_only() {
         "an MPMC memfd opened as an SPSC ring",
     );
 }
+
+#[test]
+fn the_into_calls_time_out_like_the_others() {
+    let short = std::time::Duration::from_millis(20);
+    let queue = MpmcQueue::heap(4, 16).unwrap();
+    let (_tx, mut rx) = (
+        MpmcQueue::producer(queue.clone()).unwrap(),
+        MpmcQueue::consumer(queue).unwrap(),
+    );
+    let mut buf = [0u8; 16];
+    assert!(matches!(
+        rx.pop_into_timeout(&mut buf, short),
+        Err(QueueError::Timeout)
+    ));
+    let ring = Broadcast::heap(4, 16).unwrap();
+    let (_writer, mut reader) = (
+        Broadcast::writer(ring.clone()).unwrap(),
+        Broadcast::reader(ring).unwrap(),
+    );
+    assert!(matches!(
+        reader.recv_into_timeout(&mut buf, short),
+        Err(QueueError::Timeout)
+    ));
+}

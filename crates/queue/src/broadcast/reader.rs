@@ -316,6 +316,19 @@ impl<M: Memory> BroadcastReader<M> {
         self.recv_until(None, buf)
     }
 
+    /// Like [`recv_into_blocking`](Self::recv_into_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `recv_into_blocking`, and [`QueueError::Timeout`].
+    pub fn recv_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, QueueError> {
+        self.recv_until(Some(Instant::now() + timeout), buf)
+    }
+
     fn recv_until<S: Sink + ?Sized>(
         &mut self,
         deadline: Option<Instant>,

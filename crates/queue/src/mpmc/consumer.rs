@@ -110,6 +110,19 @@ impl<M: Memory> MpmcConsumer<M> {
         self.pop_until(None, buf)
     }
 
+    /// Like [`pop_into_blocking`](Self::pop_into_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `pop_into_blocking`, and [`QueueError::Timeout`].
+    pub fn pop_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, QueueError> {
+        self.pop_until(Some(Instant::now() + timeout), buf)
+    }
+
     /// Sets how blocking calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.0.waiter = Waiter::new(strategy);
