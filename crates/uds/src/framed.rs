@@ -15,7 +15,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Largest payload [`FramedStream::write_frame`] copies next to its header to send both
 /// with one `send`: below it, the copy costs less than `sendmsg`'s vector.
-const SMALL_FRAME: usize = 1024;
+const SMALL_FRAME: usize = 4096;
 
 /// Frames over a connected stream socket: a Unix stream (`UnixStream`) or TCP
 /// (`TcpStream`), or any descriptor of one.
