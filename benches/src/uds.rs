@@ -19,6 +19,9 @@ pub enum Mode {
     Framed,
     /// The payload alone, `write_all` and `read_exact`.
     Raw,
+    /// Raw writes and reads of the bytes a frame puts on the wire (a 4-byte length, then
+    /// the payload) with no framing code: what framing costs beyond its header.
+    RawWire,
 }
 
 impl Mode {
@@ -27,12 +30,13 @@ impl Mode {
         match self {
             Mode::Framed => "framed",
             Mode::Raw => "raw",
+            Mode::RawWire => "raw-wire",
         }
     }
 
     /// The mode a name stands for.
     pub fn parse(name: &str) -> Option<Self> {
-        [Mode::Framed, Mode::Raw]
+        [Mode::Framed, Mode::Raw, Mode::RawWire]
             .into_iter()
             .find(|m| m.name() == name)
     }
@@ -90,6 +94,10 @@ pub fn ends(stream: UnixStream, mode: Mode) -> (Box<dyn Sender>, Box<dyn Receive
         Mode::Raw => (
             Box::new(RawSend(stream)),
             Box::new(RawRecv(BufReader::with_capacity(RAW_READ_AHEAD, other))),
+        ),
+        Mode::RawWire => (
+            Box::new(WireSend(stream, Vec::new())),
+            Box::new(WireRecv(BufReader::with_capacity(RAW_READ_AHEAD, other))),
         ),
     }
 }
@@ -164,6 +172,53 @@ impl Recv for RawRecv {
     fn recv(&mut self, buf: &mut [u8]) -> usize {
         self.0.read_exact(buf).expect("read a whole message");
         buf.len()
+    }
+
+    fn waits(&self) -> u64 {
+        0
+    }
+}
+
+/// Raw writes of a length and the payload: up to 4 KiB copied together into one buffer
+/// and written at once, larger ones written from both buffers (vectored), as frames are.
+#[derive(Debug)]
+struct WireSend(UnixStream, Vec<u8>);
+
+impl Send for WireSend {
+    fn send(&mut self, message: &[u8]) {
+        let len = u32::try_from(message.len())
+            .expect("a message under 4 GiB")
+            .to_be_bytes();
+        if message.len() <= 4096 {
+            self.1.clear();
+            self.1.extend_from_slice(&len);
+            self.1.extend_from_slice(message);
+            self.0.write_all(&self.1).expect("write");
+            return;
+        }
+        let mut slices = [std::io::IoSlice::new(&len), std::io::IoSlice::new(message)];
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = self.0.write_vectored(rest).expect("write");
+            std::io::IoSlice::advance_slices(&mut rest, n);
+        }
+    }
+}
+
+/// Raw reads of a length, then of that many bytes straight into the receiver's buffer.
+#[derive(Debug)]
+struct WireRecv(BufReader<UnixStream>);
+
+impl Recv for WireRecv {
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        let mut len = [0u8; 4];
+        self.0.read_exact(&mut len).expect("read a length");
+        let len = u32::from_be_bytes(len) as usize;
+        assert!(len <= buf.len(), "a message of {len} bytes");
+        self.0
+            .read_exact(&mut buf[..len])
+            .expect("read a whole message");
+        len
     }
 
     fn waits(&self) -> u64 {
