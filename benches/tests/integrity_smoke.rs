@@ -40,6 +40,7 @@ fn every_queue_target_row_delivers_every_message_whole() {
 #[test]
 fn every_uds_target_row_delivers_every_message_whole() {
     let verdicts = uds_targets::run(&Launcher::test_entry("peer_entry"), &quick());
-    // A round trip and two streams (against raw and raw-wire) at each of four sizes.
-    assert_eq!(verdicts.len(), 12, "{verdicts:?}");
+    // A round trip and a stream at each of four sizes, and a stream against the same
+    // bytes on the wire at 64 B and 4 KiB.
+    assert_eq!(verdicts.len(), 10, "{verdicts:?}");
 }
