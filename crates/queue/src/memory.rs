@@ -297,6 +297,36 @@ pub(crate) fn open_fd(fd: std::os::fd::OwnedFd, kind: Kind) -> Result<Segment, Q
     Ok(Segment::from_fd(fd).kind(kind).open()?)
 }
 
+/// The calls that open a structure's segment by name or by descriptor, the same on every
+/// structure but for its `KIND`: expanded inside each structure's `impl`.
+macro_rules! open_calls {
+    () => {
+        /// Opens the named segment `name` that `create_named` made, checking that it
+        /// holds this structure (its kind and layout version).
+        ///
+        /// # Errors
+        ///
+        /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
+        /// an incompatible kind, a corrupted header.
+        pub fn open_named(name: &str) -> Result<Segment, QueueError> {
+            $crate::memory::open_named(name, Self::KIND)
+        }
+
+        /// Opens the segment behind a descriptor received from the process that called
+        /// `create_memfd` (over a Unix socket, or through `fork`), checking that it is
+        /// sealed and holds this structure.
+        ///
+        /// # Errors
+        ///
+        /// The segment's errors: an unsealed descriptor, an incompatible kind, a
+        /// corrupted header.
+        pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
+            $crate::memory::open_fd(fd, Self::KIND)
+        }
+    };
+}
+pub(crate) use open_calls;
+
 /// Creates the segment of `builder` with `len` bytes and `kind`, holding a structure
 /// written by `init` before anyone can open it.
 fn create_with(

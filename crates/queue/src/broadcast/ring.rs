@@ -94,28 +94,7 @@ impl Broadcast {
         "v2: seqlock slots @512, seq+len+words",
     );
 
-    /// Opens the named segment `name` that `create_named` made, checking that it holds
-    /// this structure (its kind and layout version).
-    ///
-    /// # Errors
-    ///
-    /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
-    /// an incompatible kind, a corrupted header.
-    pub fn open_named(name: &str) -> Result<Segment, QueueError> {
-        memory::open_named(name, Self::KIND)
-    }
-
-    /// Opens the segment behind a descriptor received from the process that called
-    /// `create_memfd` (over a Unix socket, or through `fork`), checking that it is sealed
-    /// and holds this structure.
-    ///
-    /// # Errors
-    ///
-    /// The segment's errors: an unsealed descriptor, an incompatible kind, a corrupted
-    /// header.
-    pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
-        memory::open_fd(fd, Self::KIND)
-    }
+    crate::memory::open_calls!();
 
     fn slot_bytes(slot_size: usize) -> Option<usize> {
         slot_size

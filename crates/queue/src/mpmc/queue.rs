@@ -133,28 +133,7 @@ impl MpmcQueue {
         "v2: vyukov slots @17408, seq+len headers, intents per side, skipped flag",
     );
 
-    /// Opens the named segment `name` that `create_named` made, checking that it holds
-    /// this structure (its kind and layout version).
-    ///
-    /// # Errors
-    ///
-    /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
-    /// an incompatible kind, a corrupted header.
-    pub fn open_named(name: &str) -> Result<Segment, QueueError> {
-        memory::open_named(name, Self::KIND)
-    }
-
-    /// Opens the segment behind a descriptor received from the process that called
-    /// `create_memfd` (over a Unix socket, or through `fork`), checking that it is sealed
-    /// and holds this structure.
-    ///
-    /// # Errors
-    ///
-    /// The segment's errors: an unsealed descriptor, an incompatible kind, a corrupted
-    /// header.
-    pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
-        memory::open_fd(fd, Self::KIND)
-    }
+    crate::memory::open_calls!();
 
     /// Bytes of memory a queue of `capacity` slots of `slot_size` bytes needs.
     pub fn required_len(capacity: usize, slot_size: usize) -> usize {
