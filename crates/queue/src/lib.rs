@@ -128,3 +128,8 @@ pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};
 pub use wait::WaitStrategy;
+
+/// The README's examples, compiled (and run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -148,3 +148,8 @@ pub use location::{Backing, SHM_PREFIX};
 pub use region::{Region, SharedAtomic};
 pub use registry::{SegmentInfo, SegmentState, list};
 pub use segment::Segment;
+
+/// The README's examples, compiled (and run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -101,3 +101,8 @@ pub use framed::FramedStream;
 pub use listener::{Listener, ListenerBuilder, SeqpacketListener, connect};
 pub use message::DEFAULT_MAX_MESSAGE_LEN;
 pub use seqpacket::SeqpacketStream;
+
+/// The README's examples, compiled (and run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
