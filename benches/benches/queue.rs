@@ -58,7 +58,7 @@ fn spsc(c: &mut Criterion) {
                     |n| {
                         for _ in 0..n {
                             loop {
-                                match rx.read() {
+                                match rx.try_read() {
                                     Ok(g) => {
                                         g.copy_to(&mut out);
                                         g.release();

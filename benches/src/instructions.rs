@@ -122,10 +122,10 @@ fn reserve_read(len: usize, count: u64) {
     let mut checker = Checker::default();
     for seq in 0..count {
         Stamp::new(seq).write(&mut out);
-        let mut guard = tx.reserve(len).expect("reserve");
+        let mut guard = tx.try_reserve(len).expect("reserve");
         guard.write_at(0, &out).expect("write");
         guard.commit();
-        match rx.read() {
+        match rx.try_read() {
             Ok(guard) => {
                 guard.copy_to(&mut back);
                 guard.release();

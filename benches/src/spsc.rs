@@ -154,7 +154,7 @@ impl Recv for SpscRecv {
             Wait::Spin => {
                 let mut first = true;
                 loop {
-                    match self.rx.read() {
+                    match self.rx.try_read() {
                         Ok(guard) => break guard,
                         Err(QueueError::Empty) => {
                             if std::mem::take(&mut first) {

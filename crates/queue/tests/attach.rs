@@ -114,21 +114,21 @@ fn guards_describe_their_records() {
     let mut tx = Producer::attach(memory.clone()).unwrap();
     let mut rx = Consumer::attach(memory.clone()).unwrap();
     let ring = memory.as_ptr().as_ptr() as usize..memory.as_ptr().as_ptr() as usize + memory.len();
-    let guard = tx.reserve(0).unwrap();
+    let guard = tx.try_reserve(0).unwrap();
     assert!(guard.is_empty());
     assert_eq!(guard.len(), 0);
     guard.commit();
-    let mut guard = tx.reserve(3).unwrap();
+    let mut guard = tx.try_reserve(3).unwrap();
     assert!(!guard.is_empty() && guard.len() == 3);
     let at = guard.as_mut_ptr() as usize;
     assert!(ring.contains(&at), "{at:#x} outside {ring:x?}");
     guard.write_at(0, b"abc").unwrap();
     guard.commit();
-    let guard = rx.read().unwrap();
+    let guard = rx.try_read().unwrap();
     assert!(guard.is_empty());
     assert_eq!(guard.len(), 0);
     guard.release();
-    let guard = rx.read().unwrap();
+    let guard = rx.try_read().unwrap();
     assert!(!guard.is_empty() && guard.len() == 3);
     assert!(
         ring.contains(&(guard.as_ptr() as usize)),

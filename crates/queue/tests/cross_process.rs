@@ -91,7 +91,7 @@ fn peer_entry() {
             for i in 0..5u64 {
                 tx.try_push(&spsc_record(7, i)).unwrap();
             }
-            let mut guard = tx.reserve(1000).unwrap();
+            let mut guard = tx.try_reserve(1000).unwrap();
             guard.write_at(0, &[0xee; 500]).unwrap();
             say("half written");
             hold();
@@ -104,7 +104,7 @@ fn peer_entry() {
             }
             for i in 3..5u64 {
                 let record = spsc_record(9, i);
-                let mut guard = tx.reserve(record.len()).unwrap();
+                let mut guard = tx.try_reserve(record.len()).unwrap();
                 guard.write_at(0, &record).unwrap();
                 guard.stage();
             }

@@ -154,7 +154,7 @@ proptest! {
                     let r = record(&mut counter, len);
                     let stage = matches!(op, SpscOp::Stage(_));
                     let room = model.room(len);
-                    match tx.reserve(len) {
+                    match tx.try_reserve(len) {
                         Ok(mut guard) => {
                             prop_assert!(room.is_some(), "a record of {} bytes accepted past the consumer: {:?}", len, model);
                             guard.write_at(0, &r).unwrap();
@@ -182,12 +182,12 @@ proptest! {
                     Err(QueueError::Empty) => prop_assert!(model.published.is_empty()),
                     Err(e) => prop_assert!(false, "pop: {e}"),
                 },
-                SpscOp::Peek => match rx.read() {
+                SpscOp::Peek => match rx.try_read() {
                     Ok(guard) => prop_assert_eq!(Some(&guard.to_vec()), model.published.front().map(|(r, _)| r)),
                     Err(QueueError::Empty) => prop_assert!(model.published.is_empty()),
                     Err(e) => prop_assert!(false, "peek: {e}"),
                 },
-                SpscOp::StageRelease => match rx.read() {
+                SpscOp::StageRelease => match rx.try_read() {
                     Ok(guard) => {
                         prop_assert_eq!(Some(guard.to_vec()), model.take(false));
                         guard.stage();

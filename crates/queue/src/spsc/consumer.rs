@@ -26,7 +26,7 @@ struct Found {
 /// The consumer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
 /// processes. `Send`, not `Sync`.
 ///
-/// - [`read`](Self::read) gives a [`ReadGuard`] over the next record in the ring;
+/// - [`try_read`](Self::try_read) gives a [`ReadGuard`] over the next record in the ring;
 ///   [`ReadGuard::release`] frees its room for the producer, [`ReadGuard::stage`] adds
 ///   it to a batch that [`flush`](Self::flush) frees; dropping the guard without either
 ///   is a peek (the record stays next).
@@ -180,7 +180,7 @@ impl<M: Memory> Consumer<M> {
     /// [`QueueError::Empty`], [`QueueError::Disconnected`] (empty and the producer closed),
     /// [`QueueError::Corrupted`].
     #[inline(always)]
-    pub fn read(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
+    pub fn try_read(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
         if let Some(found) = self.next()? {
             return Ok(self.guard(found));
         }
@@ -240,9 +240,9 @@ impl<M: Memory> Consumer<M> {
     ///
     /// # Errors
     ///
-    /// Those of [`read`](Self::read).
+    /// Those of [`try_read`](Self::try_read).
     pub fn try_pop(&mut self) -> Result<Vec<u8>, QueueError> {
-        let guard = self.read()?;
+        let guard = self.try_read()?;
         let out = guard.to_vec();
         guard.release();
         Ok(out)
@@ -308,7 +308,7 @@ impl<M: Memory> Drop for Consumer<M> {
 ///
 /// let (mut tx, mut rx) = SpscRing::heap(4096)?;
 /// tx.try_push(b"tick 42")?;
-/// let mut record = rx.read()?;
+/// let mut record = rx.try_read()?;
 /// let mut text = String::new();
 /// record.read_to_string(&mut text)?;
 /// record.release();
@@ -324,7 +324,7 @@ impl<M: Memory> std::io::Read for ReadGuard<'_, M> {
     }
 }
 
-/// A record being read, from [`Consumer::read`]. Dropping it without
+/// A record being read, from [`Consumer::try_read`]. Dropping it without
 /// [`release`](Self::release) or [`stage`](Self::stage) leaves the record in the ring (a
 /// peek).
 #[derive(Debug)]

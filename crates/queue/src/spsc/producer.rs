@@ -19,7 +19,7 @@ const HINT_STRIDE: u64 = 2048;
 /// The producer of an [`SpscRing`](crate::SpscRing): at most one per ring, across all
 /// processes. `Send`, not `Sync`.
 ///
-/// - [`reserve`](Self::reserve) gives a [`WriteGuard`] over the record's bytes in the
+/// - [`try_reserve`](Self::try_reserve) gives a [`WriteGuard`] over the record's bytes in the
 ///   ring; [`WriteGuard::commit`] publishes it, [`WriteGuard::stage`] adds it to a batch
 ///   that [`flush`](Self::flush) publishes (one notification for many records).
 /// - [`try_push`](Self::try_push) copies a slice in; [`push_blocking`](Self::push_blocking)
@@ -219,7 +219,7 @@ impl<M: Memory> Producer<M> {
     /// [`QueueError::Full`], [`QueueError::TooLarge`], [`QueueError::Disconnected`] (the
     /// consumer closed), [`QueueError::Corrupted`].
     #[inline(always)]
-    pub fn reserve(&mut self, len: usize) -> Result<WriteGuard<'_, M>, QueueError> {
+    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGuard<'_, M>, QueueError> {
         let (_, start, end) = self.room(len)?;
         Ok(self.guard(start, end, len))
     }
@@ -244,10 +244,10 @@ impl<M: Memory> Producer<M> {
     ///
     /// # Errors
     ///
-    /// Those of [`reserve`](Self::reserve).
+    /// Those of [`try_reserve`](Self::try_reserve).
     #[inline(always)]
     pub fn try_push(&mut self, record: &[u8]) -> Result<(), QueueError> {
-        let mut guard = self.reserve(record.len())?;
+        let mut guard = self.try_reserve(record.len())?;
         guard.copy_from(record);
         guard.commit();
         Ok(())
@@ -355,7 +355,7 @@ impl<M: Memory> Drop for Producer<M> {
 /// use ipclane_queue::SpscRing;
 ///
 /// let (mut tx, mut rx) = SpscRing::heap(4096)?;
-/// let mut record = tx.reserve(11)?;
+/// let mut record = tx.try_reserve(11)?;
 /// write!(record, "tick {:>6}", 42)?;
 /// record.commit();
 /// assert_eq!(rx.try_pop()?, b"tick     42");
@@ -374,7 +374,7 @@ impl<M: Memory> std::io::Write for WriteGuard<'_, M> {
     }
 }
 
-/// A record being written, from [`Producer::reserve`]. Its bytes belong to this guard
+/// A record being written, from [`Producer::try_reserve`]. Its bytes belong to this guard
 /// until it commits; the consumer cannot see them before.
 #[derive(Debug)]
 #[must_use = "dropping a WriteGuard abandons the record: commit or stage it"]

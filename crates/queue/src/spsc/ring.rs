@@ -108,11 +108,11 @@ pub(crate) const DATA_OFFSET: usize = size_of::<Control>().next_multiple_of(memo
 ///
 /// let (mut tx, mut rx) = SpscRing::heap(4096)?;
 /// tx.try_push(b"tick")?;
-/// let mut slot = tx.reserve(3)?;     // zero-copy
+/// let mut slot = tx.try_reserve(3)?;     // zero-copy
 /// slot.write_at(0, b"tok")?;
 /// slot.commit();
 /// assert_eq!(rx.try_pop()?, b"tick");
-/// let record = rx.read()?;           // zero-copy
+/// let record = rx.try_read()?;           // zero-copy
 /// assert_eq!(record.to_vec(), b"tok");
 /// record.release();
 /// # Ok::<(), ipclane_queue::QueueError>(())
