@@ -127,6 +127,24 @@ fn an_mpmc_record_length_over_the_slot_is_corrupted_and_the_slot_reused() {
     }
 }
 
+/// The same through a buffer shorter than the hostile length: `Corrupted` too, and the
+/// queue moves on, rather than `BufferTooSmall` naming a length no producer wrote, on every
+/// call, with the slot never passed.
+#[test]
+fn an_mpmc_record_length_over_the_slot_is_corrupted_into_a_short_buffer_too() {
+    let memory = MpmcQueue::heap(8, 32).unwrap();
+    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
+    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    tx.try_push(b"first").unwrap();
+    tx.try_push(b"second").unwrap();
+    word(&memory, mpmc::len(0)).store(1 << 40, Ordering::Relaxed);
+    let mut buf = [0u8; 8];
+    let result = rx.try_pop_into(&mut buf);
+    assert!(is_corrupted(&result), "{result:?}");
+    assert_eq!(rx.try_pop_into(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"second");
+}
+
 /// A slot sequence ahead of the position, with the position not moving: no peer took the
 /// position, so the sequence is a lie. Both sides report it instead of spinning.
 #[test]

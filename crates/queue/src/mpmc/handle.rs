@@ -330,9 +330,11 @@ impl<M: Memory> Handle<M> {
             if diff == 0 {
                 // Refused before taking the slot, so that the record stays queued. The
                 // length read here is only for that: once the CAS below succeeds nobody
-                // else took the slot, but the length is read again and validated then.
+                // else took the slot, but the length is read again and validated then. A
+                // length over the slot size is no record's: the slot is taken, and the
+                // check after the CAS reports it `Corrupted` and hands the slot back.
                 let ahead = slot.len.load(Ordering::Relaxed);
-                if raw & SKIPPED == 0 && !out.fits(ahead) {
+                if raw & SKIPPED == 0 && ahead <= self.slot_size as u64 && !out.fits(ahead) {
                     return Err(QueueError::BufferTooSmall {
                         len: usize::try_from(ahead).unwrap_or(usize::MAX),
                         capacity: out.room(),
