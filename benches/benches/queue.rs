@@ -124,9 +124,7 @@ fn mpmc(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::new("ipclane", size), |b| {
             b.iter_custom(|iters| {
-                let memory = MpmcQueue::heap(256, size).expect("queue");
-                let mut tx = MpmcQueue::producer(memory.clone()).expect("producer");
-                let mut rx = MpmcQueue::consumer(memory).expect("consumer");
+                let (mut tx, mut rx) = MpmcQueue::heap(256, size).expect("queue");
                 let mut record = vec![0u8; size];
                 let mut checker = Checker::default();
                 pair(
@@ -199,9 +197,7 @@ fn broadcast(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::new("ipclane-write+1-reader", size), |b| {
             b.iter_custom(|iters| {
-                let memory = Broadcast::heap(1024, size).expect("ring");
-                let mut writer = Broadcast::writer(memory.clone()).expect("writer");
-                let mut reader = Broadcast::reader(memory).expect("reader");
+                let (mut writer, mut reader) = Broadcast::heap(1024, size).expect("ring");
                 let done = Arc::new(AtomicBool::new(false));
                 let mut record = vec![0u8; size];
                 let flag = done.clone();

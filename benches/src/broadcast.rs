@@ -42,7 +42,7 @@ impl BroadcastSend {
     ///
     /// When a live writer exists or the ring is not valid.
     pub fn attach(ring: Arc<Segment>) -> Self {
-        Self(Broadcast::writer(ring).expect("attach the broadcast writer"))
+        Self(BroadcastWriter::attach(ring).expect("attach the broadcast writer"))
     }
 }
 
@@ -68,7 +68,7 @@ impl BroadcastRecv {
     /// When the ring is not valid.
     pub fn attach(ring: Arc<Segment>) -> Self {
         Self {
-            rx: Broadcast::reader(ring).expect("attach a broadcast reader"),
+            rx: BroadcastReader::attach(ring).expect("attach a broadcast reader"),
             waits: 0,
         }
     }

@@ -42,7 +42,7 @@ impl MpmcSend {
     ///
     /// When no producer place is free or the queue is not valid.
     pub fn attach(queue: Arc<Segment>) -> Self {
-        Self(MpmcQueue::producer(queue).expect("attach an MPMC producer"))
+        Self(MpmcProducer::attach(queue).expect("attach an MPMC producer"))
     }
 }
 
@@ -74,7 +74,7 @@ impl MpmcRecv {
     /// When no consumer place is free or the queue is not valid.
     pub fn attach(queue: Arc<Segment>) -> Self {
         Self {
-            rx: MpmcQueue::consumer(queue).expect("attach an MPMC consumer"),
+            rx: MpmcConsumer::attach(queue).expect("attach an MPMC consumer"),
             waits: 0,
         }
     }

@@ -92,12 +92,12 @@ impl SpscSend {
 
     /// Wake system calls it made.
     pub fn wakes(&self) -> u64 {
-        self.tx.wakes()
+        self.tx.wait_stats().wakes
     }
 
     /// Times it went to sleep.
     pub fn parks(&self) -> u64 {
-        self.tx.parks()
+        self.tx.wait_stats().parks
     }
 }
 
@@ -139,12 +139,12 @@ impl SpscRecv {
 
     /// Times it went to sleep.
     pub fn parks(&self) -> u64 {
-        self.rx.parks()
+        self.rx.wait_stats().parks
     }
 
     /// Wake system calls it made.
     pub fn wakes(&self) -> u64 {
-        self.rx.wakes()
+        self.rx.wait_stats().wakes
     }
 }
 

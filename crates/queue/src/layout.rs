@@ -274,3 +274,14 @@ mod tests {
         }
     }
 }
+
+/// Checks the parameters of a slotted structure (MPMC, broadcast): `capacity` a power of
+/// two of at least 2 slots, of at least one byte each.
+pub(crate) fn check_slots(capacity: usize, slot_size: usize) -> Result<(), QueueError> {
+    if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
+        return Err(QueueError::layout(format!(
+            "capacity {capacity} must be a power of two >= 2 and slot size {slot_size} at least 1"
+        )));
+    }
+    Ok(())
+}

@@ -34,8 +34,15 @@
 //! | [`MpmcQueue`], [`MpmcProducer`], [`MpmcConsumer`] | bounded queue of fixed-size slots for many producer and consumer processes; survives peers killed mid-operation ([`Abandoned`]) |
 //! | [`Broadcast`], [`BroadcastWriter`], [`BroadcastReader`] | one writer, any number of readers, lapped readers resync |
 //! | [`Memory`], [`HeapMemory`] | where a structure lives |
-//! | [`WaitStrategy`] | spin-then-park settings |
+//! | [`WaitStrategy`], [`WaitStats`] | spin-then-park settings, and what waiting cost |
 //! | [`QueueError`] | every outcome that is not a value |
+//!
+//! Every structure is made and opened the same way: `heap(..)` returns one handle of each
+//! role for the threads of one process; between processes, `create_named` /
+//! `create_memfd` (and `open_named` / `open_fd` in the peers) give the memory, to which
+//! each process attaches its roles with `Role::attach(Arc::new(memory))`. Every handle
+//! has `try_*` calls that never block, `*_blocking` and `*_timeout` calls on top,
+//! `wait_stats()`, and `set_wait_strategy` where it can wait.
 //!
 //! Layouts: `docs/queue-layout.md`.
 //!
@@ -90,7 +97,7 @@
 //! loop {
 //!     match rx.pop_blocking() {
 //!         Ok(record) => {
-//!             assert_eq!(record, expected.to_le_bytes());
+//!             assert_eq!(record, &expected.to_le_bytes()[..]);
 //!             expected += 1;
 //!         }
 //!         Err(QueueError::Disconnected) => break,
@@ -113,6 +120,8 @@ pub mod fault;
 mod fault;
 mod layout;
 mod memory;
+#[cfg(ipclane_loom)]
+mod model;
 mod mpmc;
 mod sink;
 mod spsc;
@@ -127,7 +136,7 @@ pub use ipclane_segment::{Segment, SegmentError};
 pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};
-pub use wait::WaitStrategy;
+pub use wait::{WaitStats, WaitStrategy};
 
 /// The README's examples, compiled (and run) as doc tests.
 #[cfg(doctest)]

@@ -44,27 +44,6 @@ pub unsafe trait Memory: Send + Sync {
     /// Whether claim `index` is held by a live handle; `None` when this memory has no
     /// liveness.
     fn is_claimed(&self, index: u32) -> Option<bool>;
-
-    /// Loom only: the model of the 8-byte word at `offset`, for the words a structure
-    /// accesses atomically inside otherwise plain bytes (the SPSC record headers). Only
-    /// [`HeapMemory`] provides it; loom models run on heap memory.
-    #[cfg(ipclane_loom)]
-    #[doc(hidden)]
-    fn loom_word(&self, offset: usize) -> &loom::sync::atomic::AtomicU64 {
-        let _ = offset;
-        panic!("loom models run on HeapMemory")
-    }
-
-    /// Loom only: a cell standing for the plain bytes at `offset` (an MPMC slot's
-    /// payload), so that loom checks every read and write of them is ordered after the
-    /// last conflicting one: a hand-back too weak to order a consumer's read before the
-    /// next producer's write is a race loom reports. Only [`HeapMemory`] provides it.
-    #[cfg(ipclane_loom)]
-    #[doc(hidden)]
-    fn loom_bytes(&self, offset: usize) -> &loom::cell::UnsafeCell<()> {
-        let _ = offset;
-        panic!("loom models run on HeapMemory")
-    }
 }
 
 // SAFETY: a segment's user region is page-aligned (at least ALIGN), stays mapped while the
@@ -99,17 +78,6 @@ unsafe impl Memory for Segment {
 pub struct HeapMemory {
     ptr: NonNull<u8>,
     layout: Layout,
-    /// Loom models of the words accessed atomically inside plain bytes, by offset, each
-    /// created on first use from the bytes there.
-    #[cfg(ipclane_loom)]
-    words: std::sync::Mutex<
-        std::collections::HashMap<usize, std::pin::Pin<Box<loom::sync::atomic::AtomicU64>>>,
-    >,
-    /// Loom cells standing for plain byte ranges, by offset (see `Memory::loom_bytes`).
-    #[cfg(ipclane_loom)]
-    cells: std::sync::Mutex<
-        std::collections::HashMap<usize, std::pin::Pin<Box<loom::cell::UnsafeCell<()>>>>,
-    >,
 }
 
 // SAFETY: HeapMemory owns its allocation and hands out only a raw pointer; the queue code
@@ -130,19 +98,16 @@ impl HeapMemory {
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Self {
-            ptr,
-            layout,
-            #[cfg(ipclane_loom)]
-            words: Default::default(),
-            #[cfg(ipclane_loom)]
-            cells: Default::default(),
-        }
+        #[cfg(ipclane_loom)]
+        crate::model::register(ptr.as_ptr(), len);
+        Self { ptr, layout }
     }
 }
 
 impl Drop for HeapMemory {
     fn drop(&mut self) {
+        #[cfg(ipclane_loom)]
+        crate::model::unregister(self.ptr.as_ptr());
         // SAFETY: allocated in `new` with this very layout, freed once.
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
     }
@@ -165,38 +130,6 @@ unsafe impl Memory for HeapMemory {
 
     fn is_claimed(&self, _index: u32) -> Option<bool> {
         None
-    }
-
-    #[cfg(ipclane_loom)]
-    fn loom_word(&self, offset: usize) -> &loom::sync::atomic::AtomicU64 {
-        assert!(
-            offset.is_multiple_of(8) && offset + 8 <= self.len(),
-            "word {offset}"
-        );
-        // A std mutex, invisible to loom: it adds no ordering to the models.
-        let mut words = self.words.lock().expect("words");
-        let word = words.entry(offset).or_insert_with(|| {
-            // SAFETY: offset + 8 <= len and 8-aligned (asserted); the allocation is
-            // ALIGN-aligned, so the read is in bounds and aligned.
-            let bytes = unsafe { self.ptr.as_ptr().add(offset).cast::<u64>().read() };
-            Box::pin(loom::sync::atomic::AtomicU64::new(bytes))
-        });
-        let word: *const loom::sync::atomic::AtomicU64 = &**word;
-        // SAFETY: the word is boxed (its address never changes) and only dropped with
-        // self, so it lives as long as the borrow of self.
-        unsafe { &*word }
-    }
-    #[cfg(ipclane_loom)]
-    fn loom_bytes(&self, offset: usize) -> &loom::cell::UnsafeCell<()> {
-        // A std mutex, invisible to loom: it adds no ordering to the models.
-        let mut cells = self.cells.lock().expect("cells");
-        let cell = cells
-            .entry(offset)
-            .or_insert_with(|| Box::pin(loom::cell::UnsafeCell::new(())));
-        let cell: *const loom::cell::UnsafeCell<()> = &**cell;
-        // SAFETY: the cell is boxed (its address never changes) and only dropped with
-        // self, so it lives as long as the borrow of self.
-        unsafe { &*cell }
     }
 }
 
@@ -228,24 +161,15 @@ unsafe impl Memory for RegionMemory {
     }
 }
 
-/// Tells loom that plain bytes starting at `at` (inside `memory`) are read or written
-/// now, so that it checks the access is ordered after the last conflicting one at the
-/// same place (see `Memory::loom_bytes`); the bytes themselves are copied as usual.
-/// Nothing outside loom.
+/// Tells loom that plain bytes starting at `at` are read or written now, so that it
+/// checks the access is ordered after the last conflicting one at the same place (see
+/// `model::access`); the bytes themselves are copied as usual. Nothing outside loom.
 #[inline(always)]
-pub(crate) fn model_access<M: Memory + ?Sized>(memory: &M, at: NonNull<u8>, write: bool) {
+pub(crate) fn model_access(at: NonNull<u8>, write: bool) {
     #[cfg(ipclane_loom)]
-    {
-        let offset = at.as_ptr() as usize - memory.as_ptr().as_ptr() as usize;
-        let cell = memory.loom_bytes(offset);
-        if write {
-            cell.with_mut(|_| ());
-        } else {
-            cell.with(|_| ());
-        }
-    }
+    crate::model::access(at.as_ptr(), write);
     #[cfg(not(ipclane_loom))]
-    let _ = (memory, at, write);
+    let _ = (at, write);
 }
 
 /// Heap memory of `len` bytes holding a structure written by `init`.
@@ -297,17 +221,96 @@ pub(crate) fn open_fd(fd: std::os::fd::OwnedFd, kind: Kind) -> Result<Segment, Q
     Ok(Segment::from_fd(fd).kind(kind).open()?)
 }
 
-/// The calls that open a structure's segment by name or by descriptor, the same on every
-/// structure but for its `KIND`: expanded inside each structure's `impl`.
-macro_rules! open_calls {
-    () => {
+/// The calls that make and open a structure, the same on every structure but for its
+/// parameters and its two roles: expanded inside each structure's `impl`, which provides
+/// `KIND`, `required_len`, `init` and `check_params` (called first, so a bad parameter
+/// creates nothing).
+///
+/// - `heap(params)`: heap memory and a handle of each role on it, for one process.
+/// - `heap_memory(params)`, `create_named(name, params)`, `create_memfd(params)`,
+///   `open_named(name)`, `open_fd(fd)`: the memory, to which each process attaches the
+///   roles it plays (`Role::attach(Arc::new(memory))`).
+macro_rules! structure_calls {
+    (
+        memfd: $memfd:literal,
+        roles: ($first:ident, $second:ident),
+        params: ($($param:ident),+)
+    ) => {
+        #[doc = concat!(
+            "This structure on the heap, for the threads of one process, with a [`",
+            stringify!($first), "`] and a [`", stringify!($second), "`] on it.\n\n",
+            "# Errors\n\n[`QueueError::Layout`] for bad parameters (see [`init`](Self::init))."
+        )]
+        pub fn heap(
+            $($param: usize),+
+        ) -> Result<($first<$crate::HeapMemory>, $second<$crate::HeapMemory>), QueueError> {
+            let memory = Self::heap_memory($($param),+)?;
+            Ok(($first::attach(memory.clone())?, $second::attach(memory)?))
+        }
+
+        #[doc = concat!(
+            "Heap memory holding this structure, empty, to attach handles to ([`",
+            stringify!($first), "::attach`], [`", stringify!($second), "::attach`]) ",
+            "as to a segment.\n\n",
+            "# Errors\n\n[`QueueError::Layout`] for bad parameters (see [`init`](Self::init))."
+        )]
+        pub fn heap_memory(
+            $($param: usize),+
+        ) -> Result<std::sync::Arc<$crate::HeapMemory>, QueueError> {
+            Self::check_params($($param),+)?;
+            $crate::memory::heap_with(Self::required_len($($param),+), |m| {
+                Self::init(m, $($param),+)
+            })
+        }
+
+        /// Creates the named segment `name` holding this structure, empty. Each process
+        /// then opens it ([`open_named`](Self::open_named)) and attaches its handles.
+        ///
+        /// Any process of the same user can truncate or unlink a named segment: a
+        /// truncated one kills every process mapping it with `SIGBUS` on its next access
+        /// (see the crate docs' threat model). Between processes that do not trust each
+        /// other, use [`create_memfd`](Self::create_memfd).
+        ///
+        /// # Errors
+        ///
+        /// [`QueueError::Layout`] for bad parameters (nothing is created), or the
+        /// segment's errors ([`SegmentError::AlreadyExists`](crate::SegmentError), say).
+        pub fn create_named(name: &str, $($param: usize),+) -> Result<Segment, QueueError> {
+            Self::check_params($($param),+)?;
+            $crate::memory::named_with(name, Self::required_len($($param),+), Self::KIND, move |m| {
+                Self::init(m, $($param),+)
+            })
+        }
+
+        /// Creates an anonymous segment holding this structure, empty: a memfd sealed
+        /// against shrinking and growing before the structure is written, so no process
+        /// can ever change its size (no `SIGBUS`), and with no name to unlink.
+        ///
+        /// Attach here and hand the segment's descriptor ([`AsFd`](std::os::fd::AsFd))
+        /// to the other processes over a Unix socket (`SCM_RIGHTS`, as the hybrid
+        /// transport does) or through `fork`; each opens it with
+        /// [`open_fd`](Self::open_fd), which refuses a descriptor that is not sealed, and
+        /// attaches its handles. The kernel frees the memory with the last descriptor and
+        /// mapping.
+        ///
+        /// # Errors
+        ///
+        /// [`QueueError::Layout`] for bad parameters, or the segment's errors.
+        #[doc(alias = "memfd_create")]
+        pub fn create_memfd($($param: usize),+) -> Result<Segment, QueueError> {
+            Self::check_params($($param),+)?;
+            $crate::memory::memfd_with($memfd, Self::required_len($($param),+), Self::KIND, move |m| {
+                Self::init(m, $($param),+)
+            })
+        }
+
         /// Opens the named segment `name` that `create_named` made, checking that it
         /// holds this structure (its kind and layout version).
         ///
         /// # Errors
         ///
-        /// The segment's errors: [`SegmentError::NotFound`](ipclane_segment::SegmentError),
-        /// an incompatible kind, a corrupted header.
+        /// The segment's errors: [`SegmentError::NotFound`](crate::SegmentError), an
+        /// incompatible kind, a corrupted header.
         pub fn open_named(name: &str) -> Result<Segment, QueueError> {
             $crate::memory::open_named(name, Self::KIND)
         }
@@ -325,7 +328,7 @@ macro_rules! open_calls {
         }
     };
 }
-pub(crate) use open_calls;
+pub(crate) use structure_calls;
 
 /// Creates the segment of `builder` with `len` bytes and `kind`, holding a structure
 /// written by `init` before anyone can open it.

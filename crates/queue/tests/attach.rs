@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use ipclane_queue::{
-    Broadcast, Consumer, HeapMemory, Memory, MpmcQueue, Producer, QueueError, SpscRing,
+    Broadcast, BroadcastWriter, Consumer, HeapMemory, Memory, MpmcConsumer, MpmcProducer,
+    MpmcQueue, Producer, QueueError, SpscRing,
 };
 
 fn spsc() -> Arc<HeapMemory> {
@@ -42,11 +43,11 @@ fn a_second_spsc_consumer_is_refused_until_the_first_is_dropped() {
 
 #[test]
 fn a_second_broadcast_writer_is_refused_until_the_first_is_dropped() {
-    let memory = Broadcast::heap(4, 24).unwrap();
-    let first = Broadcast::writer(memory.clone()).unwrap();
-    refused(Broadcast::writer(memory.clone()), "writer");
+    let memory = Broadcast::heap_memory(4, 24).unwrap();
+    let first = BroadcastWriter::attach(memory.clone()).unwrap();
+    refused(BroadcastWriter::attach(memory.clone()), "writer");
     drop(first);
-    let _ = Broadcast::writer(memory).expect("the writer side was closed");
+    let _ = BroadcastWriter::attach(memory).expect("the writer side was closed");
 }
 
 /// The liveness claims of the MPMC layout (docs/queue-layout.md): producers hold
@@ -62,9 +63,9 @@ fn mpmc_handles_hold_the_claims_the_layout_names() {
         .open()
         .unwrap();
     let claimed = |index| observer.is_claimed(index).unwrap();
-    let _first = MpmcQueue::producer(segment.clone()).unwrap();
-    let _second = MpmcQueue::producer(segment.clone()).unwrap();
-    let _consumer = MpmcQueue::consumer(segment).unwrap();
+    let _first = MpmcProducer::attach(segment.clone()).unwrap();
+    let _second = MpmcProducer::attach(segment.clone()).unwrap();
+    let _consumer = MpmcConsumer::attach(segment).unwrap();
     let held: Vec<u32> = [0, 1, 64, 65535, 65536, 65537, 65538, 65600, 65601]
         .into_iter()
         .filter(|&i| claimed(i))
@@ -79,15 +80,15 @@ fn a_65th_live_mpmc_handle_of_a_role_is_refused_naming_it() {
     let name = ipclane_testkit::ShmName::new("attach-65");
     let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
     let mut producers: Vec<_> = (0..64)
-        .map(|_| MpmcQueue::producer(segment.clone()).unwrap())
+        .map(|_| MpmcProducer::attach(segment.clone()).unwrap())
         .collect();
     let consumers: Vec<_> = (0..64)
-        .map(|_| MpmcQueue::consumer(segment.clone()).unwrap())
+        .map(|_| MpmcConsumer::attach(segment.clone()).unwrap())
         .collect();
-    refused(MpmcQueue::producer(segment.clone()), "producer");
-    refused(MpmcQueue::consumer(segment.clone()), "consumer");
+    refused(MpmcProducer::attach(segment.clone()), "producer");
+    refused(MpmcConsumer::attach(segment.clone()), "consumer");
     producers.pop();
-    let _ = MpmcQueue::producer(segment).expect("a dropped producer's place");
+    let _ = MpmcProducer::attach(segment).expect("a dropped producer's place");
     drop(consumers);
 }
 

@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipclane_queue::{
-    Broadcast, Consumer, HeapMemory, Memory, MpmcQueue, Producer, QueueError, SpscRing,
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, HeapMemory, Memory, MpmcConsumer,
+    MpmcProducer, MpmcQueue, Producer, QueueError, SpscRing,
 };
 
 /// Offsets of the SPSC layout (docs/queue-layout.md).
@@ -46,7 +47,7 @@ fn a_record_running_past_the_ring_end_is_corrupted() {
     // Move both sides to ring offset 960 (15 records of 8 + 56 bytes).
     for _ in 0..15 {
         tx.try_push(&[7; 56]).unwrap();
-        assert_eq!(rx.try_pop().unwrap(), [7; 56]);
+        assert_eq!(rx.try_pop().unwrap(), &[7; 56][..]);
     }
     // 8 + 200 bytes from offset 960 end at 1168, past the 1024-byte ring.
     word(&memory, RING + 960).store(TAG_DATA << 32 | 200, Ordering::Release);
@@ -94,7 +95,7 @@ fn a_hostile_consumer_position_is_corrupted_for_the_producer() {
     }
 }
 
-/// Offsets of the MPMC layout (docs/queue-layout.md), for `MpmcQueue::heap(8, 32)`.
+/// Offsets of the MPMC layout (docs/queue-layout.md), for `MpmcQueue::heap_memory(8, 32)`.
 mod mpmc {
     pub(crate) const SLOTS: usize = 17408;
     pub(crate) const STRIDE: usize = 16 + 32;
@@ -110,20 +111,20 @@ mod mpmc {
 /// still handed back, so the records behind it and the slot's next lap get through.
 #[test]
 fn an_mpmc_record_length_over_the_slot_is_corrupted_and_the_slot_reused() {
-    let memory = MpmcQueue::heap(8, 32).unwrap();
-    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    let memory = MpmcQueue::heap_memory(8, 32).unwrap();
+    let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
     tx.try_push(b"first").unwrap();
     tx.try_push(b"second").unwrap();
     word(&memory, mpmc::len(0)).store(33, Ordering::Relaxed);
     let result = rx.try_pop();
     assert!(is_corrupted(&result), "{result:?}");
-    assert_eq!(rx.try_pop().unwrap(), b"second");
+    assert_eq!(rx.try_pop().unwrap(), &b"second"[..]);
     for i in 0..8u8 {
         tx.try_push(&[i; 32]).unwrap();
     }
     for i in 0..8u8 {
-        assert_eq!(rx.try_pop().unwrap(), [i; 32]);
+        assert_eq!(rx.try_pop().unwrap(), &[i; 32][..]);
     }
 }
 
@@ -132,9 +133,9 @@ fn an_mpmc_record_length_over_the_slot_is_corrupted_and_the_slot_reused() {
 /// call, with the slot never passed.
 #[test]
 fn an_mpmc_record_length_over_the_slot_is_corrupted_into_a_short_buffer_too() {
-    let memory = MpmcQueue::heap(8, 32).unwrap();
-    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    let memory = MpmcQueue::heap_memory(8, 32).unwrap();
+    let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
     tx.try_push(b"first").unwrap();
     tx.try_push(b"second").unwrap();
     word(&memory, mpmc::len(0)).store(1 << 40, Ordering::Relaxed);
@@ -149,9 +150,9 @@ fn an_mpmc_record_length_over_the_slot_is_corrupted_into_a_short_buffer_too() {
 /// position, so the sequence is a lie. Both sides report it instead of spinning.
 #[test]
 fn an_mpmc_slot_sequence_ahead_of_the_position_is_corrupted_for_both_sides() {
-    let memory = MpmcQueue::heap(8, 32).unwrap();
-    let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+    let memory = MpmcQueue::heap_memory(8, 32).unwrap();
+    let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
     // Position 0: a producer takes slot 0 at seq 0, a consumer at seq 1.
     word(&memory, mpmc::seq(0)).store(5, Ordering::Release);
     let popped = rx.try_pop();
@@ -161,7 +162,7 @@ fn an_mpmc_slot_sequence_ahead_of_the_position_is_corrupted_for_both_sides() {
     assert!(is_corrupted(&pushed), "producer: {pushed:?}");
 }
 
-/// Offsets of the broadcast layout (docs/queue-layout.md), for `Broadcast::heap(4, 24)`.
+/// Offsets of the broadcast layout (docs/queue-layout.md), for `Broadcast::heap_memory(4, 24)`.
 mod broadcast {
     pub(crate) const HEAD: usize = 128;
     pub(crate) const SLOTS: usize = 512;
@@ -178,28 +179,28 @@ mod broadcast {
 /// writer attaching, and for a reader already attached.
 #[test]
 fn a_broadcast_writer_position_out_of_range_is_corrupted() {
-    let memory = Broadcast::heap(4, 24).unwrap();
-    let mut reader = Broadcast::reader(memory.clone()).unwrap();
+    let memory = Broadcast::heap_memory(4, 24).unwrap();
+    let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
     word(&memory, broadcast::HEAD).store(1 << 62, Ordering::Release);
     let recv = reader.try_recv();
     assert!(is_corrupted(&recv), "attached reader: {recv:?}");
-    let attached = Broadcast::reader(memory.clone()).map(|_| ());
+    let attached = BroadcastReader::attach(memory.clone()).map(|_| ());
     assert!(is_corrupted(&attached), "reader: {attached:?}");
-    let writer = Broadcast::writer(memory.clone()).map(|_| ());
+    let writer = BroadcastWriter::attach(memory.clone()).map(|_| ());
     assert!(is_corrupted(&writer), "writer: {writer:?}");
 }
 
 /// A writer position that went back, below what a reader already read.
 #[test]
 fn a_broadcast_writer_position_going_back_is_corrupted() {
-    let memory = Broadcast::heap(4, 24).unwrap();
-    let mut writer = Broadcast::writer(memory.clone()).unwrap();
-    let mut reader = Broadcast::reader(memory.clone()).unwrap();
+    let memory = Broadcast::heap_memory(4, 24).unwrap();
+    let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+    let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
     for r in [b"a", b"b", b"c"] {
         writer.write(r).unwrap();
     }
-    assert_eq!(reader.try_recv().unwrap(), b"a");
-    assert_eq!(reader.try_recv().unwrap(), b"b");
+    assert_eq!(reader.try_recv().unwrap(), &b"a"[..]);
+    assert_eq!(reader.try_recv().unwrap(), &b"b"[..]);
     word(&memory, broadcast::HEAD).store(1, Ordering::Release);
     let recv = reader.try_recv();
     assert!(is_corrupted(&recv), "{recv:?}");
@@ -211,9 +212,9 @@ fn a_broadcast_writer_position_going_back_is_corrupted() {
 #[test]
 fn broadcast_slot_words_no_writer_leaves_are_corrupted() {
     for (offset, value) in [(broadcast::seq(0), 0u64), (broadcast::len(0), 25)] {
-        let memory = Broadcast::heap(4, 24).unwrap();
-        let mut writer = Broadcast::writer(memory.clone()).unwrap();
-        let mut reader = Broadcast::reader(memory.clone()).unwrap();
+        let memory = Broadcast::heap_memory(4, 24).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
         writer.write(b"record").unwrap();
         word(&memory, offset).store(value, Ordering::Release);
         let recv = reader.try_recv();
@@ -281,7 +282,7 @@ fn padding_that_does_not_end_at_the_ring_end_is_corrupted() {
         let (mut tx, mut rx, memory) = ring();
         for _ in 0..15 {
             tx.try_push(&[7; 56]).unwrap();
-            assert_eq!(rx.try_pop().unwrap(), [7; 56]);
+            assert_eq!(rx.try_pop().unwrap(), &[7; 56][..]);
         }
         // At ring offset 960, padding is 8 + 56 bytes; these are not.
         word(&memory, RING + 960).store(TAG_PAD << 32 | len, Ordering::Release);
@@ -323,12 +324,12 @@ const META_SLOT_SIZE: usize = 24;
 #[test]
 fn a_broadcast_shape_the_memory_does_not_hold_is_refused_at_attach() {
     for (capacity, slot_size) in [(3, 24), (1, 24), (0, 24), (4, 0), (4, 12), (8, 24), (4, 32)] {
-        let memory = Broadcast::heap(4, 24).unwrap();
+        let memory = Broadcast::heap_memory(4, 24).unwrap();
         word(&memory, META_CAPACITY).store(capacity, Ordering::Relaxed);
         word(&memory, META_SLOT_SIZE).store(slot_size, Ordering::Relaxed);
         for attached in [
-            Broadcast::reader(memory.clone()).map(|_| ()),
-            Broadcast::writer(memory.clone()).map(|_| ()),
+            BroadcastReader::attach(memory.clone()).map(|_| ()),
+            BroadcastWriter::attach(memory.clone()).map(|_| ()),
         ] {
             assert!(
                 matches!(attached, Err(QueueError::Layout { .. })),
@@ -356,14 +357,14 @@ fn broadcast_init_empties_memory_that_held_anything() {
         );
     }
     let memory = std::sync::Arc::new(memory);
-    let mut reader = Broadcast::reader(memory.clone()).unwrap();
+    let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
     assert!(matches!(reader.try_recv(), Err(QueueError::Empty)));
-    let mut writer = Broadcast::writer(memory).unwrap();
+    let mut writer = BroadcastWriter::attach(memory).unwrap();
     assert_eq!(writer.max_record_len(), 24);
     assert!(matches!(
         writer.write(&[0; 25]),
         Err(QueueError::TooLarge { len: 25, max: 24 })
     ));
     writer.write(&[5; 24]).unwrap();
-    assert_eq!(reader.try_recv().unwrap(), [5; 24]);
+    assert_eq!(reader.try_recv().unwrap(), &[5; 24][..]);
 }

@@ -7,7 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
+use ipclane_queue::{
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, MpmcConsumer, MpmcProducer, MpmcQueue,
+    Producer, QueueError, SpscRing,
+};
 use ipclane_segment::Segment;
 use ipclane_testkit::{Deadline, Peer, ShmName, bounded, hold, listen, say};
 
@@ -84,7 +87,7 @@ fn peer_entry() {
             for i in 0..count {
                 tx.push_blocking(&spsc_record(seed, i)).unwrap();
             }
-            say(format!("done parks={}", tx.parks()));
+            say(format!("done parks={}", tx.wait_stats().parks));
         }
         "spsc_producer_dies_mid_record" => {
             let mut tx = Producer::attach(open(&args[0], SpscRing::KIND)).unwrap();
@@ -120,7 +123,7 @@ fn peer_entry() {
         "mpmc_producer" => {
             let id: u64 = args[1].parse().unwrap();
             let count: u64 = args[2].parse().unwrap();
-            let mut tx = MpmcQueue::producer(open(&args[0], MpmcQueue::KIND)).unwrap();
+            let mut tx = MpmcProducer::attach(open(&args[0], MpmcQueue::KIND)).unwrap();
             say("attached");
             assert_eq!(listen().as_deref(), Some("go"));
             for seq in 0..count {
@@ -130,7 +133,7 @@ fn peer_entry() {
             say("done");
         }
         "mpmc_consumer" => {
-            let mut rx = MpmcQueue::consumer(open(&args[0], MpmcQueue::KIND)).unwrap();
+            let mut rx = MpmcConsumer::attach(open(&args[0], MpmcQueue::KIND)).unwrap();
             say("attached");
             let (mut count, mut h1, mut h2) = (0u64, 0u64, 0u64);
             let mut last = [None::<u64>; 2];
@@ -157,7 +160,7 @@ fn peer_entry() {
         }
         "broadcast_writer" => {
             let count: u64 = args[1].parse().unwrap();
-            let mut w = Broadcast::writer(open(&args[0], Broadcast::KIND)).unwrap();
+            let mut w = BroadcastWriter::attach(open(&args[0], Broadcast::KIND)).unwrap();
             assert_eq!(listen().as_deref(), Some("go"));
             for seq in 0..count {
                 w.write(&tagged(0, seq, 24 + (seq % 100) as usize)).unwrap();
@@ -168,7 +171,7 @@ fn peer_entry() {
             say("done");
         }
         "broadcast_reader" => {
-            let mut r = Broadcast::reader(open(&args[0], Broadcast::KIND)).unwrap();
+            let mut r = BroadcastReader::attach(open(&args[0], Broadcast::KIND)).unwrap();
             say("attached");
             let (mut received, mut missed, mut next) = (0u64, 0u64, 0u64);
             loop {
@@ -190,7 +193,7 @@ fn peer_entry() {
             say(format!("{received} {missed}"));
         }
         "mpmc_producer_then_hang" => {
-            let mut tx = MpmcQueue::producer(open(&args[0], MpmcQueue::KIND)).unwrap();
+            let mut tx = MpmcProducer::attach(open(&args[0], MpmcQueue::KIND)).unwrap();
             for seq in 0..3 {
                 tx.try_push(&tagged(0, seq, 24)).unwrap();
             }
@@ -198,7 +201,7 @@ fn peer_entry() {
             hold();
         }
         "broadcast_writer_then_hang" => {
-            let mut w = Broadcast::writer(open(&args[0], Broadcast::KIND)).unwrap();
+            let mut w = BroadcastWriter::attach(open(&args[0], Broadcast::KIND)).unwrap();
             say("attached");
             assert_eq!(listen().as_deref(), Some("go"));
             for seq in 0..3 {
@@ -377,7 +380,7 @@ fn a_producer_killed_mid_record_is_never_seen_and_disconnects() {
     // The dead producer's role can be taken over.
     let mut tx = Producer::attach(segment).unwrap();
     tx.try_push(b"new producer").unwrap();
-    assert_eq!(rx.try_pop().unwrap(), b"new producer");
+    assert_eq!(rx.try_pop().unwrap(), &b"new producer"[..]);
 }
 
 #[test]
@@ -396,7 +399,7 @@ fn a_producer_taking_over_continues_after_the_published_records() {
     for i in 0..3 {
         assert_eq!(rx.try_pop().unwrap(), spsc_record(9, i));
     }
-    assert_eq!(rx.try_pop().unwrap(), b"after the takeover");
+    assert_eq!(rx.try_pop().unwrap(), &b"after the takeover"[..]);
     assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
 }
 
@@ -450,7 +453,7 @@ fn a_second_live_consumer_is_refused() {
 fn mpmc_consumers_see_a_killed_producer_as_disconnected() {
     let name = ShmName::new("mpmc-kill");
     let _segment = MpmcQueue::create_named(&name.0, 8, 32).unwrap();
-    let mut rx = MpmcQueue::consumer(open(&name.0, MpmcQueue::KIND)).unwrap();
+    let mut rx = MpmcConsumer::attach(open(&name.0, MpmcQueue::KIND)).unwrap();
     let mut peer = Peer::spawn("mpmc_producer_then_hang", &[&name.0]);
     assert_eq!(peer.recv(), "pushed");
     peer.kill();
@@ -472,7 +475,7 @@ fn mpmc_consumers_see_a_killed_producer_as_disconnected() {
 fn broadcast_readers_see_a_killed_writer_as_disconnected() {
     let name = ShmName::new("bcast-kill");
     let _segment = Broadcast::create_named(&name.0, 8, 32).unwrap();
-    let mut reader = Broadcast::reader(open(&name.0, Broadcast::KIND)).unwrap();
+    let mut reader = BroadcastReader::attach(open(&name.0, Broadcast::KIND)).unwrap();
     let mut peer = Peer::spawn("broadcast_writer_then_hang", &[&name.0]);
     assert_eq!(peer.recv(), "attached");
     peer.send("go");
@@ -492,8 +495,8 @@ fn broadcast_readers_see_a_killed_writer_as_disconnected() {
     assert!(started.elapsed() < Duration::from_secs(5), "bounded time");
     assert!(!reader.is_writer_alive().unwrap());
     // A new writer takes over and continues the sequence.
-    let mut writer = Broadcast::writer(open(&name.0, Broadcast::KIND)).unwrap();
+    let mut writer = BroadcastWriter::attach(open(&name.0, Broadcast::KIND)).unwrap();
     assert_eq!(writer.position(), 3);
     writer.write(b"after takeover").unwrap();
-    assert_eq!(reader.try_recv().unwrap(), b"after takeover");
+    assert_eq!(reader.try_recv().unwrap(), &b"after takeover"[..]);
 }

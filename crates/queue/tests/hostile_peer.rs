@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing};
+use ipclane_queue::{
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, MpmcConsumer, MpmcProducer, MpmcQueue,
+    Producer, QueueError, SpscRing,
+};
 use ipclane_segment::{Kind, Segment};
 use ipclane_testkit::{Peer, ShmName, bounded, hold, listen, say, unique};
 use rustix::io::Errno;
@@ -75,7 +78,7 @@ fn peer_entry() {
         }
         "broadcast_writer_stores" => {
             let segment = open(&args[0], Broadcast::KIND);
-            let _w = Broadcast::writer(segment.clone()).unwrap();
+            let _w = BroadcastWriter::attach(segment.clone()).unwrap();
             store_on_request(&segment);
         }
         "spsc_consumer_reads_after_truncation" => {
@@ -251,7 +254,7 @@ fn recv_blocking_reports_an_unknown_writer_state_as_corrupted() {
     for case in CASES {
         let name = ShmName::new("side-recv");
         let _segment = Broadcast::create_named(&name.0, 8, 32).unwrap();
-        let mut reader = Broadcast::reader(open(&name.0, Broadcast::KIND)).unwrap();
+        let mut reader = BroadcastReader::attach(open(&name.0, Broadcast::KIND)).unwrap();
         let peer = Peer::spawn("broadcast_writer_stores", &[&name.0]);
         check_case(case, peer, BROADCAST_WRITER_SIDE, "writer", move || {
             spawn_call(move || reader.recv_blocking().map(drop))
@@ -303,8 +306,14 @@ fn a_sealed_memfd_ring_cannot_be_truncated_by_a_hostile_peer() {
     assert_eq!(peer.recv(), format!("shrink {perm} grow {perm}"));
     assert_eq!(rustix::fs::fstat(segment.as_fd()).unwrap().st_size, size);
     let mut pop = |what: &str| bounded(what, || rx.pop_blocking());
-    assert_eq!(pop("the record before the truncation").unwrap(), b"before");
-    assert_eq!(pop("the record after the truncation").unwrap(), b"after");
+    assert_eq!(
+        pop("the record before the truncation").unwrap(),
+        &b"before"[..]
+    );
+    assert_eq!(
+        pop("the record after the truncation").unwrap(),
+        &b"after"[..]
+    );
     assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
     peer.kill();
     let end = bounded("Disconnected after the peer was killed", || {
@@ -328,19 +337,19 @@ fn every_structure_offers_a_sealed_memfd_segment() {
     let mut tx = Producer::attach(reopen_sealed(&spsc, SpscRing::KIND)).unwrap();
     let mut rx = Consumer::attach(Arc::new(spsc)).unwrap();
     tx.try_push(b"spsc").unwrap();
-    assert_eq!(rx.try_pop().unwrap(), b"spsc");
+    assert_eq!(rx.try_pop().unwrap(), &b"spsc"[..]);
 
     let mpmc = MpmcQueue::create_memfd(8, 32).unwrap();
-    let mut tx = MpmcQueue::producer(reopen_sealed(&mpmc, MpmcQueue::KIND)).unwrap();
-    let mut rx = MpmcQueue::consumer(Arc::new(mpmc)).unwrap();
+    let mut tx = MpmcProducer::attach(reopen_sealed(&mpmc, MpmcQueue::KIND)).unwrap();
+    let mut rx = MpmcConsumer::attach(Arc::new(mpmc)).unwrap();
     tx.try_push(b"mpmc").unwrap();
-    assert_eq!(rx.try_pop().unwrap(), b"mpmc");
+    assert_eq!(rx.try_pop().unwrap(), &b"mpmc"[..]);
 
     let broadcast = Broadcast::create_memfd(8, 32).unwrap();
-    let mut reader = Broadcast::reader(reopen_sealed(&broadcast, Broadcast::KIND)).unwrap();
-    let mut writer = Broadcast::writer(Arc::new(broadcast)).unwrap();
+    let mut reader = BroadcastReader::attach(reopen_sealed(&broadcast, Broadcast::KIND)).unwrap();
+    let mut writer = BroadcastWriter::attach(Arc::new(broadcast)).unwrap();
     writer.write(b"broadcast").unwrap();
-    assert_eq!(reader.try_recv().unwrap(), b"broadcast");
+    assert_eq!(reader.try_recv().unwrap(), &b"broadcast"[..]);
 
     assert!(matches!(
         SpscRing::create_memfd(1000),

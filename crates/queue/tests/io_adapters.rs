@@ -18,7 +18,7 @@ fn a_write_guard_takes_writes_in_pieces_and_refuses_past_its_end() {
     assert_eq!(err.kind(), ErrorKind::WriteZero);
     record.flush().unwrap();
     record.commit();
-    assert_eq!(rx.try_pop().unwrap(), b"abcdefghij");
+    assert_eq!(rx.try_pop().unwrap(), &b"abcdefghij"[..]);
 }
 
 #[test]

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipclane_queue::{
-    Broadcast, Consumer, HeapMemory, MpmcQueue, Producer, QueueError, SpscRing, WaitStrategy,
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, HeapMemory, MpmcConsumer, MpmcProducer,
+    MpmcQueue, Producer, QueueError, SpscRing, WaitStrategy,
 };
 use loom::thread;
 
@@ -151,9 +152,9 @@ fn broadcast_blocking_recv_never_loses_a_wake_up() {
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(model.preemption_bound.unwrap_or(3).max(3));
     model.check(|| {
-        let memory = Broadcast::heap(4, 16).unwrap();
-        let mut writer = Broadcast::writer(memory.clone()).unwrap();
-        let mut reader = Broadcast::reader(memory).unwrap();
+        let memory = Broadcast::heap_memory(4, 16).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let mut reader = BroadcastReader::attach(memory).unwrap();
         reader.set_wait_strategy(PARK_AT_ONCE);
         let w = thread::spawn(move || {
             writer.write(&record(0, 16)).unwrap();
@@ -173,9 +174,9 @@ fn mpmc_slots_are_reused_without_loss_or_tearing() {
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(model.preemption_bound.unwrap_or(2).max(2));
     model.check(|| {
-        let memory = MpmcQueue::heap(2, 8).unwrap();
-        let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-        let mut rx = MpmcQueue::consumer(memory).unwrap();
+        let memory = MpmcQueue::heap_memory(2, 8).unwrap();
+        let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
+        let mut rx = MpmcConsumer::attach(memory).unwrap();
         let producer = thread::spawn(move || {
             for i in 0..3u8 {
                 loop {
@@ -210,10 +211,10 @@ fn mpmc_two_producers_two_consumers() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(1);
     builder.check(|| {
-        let memory = MpmcQueue::heap(2, 8).unwrap();
+        let memory = MpmcQueue::heap_memory(2, 8).unwrap();
         let producers: Vec<_> = (0..2u8)
             .map(|p| {
-                let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
+                let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
                 thread::spawn(move || {
                     loop {
                         match tx.try_push(&record(p, 8)) {
@@ -229,7 +230,7 @@ fn mpmc_two_producers_two_consumers() {
         // they leave is drained at the end.
         let consumers: Vec<_> = (0..2)
             .map(|_| {
-                let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+                let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
                 thread::spawn(move || {
                     let mut got = Vec::new();
                     for _ in 0..2 {
@@ -255,7 +256,7 @@ fn mpmc_two_producers_two_consumers() {
             consumers.into_iter().map(|c| c.join().unwrap()).unzip();
         let mut got: Vec<Vec<u8>> = got.into_iter().flatten().collect();
         drop(handles);
-        let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
+        let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
         while let Ok(record) = rx.try_pop() {
             got.push(record);
         }
@@ -269,9 +270,9 @@ fn mpmc_two_producers_two_consumers() {
 #[test]
 fn broadcast_reader_is_lapped_but_never_torn() {
     loom::model(|| {
-        let memory = Broadcast::heap(2, 16).unwrap();
-        let mut writer = Broadcast::writer(memory.clone()).unwrap();
-        let mut reader = Broadcast::reader(memory).unwrap();
+        let memory = Broadcast::heap_memory(2, 16).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let mut reader = BroadcastReader::attach(memory).unwrap();
         let w = thread::spawn(move || {
             for i in 0..3u8 {
                 writer.write(&record(i, 16)).unwrap();

@@ -4,7 +4,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ipclane_queue::{Broadcast, HeapMemory, Memory, MpmcQueue, QueueError, SpscRing};
+use ipclane_queue::{
+    Broadcast, BroadcastReader, BroadcastWriter, HeapMemory, Memory, MpmcConsumer, MpmcProducer,
+    MpmcQueue, QueueError, SpscRing,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -178,7 +181,7 @@ proptest! {
                     model.publish();
                 }
                 SpscOp::Pop => match rx.try_pop() {
-                    Ok(got) => prop_assert_eq!(Some(got), model.take(true)),
+                    Ok(got) => prop_assert_eq!(Some(got.to_vec()), model.take(true)),
                     Err(QueueError::Empty) => prop_assert!(model.published.is_empty()),
                     Err(e) => prop_assert!(false, "pop: {e}"),
                 },
@@ -211,9 +214,9 @@ proptest! {
 
     #[test]
     fn mpmc_matches_a_vecdeque(ops in proptest::collection::vec(mpmc_op(), 1..300)) {
-        let memory = MpmcQueue::heap(8, 32).unwrap();
-        let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
-        let mut rx = MpmcQueue::consumer(memory).unwrap();
+        let memory = MpmcQueue::heap_memory(8, 32).unwrap();
+        let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
+        let mut rx = MpmcConsumer::attach(memory).unwrap();
         let mut model = VecDeque::new();
         let mut counter = 0;
         for op in ops {
@@ -228,7 +231,7 @@ proptest! {
                     }
                 }
                 MpmcOp::Pop => match rx.try_pop() {
-                    Ok(got) => prop_assert_eq!(Some(got), model.pop_front()),
+                    Ok(got) => prop_assert_eq!(Some(got.to_vec()), model.pop_front()),
                     Err(QueueError::Empty) => prop_assert!(model.is_empty()),
                     Err(e) => prop_assert!(false, "pop: {e}"),
                 },
@@ -251,9 +254,9 @@ proptest! {
 
     #[test]
     fn broadcast_readers_see_the_model_or_a_counted_lag(ops in proptest::collection::vec(prop_oneof![(1usize..24).prop_map(BroadcastOp::Write), Just(BroadcastOp::Recv), (0usize..24).prop_map(BroadcastOp::RecvInto)], 1..200)) {
-        let memory = Broadcast::heap(4, 24).unwrap();
-        let mut writer = Broadcast::writer(memory.clone()).unwrap();
-        let mut reader = Broadcast::reader(memory).unwrap();
+        let memory = Broadcast::heap_memory(4, 24).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let mut reader = BroadcastReader::attach(memory).unwrap();
         let mut written: Vec<Vec<u8>> = Vec::new();
         let mut counter = 0;
         for op in ops {
@@ -269,7 +272,7 @@ proptest! {
             };
             let at = reader.position() as usize;
             let got = match room {
-                None => reader.try_recv(),
+                None => reader.try_recv().map(Vec::from),
                 Some(room) => {
                     let mut buf = vec![0u8; room];
                     reader.try_recv_into(&mut buf).map(|len| buf[..len].to_vec())
@@ -363,13 +366,13 @@ proptest! {
 
     #[test]
     fn corrupted_mpmc_never_panics(word in 0usize..(17408 + 8 * 48) / 8, value in interesting(), pushes in 0usize..10) {
-        let memory = MpmcQueue::heap(8, 32).unwrap();
-        let mut tx = MpmcQueue::producer(memory.clone()).unwrap();
+        let memory = MpmcQueue::heap_memory(8, 32).unwrap();
+        let mut tx = MpmcProducer::attach(memory.clone()).unwrap();
         for i in 0..pushes {
             let _ = tx.try_push(&vec![i as u8; i * 3]);
         }
         poke(&memory, word * 8, value);
-        if let Ok(mut rx) = MpmcQueue::consumer(memory.clone()) {
+        if let Ok(mut rx) = MpmcConsumer::attach(memory.clone()) {
             for _ in 0..20 {
                 match rx.try_pop() {
                     Ok(r) => prop_assert!(r.len() <= 32),
@@ -386,9 +389,9 @@ proptest! {
 
     #[test]
     fn corrupted_broadcast_never_panics(word in 0usize..(512 + 4 * 48) / 8, value in interesting(), writes in 0usize..10) {
-        let memory = Broadcast::heap(4, 32).unwrap();
-        let mut writer = Broadcast::writer(memory.clone()).unwrap();
-        let mut reader = Broadcast::reader(memory.clone()).unwrap();
+        let memory = Broadcast::heap_memory(4, 32).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
         reader.seek_oldest().unwrap();
         for i in 0..writes {
             writer.write(&vec![i as u8; i * 3]).unwrap();
@@ -402,7 +405,7 @@ proptest! {
             }
         }
         let _ = reader.latest();
-        if let Ok(mut fresh) = Broadcast::reader(memory) {
+        if let Ok(mut fresh) = BroadcastReader::attach(memory) {
             let _ = fresh.seek_oldest();
             for _ in 0..20 {
                 let _ = fresh.try_recv();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ipclane_queue::fault::{Point, stop_at};
-use ipclane_queue::{Abandoned, MpmcQueue, QueueError};
+use ipclane_queue::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue, QueueError};
 use ipclane_segment::Segment;
 use ipclane_testkit::{Peer, ShmName, bounded, hold, say};
 
@@ -86,7 +86,7 @@ fn peer_entry() {
             "producer_stops_inside_a_push" => {
                 let id: u64 = args[1].parse().unwrap();
                 let count: u64 = args[2].parse().unwrap();
-                let mut tx = MpmcQueue::producer(segment).unwrap();
+                let mut tx = MpmcProducer::attach(segment).unwrap();
                 for seq in 0..count {
                     tx.try_push(&record(id, seq)).unwrap();
                 }
@@ -97,7 +97,7 @@ fn peer_entry() {
                 hold();
             }
             "consumer_stops_inside_a_pop" => {
-                let mut rx = MpmcQueue::consumer(segment).unwrap();
+                let mut rx = MpmcConsumer::attach(segment).unwrap();
                 say("attached");
                 assert_eq!(ipclane_testkit::listen().as_deref(), Some("take"));
                 stop_at(Point::MpmcAfterDequeue);
@@ -108,19 +108,19 @@ fn peer_entry() {
             // args: name, producer id, records
             "producer" => {
                 let id: u64 = args[1].parse().unwrap();
-                let mut tx = MpmcQueue::producer(segment).unwrap();
+                let mut tx = MpmcProducer::attach(segment).unwrap();
                 say("attached");
                 for seq in 0..args[2].parse().unwrap() {
                     tx.push_blocking(&record(id, seq)).unwrap();
                 }
             }
             "idle_producer" => {
-                let _tx = MpmcQueue::producer(segment).unwrap();
+                let _tx = MpmcProducer::attach(segment).unwrap();
                 say("attached");
                 hold();
             }
             "consumer" => {
-                let mut rx = MpmcQueue::consumer(segment).unwrap();
+                let mut rx = MpmcConsumer::attach(segment).unwrap();
                 say("attached");
                 loop {
                     match rx.pop_blocking() {
@@ -146,8 +146,8 @@ fn a_stopped_producer_holding_a_slot_is_waited_for_and_a_killed_one_skipped() {
     assert_eq!(peer.recv(), "stopping");
     wait_stopped(&peer);
     let segment = open(&name.0);
-    let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    let mut tx = MpmcProducer::attach(segment.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(segment).unwrap();
     for seq in 0..3 {
         tx.try_push(&record(0, seq)).unwrap();
     }
@@ -204,8 +204,8 @@ fn a_stopped_producer_continued_finishes_its_push_in_order() {
     assert_eq!(peer.recv(), "stopping");
     wait_stopped(&peer);
     let segment = open(&name.0);
-    let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    let mut tx = MpmcProducer::attach(segment.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(segment).unwrap();
     tx.try_push(&record(0, 0)).unwrap();
     for _ in 0..1000 {
         assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
@@ -234,7 +234,7 @@ fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
     assert_eq!(second.recv(), "stopping");
     wait_stopped(&second);
     let segment = open(&name.0);
-    let mut rx = MpmcQueue::consumer(segment.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(segment.clone()).unwrap();
     // No spinning: the attempts made while spinning would repair the slots one by one
     // before the consumer learns that every producer is gone; parked at once, it learns
     // that with two dead slots still ahead, and must repair them then.
@@ -244,7 +244,7 @@ fn records_behind_slots_of_dead_producers_are_delivered_before_disconnected() {
         max_spin: Duration::ZERO,
         ..Default::default()
     });
-    let mut tx = MpmcQueue::producer(segment).unwrap();
+    let mut tx = MpmcProducer::attach(segment).unwrap();
     for seq in 0..3 {
         tx.try_push(&record(0, seq)).unwrap();
     }
@@ -273,8 +273,8 @@ fn a_stopped_consumer_holding_a_slot_is_waited_for_and_a_killed_one_handed_back(
     let mut peer = Peer::spawn("consumer_stops_inside_a_pop", &[&name.0]);
     assert_eq!(peer.recv(), "attached");
     let segment = open(&name.0);
-    let mut tx = MpmcQueue::producer(segment.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    let mut tx = MpmcProducer::attach(segment.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(segment).unwrap();
     for seq in 0..4 {
         tx.try_push(&record(0, seq)).unwrap();
     }
@@ -351,7 +351,7 @@ fn producers_killed_at_random_instants_lose_nothing_committed() {
     for round in 0..24 {
         let name = ShmName::new("mpmc-kill-p");
         let _owner = MpmcQueue::create_named(&name.0, 16, SLOT).unwrap();
-        let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
+        let mut rx = MpmcConsumer::attach(open(&name.0)).unwrap();
         let mut victim = Peer::spawn("producer", &[&name.0, "1", "1000000000"]);
         let mut survivor = Peer::spawn("producer", &[&name.0, "2", &RECORDS.to_string()]);
         assert_eq!(victim.recv(), "attached");
@@ -391,7 +391,7 @@ fn consumers_killed_at_random_instants_never_wedge_the_queue() {
     for round in 0..24 {
         let name = ShmName::new("mpmc-kill-c");
         let _owner = MpmcQueue::create_named(&name.0, 16, SLOT).unwrap();
-        let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
+        let mut rx = MpmcConsumer::attach(open(&name.0)).unwrap();
         let mut victim = Peer::spawn("consumer", &[&name.0]);
         assert_eq!(victim.recv(), "attached");
         let mut producer = Peer::spawn("producer", &[&name.0, "1", &RECORDS.to_string()]);
@@ -425,9 +425,9 @@ fn consumers_killed_at_random_instants_never_wedge_the_queue() {
 /// as a thread's CAS would) stays a wait, however long the consumer polls.
 #[test]
 fn on_heap_memory_a_slot_in_flight_is_never_repaired() {
-    let memory = MpmcQueue::heap(4, 32).unwrap();
-    let mut rx = MpmcQueue::consumer(memory.clone()).unwrap();
-    let _tx = MpmcQueue::producer(memory.clone()).unwrap();
+    let memory = MpmcQueue::heap_memory(4, 32).unwrap();
+    let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
+    let _tx = MpmcProducer::attach(memory.clone()).unwrap();
     // SAFETY: the enqueue position is an 8-aligned u64 inside the queue's memory, which
     // lives as long as `memory`; it is only ever accessed atomically.
     let enqueue = unsafe {
@@ -461,7 +461,7 @@ fn attaching_refuses_a_corrupted_shape_with_a_layout_error() {
         (24, 1 << 40),
         (24, u64::MAX),
     ] {
-        let memory = MpmcQueue::heap(8, 32).unwrap();
+        let memory = MpmcQueue::heap_memory(8, 32).unwrap();
         // SAFETY: offset is an 8-aligned word of the meta block inside the memory; the
         // queue has no handle yet.
         unsafe {
@@ -474,8 +474,8 @@ fn attaching_refuses_a_corrupted_shape_with_a_layout_error() {
             .store(value, Ordering::SeqCst)
         };
         for result in [
-            MpmcQueue::producer(memory.clone()).map(drop),
-            MpmcQueue::consumer(memory.clone()).map(drop),
+            MpmcProducer::attach(memory.clone()).map(drop),
+            MpmcConsumer::attach(memory.clone()).map(drop),
         ] {
             assert!(
                 matches!(result, Err(QueueError::Layout { .. })),
@@ -484,11 +484,11 @@ fn attaching_refuses_a_corrupted_shape_with_a_layout_error() {
         }
     }
     // The limits themselves are accepted: the smallest queue, two slots of one byte.
-    let smallest = MpmcQueue::heap(2, 1).unwrap();
-    let mut tx = MpmcQueue::producer(smallest.clone()).unwrap();
-    let mut rx = MpmcQueue::consumer(smallest).unwrap();
+    let smallest = MpmcQueue::heap_memory(2, 1).unwrap();
+    let mut tx = MpmcProducer::attach(smallest.clone()).unwrap();
+    let mut rx = MpmcConsumer::attach(smallest).unwrap();
     tx.try_push(b"a").unwrap();
-    assert_eq!(rx.try_pop().unwrap(), b"a");
+    assert_eq!(rx.try_pop().unwrap(), &b"a"[..]);
 }
 
 /// One producer dead, another alive and idle: the queue is not disconnected, however long
@@ -501,7 +501,7 @@ fn a_dead_producer_beside_a_live_one_is_not_a_disconnect() {
     assert_eq!(first.recv(), "attached");
     let mut second = Peer::spawn("idle_producer", &[&name.0]);
     assert_eq!(second.recv(), "attached");
-    let mut rx = MpmcQueue::consumer(open(&name.0)).unwrap();
+    let mut rx = MpmcConsumer::attach(open(&name.0)).unwrap();
     first.kill(); // side index 0 dead without detaching, index 1 alive
     for _ in 0..1000 {
         assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));

@@ -5,8 +5,8 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use ipclane_queue::{
-    Broadcast, BroadcastReader, Consumer, MpmcConsumer, MpmcQueue, Producer, QueueError, Segment,
-    SegmentError, SpscRing,
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, MpmcConsumer, MpmcProducer, MpmcQueue,
+    Producer, QueueError, Segment, SegmentError, SpscRing,
 };
 use ipclane_testkit::unique;
 
@@ -24,7 +24,7 @@ fn each_structure_opens_its_own_named_segments_and_refuses_the_others() {
     let mut tx = Producer::attach(Arc::new(created)).unwrap();
     let mut rx = Consumer::attach(Arc::new(SpscRing::open_named(&name).unwrap())).unwrap();
     tx.try_push(b"hello").unwrap();
-    assert_eq!(rx.try_pop().unwrap(), b"hello");
+    assert_eq!(rx.try_pop().unwrap(), &b"hello"[..]);
     incompatible(
         MpmcQueue::open_named(&name),
         "an SPSC ring opened as an MPMC queue",
@@ -37,7 +37,7 @@ fn each_structure_opens_its_own_named_segments_and_refuses_the_others() {
     let name = unique("open-mpmc");
     let _created = MpmcQueue::create_named(&name, 8, 32).unwrap();
     let opened = Arc::new(MpmcQueue::open_named(&name).unwrap());
-    assert!(MpmcQueue::consumer(opened).is_ok());
+    assert!(MpmcConsumer::attach(opened).is_ok());
     incompatible(
         SpscRing::open_named(&name),
         "an MPMC queue opened as an SPSC ring",
@@ -46,7 +46,7 @@ fn each_structure_opens_its_own_named_segments_and_refuses_the_others() {
     let name = unique("open-broadcast");
     let _created = Broadcast::create_named(&name, 8, 32).unwrap();
     let reader: BroadcastReader<Segment> =
-        Broadcast::reader(Arc::new(Broadcast::open_named(&name).unwrap())).unwrap();
+        BroadcastReader::attach(Arc::new(Broadcast::open_named(&name).unwrap())).unwrap();
     assert_eq!(reader.position(), 0);
     incompatible(
         MpmcQueue::open_named(&name),
@@ -59,7 +59,7 @@ fn a_memfd_opens_from_its_descriptor_as_its_own_structure_only() {
     let created = MpmcQueue::create_memfd(8, 32).unwrap();
     let fd = || created.as_fd().try_clone_to_owned().unwrap();
     let opened: MpmcConsumer<Segment> =
-        MpmcQueue::consumer(Arc::new(MpmcQueue::open_fd(fd()).unwrap())).unwrap();
+        MpmcConsumer::attach(Arc::new(MpmcQueue::open_fd(fd()).unwrap())).unwrap();
     drop(opened);
     incompatible(
         SpscRing::open_fd(fd()),
@@ -70,20 +70,20 @@ fn a_memfd_opens_from_its_descriptor_as_its_own_structure_only() {
 #[test]
 fn the_into_calls_time_out_like_the_others() {
     let short = std::time::Duration::from_millis(20);
-    let queue = MpmcQueue::heap(4, 16).unwrap();
+    let queue = MpmcQueue::heap_memory(4, 16).unwrap();
     let (_tx, mut rx) = (
-        MpmcQueue::producer(queue.clone()).unwrap(),
-        MpmcQueue::consumer(queue).unwrap(),
+        MpmcProducer::attach(queue.clone()).unwrap(),
+        MpmcConsumer::attach(queue).unwrap(),
     );
     let mut buf = [0u8; 16];
     assert!(matches!(
         rx.pop_into_timeout(&mut buf, short),
         Err(QueueError::Timeout)
     ));
-    let ring = Broadcast::heap(4, 16).unwrap();
+    let ring = Broadcast::heap_memory(4, 16).unwrap();
     let (_writer, mut reader) = (
-        Broadcast::writer(ring.clone()).unwrap(),
-        Broadcast::reader(ring).unwrap(),
+        BroadcastWriter::attach(ring.clone()).unwrap(),
+        BroadcastReader::attach(ring).unwrap(),
     );
     assert!(matches!(
         reader.recv_into_timeout(&mut buf, short),

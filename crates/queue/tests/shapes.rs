@@ -2,7 +2,10 @@
 //! accepts the smallest one it can: capacities that are not powers of two, too small,
 //! and empty slots.
 
-use ipclane_queue::{Broadcast, MpmcQueue, QueueError, SpscRing};
+use ipclane_queue::{
+    Broadcast, BroadcastReader, BroadcastWriter, MpmcConsumer, MpmcProducer, MpmcQueue, QueueError,
+    SpscRing,
+};
 
 fn layout_error<T: std::fmt::Debug>(result: Result<T, QueueError>, shape: &str) {
     match result {
@@ -28,26 +31,26 @@ fn spsc_rings_refuse_capacities_that_are_not_powers_of_two_or_below_256_bytes() 
 fn mpmc_queues_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_or_empty_slots() {
     for (capacity, slot) in [(0, 8), (1, 8), (3, 8), (6, 8), (4, 0)] {
         layout_error(
-            MpmcQueue::heap(capacity, slot),
+            MpmcQueue::heap_memory(capacity, slot),
             &format!("an MPMC queue of {capacity} slots of {slot} bytes"),
         );
     }
-    let smallest = MpmcQueue::heap(2, 1).expect("the smallest queue");
-    let _ = MpmcQueue::producer(smallest.clone()).expect("a producer of the smallest queue");
-    let _ = MpmcQueue::consumer(smallest).expect("a consumer of the smallest queue");
+    let smallest = MpmcQueue::heap_memory(2, 1).expect("the smallest queue");
+    let _ = MpmcProducer::attach(smallest.clone()).expect("a producer of the smallest queue");
+    let _ = MpmcConsumer::attach(smallest).expect("a consumer of the smallest queue");
 }
 
 #[test]
 fn broadcast_rings_refuse_a_capacity_that_is_not_a_power_of_two_of_two_or_more_or_empty_slots() {
     for (capacity, slot) in [(0, 8), (1, 8), (3, 8), (6, 8), (4, 0)] {
         layout_error(
-            Broadcast::heap(capacity, slot),
+            Broadcast::heap_memory(capacity, slot),
             &format!("a broadcast ring of {capacity} slots of {slot} bytes"),
         );
     }
-    let smallest = Broadcast::heap(2, 1).expect("the smallest ring");
-    let _ = Broadcast::writer(smallest.clone()).expect("a writer of the smallest ring");
-    let _ = Broadcast::reader(smallest).expect("a reader of the smallest ring");
+    let smallest = Broadcast::heap_memory(2, 1).expect("the smallest ring");
+    let _ = BroadcastWriter::attach(smallest.clone()).expect("a writer of the smallest ring");
+    let _ = BroadcastReader::attach(smallest).expect("a reader of the smallest ring");
 }
 
 /// A ring's handles report the shape it was made with.

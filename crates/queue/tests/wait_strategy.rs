@@ -2,20 +2,32 @@
 //! waits with, a handle that slept counts it, and the peer that woke it counts the wake
 //! system call. Threads of one process on heap memory; between processes: `wake_up.rs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ipclane_queue::{
-    Consumer, HeapMemory, MpmcConsumer, MpmcProducer, MpmcQueue, Producer, SpscRing, WaitStrategy,
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, HeapMemory, MpmcConsumer, MpmcProducer,
+    MpmcQueue, Producer, SpscRing, WaitStats, WaitStrategy,
 };
 use ipclane_testkit::bounded;
 
-/// The accessors every blocking handle has.
-trait Waits: Send + 'static {
+/// The counters every handle has.
+trait Counts: Send + 'static {
+    fn wait_stats(&self) -> WaitStats;
+}
+
+/// The setting every handle that blocks has.
+trait Waits: Counts {
     fn set_wait_strategy(&mut self, strategy: WaitStrategy);
-    fn spin_budget(&self) -> Duration;
-    fn wakes(&self) -> u64;
-    fn parks(&self) -> u64;
+}
+
+macro_rules! counts {
+    ($($handle:ty),*) => {$(
+        impl Counts for $handle {
+            fn wait_stats(&self) -> WaitStats {
+                <$handle>::wait_stats(self)
+            }
+        }
+    )*};
 }
 
 macro_rules! waits {
@@ -24,24 +36,24 @@ macro_rules! waits {
             fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
                 <$handle>::set_wait_strategy(self, strategy)
             }
-            fn spin_budget(&self) -> Duration {
-                <$handle>::spin_budget(self)
-            }
-            fn wakes(&self) -> u64 {
-                <$handle>::wakes(self)
-            }
-            fn parks(&self) -> u64 {
-                <$handle>::parks(self)
-            }
         }
     )*};
 }
 
+counts!(
+    Producer<HeapMemory>,
+    Consumer<HeapMemory>,
+    MpmcProducer<HeapMemory>,
+    MpmcConsumer<HeapMemory>,
+    BroadcastReader<HeapMemory>,
+    BroadcastWriter<HeapMemory>
+);
 waits!(
     Producer<HeapMemory>,
     Consumer<HeapMemory>,
     MpmcProducer<HeapMemory>,
-    MpmcConsumer<HeapMemory>
+    MpmcConsumer<HeapMemory>,
+    BroadcastReader<HeapMemory>
 );
 
 /// Sleeps at once when it must wait.
@@ -57,7 +69,7 @@ fn sleeping() -> WaitStrategy {
 /// `waiter` is told to sleep at once, then runs `wait` on a thread of its own (a
 /// blocking call that must sleep); after a pause, `release` lets it through from here.
 /// Both count what happened.
-fn sleeps_and_is_woken<W: Waits, N: Waits>(
+fn sleeps_and_is_woken<W: Waits, N: Counts>(
     what: &str,
     mut waiter: W,
     mut notifier: N,
@@ -65,11 +77,18 @@ fn sleeps_and_is_woken<W: Waits, N: Waits>(
     release: impl FnOnce(&mut N),
 ) {
     assert_eq!(
-        waiter.spin_budget(),
+        waiter.wait_stats().spin_budget,
         WaitStrategy::default().initial_spin,
         "{what}"
     );
-    let counts = |w: &W, n: &N| (w.parks(), w.wakes(), n.parks(), n.wakes());
+    let counts = |w: &W, n: &N| {
+        (
+            w.wait_stats().parks,
+            w.wait_stats().wakes,
+            n.wait_stats().parks,
+            n.wait_stats().wakes,
+        )
+    };
     assert_eq!(
         counts(&waiter, &notifier),
         (0, 0, 0, 0),
@@ -77,7 +96,7 @@ fn sleeps_and_is_woken<W: Waits, N: Waits>(
     );
     waiter.set_wait_strategy(sleeping());
     assert_eq!(
-        waiter.spin_budget(),
+        waiter.wait_stats().spin_budget,
         Duration::ZERO,
         "{what}: the strategy it was given"
     );
@@ -91,24 +110,19 @@ fn sleeps_and_is_woken<W: Waits, N: Waits>(
     release(&mut notifier);
     let waiter = waiting.join().unwrap();
     assert!(
-        waiter.parks() >= 1,
+        waiter.wait_stats().parks >= 1,
         "{what}: the waiter slept: {}",
-        waiter.parks()
+        waiter.wait_stats().parks
     );
     assert!(
-        notifier.wakes() >= 1,
+        notifier.wait_stats().wakes >= 1,
         "{what}: its peer woke it: {}",
-        notifier.wakes()
+        notifier.wait_stats().wakes
     );
 }
 
 fn spsc() -> (Producer<HeapMemory>, Consumer<HeapMemory>) {
-    let memory = Arc::new(HeapMemory::new(SpscRing::required_len(256)));
-    SpscRing::init(&*memory, 256).unwrap();
-    (
-        Producer::attach(memory.clone()).unwrap(),
-        Consumer::attach(memory).unwrap(),
-    )
+    SpscRing::heap(256).unwrap()
 }
 
 #[test]
@@ -118,7 +132,7 @@ fn an_spsc_consumer_waits_as_told_and_counts_its_sleep_and_the_producers_wake() 
         "SPSC consumer",
         rx,
         tx,
-        |rx| assert_eq!(rx.pop_blocking().unwrap(), b"wake up"),
+        |rx| assert_eq!(rx.pop_blocking().unwrap(), &b"wake up"[..]),
         |tx| tx.try_push(b"wake up").unwrap(),
     );
 }
@@ -136,18 +150,14 @@ fn an_spsc_producer_waits_as_told_and_counts_its_sleep_and_the_consumers_wake() 
         // first one alone frees nothing it may write.
         |rx| {
             for _ in 0..2 {
-                assert_eq!(rx.try_pop().unwrap(), [1; 32]);
+                assert_eq!(rx.try_pop().unwrap(), &[1; 32][..]);
             }
         },
     );
 }
 
 fn mpmc() -> (MpmcProducer<HeapMemory>, MpmcConsumer<HeapMemory>) {
-    let memory = MpmcQueue::heap(2, 8).unwrap();
-    (
-        MpmcQueue::producer(memory.clone()).unwrap(),
-        MpmcQueue::consumer(memory).unwrap(),
-    )
+    MpmcQueue::heap(2, 8).unwrap()
 }
 
 #[test]
@@ -157,7 +167,7 @@ fn an_mpmc_consumer_waits_as_told_and_counts_its_sleep_and_the_producers_wake() 
         "MPMC consumer",
         rx,
         tx,
-        |rx| assert_eq!(rx.pop_blocking().unwrap(), b"wake up"),
+        |rx| assert_eq!(rx.pop_blocking().unwrap(), &b"wake up"[..]),
         |tx| tx.try_push(b"wake up").unwrap(),
     );
 }
@@ -172,7 +182,19 @@ fn an_mpmc_producer_waits_as_told_and_counts_its_sleep_and_the_consumers_wake() 
         tx,
         rx,
         |tx| tx.push_blocking(b"3").unwrap(),
-        |rx| assert_eq!(rx.try_pop().unwrap(), b"1"),
+        |rx| assert_eq!(rx.try_pop().unwrap(), &b"1"[..]),
+    );
+}
+
+#[test]
+fn a_broadcast_reader_waits_as_told_and_counts_its_sleep_and_the_writers_wake() {
+    let (writer, reader) = Broadcast::heap(2, 8).unwrap();
+    sleeps_and_is_woken(
+        "broadcast reader",
+        reader,
+        writer,
+        |rx| assert_eq!(rx.recv_blocking().unwrap(), &b"wake up"[..]),
+        |tx| tx.write(b"wake up").unwrap(),
     );
 }
 
@@ -200,7 +222,7 @@ fn dropping_the_last_mpmc_handle_of_a_role_disconnects_the_sleepers_of_the_other
     std::thread::sleep(Duration::from_millis(50));
     drop(tx);
     let (last, then) = consumer.join().unwrap();
-    assert_eq!(last.unwrap(), b"last");
+    assert_eq!(last.unwrap(), &b"last"[..]);
     assert!(
         matches!(then, Err(ipclane_queue::QueueError::Disconnected)),
         "{then:?}"

@@ -9,7 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipclane_queue::{Broadcast, Consumer, MpmcQueue, Producer, QueueError, SpscRing, WaitStrategy};
+use ipclane_queue::{
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, MpmcConsumer, MpmcProducer, MpmcQueue,
+    Producer, QueueError, SpscRing, WaitStrategy,
+};
 use ipclane_segment::{Kind, Segment};
 use ipclane_testkit::{Peer, ShmName, listen, say};
 
@@ -61,7 +64,7 @@ fn peer_entry() {
                 let mut tx = Producer::attach(open(name, SpscRing::KIND)).unwrap();
                 cue();
                 tx.try_push(b"wake").unwrap();
-                done(tx.wakes());
+                done(tx.wait_stats().wakes);
             }
             "spsc_pop" => {
                 let mut rx = Consumer::attach(open(name, SpscRing::KIND)).unwrap();
@@ -69,25 +72,25 @@ fn peer_entry() {
                 // Empty the ring: one record's room may be within the line the producer
                 // keeps clear of the consumer.
                 while rx.try_pop().is_ok() {}
-                done(rx.wakes());
+                done(rx.wait_stats().wakes);
             }
             "mpmc_push" => {
-                let mut tx = MpmcQueue::producer(open(name, MpmcQueue::KIND)).unwrap();
+                let mut tx = MpmcProducer::attach(open(name, MpmcQueue::KIND)).unwrap();
                 cue();
                 tx.try_push(b"wake").unwrap();
-                done(tx.wakes());
+                done(tx.wait_stats().wakes);
             }
             "mpmc_pop" => {
-                let mut rx = MpmcQueue::consumer(open(name, MpmcQueue::KIND)).unwrap();
+                let mut rx = MpmcConsumer::attach(open(name, MpmcQueue::KIND)).unwrap();
                 cue();
                 rx.try_pop().unwrap();
-                done(rx.wakes());
+                done(rx.wait_stats().wakes);
             }
             "broadcast_write" => {
-                let mut w = Broadcast::writer(open(name, Broadcast::KIND)).unwrap();
+                let mut w = BroadcastWriter::attach(open(name, Broadcast::KIND)).unwrap();
                 cue();
                 w.write(b"wake").unwrap();
-                done(w.wakes());
+                done(w.wait_stats().wakes);
             }
             other => panic!("unknown peer role {other}"),
         }
@@ -134,7 +137,11 @@ fn a_sleeping_spsc_consumer_is_woken_by_the_push() {
     let mut rx = Consumer::attach(segment).unwrap();
     rx.set_wait_strategy(PARK_AT_ONCE);
     woken_by_peer(&name.0, "spsc_push", || rx.pop_timeout(WAIT));
-    assert_eq!(rx.parks(), 1, "it slept, and one wake ended the sleep");
+    assert_eq!(
+        rx.wait_stats().parks,
+        1,
+        "it slept, and one wake ended the sleep"
+    );
 }
 
 #[test]
@@ -145,35 +152,47 @@ fn a_sleeping_spsc_producer_is_woken_by_the_pop() {
     tx.set_wait_strategy(PARK_AT_ONCE);
     while tx.try_push(&[7; 100]).is_ok() {}
     woken_by_peer(&name.0, "spsc_pop", || tx.push_timeout(&[8; 100], WAIT));
-    assert_eq!(tx.parks(), 1, "it slept, and one wake ended the sleep");
+    assert_eq!(
+        tx.wait_stats().parks,
+        1,
+        "it slept, and one wake ended the sleep"
+    );
 }
 
 #[test]
 fn a_sleeping_mpmc_consumer_is_woken_by_the_push() {
     let name = ShmName::new("wake-mpmc-pop");
     let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
-    let mut rx = MpmcQueue::consumer(segment).unwrap();
+    let mut rx = MpmcConsumer::attach(segment).unwrap();
     rx.set_wait_strategy(PARK_AT_ONCE);
     woken_by_peer(&name.0, "mpmc_push", || rx.pop_timeout(WAIT));
-    assert_eq!(rx.parks(), 1, "it slept, and one wake ended the sleep");
+    assert_eq!(
+        rx.wait_stats().parks,
+        1,
+        "it slept, and one wake ended the sleep"
+    );
 }
 
 #[test]
 fn a_sleeping_mpmc_producer_is_woken_by_the_pop() {
     let name = ShmName::new("wake-mpmc-push");
     let segment = Arc::new(MpmcQueue::create_named(&name.0, 4, 16).unwrap());
-    let mut tx = MpmcQueue::producer(segment).unwrap();
+    let mut tx = MpmcProducer::attach(segment).unwrap();
     tx.set_wait_strategy(PARK_AT_ONCE);
     while tx.try_push(b"full").is_ok() {}
     woken_by_peer(&name.0, "mpmc_pop", || tx.push_timeout(b"more", WAIT));
-    assert_eq!(tx.parks(), 1, "it slept, and one wake ended the sleep");
+    assert_eq!(
+        tx.wait_stats().parks,
+        1,
+        "it slept, and one wake ended the sleep"
+    );
 }
 
 #[test]
 fn a_sleeping_broadcast_reader_is_woken_by_the_write() {
     let name = ShmName::new("wake-bcast");
     let segment = Arc::new(Broadcast::create_named(&name.0, 4, 16).unwrap());
-    let mut reader = Broadcast::reader(segment).unwrap();
+    let mut reader = BroadcastReader::attach(segment).unwrap();
     reader.set_wait_strategy(PARK_AT_ONCE);
     woken_by_peer(&name.0, "broadcast_write", || reader.recv_timeout(WAIT));
 }

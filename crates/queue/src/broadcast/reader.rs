@@ -2,7 +2,9 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::ring::{self, Control, WRITER};
 use crate::QueueError;
@@ -10,7 +12,7 @@ use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{self, Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
 
 /// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
 /// newest record under it.
@@ -25,7 +27,8 @@ enum Slot {
 }
 
 /// A reader of a [`Broadcast`](crate::Broadcast) ring. Any number may exist, in any
-/// processes; a reader only reads the shared memory. `Send`, not `Sync`.
+/// processes; a reader only reads the shared memory. `Send`, not `Sync`; a clone is
+/// another reader at the same position, which then reads on its own.
 #[derive(Debug)]
 #[must_use = "a BroadcastReader does nothing until it reads"]
 pub struct BroadcastReader<M: Memory> {
@@ -45,8 +48,25 @@ pub struct BroadcastReader<M: Memory> {
 // atomic loads on it.
 unsafe impl<M: Memory> Send for BroadcastReader<M> {}
 
+/// Another reader at the same position, waiting the same way (its counters start at zero).
+impl<M: Memory> Clone for BroadcastReader<M> {
+    fn clone(&self) -> Self {
+        Self {
+            memory: self.memory.clone(),
+            waiter: Waiter::new(self.waiter.strategy()),
+            ..*self
+        }
+    }
+}
+
 impl<M: Memory> BroadcastReader<M> {
-    pub(crate) fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+    /// Attaches a reader to the ring in `memory`, positioned after the newest record: it
+    /// receives what is written from now on (see [`seek_oldest`](Self::seek_oldest)).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`], [`QueueError::Corrupted`].
+    pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
         let ring::Attached {
             control,
             slots,
@@ -80,14 +100,10 @@ impl<M: Memory> BroadcastReader<M> {
         self.waiter = Waiter::new(strategy);
     }
 
-    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
-    pub fn spin_budget(&self) -> std::time::Duration {
-        self.waiter.budget()
-    }
-
-    /// Times a blocking call went to sleep.
-    pub fn parks(&self) -> u64 {
-        self.waiter.parks()
+    /// What this reader's waiting cost so far: its sleeps and its spin budget (a reader
+    /// wakes nobody: its `wakes` stay zero).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats(0)
     }
 
     /// Sequence number of the next record this reader returns.
@@ -239,10 +255,10 @@ impl<M: Memory> BroadcastReader<M> {
     /// reader got to them; the next call continues from the oldest still present),
     /// [`QueueError::Disconnected`] (the writer closed and everything was read),
     /// [`QueueError::Corrupted`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, QueueError> {
+    pub fn try_recv(&mut self) -> Result<Bytes, QueueError> {
         let mut out = Vec::new();
         self.try_take(&mut out)?;
-        Ok(out)
+        Ok(out.into())
     }
 
     /// Like [`try_recv`](Self::try_recv), copying the record into `buf` and returning its
@@ -258,9 +274,7 @@ impl<M: Memory> BroadcastReader<M> {
     /// ```
     /// use ipclane_queue::Broadcast;
     ///
-    /// let ring = Broadcast::heap(8, 64)?;
-    /// let mut writer = Broadcast::writer(ring.clone())?;
-    /// let mut reader = Broadcast::reader(ring)?;
+    /// let (mut writer, mut reader) = Broadcast::heap(8, 64)?;
     /// writer.write(b"quote")?;
     /// let mut buf = [0u8; 64];
     /// let len = reader.try_recv_into(&mut buf)?;
@@ -288,10 +302,10 @@ impl<M: Memory> BroadcastReader<M> {
     /// [`QueueError::Lagged`], [`QueueError::Disconnected`] once the writer closed or died
     /// and everything was read, [`QueueError::Corrupted`] (also when the writer's side
     /// word holds no valid state: reported within the wait strategy's liveness period).
-    pub fn recv_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
+    pub fn recv_blocking(&mut self) -> Result<Bytes, QueueError> {
         let mut out = Vec::new();
-        self.recv_until(None, &mut out)?;
-        Ok(out)
+        wait::block(self, None, |r| r.poll(&mut out))?;
+        Ok(out.into())
     }
 
     /// Like [`recv_blocking`](Self::recv_blocking), giving up after `timeout`.
@@ -299,10 +313,10 @@ impl<M: Memory> BroadcastReader<M> {
     /// # Errors
     ///
     /// Those of `recv_blocking`, and [`QueueError::Timeout`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, QueueError> {
         let mut out = Vec::new();
-        self.recv_until(Some(Instant::now() + timeout), &mut out)?;
-        Ok(out)
+        wait::block(self, wait::after(timeout), |r| r.poll(&mut out))?;
+        Ok(out.into())
     }
 
     /// Like [`recv_blocking`](Self::recv_blocking), copying the record into `buf` and
@@ -313,7 +327,7 @@ impl<M: Memory> BroadcastReader<M> {
     /// Those of `recv_blocking`, and [`QueueError::BufferTooSmall`] when `buf` is shorter
     /// than the record, which then stays next.
     pub fn recv_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
-        self.recv_until(None, buf)
+        wait::block(self, None, |r| r.poll(buf))
     }
 
     /// Like [`recv_into_blocking`](Self::recv_into_blocking), giving up after `timeout`.
@@ -326,28 +340,7 @@ impl<M: Memory> BroadcastReader<M> {
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, QueueError> {
-        self.recv_until(Some(Instant::now() + timeout), buf)
-    }
-
-    fn recv_until<S: Sink + ?Sized>(
-        &mut self,
-        deadline: Option<Instant>,
-        out: &mut S,
-    ) -> Result<usize, QueueError> {
-        let mut waiter = self.waiter.clone();
-        let control = self.control;
-        // SAFETY: validated at attach; lives as long as self.memory.
-        let ctrl = unsafe { control.as_ref() };
-        let memory = self.memory.clone();
-        let result = waiter.wait(
-            &ctrl.data_ready.0,
-            deadline,
-            || self.poll(out),
-            || ctrl.writer.0.is_closed(WRITER),
-            || ctrl.writer.0.is_gone(&*memory, WRITER),
-        );
-        self.waiter = waiter;
-        result
+        wait::block(self, wait::after(timeout), |r| r.poll(buf))
     }
 
     /// The newest record, skipping everything older (for readers that only want the
@@ -356,7 +349,7 @@ impl<M: Memory> BroadcastReader<M> {
     /// # Errors
     ///
     /// [`QueueError::Empty`] before the first record, [`QueueError::Corrupted`].
-    pub fn latest(&mut self) -> Result<Vec<u8>, QueueError> {
+    pub fn latest(&mut self) -> Result<Bytes, QueueError> {
         for _ in 0..LATEST_ATTEMPTS {
             let head = self.load_head()?;
             if head == 0 {
@@ -365,11 +358,29 @@ impl<M: Memory> BroadcastReader<M> {
             let mut record = Vec::new();
             if let Slot::Record(_) = self.read_slot(head - 1, &mut record)? {
                 self.next = self.next.max(head);
-                return Ok(record);
+                return Ok(record.into());
             }
         }
         Err(QueueError::corrupted(format!(
             "the newest record was overwritten {LATEST_ATTEMPTS} times while being copied"
         )))
+    }
+}
+
+impl<M: Memory> Blocking for BroadcastReader<M> {
+    fn waiter(&mut self) -> &mut Waiter {
+        &mut self.waiter
+    }
+
+    fn word(&self) -> &WakeWord {
+        &self.control().data_ready.0
+    }
+
+    fn peer_closed(&mut self) -> Result<bool, QueueError> {
+        self.control().writer.0.is_closed(WRITER)
+    }
+
+    fn peer_gone(&mut self) -> Result<bool, QueueError> {
+        self.control().writer.0.is_gone(&*self.memory, WRITER)
     }
 }

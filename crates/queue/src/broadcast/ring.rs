@@ -18,12 +18,11 @@
 //! record overwritten while being copied is detected and never returned torn.
 
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, Meta, Side, SideId, Structure};
-use crate::memory::{self, HeapMemory, Memory};
+use crate::memory::{self, Memory};
 use crate::sync::AtomicU64;
 use crate::wait::WakeWord;
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
@@ -72,16 +71,14 @@ pub(crate) const SLOT_HEADER: usize = size_of::<SlotHeader>();
 /// ```
 /// use ipclane_queue::{Broadcast, QueueError};
 ///
-/// let memory = Broadcast::heap(4, 64)?;
-/// let mut writer = Broadcast::writer(memory.clone())?;
-/// let mut reader = Broadcast::reader(memory)?;
+/// let (mut writer, mut reader) = Broadcast::heap(4, 64)?;
 /// for price in 100..106u32 {
 ///     writer.write(&price.to_le_bytes())?;
 /// }
 /// // Six records in a ring of four slots: the oldest three were overwritten.
 /// assert!(matches!(reader.try_recv(), Err(QueueError::Lagged { missed: 3 })));
-/// assert_eq!(reader.try_recv()?, 103u32.to_le_bytes());
-/// assert_eq!(reader.latest()?, 105u32.to_le_bytes());
+/// assert_eq!(reader.try_recv()?, &103u32.to_le_bytes()[..]);
+/// assert_eq!(reader.latest()?, &105u32.to_le_bytes()[..]);
 /// # Ok::<(), QueueError>(())
 /// ```
 #[derive(Debug)]
@@ -94,7 +91,11 @@ impl Broadcast {
         "v2: seqlock slots @512, seq+len+words",
     );
 
-    crate::memory::open_calls!();
+    crate::memory::structure_calls!(
+        memfd: "ipclane-broadcast",
+        roles: (BroadcastWriter, BroadcastReader),
+        params: (capacity, slot_size)
+    );
 
     fn slot_bytes(slot_size: usize) -> Option<usize> {
         slot_size
@@ -122,11 +123,7 @@ impl Broadcast {
         capacity: usize,
         slot_size: usize,
     ) -> Result<(), QueueError> {
-        if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
-            return Err(QueueError::layout(format!(
-                "capacity {capacity} must be a power of two >= 2 and slot size {slot_size} at least 1"
-            )));
-        }
+        Self::check_params(capacity, slot_size)?;
         let needed = Self::required_len(capacity, slot_size);
         memory::check(memory, needed)?;
         let slot_size = slot_size.next_multiple_of(8);
@@ -158,72 +155,9 @@ impl Broadcast {
         Ok(())
     }
 
-    /// A ring on the heap, for threads of one process; attach a writer and readers to it.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`init`](Self::init).
-    pub fn heap(capacity: usize, slot_size: usize) -> Result<Arc<HeapMemory>, QueueError> {
-        memory::heap_with(Self::required_len(capacity, slot_size), |m| {
-            Self::init(m, capacity, slot_size)
-        })
-    }
-
-    /// Creates the named segment `name` holding an empty ring.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`init`](Self::init), or the segment's.
-    pub fn create_named(
-        name: &str,
-        capacity: usize,
-        slot_size: usize,
-    ) -> Result<Segment, QueueError> {
-        memory::named_with(
-            name,
-            Self::required_len(capacity, slot_size),
-            Self::KIND,
-            move |m| Self::init(m, capacity, slot_size),
-        )
-    }
-
-    /// Creates an anonymous segment holding an empty ring: a memfd sealed against
-    /// shrinking and growing before the ring is written, so no process can ever change
-    /// its size (no `SIGBUS`), and with no name to unlink. Hand its descriptor to the
-    /// other processes over a Unix socket (`SCM_RIGHTS`) or through `fork`; each opens it
-    /// with [`open_fd`](Self::open_fd) and attaches a writer or
-    /// readers. See [`SpscRing::create_memfd`](crate::SpscRing::create_memfd).
-    ///
-    /// # Errors
-    ///
-    /// Those of [`init`](Self::init), or the segment's.
-    #[doc(alias = "memfd_create")]
-    pub fn create_memfd(capacity: usize, slot_size: usize) -> Result<Segment, QueueError> {
-        memory::memfd_with(
-            "ipclane-broadcast",
-            Self::required_len(capacity, slot_size),
-            Self::KIND,
-            move |m| Self::init(m, capacity, slot_size),
-        )
-    }
-
-    /// Attaches the writer (one per ring, across all processes).
-    ///
-    /// # Errors
-    ///
-    /// [`QueueError::AlreadyClaimed`] when a live writer exists, [`QueueError::Layout`].
-    pub fn writer<M: Memory>(memory: Arc<M>) -> Result<BroadcastWriter<M>, QueueError> {
-        BroadcastWriter::attach(memory)
-    }
-
-    /// Attaches a reader, positioned after the newest record (it receives what is written
-    /// from now on; see [`BroadcastReader::seek_oldest`]).
-    ///
-    /// # Errors
-    ///
-    /// [`QueueError::Layout`].
-    pub fn reader<M: Memory>(memory: Arc<M>) -> Result<BroadcastReader<M>, QueueError> {
-        BroadcastReader::attach(memory)
+    /// Checks the parameters of a structure of `capacity` slots of `slot_size` bytes.
+    fn check_params(capacity: usize, slot_size: usize) -> Result<(), QueueError> {
+        crate::layout::check_slots(capacity, slot_size)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::sync::{Ordering, fence};
+use crate::wait::WaitStats;
 
 /// The writer of a [`Broadcast`](crate::Broadcast) ring: one per ring across all
 /// processes. `Send`, not `Sync`. Never waits for readers.
@@ -34,7 +35,14 @@ pub struct BroadcastWriter<M: Memory> {
 unsafe impl<M: Memory> Send for BroadcastWriter<M> {}
 
 impl<M: Memory> BroadcastWriter<M> {
-    pub(crate) fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+    /// Attaches the writer of the ring in `memory`: one per ring, across all processes. A
+    /// writer taking over from a dead one continues its sequence.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when a live writer exists, [`QueueError::Layout`],
+    /// [`QueueError::Corrupted`].
+    pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
         let ring::Attached {
             control,
             slots,
@@ -76,10 +84,14 @@ impl<M: Memory> BroadcastWriter<M> {
         self.head
     }
 
-    /// Wake system calls this writer made for sleeping readers (zero while every reader
-    /// keeps up: a write with nobody asleep costs no system call).
-    pub fn wakes(&self) -> u64 {
-        self.wakes
+    /// What this writer's writes cost in wake-ups: the wake calls it made for sleeping
+    /// readers (zero while every reader keeps up: a write with nobody asleep costs no
+    /// system call). The writer never waits, so its `parks` and `spin_budget` are zero.
+    pub fn wait_stats(&self) -> WaitStats {
+        WaitStats {
+            wakes: self.wakes,
+            ..WaitStats::default()
+        }
     }
 
     /// Publishes `record`, overwriting the oldest slot; never waits.

@@ -3,22 +3,40 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::handle::Handle;
 use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
 use crate::sink::Sink;
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{self, WaitStats, WaitStrategy};
 
-/// A consumer of an [`MpmcQueue`](super::MpmcQueue); made by
-/// [`MpmcQueue::consumer`](super::MpmcQueue::consumer).
+/// A consumer of an [`MpmcQueue`](super::MpmcQueue): any number, in any processes, up to
+/// 64 live per segment. `Send`, not `Sync`; [`try_clone`](Self::try_clone) makes another.
 #[derive(Debug)]
 #[must_use = "dropping the last MpmcConsumer disconnects the producers"]
 pub struct MpmcConsumer<M: Memory>(Handle<M>);
 
 impl<M: Memory> MpmcConsumer<M> {
-    pub(super) fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+    /// Attaches a consumer to the queue in `memory`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`], [`QueueError::Corrupted`], [`QueueError::AlreadyClaimed`]
+    /// when 64 live consumers already exist on a segment.
+    pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
         Ok(Self(Handle::attach(memory, Role::Consumer)?))
+    }
+
+    /// Another consumer on the same queue, waiting the same way (its counters start at
+    /// zero). Consumers share the records: each is taken by one of them.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when 64 live consumers already exist on a segment.
+    pub fn try_clone(&self) -> Result<Self, QueueError> {
+        Ok(Self(self.0.try_clone()?))
     }
 
     /// Takes the oldest record.
@@ -32,10 +50,10 @@ impl<M: Memory> MpmcConsumer<M> {
     /// [`QueueError::Empty`], [`QueueError::Disconnected`] (every producer gone and no
     /// committed record left; producers that died are noticed after a few dozen calls
     /// that found nothing, which ask their segment claims), [`QueueError::Corrupted`].
-    pub fn try_pop(&mut self) -> Result<Vec<u8>, QueueError> {
+    pub fn try_pop(&mut self) -> Result<Bytes, QueueError> {
         let mut out = Vec::new();
         self.try_take(&mut out)?;
-        Ok(out)
+        Ok(out.into())
     }
 
     /// Like [`try_pop`](Self::try_pop), copying the record into `buf` and returning its
@@ -51,8 +69,7 @@ impl<M: Memory> MpmcConsumer<M> {
     /// ```
     /// use ipclane_queue::MpmcQueue;
     ///
-    /// let queue = MpmcQueue::heap(8, 64)?;
-    /// let (mut tx, mut rx) = (MpmcQueue::producer(queue.clone())?, MpmcQueue::consumer(queue)?);
+    /// let (mut tx, mut rx) = MpmcQueue::heap(8, 64)?;
     /// tx.try_push(b"quote")?;
     /// let mut buf = [0u8; 64];
     /// let len = rx.try_pop_into(&mut buf)?;
@@ -82,10 +99,10 @@ impl<M: Memory> MpmcConsumer<M> {
     ///
     /// [`QueueError::Disconnected`] once every producer has gone (dropped or died) and
     /// no committed record is left, [`QueueError::Corrupted`].
-    pub fn pop_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
+    pub fn pop_blocking(&mut self) -> Result<Bytes, QueueError> {
         let mut out = Vec::new();
-        self.pop_until(None, &mut out)?;
-        Ok(out)
+        self.take(None, &mut out)?;
+        Ok(out.into())
     }
 
     /// Like [`pop_blocking`](Self::pop_blocking), giving up after `timeout`.
@@ -93,10 +110,10 @@ impl<M: Memory> MpmcConsumer<M> {
     /// # Errors
     ///
     /// Those of `pop_blocking`, and [`QueueError::Timeout`].
-    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Bytes, QueueError> {
         let mut out = Vec::new();
-        self.pop_until(Some(Instant::now() + timeout), &mut out)?;
-        Ok(out)
+        self.take(wait::after(timeout), &mut out)?;
+        Ok(out.into())
     }
 
     /// Like [`pop_blocking`](Self::pop_blocking), copying the record into `buf` and
@@ -107,7 +124,7 @@ impl<M: Memory> MpmcConsumer<M> {
     /// Those of `pop_blocking`, and [`QueueError::BufferTooSmall`] when `buf` is shorter
     /// than the record, which then stays queued.
     pub fn pop_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
-        self.pop_until(None, buf)
+        self.take(None, buf)
     }
 
     /// Like [`pop_into_blocking`](Self::pop_into_blocking), giving up after `timeout`.
@@ -120,28 +137,23 @@ impl<M: Memory> MpmcConsumer<M> {
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, QueueError> {
-        self.pop_until(Some(Instant::now() + timeout), buf)
+        self.take(wait::after(timeout), buf)
+    }
+
+    /// Largest record: the slot size.
+    pub fn max_record_len(&self) -> usize {
+        self.0.slot_size
     }
 
     /// Sets how blocking calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.0.waiter = Waiter::new(strategy);
+        self.0.set_wait_strategy(strategy);
     }
 
-    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
-    pub fn spin_budget(&self) -> Duration {
-        self.0.waiter.budget()
-    }
-
-    /// Wake system calls this handle made for the other role (zero while the other side
-    /// keeps up: a notification with nobody asleep costs no system call).
-    pub fn wakes(&self) -> u64 {
-        self.0.wakes()
-    }
-
-    /// Times a blocking call went to sleep.
-    pub fn parks(&self) -> u64 {
-        self.0.waiter.parks()
+    /// What this consumer's waiting cost so far: the wake calls it made for producers,
+    /// its sleeps, its spin budget.
+    pub fn wait_stats(&self) -> WaitStats {
+        self.0.wait_stats()
     }
 
     /// Operations that peers which died in their middle left to the survivors, counted
@@ -150,27 +162,12 @@ impl<M: Memory> MpmcConsumer<M> {
         self.0.abandoned()
     }
 
-    fn pop_until<S: Sink + ?Sized>(
+    fn take<S: Sink + ?Sized>(
         &mut self,
         deadline: Option<Instant>,
         out: &mut S,
     ) -> Result<usize, QueueError> {
-        let mut waiter = self.0.waiter.clone();
-        let handle = &self.0;
-        let result = waiter.wait(
-            &handle.control().not_empty.0,
-            deadline,
-            || handle.try_pop(out),
-            || Ok(handle.others_gone(false)),
-            // After each sleep: pass what a dead producer left unpublished, then ask who
-            // lives.
-            || {
-                handle.repair();
-                Ok(handle.others_gone(true))
-            },
-        );
-        self.0.waiter = waiter;
-        match result {
+        match wait::block(&mut self.0, deadline, |h| h.try_pop(out)) {
             // Every producer gone: what they committed behind their dead slots remains.
             Err(QueueError::Disconnected) => self.0.drain(out)?.ok_or(QueueError::Disconnected),
             other => other,

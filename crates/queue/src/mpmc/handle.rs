@@ -16,7 +16,7 @@ use crate::layout::Structure;
 use crate::memory::{self, Memory};
 use crate::sink::Sink;
 use crate::sync::{AtomicU64, Ordering};
-use crate::wait::{WaitStrategy, Waiter, WakeWord};
+use crate::wait::{Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
 
 /// Consecutive `Full` (or empty) outcomes at one position after which an operation looks
 /// for a dead owner of the slot that blocks it ([`Handle::repair`]): rare enough to cost
@@ -39,7 +39,7 @@ pub(super) struct Handle<M: Memory> {
     stuck: Cell<(u64, u32)>,
     /// Wake system calls this handle made for the other role.
     wakes: Cell<u64>,
-    pub(super) waiter: Waiter,
+    waiter: Waiter,
     _claim: Option<Claim>,
 }
 
@@ -259,7 +259,7 @@ impl<M: Memory> Handle<M> {
                 ) {
                     Ok(_) => {
                         crate::fault::reached(crate::fault::Point::MpmcAfterEnqueue);
-                        memory::model_access(&*self.memory, payload, true);
+                        memory::model_access(payload, true);
                         slot.len.store(record.len() as u64, Ordering::Relaxed);
                         // SAFETY: the CAS gave us exclusive use of the slot until we publish
                         // seq; payload has slot_size >= record.len() bytes.
@@ -358,7 +358,7 @@ impl<M: Memory> Handle<M> {
                             pos = pos.wrapping_add(1);
                             continue;
                         }
-                        memory::model_access(&*self.memory, payload, false);
+                        memory::model_access(payload, false);
                         let len = slot.len.load(Ordering::Relaxed);
                         let result = if len > self.slot_size as u64 {
                             Err(QueueError::corrupted(format!(
@@ -436,11 +436,6 @@ impl<M: Memory> Handle<M> {
             self.wakes.set(self.wakes.get() + 1);
         }
     }
-
-    /// Wake system calls this handle made for the other role.
-    pub(super) fn wakes(&self) -> u64 {
-        self.wakes.get()
-    }
 }
 
 impl<M: Memory> Drop for Handle<M> {
@@ -454,5 +449,59 @@ impl<M: Memory> Drop for Handle<M> {
             Role::Producer => self.control().not_empty.0.notify(),
             Role::Consumer => self.control().not_full.0.notify(),
         };
+    }
+}
+
+/// A producer waits for room (`not_full`), a consumer for records (`not_empty`); either
+/// watches every handle of the other role.
+impl<M: Memory> Blocking for Handle<M> {
+    fn waiter(&mut self) -> &mut Waiter {
+        &mut self.waiter
+    }
+
+    fn word(&self) -> &WakeWord {
+        match self.role {
+            Role::Producer => &self.control().not_full.0,
+            Role::Consumer => &self.control().not_empty.0,
+        }
+    }
+
+    fn peer_closed(&mut self) -> Result<bool, QueueError> {
+        Ok(self.others_gone(false))
+    }
+
+    /// After each sleep: first repair what a dead peer left (a slot a dead consumer
+    /// holds, a slot a dead producer never published), then ask who lives.
+    fn peer_gone(&mut self) -> Result<bool, QueueError> {
+        self.repair();
+        Ok(self.others_gone(true))
+    }
+}
+
+impl<M: Memory> Handle<M> {
+    /// Another handle of the same role on the same memory, waiting the same way.
+    pub(super) fn try_clone(&self) -> Result<Self, QueueError> {
+        let mut other = Self::attach(self.memory.clone(), self.role)?;
+        other.waiter = Waiter::new(self.waiter.strategy());
+        Ok(other)
+    }
+
+    /// [`try_push`](Self::try_push), with `Full` as "not yet".
+    pub(super) fn poll_push(&self, record: &[u8]) -> Result<Option<()>, QueueError> {
+        match self.try_push(record) {
+            Ok(()) => Ok(Some(())),
+            Err(QueueError::Full) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets how blocking calls wait.
+    pub(super) fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.waiter = Waiter::new(strategy);
+    }
+
+    /// This handle's wait counters.
+    pub(super) fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats(self.wakes.get())
     }
 }

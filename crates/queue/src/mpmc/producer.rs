@@ -1,23 +1,39 @@
 //! The producing side of an [`MpmcQueue`](super::MpmcQueue).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::handle::Handle;
 use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{self, WaitStats, WaitStrategy};
 
-/// A producer of an [`MpmcQueue`](super::MpmcQueue); made by
-/// [`MpmcQueue::producer`](super::MpmcQueue::producer).
+/// A producer of an [`MpmcQueue`](super::MpmcQueue): any number, in any processes, up to
+/// 64 live per segment. `Send`, not `Sync`; [`try_clone`](Self::try_clone) makes another.
 #[derive(Debug)]
 #[must_use = "dropping the last MpmcProducer disconnects the consumers once they drained the queue"]
 pub struct MpmcProducer<M: Memory>(Handle<M>);
 
 impl<M: Memory> MpmcProducer<M> {
-    pub(super) fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
+    /// Attaches a producer to the queue in `memory`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`], [`QueueError::Corrupted`], [`QueueError::AlreadyClaimed`]
+    /// when 64 live producers already exist on a segment.
+    pub fn attach(memory: Arc<M>) -> Result<Self, QueueError> {
         Ok(Self(Handle::attach(memory, Role::Producer)?))
+    }
+
+    /// Another producer on the same queue, waiting the same way (its counters start at
+    /// zero).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::AlreadyClaimed`] when 64 live producers already exist on a segment.
+    pub fn try_clone(&self) -> Result<Self, QueueError> {
+        Ok(Self(self.0.try_clone()?))
     }
 
     /// Copies `record` into a free slot.
@@ -41,7 +57,7 @@ impl<M: Memory> MpmcProducer<M> {
     ///
     /// Those of `try_push` but `Full`.
     pub fn push_blocking(&mut self, record: &[u8]) -> Result<(), QueueError> {
-        self.push_until(record, None)
+        wait::block(&mut self.0, None, |h| h.poll_push(record))
     }
 
     /// Like [`push_blocking`](Self::push_blocking), giving up after `timeout`.
@@ -50,55 +66,28 @@ impl<M: Memory> MpmcProducer<M> {
     ///
     /// Those of `push_blocking`, and [`QueueError::Timeout`].
     pub fn push_timeout(&mut self, record: &[u8], timeout: Duration) -> Result<(), QueueError> {
-        self.push_until(record, Some(Instant::now() + timeout))
+        wait::block(&mut self.0, wait::after(timeout), |h| h.poll_push(record))
+    }
+
+    /// Largest record: the slot size.
+    pub fn max_record_len(&self) -> usize {
+        self.0.slot_size
     }
 
     /// Sets how blocking calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.0.waiter = Waiter::new(strategy);
+        self.0.set_wait_strategy(strategy);
     }
 
-    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
-    pub fn spin_budget(&self) -> Duration {
-        self.0.waiter.budget()
-    }
-
-    /// Wake system calls this handle made for the other role (zero while the other side
-    /// keeps up: a notification with nobody asleep costs no system call).
-    pub fn wakes(&self) -> u64 {
-        self.0.wakes()
-    }
-
-    /// Times a blocking call went to sleep.
-    pub fn parks(&self) -> u64 {
-        self.0.waiter.parks()
+    /// What this producer's waiting cost so far: the wake calls it made for consumers,
+    /// its sleeps, its spin budget.
+    pub fn wait_stats(&self) -> WaitStats {
+        self.0.wait_stats()
     }
 
     /// Operations that peers which died in their middle left to the survivors, counted
     /// for the whole queue.
     pub fn abandoned(&self) -> Abandoned {
         self.0.abandoned()
-    }
-
-    fn push_until(&mut self, record: &[u8], deadline: Option<Instant>) -> Result<(), QueueError> {
-        let mut waiter = self.0.waiter.clone();
-        let handle = &self.0;
-        let result = waiter.wait(
-            &handle.control().not_full.0,
-            deadline,
-            || match handle.try_push(record) {
-                Ok(()) => Ok(Some(())),
-                Err(QueueError::Full) => Ok(None),
-                Err(e) => Err(e),
-            },
-            || Ok(handle.others_gone(false)),
-            // After each sleep: hand back what a dead consumer holds, then ask who lives.
-            || {
-                handle.repair();
-                Ok(handle.others_gone(true))
-            },
-        );
-        self.0.waiter = waiter;
-        result
     }
 }

@@ -1,15 +1,13 @@
 //! The MPMC queue's layout and set-up: the control block, the slots, and the
 //! constructors of [`MpmcQueue`].
 
-use std::sync::Arc;
-
 use ipclane_segment::{Kind, Segment};
 
 use super::{MpmcConsumer, MpmcProducer};
 
 use crate::QueueError;
 use crate::layout::{CachePadded, Meta, Structure};
-use crate::memory::{self, HeapMemory, Memory};
+use crate::memory::{self, Memory};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::wait::WakeWord;
 
@@ -102,8 +100,12 @@ pub struct Abandoned {
 /// A bounded queue of records of at most `slot_size` bytes, for any number of producer
 /// and consumer processes (or threads).
 ///
-/// Producers attach with [`MpmcQueue::producer`], consumers with
-/// [`MpmcQueue::consumer`]; each handle is `Send`, not `Sync`. A consumer gets
+/// Made like every structure of this crate: [`heap`](Self::heap) for a producer and a
+/// consumer in one process, or memory first ([`create_named`](Self::create_named),
+/// [`create_memfd`](Self::create_memfd), [`open_named`](Self::open_named),
+/// [`open_fd`](Self::open_fd), [`heap_memory`](Self::heap_memory)) and then
+/// [`MpmcProducer::attach`] and [`MpmcConsumer::attach`] on it, in each process. Each
+/// handle is `Send`, not `Sync`. A consumer gets
 /// [`QueueError::Disconnected`] once every producer that ever attached has gone (dropped,
 /// or died: each holds a segment claim) and no committed record is left; a producer gets
 /// it once every consumer has gone.
@@ -116,11 +118,9 @@ pub struct Abandoned {
 /// ```
 /// use ipclane_queue::MpmcQueue;
 ///
-/// let memory = MpmcQueue::heap(8, 64)?;
-/// let mut tx = MpmcQueue::producer(memory.clone())?;
-/// let mut rx = MpmcQueue::consumer(memory)?;
+/// let (mut tx, mut rx) = MpmcQueue::heap(8, 64)?;
 /// tx.try_push(b"order 1")?;
-/// assert_eq!(rx.try_pop()?, b"order 1");
+/// assert_eq!(rx.try_pop()?, &b"order 1"[..]);
 /// # Ok::<(), ipclane_queue::QueueError>(())
 /// ```
 #[derive(Debug)]
@@ -133,7 +133,11 @@ impl MpmcQueue {
         "v2: vyukov slots @17408, seq+len headers, intents per side, skipped flag",
     );
 
-    crate::memory::open_calls!();
+    crate::memory::structure_calls!(
+        memfd: "ipclane-mpmc",
+        roles: (MpmcProducer, MpmcConsumer),
+        params: (capacity, slot_size)
+    );
 
     /// Bytes of memory a queue of `capacity` slots of `slot_size` bytes needs.
     pub fn required_len(capacity: usize, slot_size: usize) -> usize {
@@ -154,11 +158,7 @@ impl MpmcQueue {
         capacity: usize,
         slot_size: usize,
     ) -> Result<(), QueueError> {
-        if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
-            return Err(QueueError::layout(format!(
-                "capacity {capacity} must be a power of two >= 2 and slot size {slot_size} at least 1"
-            )));
-        }
+        Self::check_params(capacity, slot_size)?;
         memory::check(memory, Self::required_len(capacity, slot_size))?;
         let stride = stride(slot_size).expect("checked by required_len");
         let counts = || {
@@ -200,72 +200,9 @@ impl MpmcQueue {
         Ok(())
     }
 
-    /// A queue on the heap, for threads of one process; attach handles to it.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`init`](Self::init).
-    pub fn heap(capacity: usize, slot_size: usize) -> Result<Arc<HeapMemory>, QueueError> {
-        memory::heap_with(Self::required_len(capacity, slot_size), |m| {
-            Self::init(m, capacity, slot_size)
-        })
-    }
-
-    /// Creates the named segment `name` holding an empty queue.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`init`](Self::init), or the segment's.
-    pub fn create_named(
-        name: &str,
-        capacity: usize,
-        slot_size: usize,
-    ) -> Result<Segment, QueueError> {
-        memory::named_with(
-            name,
-            Self::required_len(capacity, slot_size),
-            Self::KIND,
-            move |m| Self::init(m, capacity, slot_size),
-        )
-    }
-
-    /// Creates an anonymous segment holding an empty queue: a memfd sealed against
-    /// shrinking and growing before the queue is written, so no process can ever change
-    /// its size (no `SIGBUS`), and with no name to unlink. Hand its descriptor to the
-    /// other processes over a Unix socket (`SCM_RIGHTS`) or through `fork`; each opens it
-    /// with [`open_fd`](Self::open_fd) and attaches producers
-    /// and consumers. See [`SpscRing::create_memfd`](crate::SpscRing::create_memfd).
-    ///
-    /// # Errors
-    ///
-    /// Those of [`init`](Self::init), or the segment's.
-    #[doc(alias = "memfd_create")]
-    pub fn create_memfd(capacity: usize, slot_size: usize) -> Result<Segment, QueueError> {
-        memory::memfd_with(
-            "ipclane-mpmc",
-            Self::required_len(capacity, slot_size),
-            Self::KIND,
-            move |m| Self::init(m, capacity, slot_size),
-        )
-    }
-
-    /// Attaches a producer.
-    ///
-    /// # Errors
-    ///
-    /// [`QueueError::Layout`], [`QueueError::AlreadyClaimed`] when 64 live producers
-    /// already exist on a segment.
-    pub fn producer<M: Memory>(memory: Arc<M>) -> Result<MpmcProducer<M>, QueueError> {
-        MpmcProducer::attach(memory)
-    }
-
-    /// Attaches a consumer.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`producer`](Self::producer).
-    pub fn consumer<M: Memory>(memory: Arc<M>) -> Result<MpmcConsumer<M>, QueueError> {
-        MpmcConsumer::attach(memory)
+    /// Checks the parameters of a structure of `capacity` slots of `slot_size` bytes.
+    fn check_params(capacity: usize, slot_size: usize) -> Result<(), QueueError> {
+        crate::layout::check_slots(capacity, slot_size)
     }
 }
 

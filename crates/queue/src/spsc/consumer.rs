@@ -2,15 +2,16 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bytes::Bytes;
 use ipclane_segment::Claim;
 
 use super::ring::{self, Control, Entry, PRODUCER, header_word};
 use crate::QueueError;
 use crate::memory::{self, Memory};
 use crate::sync::{self, Ordering};
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{self, Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
 
 /// How far ahead of its position the consumer prefetches published lines.
 const PREFETCH_AHEAD: u64 = 4096;
@@ -98,20 +99,10 @@ impl<M: Memory> Consumer<M> {
         self.waiter = Waiter::new(strategy);
     }
 
-    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
-    pub fn spin_budget(&self) -> Duration {
-        self.waiter.budget()
-    }
-
-    /// Wake system calls this side made for the other (zero while the other side keeps
-    /// up: a notification with nobody asleep costs no system call).
-    pub fn wakes(&self) -> u64 {
-        self.wakes
-    }
-
-    /// Times a blocking call went to sleep (a measure of wake-up system calls).
-    pub fn parks(&self) -> u64 {
-        self.waiter.parks()
+    /// What this consumer's waiting cost so far: the wake calls it made for the producer,
+    /// its sleeps, its spin budget.
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats(self.wakes)
     }
 
     /// Whether the producer is still there (a system call for a segment).
@@ -163,7 +154,7 @@ impl<M: Memory> Consumer<M> {
         let offset = (found.payload & (self.capacity - 1)) as usize;
         // SAFETY: next() validated that the record lies inside the ring.
         let payload = unsafe { self.data.add(offset) };
-        memory::model_access(&*self.memory, payload, false);
+        memory::model_access(payload, false);
         ReadGuard {
             consumer: self,
             payload,
@@ -203,7 +194,8 @@ impl<M: Memory> Consumer<M> {
     /// published was read, [`QueueError::Corrupted`] (also when the producer's side word
     /// holds no valid state: reported within the wait strategy's liveness period).
     pub fn read_blocking(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
-        self.read_until(None)
+        let found = wait::block(self, None, Self::next)?;
+        Ok(self.guard(found))
     }
 
     /// Like [`read_blocking`](Self::read_blocking), giving up after `timeout`.
@@ -212,28 +204,8 @@ impl<M: Memory> Consumer<M> {
     ///
     /// Those of `read_blocking`, and [`QueueError::Timeout`].
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<ReadGuard<'_, M>, QueueError> {
-        self.read_until(Some(Instant::now() + timeout))
-    }
-
-    fn read_until(&mut self, deadline: Option<Instant>) -> Result<ReadGuard<'_, M>, QueueError> {
-        // A record at once is the common case: no waiting machinery at all.
-        if let Some(found) = self.next()? {
-            return Ok(self.guard(found));
-        }
-        let mut waiter = self.waiter.clone();
-        let control = self.control;
-        // SAFETY: validated at attach; lives as long as self.memory.
-        let ctrl = unsafe { control.as_ref() };
-        let memory = self.memory.clone();
-        let found = waiter.wait(
-            &ctrl.data_ready.0,
-            deadline,
-            || self.next(),
-            || ctrl.producer.0.is_closed(PRODUCER),
-            || ctrl.producer.0.is_gone(&*memory, PRODUCER),
-        );
-        self.waiter = waiter;
-        Ok(self.guard(found?))
+        let found = wait::block(self, wait::after(timeout), Self::next)?;
+        Ok(self.guard(found))
     }
 
     /// Copies the next record out and releases it.
@@ -241,11 +213,8 @@ impl<M: Memory> Consumer<M> {
     /// # Errors
     ///
     /// Those of [`try_read`](Self::try_read).
-    pub fn try_pop(&mut self) -> Result<Vec<u8>, QueueError> {
-        let guard = self.try_read()?;
-        let out = guard.to_vec();
-        guard.release();
-        Ok(out)
+    pub fn try_pop(&mut self) -> Result<Bytes, QueueError> {
+        self.try_read().map(ReadGuard::take)
     }
 
     /// Copies the next record out, waiting for one as long as needed.
@@ -253,11 +222,8 @@ impl<M: Memory> Consumer<M> {
     /// # Errors
     ///
     /// Those of [`read_blocking`](Self::read_blocking).
-    pub fn pop_blocking(&mut self) -> Result<Vec<u8>, QueueError> {
-        let guard = self.read_blocking()?;
-        let out = guard.to_vec();
-        guard.release();
-        Ok(out)
+    pub fn pop_blocking(&mut self) -> Result<Bytes, QueueError> {
+        self.read_blocking().map(ReadGuard::take)
     }
 
     /// Like [`pop_blocking`](Self::pop_blocking), giving up after `timeout`.
@@ -265,11 +231,56 @@ impl<M: Memory> Consumer<M> {
     /// # Errors
     ///
     /// Those of `pop_blocking`, and [`QueueError::Timeout`].
-    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, QueueError> {
-        let guard = self.read_timeout(timeout)?;
-        let out = guard.to_vec();
-        guard.release();
-        Ok(out)
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<Bytes, QueueError> {
+        self.read_timeout(timeout).map(ReadGuard::take)
+    }
+
+    /// Like [`try_pop`](Self::try_pop), copying the record into `buf` and returning its
+    /// length: no allocation.
+    ///
+    /// # Errors
+    ///
+    /// Those of `try_pop`, and [`QueueError::BufferTooSmall`] when `buf` is shorter than the
+    /// record, which then stays next.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipclane_queue::SpscRing;
+    ///
+    /// let (mut tx, mut rx) = SpscRing::heap(4096)?;
+    /// tx.try_push(b"quote")?;
+    /// let mut buf = [0u8; 64];
+    /// let len = rx.try_pop_into(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"quote");
+    /// # Ok::<(), ipclane_queue::QueueError>(())
+    /// ```
+    pub fn try_pop_into(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        self.try_read()?.take_into(buf)
+    }
+
+    /// Like [`pop_blocking`](Self::pop_blocking), copying the record into `buf` and
+    /// returning its length.
+    ///
+    /// # Errors
+    ///
+    /// Those of `pop_blocking`, and [`QueueError::BufferTooSmall`] when `buf` is shorter
+    /// than the record, which then stays next.
+    pub fn pop_into_blocking(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        self.read_blocking()?.take_into(buf)
+    }
+
+    /// Like [`pop_into_blocking`](Self::pop_into_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `pop_into_blocking`, and [`QueueError::Timeout`].
+    pub fn pop_into_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, QueueError> {
+        self.read_timeout(timeout)?.take_into(buf)
     }
 
     /// Frees the room of the records staged with [`ReadGuard::stage`].
@@ -284,6 +295,24 @@ impl<M: Memory> Consumer<M> {
                 self.wakes += 1;
             }
         }
+    }
+}
+
+impl<M: Memory> Blocking for Consumer<M> {
+    fn waiter(&mut self) -> &mut Waiter {
+        &mut self.waiter
+    }
+
+    fn word(&self) -> &WakeWord {
+        &self.control().data_ready.0
+    }
+
+    fn peer_closed(&mut self) -> Result<bool, QueueError> {
+        self.control().producer.0.is_closed(PRODUCER)
+    }
+
+    fn peer_gone(&mut self) -> Result<bool, QueueError> {
+        self.control().producer.0.is_gone(&*self.memory, PRODUCER)
     }
 }
 
@@ -402,6 +431,28 @@ impl<'a, M: Memory> ReadGuard<'a, M> {
         let mut out = vec![0u8; self.len];
         self.copy_to(&mut out);
         out
+    }
+
+    /// Copies the record out and releases it.
+    fn take(self) -> Bytes {
+        let out = self.to_vec();
+        self.release();
+        out.into()
+    }
+
+    /// Copies the record into `buf` and releases it; leaves it next when `buf` is too
+    /// short.
+    fn take_into(self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        let len = self.len;
+        let Some(out) = buf.get_mut(..len) else {
+            return Err(QueueError::BufferTooSmall {
+                len,
+                capacity: buf.len(),
+            });
+        };
+        self.copy_to(out);
+        self.release();
+        Ok(len)
     }
 
     /// Frees the record's room for the producer (and that of any staged before it).

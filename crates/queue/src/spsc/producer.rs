@@ -2,7 +2,7 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipclane_segment::Claim;
 
@@ -10,7 +10,7 @@ use super::ring::{self, CONSUMER, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PA
 use crate::QueueError;
 use crate::memory::{self, Memory};
 use crate::sync::Ordering;
-use crate::wait::{WaitStrategy, Waiter};
+use crate::wait::{self, Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
 
 /// The producer stores its position in the tail hint each time it enters a new block of
 /// this many bytes.
@@ -129,20 +129,10 @@ impl<M: Memory> Producer<M> {
         self.waiter = Waiter::new(strategy);
     }
 
-    /// Current spin budget of blocking calls (it adapts; see [`WaitStrategy`]).
-    pub fn spin_budget(&self) -> Duration {
-        self.waiter.budget()
-    }
-
-    /// Wake system calls this side made for the other (zero while the other side keeps
-    /// up: a notification with nobody asleep costs no system call).
-    pub fn wakes(&self) -> u64 {
-        self.wakes
-    }
-
-    /// Times a blocking call went to sleep (a measure of wake-up system calls).
-    pub fn parks(&self) -> u64 {
-        self.waiter.parks()
+    /// What this producer's waiting cost so far: the wake calls it made for the
+    /// consumer, its sleeps, its spin budget.
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats(self.wakes)
     }
 
     /// Ring size in bytes.
@@ -229,7 +219,7 @@ impl<M: Memory> Producer<M> {
         let offset = ((start & (self.capacity - 1)) + HEADER) as usize;
         // SAFETY: offset + len <= capacity: the record fits contiguously (room()).
         let payload = unsafe { self.data.add(offset) };
-        memory::model_access(&*self.memory, payload, true);
+        memory::model_access(payload, true);
         WriteGuard {
             producer: self,
             payload,
@@ -261,7 +251,8 @@ impl<M: Memory> Producer<M> {
     /// wait strategy's liveness period), [`QueueError::TooLarge`], [`QueueError::Corrupted`]
     /// (also when the consumer's side word holds no valid state, detected as promptly).
     pub fn push_blocking(&mut self, record: &[u8]) -> Result<(), QueueError> {
-        self.push_until(record, None)
+        let room = wait::block(self, None, |p| p.poll_room(record.len()))?;
+        self.write_record(room, record)
     }
 
     /// Like [`push_blocking`](Self::push_blocking), giving up after `timeout`
@@ -271,34 +262,18 @@ impl<M: Memory> Producer<M> {
     ///
     /// Those of [`push_blocking`](Self::push_blocking), and [`QueueError::Timeout`].
     pub fn push_timeout(&mut self, record: &[u8], timeout: Duration) -> Result<(), QueueError> {
-        self.push_until(record, Some(Instant::now() + timeout))
+        let room = wait::block(self, wait::after(timeout), |p| p.poll_room(record.len()))?;
+        self.write_record(room, record)
     }
 
-    fn push_until(&mut self, record: &[u8], deadline: Option<Instant>) -> Result<(), QueueError> {
-        // Room at once is the common case: no waiting machinery at all.
-        match self.room(record.len()) {
-            Ok(room) => return self.write_record(room, record),
-            Err(QueueError::Full) => {}
-            Err(e) => return Err(e),
+    /// [`room`](Self::room), with `Full` as "not yet".
+    #[inline(always)]
+    fn poll_room(&mut self, len: usize) -> Result<Option<(u64, u64, u64)>, QueueError> {
+        match self.room(len) {
+            Ok(room) => Ok(Some(room)),
+            Err(QueueError::Full) => Ok(None),
+            Err(e) => Err(e),
         }
-        let mut waiter = self.waiter.clone();
-        let control = self.control;
-        // SAFETY: validated at attach; lives as long as self.memory.
-        let ctrl = unsafe { control.as_ref() };
-        let memory = self.memory.clone();
-        let found = waiter.wait(
-            &ctrl.space_ready.0,
-            deadline,
-            || match self.room(record.len()) {
-                Ok(room) => Ok(Some(room)),
-                Err(QueueError::Full) => Ok(None),
-                Err(e) => Err(e),
-            },
-            || ctrl.consumer.0.is_closed(CONSUMER),
-            || ctrl.consumer.0.is_gone(&*memory, CONSUMER),
-        );
-        self.waiter = waiter;
-        self.write_record(found?, record)
     }
 
     fn write_record(
@@ -336,6 +311,24 @@ impl<M: Memory> Producer<M> {
     }
 }
 
+impl<M: Memory> Blocking for Producer<M> {
+    fn waiter(&mut self) -> &mut Waiter {
+        &mut self.waiter
+    }
+
+    fn word(&self) -> &WakeWord {
+        &self.control().space_ready.0
+    }
+
+    fn peer_closed(&mut self) -> Result<bool, QueueError> {
+        self.control().consumer.0.is_closed(CONSUMER)
+    }
+
+    fn peer_gone(&mut self) -> Result<bool, QueueError> {
+        self.control().consumer.0.is_gone(&*self.memory, CONSUMER)
+    }
+}
+
 impl<M: Memory> Drop for Producer<M> {
     fn drop(&mut self) {
         self.flush();
@@ -358,7 +351,7 @@ impl<M: Memory> Drop for Producer<M> {
 /// let mut record = tx.try_reserve(11)?;
 /// write!(record, "tick {:>6}", 42)?;
 /// record.commit();
-/// assert_eq!(rx.try_pop()?, b"tick     42");
+/// assert_eq!(rx.try_pop()?, &b"tick     42"[..]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl<M: Memory> std::io::Write for WriteGuard<'_, M> {

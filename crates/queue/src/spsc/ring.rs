@@ -25,12 +25,11 @@
 //! may prefetch; nothing is read on its strength.
 
 use std::ptr::NonNull;
-use std::sync::Arc;
 
 use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, MAX_POSITION, Meta, Side, SideId, Structure};
-use crate::memory::{self, HeapMemory, Memory};
+use crate::memory::{self, Memory};
 use crate::sync::{AtomicU64, Ordering};
 use crate::wait::WakeWord;
 use crate::{Consumer, Producer, QueueError};
@@ -89,7 +88,7 @@ pub(crate) const DATA_OFFSET: usize = size_of::<Control>().next_multiple_of(memo
 /// A single-producer single-consumer ring of variable-length byte records.
 ///
 /// The ring lives in a [`Memory`]: a [`Segment`] shared by two processes, or
-/// [`HeapMemory`] for two threads. One [`Producer`] and one [`Consumer`] attach to it;
+/// [`HeapMemory`](crate::HeapMemory) for two threads. One [`Producer`] and one [`Consumer`] attach to it;
 /// see their docs for the operations.
 ///
 /// - Records are 0 bytes to [`max_record_len`](Self::max_record_len) bytes (half the ring
@@ -111,7 +110,7 @@ pub(crate) const DATA_OFFSET: usize = size_of::<Control>().next_multiple_of(memo
 /// let mut slot = tx.try_reserve(3)?;     // zero-copy
 /// slot.write_at(0, b"tok")?;
 /// slot.commit();
-/// assert_eq!(rx.try_pop()?, b"tick");
+/// assert_eq!(rx.try_pop()?, &b"tick"[..]);
 /// let record = rx.try_read()?;           // zero-copy
 /// assert_eq!(record.to_vec(), b"tok");
 /// record.release();
@@ -127,11 +126,15 @@ impl SpscRing {
         "v2: meta,head,tail hint,sides,2 wake words @896; header commits",
     );
 
-    crate::memory::open_calls!();
+    crate::memory::structure_calls!(
+        memfd: "ipclane-spsc",
+        roles: (Producer, Consumer),
+        params: (capacity)
+    );
 
     /// Bytes of memory a ring of `capacity` bytes needs.
     pub fn required_len(capacity: usize) -> usize {
-        DATA_OFFSET + capacity
+        DATA_OFFSET.saturating_add(capacity)
     }
 
     /// Largest record a ring of `capacity` bytes takes: half the ring less a header and
@@ -147,7 +150,7 @@ impl SpscRing {
     ///
     /// [`QueueError::Layout`] for a bad capacity or too little memory.
     pub fn init<M: Memory + ?Sized>(memory: &M, capacity: usize) -> Result<(), QueueError> {
-        check_capacity(capacity)?;
+        Self::check_params(capacity)?;
         memory::check(memory, Self::required_len(capacity))?;
         let control = Control {
             meta: Meta::new(Structure::Spsc, capacity as u64, 0),
@@ -168,74 +171,16 @@ impl SpscRing {
         Ok(())
     }
 
-    /// A ring of `capacity` bytes on the heap, for two threads.
-    ///
-    /// # Errors
-    ///
-    /// [`QueueError::Layout`] for a bad capacity.
-    pub fn heap(
-        capacity: usize,
-    ) -> Result<(Producer<HeapMemory>, Consumer<HeapMemory>), QueueError> {
-        let memory = HeapMemory::new(Self::required_len(capacity.max(MIN_CAPACITY as usize)));
-        Self::init(&memory, capacity)?;
-        let memory = Arc::new(memory);
-        Ok((Producer::attach(memory.clone())?, Consumer::attach(memory)?))
+    /// Checks that a ring of `capacity` bytes can be built: a power of two, at least
+    /// [`MIN_CAPACITY`].
+    fn check_params(capacity: usize) -> Result<(), QueueError> {
+        if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
+            return Err(QueueError::layout(format!(
+                "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
+            )));
+        }
+        Ok(())
     }
-
-    /// Creates the named segment `name` holding an empty ring of `capacity` bytes. Each
-    /// process then opens it ([`open_named`](Self::open_named)) and
-    /// attaches its side.
-    ///
-    /// Any process of the same user can truncate or unlink a named segment: a truncated
-    /// one kills every process mapping it with `SIGBUS` on its next access (see the crate
-    /// docs' threat model). Between processes that do not trust each other, use
-    /// [`create_memfd`](Self::create_memfd).
-    ///
-    /// # Errors
-    ///
-    /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
-    pub fn create_named(name: &str, capacity: usize) -> Result<Segment, QueueError> {
-        check_capacity(capacity)?;
-        memory::named_with(name, Self::required_len(capacity), Self::KIND, move |m| {
-            Self::init(m, capacity)
-        })
-    }
-
-    /// Creates an anonymous segment holding an empty ring of `capacity` bytes: a memfd
-    /// sealed against shrinking and growing before the ring is written, so no process can
-    /// ever change its size (no `SIGBUS`), and with no name to unlink.
-    ///
-    /// Attach one side here and hand the segment's descriptor ([`AsFd`](std::os::fd::AsFd))
-    /// to the peer over a Unix socket (`SCM_RIGHTS`, as the hybrid transport does) or
-    /// through `fork`; the peer opens it with
-    /// [`open_fd`](Self::open_fd), which refuses a descriptor
-    /// that is not sealed, and attaches the other side. The kernel frees the memory with
-    /// the last descriptor and mapping.
-    ///
-    /// # Errors
-    ///
-    /// [`QueueError::Layout`] for a bad capacity, or the segment's errors.
-    #[doc(alias = "memfd_create")]
-    pub fn create_memfd(capacity: usize) -> Result<Segment, QueueError> {
-        check_capacity(capacity)?;
-        memory::memfd_with(
-            "ipclane-spsc",
-            Self::required_len(capacity),
-            Self::KIND,
-            move |m| Self::init(m, capacity),
-        )
-    }
-}
-
-/// Checks that a ring of `capacity` bytes can be built: a power of two, at least
-/// [`MIN_CAPACITY`].
-fn check_capacity(capacity: usize) -> Result<(), QueueError> {
-    if !capacity.is_power_of_two() || (capacity as u64) < MIN_CAPACITY {
-        return Err(QueueError::layout(format!(
-            "capacity {capacity} is not a power of two >= {MIN_CAPACITY}"
-        )));
-    }
-    Ok(())
 }
 
 /// Which side of the ring a handle takes.
@@ -334,14 +279,15 @@ pub(crate) fn header_word<M: Memory + ?Sized>(
     unsafe { AtomicU64::from_ptr(data.as_ptr().add(offset as usize).cast()) }
 }
 
-/// Loom version of [`header_word`]: the memory's loom-tracked word.
+/// Loom version of [`header_word`]: the loom atomic standing for that word.
 #[cfg(ipclane_loom)]
 pub(crate) fn header_word<M: Memory + ?Sized>(
-    memory: &M,
-    _data: NonNull<u8>,
+    _memory: &M,
+    data: NonNull<u8>,
     offset: u64,
 ) -> &AtomicU64 {
-    memory.loom_word(DATA_OFFSET + offset as usize)
+    // SAFETY: as above, the word lies inside the ring.
+    crate::model::word(unsafe { data.as_ptr().add(offset as usize) })
 }
 
 /// Cache-line size.
@@ -454,7 +400,7 @@ mod tests {
                 // Move both positions to `offset` with empty (8-byte) records.
                 for _ in 0..offset / 8 {
                     tx.try_push(&[]).unwrap();
-                    assert_eq!(rx.try_pop().unwrap(), b"");
+                    assert_eq!(rx.try_pop().unwrap(), &b""[..]);
                 }
                 for _ in 0..2 {
                     tx.try_push(&largest)

@@ -1,14 +1,12 @@
-//! The adaptive state of one waiting side: spin within a budget that adapts, then park
-//! on a [`WakeWord`], checking the peer's liveness now and then.
+//! The adaptive state of one waiting side: the spin budget, which adapts to how long its
+//! sleeps last, and its counters. The loop that uses it is [`block`](super::block).
 
 use std::time::{Duration, Instant};
 
-use super::{WaitStrategy, WakeWord};
-use crate::QueueError;
-use crate::sync::{spin_hint, yield_now};
+use super::{WaitStats, WaitStrategy};
 
 /// The adaptive state of one waiting side.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Waiter {
     strategy: WaitStrategy,
     budget: Duration,
@@ -31,6 +29,13 @@ struct Slept {
     woke_ticks: u64,
 }
 
+/// When a sleep began, by the clock and the tick counter.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Parked {
+    at: Instant,
+    ticks: Option<u64>,
+}
+
 impl Waiter {
     pub(crate) fn new(strategy: WaitStrategy) -> Self {
         Self {
@@ -49,12 +54,43 @@ impl Waiter {
     }
 
     /// Times this side went to sleep.
+    #[cfg(test)]
     pub(crate) fn parks(&self) -> u64 {
         self.parks
     }
 
+    /// The strategy it follows.
+    pub(crate) fn strategy(&self) -> WaitStrategy {
+        self.strategy
+    }
+
+    /// Counts a sleep starting now; [`woke`](Self::woke) ends it.
+    pub(super) fn parking(&mut self) -> Parked {
+        self.parks += 1;
+        Parked {
+            at: Instant::now(),
+            ticks: crate::sync::ticks(),
+        }
+    }
+
+    /// Ends the sleep begun at `parked`: notes its length in ticks, to be turned into time
+    /// by the next [`settle`](Self::settle) (or measures it with the clock where the CPU
+    /// has no trusted tick counter).
+    pub(super) fn woke(&mut self, parked: Parked) {
+        match (parked.ticks, crate::sync::ticks()) {
+            (Some(parked_ticks), Some(woke_ticks)) => {
+                self.slept = Some(Slept {
+                    parked: parked.at,
+                    parked_ticks,
+                    woke_ticks,
+                });
+            }
+            _ => self.parked_for(parked.at.elapsed()),
+        }
+    }
+
     /// Adapts the budget to the last sleep measured in ticks, now that the clock says `now`.
-    fn settle(&mut self, now: Instant) {
+    pub(super) fn settle(&mut self, now: Instant) {
         let (Some(s), Some(now_ticks)) = (self.slept.take(), crate::sync::ticks()) else {
             return;
         };
@@ -79,98 +115,13 @@ impl Waiter {
         }
     }
 
-    /// Waits until `attempt` yields a value, the peer is gone, or `deadline` passes.
-    ///
-    /// - `attempt()` polls the structure (cheap; called often);
-    /// - `closed()` is a cheap check that the peer detached;
-    /// - `gone()` is the full check, dead peers included (a system call; called only
-    ///   after sleeping, at least once per liveness period).
-    ///
-    /// A peer found gone still gets one last `attempt`, so what it sent before going is
-    /// delivered. An error from any of the three (a peer's state word holding no valid
-    /// state, say) ends the wait with that error: it is re-checked at least once per
-    /// liveness period, so it is reported in bounded time.
-    pub(crate) fn wait<T>(
-        &mut self,
-        word: &WakeWord,
-        deadline: Option<Instant>,
-        mut attempt: impl FnMut() -> Result<Option<T>, QueueError>,
-        mut closed: impl FnMut() -> Result<bool, QueueError>,
-        mut gone: impl FnMut() -> Result<bool, QueueError>,
-    ) -> Result<T, QueueError> {
-        // The common case first, without reading the clock.
-        if let Some(v) = attempt()? {
-            return Ok(v);
+    /// This side's counters, with the `wakes` its handle counted.
+    pub(crate) fn stats(&self, wakes: u64) -> WaitStats {
+        WaitStats {
+            wakes,
+            parks: self.parks,
+            spin_budget: self.budget,
         }
-        let start = Instant::now();
-        self.settle(start);
-        let mut spins = 0u32;
-        let mut yielded = start;
-        while !self.budget.is_zero() {
-            if let Some(v) = attempt()? {
-                return Ok(v);
-            }
-            if closed()? {
-                return attempt()?.ok_or(QueueError::Disconnected);
-            }
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(64) {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    return Err(QueueError::Timeout);
-                }
-                if now - start >= self.budget {
-                    break;
-                }
-                if now - yielded >= self.strategy.yield_every {
-                    yield_now();
-                    yielded = now;
-                }
-            }
-            spin_hint();
-        }
-        if closed()? {
-            return attempt()?.ok_or(QueueError::Disconnected);
-        }
-        let parked = Instant::now();
-        let parked_ticks = crate::sync::ticks();
-        self.parks += 1;
-        let result = loop {
-            let armed = word.arm();
-            let ready = attempt();
-            if !matches!(ready, Ok(None)) {
-                word.disarm();
-                break ready.map(|v| v.expect("checked"));
-            }
-            let mut slice = self.strategy.liveness_period;
-            if let Some(d) = deadline {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    word.disarm();
-                    break Err(QueueError::Timeout);
-                }
-                slice = slice.min(left);
-            }
-            word.sleep(armed, slice);
-            word.disarm();
-            if let Some(v) = attempt()? {
-                break Ok(v);
-            }
-            if closed()? || gone()? {
-                break attempt()?.ok_or(QueueError::Disconnected);
-            }
-        };
-        match (parked_ticks, crate::sync::ticks()) {
-            (Some(parked_ticks), Some(woke_ticks)) => {
-                self.slept = Some(Slept {
-                    parked,
-                    parked_ticks,
-                    woke_ticks,
-                });
-            }
-            _ => self.parked_for(parked.elapsed()),
-        }
-        result
     }
 }
 
@@ -228,61 +179,6 @@ mod tests {
         assert!(w.slept.is_none());
     }
 
-    /// Waits (at most 30 s) until `flag` is set; the peers are never gone.
-    fn wait_for_flag(
-        waiter: &mut Waiter,
-        word: &WakeWord,
-        flag: &std::sync::atomic::AtomicBool,
-    ) -> Result<(), QueueError> {
-        waiter.wait(
-            word,
-            Some(Instant::now() + Duration::from_secs(30)),
-            || {
-                Ok(flag
-                    .load(std::sync::atomic::Ordering::Acquire)
-                    .then_some(()))
-            },
-            || Ok(false),
-            || Ok(false),
-        )
-    }
-
-    #[test]
-    fn a_notified_waiter_wakes_and_a_silent_one_times_out() {
-        let word = std::sync::Arc::new(WakeWord::new());
-        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let strategy = WaitStrategy {
-            initial_spin: Duration::from_micros(1),
-            min_spin: Duration::from_micros(1),
-            yield_every: Duration::ZERO,
-            ..WaitStrategy::default()
-        };
-        let mut waiter = Waiter::new(strategy);
-        let t = std::thread::spawn({
-            let (word, flag) = (word.clone(), flag.clone());
-            move || {
-                while !word.has_waiters() {
-                    std::thread::yield_now();
-                }
-                flag.store(true, std::sync::atomic::Ordering::Release);
-                word.notify();
-            }
-        });
-        let got = wait_for_flag(&mut waiter, &word, &flag);
-        assert!(got.is_ok());
-        t.join().unwrap();
-        assert_eq!(waiter.parks(), 1);
-        let timed_out = waiter.wait::<()>(
-            &word,
-            Some(Instant::now() + Duration::from_millis(30)),
-            || Ok(None),
-            || Ok(false),
-            || Ok(false),
-        );
-        assert!(matches!(timed_out, Err(QueueError::Timeout)));
-        assert_eq!(waiter.parks(), 2, "the timed-out wait slept too");
-    }
-
     /// The thresholds of the adaptation, at and beside their edges: a sleep of at most
     /// twice the wake cost grows the budget, one of more than twenty times shrinks it, one
     /// between leaves it.
@@ -328,35 +224,5 @@ mod tests {
         });
         w.settle(Instant::now());
         assert_eq!(w.budget(), start);
-    }
-
-    /// A wait whose value comes within the spin budget never sleeps (no notification is
-    /// sent here: a waiter that slept would only wake at its liveness period).
-    #[test]
-    fn a_value_within_the_spin_budget_is_taken_without_sleeping() {
-        let strategy = WaitStrategy {
-            initial_spin: Duration::from_secs(20),
-            max_spin: Duration::from_secs(20),
-            yield_every: Duration::from_millis(1),
-            ..WaitStrategy::default()
-        };
-        let mut waiter = Waiter::new(strategy);
-        let word = WakeWord::new();
-        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let t = std::thread::spawn({
-            let flag = flag.clone();
-            move || {
-                std::thread::sleep(Duration::from_millis(5));
-                flag.store(true, std::sync::atomic::Ordering::Release);
-            }
-        });
-        let got = wait_for_flag(&mut waiter, &word, &flag);
-        t.join().unwrap();
-        assert!(got.is_ok());
-        assert_eq!(
-            waiter.parks(),
-            0,
-            "slept although the value came while spinning"
-        );
     }
 }
