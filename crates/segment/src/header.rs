@@ -33,24 +33,67 @@ pub(crate) const STATE_FAILED: u32 = u32::from_ne_bytes(*b"FAIL");
 /// `flags` bit: the segment is meant to outlive its creator; `gc` leaves it alone.
 pub(crate) const FLAG_PERSISTENT: u32 = 1;
 
-/// Byte offsets of the header fields.
-pub(crate) mod off {
-    pub(crate) const MAGIC: usize = 0;
-    pub(crate) const VERSION: usize = 8;
-    pub(crate) const HEADER_LEN: usize = 12;
-    pub(crate) const TOTAL_SIZE: usize = 16;
-    pub(crate) const USER_OFFSET: usize = 24;
-    pub(crate) const USER_LEN: usize = 32;
-    pub(crate) const KIND_TAG: usize = 40;
-    pub(crate) const LAYOUT_HASH: usize = 48;
-    pub(crate) const STATE: usize = 56;
-    pub(crate) const FLAGS: usize = 60;
-    pub(crate) const CREATED_NS: usize = 64;
-    pub(crate) const CREATOR_PID: usize = 72;
-    pub(crate) const CREATOR_UID: usize = 76;
-    pub(crate) const CREATOR_COMM: usize = 80;
-    pub(crate) const CHECKSUM: usize = 96;
+/// The header as it lies at offset 0 of a segment: the layout's description, in the
+/// style of the queue layouts. Each field is accessed atomically at its own width; the
+/// header is read out of a file with `pread` as bytes and parsed from them, so this
+/// struct is never built: it gives the offsets ([`off`]), and the assertions below pin
+/// them to `docs/segment-layout.md`.
+#[repr(C)]
+#[allow(dead_code, reason = "a layout description: only its offsets are used")]
+pub(crate) struct Fields {
+    magic: AtomicU64,
+    layout_version: AtomicU32,
+    header_len: AtomicU32,
+    total_size: AtomicU64,
+    user_offset: AtomicU64,
+    user_len: AtomicU64,
+    kind_tag: AtomicU64,
+    layout_hash: AtomicU64,
+    state: AtomicU32,
+    flags: AtomicU32,
+    created_ns: AtomicU64,
+    creator_pid: AtomicU32,
+    creator_uid: AtomicU32,
+    /// NUL-padded, accessed as two 8-byte words.
+    creator_comm: [AtomicU64; 2],
+    checksum: AtomicU64,
+    reserved: [AtomicU64; 3],
 }
+
+/// Byte offsets of the header fields, from [`Fields`].
+pub(crate) mod off {
+    use std::mem::offset_of;
+
+    use super::Fields;
+
+    pub(crate) const MAGIC: usize = offset_of!(Fields, magic);
+    pub(crate) const VERSION: usize = offset_of!(Fields, layout_version);
+    pub(crate) const HEADER_LEN: usize = offset_of!(Fields, header_len);
+    pub(crate) const TOTAL_SIZE: usize = offset_of!(Fields, total_size);
+    pub(crate) const USER_OFFSET: usize = offset_of!(Fields, user_offset);
+    pub(crate) const USER_LEN: usize = offset_of!(Fields, user_len);
+    pub(crate) const KIND_TAG: usize = offset_of!(Fields, kind_tag);
+    pub(crate) const LAYOUT_HASH: usize = offset_of!(Fields, layout_hash);
+    pub(crate) const STATE: usize = offset_of!(Fields, state);
+    pub(crate) const FLAGS: usize = offset_of!(Fields, flags);
+    pub(crate) const CREATED_NS: usize = offset_of!(Fields, created_ns);
+    pub(crate) const CREATOR_PID: usize = offset_of!(Fields, creator_pid);
+    pub(crate) const CREATOR_UID: usize = offset_of!(Fields, creator_uid);
+    pub(crate) const CREATOR_COMM: usize = offset_of!(Fields, creator_comm);
+    pub(crate) const CHECKSUM: usize = offset_of!(Fields, checksum);
+    pub(crate) const RESERVED: usize = offset_of!(Fields, reserved);
+}
+
+// The offsets docs/segment-layout.md documents, and the header's size.
+const _: () = {
+    assert!(off::MAGIC == 0 && off::VERSION == 8 && off::HEADER_LEN == 12);
+    assert!(off::TOTAL_SIZE == 16 && off::USER_OFFSET == 24 && off::USER_LEN == 32);
+    assert!(off::KIND_TAG == 40 && off::LAYOUT_HASH == 48);
+    assert!(off::STATE == 56 && off::FLAGS == 60 && off::CREATED_NS == 64);
+    assert!(off::CREATOR_PID == 72 && off::CREATOR_UID == 76 && off::CREATOR_COMM == 80);
+    assert!(off::CHECKSUM == 96 && off::RESERVED == 104);
+    assert!(size_of::<Fields>() == HEADER_LEN);
+};
 
 /// Length of the command name kept in the header (the kernel's `TASK_COMM_LEN`).
 const COMM_LEN: usize = 16;
@@ -332,9 +375,9 @@ const FIELDS: [(usize, Width); 19] = [
     (off::CREATOR_COMM, Width::U64),
     (off::CREATOR_COMM + 8, Width::U64),
     (off::CHECKSUM, Width::U64),
-    (104, Width::U64),
-    (112, Width::U64),
-    (120, Width::U64),
+    (off::RESERVED, Width::U64),
+    (off::RESERVED + 8, Width::U64),
+    (off::RESERVED + 16, Width::U64),
 ];
 
 const MAPPED: &str = "a segment mapping is page-aligned and longer than the header";
