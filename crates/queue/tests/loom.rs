@@ -94,8 +94,8 @@ fn spsc_blocking_pop_never_loses_a_wake_up() {
             // Keep the producer attached so that only the notification can end the wait.
             tx
         });
-        assert_eq!(rx.pop_blocking().unwrap(), b"wake");
-        assert_eq!(rx.pop_blocking().unwrap(), b"again");
+        assert_eq!(rx.pop_blocking().unwrap(), &b"wake"[..]);
+        assert_eq!(rx.pop_blocking().unwrap(), &b"again"[..]);
         drop(producer.join().unwrap());
         assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
     });
@@ -254,11 +254,11 @@ fn mpmc_two_producers_two_consumers() {
         }
         let (got, handles): (Vec<_>, Vec<_>) =
             consumers.into_iter().map(|c| c.join().unwrap()).unzip();
-        let mut got: Vec<Vec<u8>> = got.into_iter().flatten().collect();
+        let mut got: Vec<Vec<u8>> = got.into_iter().flatten().map(Vec::from).collect();
         drop(handles);
         let mut rx = MpmcConsumer::attach(memory.clone()).unwrap();
         while let Ok(record) = rx.try_pop() {
-            got.push(record);
+            got.push(record.into());
         }
         got.sort();
         let mut expected = vec![record(0, 8), record(1, 8)];
