@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::Role;
 use super::handle::Handle;
-use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
 use crate::sink::Sink;
-use crate::wait::{self, WaitStats, WaitStrategy};
+use crate::wait;
 
 /// A consumer of an [`MpmcQueue`](super::MpmcQueue): any number, in any processes, up to
 /// 64 live per segment. `Send`, not `Sync`; [`try_clone`](Self::try_clone) makes another.
@@ -140,27 +140,7 @@ impl<M: Memory> MpmcConsumer<M> {
         self.take(wait::after(timeout), buf)
     }
 
-    /// Largest record: the slot size.
-    pub fn max_record_len(&self) -> usize {
-        self.0.slot_size
-    }
-
-    /// Sets how blocking calls wait.
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.0.set_wait_strategy(strategy);
-    }
-
-    /// What this consumer's waiting cost so far: the wake calls it made for producers,
-    /// its sleeps, its spin budget.
-    pub fn wait_stats(&self) -> WaitStats {
-        self.0.wait_stats()
-    }
-
-    /// Operations that peers which died in their middle left to the survivors, counted
-    /// for the whole queue.
-    pub fn abandoned(&self) -> Abandoned {
-        self.0.abandoned()
-    }
+    super::handle::shared_calls!("producers");
 
     fn take<S: Sink + ?Sized>(
         &mut self,

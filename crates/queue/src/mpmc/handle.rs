@@ -505,3 +505,35 @@ impl<M: Memory> Handle<M> {
         self.waiter.stats(self.wakes.get())
     }
 }
+
+/// The calls that [`MpmcProducer`](super::MpmcProducer) and
+/// [`MpmcConsumer`](super::MpmcConsumer) both forward to their [`Handle`] (`.0`), written
+/// once: `$peers` names the other role in the docs.
+macro_rules! shared_calls {
+    ($peers:literal) => {
+        /// Largest record: the slot size.
+        pub fn max_record_len(&self) -> usize {
+            self.0.slot_size
+        }
+
+        /// Sets how blocking calls wait.
+        pub fn set_wait_strategy(&mut self, strategy: $crate::WaitStrategy) {
+            self.0.set_wait_strategy(strategy);
+        }
+
+        #[doc = concat!(
+                    "What this handle's waiting cost so far: the wake calls it made for ",
+                    $peers, ", its sleeps, its spin budget."
+                )]
+        pub fn wait_stats(&self) -> $crate::WaitStats {
+            self.0.wait_stats()
+        }
+
+        /// Operations that peers which died in their middle left to the survivors,
+        /// counted for the whole queue.
+        pub fn abandoned(&self) -> super::Abandoned {
+            self.0.abandoned()
+        }
+    };
+}
+pub(super) use shared_calls;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Role;
 use super::handle::Handle;
-use super::{Abandoned, Role};
 use crate::QueueError;
 use crate::memory::Memory;
-use crate::wait::{self, WaitStats, WaitStrategy};
+use crate::wait;
 
 /// A producer of an [`MpmcQueue`](super::MpmcQueue): any number, in any processes, up to
 /// 64 live per segment. `Send`, not `Sync`; [`try_clone`](Self::try_clone) makes another.
@@ -69,25 +69,5 @@ impl<M: Memory> MpmcProducer<M> {
         wait::block(&mut self.0, wait::after(timeout), |h| h.poll_push(record))
     }
 
-    /// Largest record: the slot size.
-    pub fn max_record_len(&self) -> usize {
-        self.0.slot_size
-    }
-
-    /// Sets how blocking calls wait.
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.0.set_wait_strategy(strategy);
-    }
-
-    /// What this producer's waiting cost so far: the wake calls it made for consumers,
-    /// its sleeps, its spin budget.
-    pub fn wait_stats(&self) -> WaitStats {
-        self.0.wait_stats()
-    }
-
-    /// Operations that peers which died in their middle left to the survivors, counted
-    /// for the whole queue.
-    pub fn abandoned(&self) -> Abandoned {
-        self.0.abandoned()
-    }
+    super::handle::shared_calls!("consumers");
 }
