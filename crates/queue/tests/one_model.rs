@@ -58,7 +58,8 @@ fn every_role_attaches_to_heap_memory_as_to_a_segment() {
 #[test]
 fn named_constructors_create_nothing_for_bad_parameters() {
     let name = format!("one-model-{}", std::process::id());
-    let bad: [(&str, Box<dyn Fn() -> Result<(), QueueError>>); 3] = [
+    type Create<'a> = Box<dyn Fn() -> Result<(), QueueError> + 'a>;
+    let bad: [(&str, Create); 3] = [
         (
             "spsc",
             Box::new(|| SpscRing::create_named(&name, 1000).map(drop)),

@@ -522,9 +522,9 @@ macro_rules! shared_calls {
         }
 
         #[doc = concat!(
-                    "What this handle's waiting cost so far: the wake calls it made for ",
-                    $peers, ", its sleeps, its spin budget."
-                )]
+                            "What this handle's waiting cost so far: the wake calls it made for ",
+                            $peers, ", its sleeps, its spin budget."
+                        )]
         pub fn wait_stats(&self) -> $crate::WaitStats {
             self.0.wait_stats()
         }
