@@ -8,9 +8,15 @@
 //! - [`uds`]: Unix-socket framing, message sockets, listener lifecycle, credentials and
 //!   descriptor passing.
 //!
-//! The unified `Sender`/`Receiver` API over shared memory, Unix sockets and TCP, addressed
-//! by URL, and the `ipclane` command-line tool come on top of those layers (see
-//! `docs/architecture.md`); nothing of them is exported until they are built.
+//! On top of them, the facade's own items so far:
+//!
+//! - [`Url`]: where a connection goes, `unix:`, `seqpacket:`, `tcp:` or `shm:`
+//!   (`docs/urls.md`), parsed and validated before any socket exists.
+//! - [`Error`]: one error type, carrying each layer's error whole (`From` for each).
+//!
+//! The `Sender`/`Receiver` API addressed by these URLs and the `ipclane` command-line
+//! tool come next (see `docs/architecture.md`); nothing of them is exported until it is
+//! built.
 //!
 //! # Example
 //!
@@ -24,6 +30,12 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+mod error;
+mod url;
+
+pub use error::Error;
+pub use url::{MAX_SOCKET_NAME, Url};
 
 #[doc(inline)]
 pub use ipclane_queue as queue;
