@@ -173,3 +173,28 @@ fn spsc_records_go_into_a_buffer_and_stay_next_when_it_is_too_short() {
     let len = rx.pop_into_blocking(&mut buf).unwrap();
     assert_eq!(&buf[..len], b"again");
 }
+
+/// The zero-copy reservation has blocking and timed forms, as the copying push has: a
+/// full ring times out, and room made by the consumer lets a waiting reservation through.
+#[test]
+fn an_spsc_reservation_waits_for_room_like_a_push() {
+    let (mut tx, mut rx) = SpscRing::heap(256).unwrap();
+    while tx.try_push(&[1; 32]).is_ok() {}
+    assert!(matches!(
+        tx.reserve_timeout(32, Duration::from_millis(20)),
+        Err(QueueError::Timeout)
+    ));
+    let consumer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        while rx.try_pop().is_ok() {}
+        rx
+    });
+    let mut guard = tx.reserve_blocking(32).unwrap();
+    guard.write_at(0, &[2; 32]).unwrap();
+    guard.commit();
+    let mut rx = consumer.join().unwrap();
+    assert_eq!(
+        rx.pop_timeout(Duration::from_secs(30)).unwrap(),
+        &[2; 32][..]
+    );
+}

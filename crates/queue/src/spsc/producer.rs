@@ -266,6 +266,30 @@ impl<M: Memory> Producer<M> {
         self.write_record(room, record)
     }
 
+    /// Like [`try_reserve`](Self::try_reserve), waiting for room as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`push_blocking`](Self::push_blocking).
+    pub fn reserve_blocking(&mut self, len: usize) -> Result<WriteGuard<'_, M>, QueueError> {
+        let (_, start, end) = wait::block(self, None, |p| p.poll_room(len))?;
+        Ok(self.guard(start, end, len))
+    }
+
+    /// Like [`reserve_blocking`](Self::reserve_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `reserve_blocking`, and [`QueueError::Timeout`].
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<WriteGuard<'_, M>, QueueError> {
+        let (_, start, end) = wait::block(self, wait::after(timeout), |p| p.poll_room(len))?;
+        Ok(self.guard(start, end, len))
+    }
+
     /// [`room`](Self::room), with `Full` as "not yet".
     #[inline(always)]
     fn poll_room(&mut self, len: usize) -> Result<Option<(u64, u64, u64)>, QueueError> {

@@ -79,7 +79,8 @@ fn last_look<H, T>(
 }
 
 /// Spins within the budget: `Ok(Some)` with a value, `Ok(None)` once the budget is spent
-/// (time to sleep). Long spins yield now and then (see [`WaitStrategy::yield_every`]).
+/// (time to sleep). Long spins yield now and then (see [`WaitStrategy::yield_every`]), and
+/// check once per liveness period that the peer lives.
 ///
 /// [`WaitStrategy::yield_every`]: super::WaitStrategy::yield_every
 fn spin<H: Blocking, T>(
@@ -90,9 +91,14 @@ fn spin<H: Blocking, T>(
     let start = Instant::now();
     let waiter = host.waiter();
     waiter.settle(start);
-    let (budget, yield_every) = (waiter.budget(), waiter.strategy().yield_every);
+    let strategy = waiter.strategy();
+    let (budget, yield_every, liveness_period) = (
+        waiter.budget(),
+        strategy.yield_every,
+        strategy.liveness_period,
+    );
     let mut spins = 0u32;
-    let mut yielded = start;
+    let (mut yielded, mut checked) = (start, start);
     while !budget.is_zero() {
         if let Some(v) = attempt(host)? {
             return Ok(Some(v));
@@ -112,6 +118,14 @@ fn spin<H: Blocking, T>(
             if now - yielded >= yield_every {
                 yield_now();
                 yielded = now;
+            }
+            // A spin longer than the liveness period (busy polling) asks whether the
+            // peer died as often as a sleeper does.
+            if now - checked >= liveness_period {
+                if host.peer_gone()? {
+                    return last_look(host, attempt).map(Some);
+                }
+                checked = now;
             }
         }
         spin_hint();
@@ -270,6 +284,43 @@ mod tests {
             0,
             "slept although the value came while spinning"
         );
+    }
+
+    /// A busy-polling waiter never sleeps, yet finds its peer gone within the liveness
+    /// period (here a peer found gone without having closed, as a dead one is).
+    #[test]
+    fn a_busy_polling_waiter_finds_a_dead_peer_without_sleeping() {
+        struct Dead(Flag, std::sync::Arc<AtomicBool>);
+        impl Blocking for Dead {
+            fn waiter(&mut self) -> &mut Waiter {
+                self.0.waiter()
+            }
+            fn word(&self) -> &WakeWord {
+                self.0.word()
+            }
+            fn peer_closed(&mut self) -> Result<bool, QueueError> {
+                Ok(false)
+            }
+            fn peer_gone(&mut self) -> Result<bool, QueueError> {
+                Ok(self.1.load(Ordering::Acquire))
+            }
+        }
+        let dead = std::sync::Arc::new(AtomicBool::new(false));
+        let mut side = Dead(
+            Flag::new(WaitStrategy {
+                liveness_period: Duration::from_millis(5),
+                ..WaitStrategy::busy_poll()
+            }),
+            dead.clone(),
+        );
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            dead.store(true, Ordering::Release);
+        });
+        let got = block(&mut side, after(Duration::from_secs(30)), |d| Ok(d.0.set()));
+        t.join().unwrap();
+        assert!(matches!(got, Err(QueueError::Disconnected)), "{got:?}");
+        assert_eq!(side.0.waiter.parks(), 0, "a busy poller never sleeps");
     }
 
     /// A peer that closes while the waiter sleeps ends the wait with `Disconnected` at the

@@ -49,3 +49,29 @@ impl Default for WaitStrategy {
         }
     }
 }
+
+impl WaitStrategy {
+    /// Never sleeps: a blocking call spins until its value comes, for the lowest latency,
+    /// at the cost of a whole CPU per waiting handle, idle or not. A dead peer is still
+    /// found within the liveness period (the spin checks it that often), and a deadline
+    /// still ends the wait.
+    ///
+    /// ```
+    /// use ipclane_queue::{SpscRing, WaitStrategy};
+    ///
+    /// let (mut tx, mut rx) = SpscRing::heap(4096)?;
+    /// rx.set_wait_strategy(WaitStrategy::busy_poll());
+    /// tx.try_push(b"now")?;
+    /// assert_eq!(rx.pop_blocking()?, &b"now"[..]);
+    /// # Ok::<(), ipclane_queue::QueueError>(())
+    /// ```
+    pub fn busy_poll() -> Self {
+        Self {
+            initial_spin: Duration::MAX,
+            min_spin: Duration::MAX,
+            max_spin: Duration::MAX,
+            yield_every: Duration::MAX,
+            ..Self::default()
+        }
+    }
+}

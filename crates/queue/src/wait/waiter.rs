@@ -108,7 +108,7 @@ impl Waiter {
         let s = self.strategy;
         if slept <= s.wake_cost * 2 {
             // Woken almost at once: a little more spinning would have avoided the sleep.
-            self.budget = (self.budget * 2).min(s.max_spin);
+            self.budget = self.budget.saturating_mul(2).min(s.max_spin);
         } else if slept > s.wake_cost * 20 {
             // Idle peer: spinning is wasted.
             self.budget = (self.budget / 2).max(s.min_spin);
