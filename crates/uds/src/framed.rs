@@ -150,6 +150,48 @@ impl<S: AsFd> FramedStream<S> {
         }
     }
 
+    /// Like [`read_frame`](Self::read_frame), without waiting: the next frame if it has
+    /// wholly arrived, `Ok(None)` if not (what arrived of it stays buffered for the next
+    /// call). Only this call is non-blocking (`MSG_DONTWAIT`): the socket itself, which
+    /// a clone for writing may share, stays blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`UdsError::Disconnected`] once the peer closed the stream (cleanly between
+    /// frames or not), otherwise those of `read_frame`.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use ipclane_uds::{FramedStream, UdsError};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (FramedStream::new(a), FramedStream::new(b));
+    /// assert_eq!(b.try_read_frame()?, None);
+    /// a.write_frame(b"now")?;
+    /// assert_eq!(b.try_read_frame()?.as_deref(), Some(&b"now"[..]));
+    /// drop(a);
+    /// assert!(matches!(b.try_read_frame(), Err(UdsError::Disconnected)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_read_frame(&mut self) -> Result<Option<Bytes>, UdsError> {
+        loop {
+            if let Some(frame) = self.codec.decode_unreserved(&mut self.read_buf)? {
+                return Ok(Some(frame));
+            }
+            if self.eof {
+                return match self.codec.decode_eof(&mut self.read_buf)? {
+                    Some(frame) => Ok(Some(frame)),
+                    None => Err(UdsError::Disconnected),
+                };
+            }
+            match self.fill_with(usize::MAX, RecvFlags::DONTWAIT) {
+                Ok(()) => {}
+                Err(UdsError::Timeout { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Reads the next frame into `buf` and returns its length: no allocation, and a
     /// large frame goes from the socket straight into `buf` (the bytes already read
     /// ahead are copied, the rest is received in place), as a raw `read_exact` would.
@@ -234,6 +276,12 @@ impl<S: AsFd> FramedStream<S> {
 
     /// [`fill`](Self::fill), receiving at most `most` bytes.
     fn fill_up_to(&mut self, most: usize) -> Result<(), UdsError> {
+        self.fill_with(most, RecvFlags::empty())
+    }
+
+    /// [`fill_up_to`](Self::fill_up_to) with `flags` on the `recv` (`MSG_DONTWAIT`: an
+    /// empty socket is [`UdsError::Timeout`] at once).
+    fn fill_with(&mut self, most: usize, flags: RecvFlags) -> Result<(), UdsError> {
         let spare = self.read_buf.capacity() - self.read_buf.len();
         if spare < READ_CHUNK / 4 && !self.read_buf.try_reclaim(READ_CHUNK / 4) {
             let need = self.codec.pending(&self.read_buf);
@@ -245,7 +293,7 @@ impl<S: AsFd> FramedStream<S> {
         let n = loop {
             let spare = self.read_buf.spare_capacity_mut();
             let room = spare.len().min(most);
-            match rustix::net::recv(&self.io, &mut spare[..room], RecvFlags::empty()) {
+            match rustix::net::recv(&self.io, &mut spare[..room], flags) {
                 Ok(((init, _), _)) => break init.len(),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(UdsError::transfer("recv", e)),
