@@ -16,25 +16,112 @@ pub enum Error {
         reason: String,
     },
 
+    /// The peer closed the connection, or died: every message it sent before was
+    /// received.
+    #[error("the peer disconnected")]
+    Disconnected,
+
+    /// A timed call gave up (nothing was lost: the next call continues).
+    #[error("timed out")]
+    Timeout,
+
+    /// A message over the connection's maximum, refused before anything was sent.
+    #[error("message of {len} bytes exceeds the maximum of {max}")]
+    MessageTooLarge {
+        /// Length of the message.
+        len: usize,
+        /// The connection's maximum message size.
+        max: usize,
+    },
+
+    /// The other end refused the connection during the handshake.
+    #[error("connection to {url} refused: {reason}")]
+    Refused {
+        /// Where the connection went.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The peer broke ipclane's message format (a fragment without its flag, a message
+    /// over the maximum): it is not an ipclane peer, or a hostile one. Close the
+    /// connection.
+    #[error("protocol violation by the peer: {reason}")]
+    Protocol {
+        /// What it did.
+        reason: String,
+    },
+
     /// From the shared-memory segment layer.
     #[error(transparent)]
     Segment(#[from] crate::segment::SegmentError),
 
-    /// From the shared-memory queues.
+    /// From the shared-memory queues (but the outcomes this type has variants for).
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(crate::queue::QueueError),
 
-    /// From the Unix-socket layer.
+    /// From the Unix-socket layer (but the outcomes this type has variants for).
     #[error(transparent)]
-    Uds(#[from] crate::uds::UdsError),
+    Uds(crate::uds::UdsError),
+
+    /// An OS error of a TCP socket, with what was being done.
+    #[error("{op}: {source}")]
+    Io {
+        /// The operation.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The outcomes every transport shares get this type's own variants, whichever layer
+/// reported them: a peer gone is [`Error::Disconnected`] on shared memory and on sockets.
+impl From<crate::queue::QueueError> for Error {
+    fn from(err: crate::queue::QueueError) -> Self {
+        use crate::queue::QueueError;
+        match err {
+            QueueError::Disconnected => Self::Disconnected,
+            QueueError::Timeout => Self::Timeout,
+            QueueError::TooLarge { len, max } => Self::MessageTooLarge { len, max },
+            other => Self::Queue(other),
+        }
+    }
+}
+
+/// See the `QueueError` conversion.
+impl From<crate::uds::UdsError> for Error {
+    fn from(err: crate::uds::UdsError) -> Self {
+        use crate::uds::UdsError;
+        match err {
+            UdsError::Disconnected => Self::Disconnected,
+            UdsError::Timeout { .. } => Self::Timeout,
+            UdsError::TooLarge { len, max } => Self::MessageTooLarge {
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            },
+            other => Self::Uds(other),
+        }
+    }
 }
 
 impl Error {
+    pub(crate) fn protocol(reason: impl Into<String>) -> Self {
+        Self::Protocol {
+            reason: reason.into(),
+        }
+    }
+
     /// The [`io::ErrorKind`] that best describes this error (the layer's own for a
     /// layer's error).
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
-            Self::InvalidUrl { .. } => io::ErrorKind::InvalidInput,
+            Self::InvalidUrl { .. } | Self::MessageTooLarge { .. } => io::ErrorKind::InvalidInput,
+            Self::Disconnected => io::ErrorKind::BrokenPipe,
+            Self::Timeout => io::ErrorKind::TimedOut,
+            Self::Refused { .. } => io::ErrorKind::ConnectionRefused,
+            Self::Protocol { .. } => io::ErrorKind::InvalidData,
+            Self::Io { source, .. } => source.kind(),
             Self::Segment(e) => e.io_kind(),
             Self::Queue(e) => e.io_kind(),
             Self::Uds(e) => e.io_kind(),

@@ -31,11 +31,39 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+mod connection;
 mod error;
+mod listener;
+mod options;
+mod poll;
+mod seqpacket;
+pub mod shm;
+mod stream;
 mod url;
 
+pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
+pub use listener::Listener;
+pub use options::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_RING_CAPACITY, Options};
 pub use url::{MAX_SOCKET_NAME, Url};
+
+/// Listens on `url` with the default [`Options`].
+///
+/// # Errors
+///
+/// Those of [`Options::listen`].
+pub fn listen(url: &str) -> Result<Listener, Error> {
+    Options::default().listen(url)
+}
+
+/// Connects to `url` with the default [`Options`].
+///
+/// # Errors
+///
+/// Those of [`Options::connect`].
+pub fn connect(url: &str) -> Result<Connection, Error> {
+    Options::default().connect(url)
+}
 
 #[doc(inline)]
 pub use ipclane_queue as queue;

@@ -1,0 +1,390 @@
+//! A connection and its two halves, over whichever transport its URL chose.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::seqpacket::{self, SeqReceiver, SeqSender};
+use crate::shm::{self, ShmReceiver, ShmSender};
+use crate::stream::{self, StreamReceiver, StreamSender};
+use crate::uds::{self, PeerCredentials, SeqpacketStream, UdsAddr};
+use crate::{Error, Options, Url};
+
+/// A connection: messages both ways, with their boundaries and order kept, on every
+/// transport. [`split`](Self::split) gives its two halves, for two threads.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("ipclane-conn-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// for scheme in ["unix", "shm"] {
+///     let url = format!("{scheme}://{}", dir.join(format!("{scheme}.sock")).display());
+///     let listener = ipclane::listen(&url)?;
+///     let client = std::thread::spawn({
+///         let url = url.clone();
+///         move || -> Result<(), ipclane::Error> {
+///             let mut conn = ipclane::connect(&url)?;
+///             conn.send(b"ping")?;
+///             assert_eq!(conn.recv()?, &b"pong"[..]);
+///             Ok(())
+///         }
+///     });
+///     let mut conn = listener.accept()?;
+///     assert_eq!(conn.recv()?, &b"ping"[..]);
+///     conn.send(b"pong")?;
+///     client.join().unwrap()?;
+/// }
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    sender: Sender,
+    receiver: Receiver,
+    peer: Option<PeerCredentials>,
+    url: Url,
+}
+
+/// The sending half of a [`Connection`]; `Send`, so it can work on another thread than
+/// its [`Receiver`].
+#[derive(Debug)]
+pub struct Sender {
+    half: SendHalf,
+    max_message_len: usize,
+}
+
+/// The receiving half of a [`Connection`]; `Send`.
+#[derive(Debug)]
+pub struct Receiver {
+    half: RecvHalf,
+}
+
+#[derive(Debug)]
+enum SendHalf {
+    Stream(StreamSender),
+    Seq(SeqSender),
+    Shm(ShmSender),
+}
+
+#[derive(Debug)]
+enum RecvHalf {
+    Stream(StreamReceiver),
+    Seq(SeqReceiver),
+    Shm(ShmReceiver),
+}
+
+impl Connection {
+    fn new(
+        (send, recv): (SendHalf, RecvHalf),
+        peer: Option<PeerCredentials>,
+        url: Url,
+        options: &Options,
+    ) -> Self {
+        Self {
+            sender: Sender {
+                half: send,
+                max_message_len: options.max_message_len,
+            },
+            receiver: Receiver { half: recv },
+            peer,
+            url,
+        }
+    }
+
+    /// Connects to `url` (parsed) with `options`.
+    pub(crate) fn connect(url: Url, options: &Options) -> Result<Self, Error> {
+        match &url {
+            Url::Unix(path) => Self::unix(&UdsAddr::Path(path.clone()), url, options),
+            Url::UnixAbstract(name) => {
+                Self::unix(&UdsAddr::Abstract(name.as_bytes().to_vec()), url, options)
+            }
+            Url::SeqPacket(path) => {
+                let socket = SeqpacketStream::connect(&UdsAddr::Path(path.clone()))?;
+                let peer = socket.peer_credentials()?;
+                Self::seqpacket(socket, Some(peer), url, options)
+            }
+            Url::Tcp { host, port } => {
+                let socket = tcp_connect(host, *port, options.connect_timeout)?;
+                Self::socket(socket, None, url, options)
+            }
+            Url::Shm(path) => {
+                let socket = uds::connect(&UdsAddr::Path(path.clone()))?;
+                let (tx, rx, peer) = shm::connect(socket, &url.to_string(), options)?;
+                Ok(Self::new(
+                    (SendHalf::Shm(tx), RecvHalf::Shm(rx)),
+                    Some(peer),
+                    url,
+                    options,
+                ))
+            }
+        }
+    }
+
+    fn unix(addr: &UdsAddr, url: Url, options: &Options) -> Result<Self, Error> {
+        let socket = uds::connect(addr)?;
+        let peer = uds::peer_credentials(&socket)?;
+        Self::socket(socket.into(), Some(peer), url, options)
+    }
+
+    /// A framed connection over a connected stream socket.
+    pub(crate) fn socket(
+        socket: OwnedFd,
+        peer: Option<PeerCredentials>,
+        url: Url,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let (tx, rx) = stream::split(socket, options)?;
+        Ok(Self::new(
+            (SendHalf::Stream(tx), RecvHalf::Stream(rx)),
+            peer,
+            url,
+            options,
+        ))
+    }
+
+    /// A connection over a connected seqpacket socket.
+    pub(crate) fn seqpacket(
+        socket: SeqpacketStream,
+        peer: Option<PeerCredentials>,
+        url: Url,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let (tx, rx) = seqpacket::split(socket, options)?;
+        Ok(Self::new(
+            (SendHalf::Seq(tx), RecvHalf::Seq(rx)),
+            peer,
+            url,
+            options,
+        ))
+    }
+
+    /// A shared-memory connection whose handshake the listener just finished.
+    pub(crate) fn shm(
+        (tx, rx): (ShmSender, ShmReceiver),
+        peer: PeerCredentials,
+        url: Url,
+        options: &Options,
+    ) -> Self {
+        Self::new(
+            (SendHalf::Shm(tx), RecvHalf::Shm(rx)),
+            Some(peer),
+            url,
+            options,
+        )
+    }
+
+    /// Its two halves, for two threads (both directions work at once).
+    pub fn split(self) -> (Sender, Receiver) {
+        (self.sender, self.receiver)
+    }
+
+    /// The sending half.
+    pub fn sender(&mut self) -> &mut Sender {
+        &mut self.sender
+    }
+
+    /// The receiving half.
+    pub fn receiver(&mut self) -> &mut Receiver {
+        &mut self.receiver
+    }
+
+    /// Sends `msg` ([`Sender::send`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        self.sender.send(msg)
+    }
+
+    /// Receives the next message ([`Receiver::recv`]).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Receiver::recv`].
+    pub fn recv(&mut self) -> Result<Bytes, Error> {
+        self.receiver.recv()
+    }
+
+    /// Who the peer is, on every local transport (`None` over TCP): its process, user
+    /// and group ids when it connected, as the kernel tells them.
+    pub fn peer_credentials(&self) -> Option<&PeerCredentials> {
+        self.peer.as_ref()
+    }
+
+    /// The address of the connection (for an accepted one, the listener's).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}
+
+/// Connects to the first of `host`'s addresses that answers within `timeout`.
+fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<OwnedFd, Error> {
+    let addrs = (host, port).to_socket_addrs().map_err(|source| Error::Io {
+        op: "resolve the host",
+        source,
+    })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return tcp_ready(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(source) if source.kind() == std::io::ErrorKind::ConnectionRefused => Error::Refused {
+            url: format!("tcp://{host}:{port}"),
+            reason: "nothing listens there".into(),
+        },
+        Some(source) => Error::Io {
+            op: "connect",
+            source,
+        },
+        None => Error::Io {
+            op: "resolve the host",
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        },
+    })
+}
+
+/// A TCP socket set up for messages: `TCP_NODELAY`, so a small message leaves at once.
+pub(crate) fn tcp_ready(stream: TcpStream) -> Result<OwnedFd, Error> {
+    stream.set_nodelay(true).map_err(|source| Error::Io {
+        op: "set TCP_NODELAY",
+        source,
+    })?;
+    Ok(stream.into())
+}
+
+impl Sender {
+    /// Sends `msg`, waiting as long as the peer is slow to take it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`] over [`max_message_len`](Self::max_message_len)
+    /// (nothing sent), [`Error::Disconnected`] when the peer is gone.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        self.send_within(msg, None).map(drop)
+    }
+
+    /// Sends the message in `msg` ([`send`](Self::send)).
+    ///
+    /// # Errors
+    ///
+    /// Those of `send`.
+    pub fn send_bytes(&mut self, msg: Bytes) -> Result<(), Error> {
+        self.send(&msg)
+    }
+
+    /// Sends `msg` if there is room for it now: `Ok(false)`, and nothing sent, when the
+    /// transport is full (a peer not reading). A message that does not fit the room left
+    /// then waits for the rest: once its first bytes are out it goes whole, since half a
+    /// message cannot be taken back.
+    ///
+    /// # Errors
+    ///
+    /// Those of `send`.
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<bool, Error> {
+        self.send_within(msg, Some(Duration::ZERO))
+    }
+
+    /// Like [`send`](Self::send), giving up with [`Error::Timeout`] (nothing sent) when
+    /// no room came within `timeout` (as for [`try_send`](Self::try_send), the wait bounds
+    /// the start of the message).
+    ///
+    /// # Errors
+    ///
+    /// Those of `send`, and [`Error::Timeout`].
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), Error> {
+        if self.send_within(msg, Some(timeout))? {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    fn send_within(&mut self, msg: &[u8], wait: Option<Duration>) -> Result<bool, Error> {
+        if msg.len() > self.max_message_len {
+            return Err(Error::MessageTooLarge {
+                len: msg.len(),
+                max: self.max_message_len,
+            });
+        }
+        match &mut self.half {
+            SendHalf::Stream(s) => match wait {
+                None => s.send(msg).map(|()| true),
+                Some(_) => s.send_within(msg, wait),
+            },
+            SendHalf::Seq(s) => match wait {
+                None => s.send(msg).map(|()| true),
+                Some(d) => s.send_within(msg, d),
+            },
+            SendHalf::Shm(s) => s.send_within(msg, wait),
+        }
+    }
+
+    /// The largest message this connection carries (the same on every transport).
+    pub fn max_message_len(&self) -> usize {
+        self.max_message_len
+    }
+}
+
+impl Receiver {
+    /// The next message, waiting for it as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] once the peer closed or died and every message it sent was
+    /// received; [`Error::Protocol`] for a peer that breaks the message format.
+    pub fn recv(&mut self) -> Result<Bytes, Error> {
+        match &mut self.half {
+            RecvHalf::Stream(r) => r.recv(),
+            RecvHalf::Seq(r) => r.recv(),
+            RecvHalf::Shm(r) => r.recv(),
+        }
+    }
+
+    /// The next message if it has wholly arrived, `Ok(None)` if not (what arrived of it
+    /// is kept for the next call).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`recv`](Self::recv).
+    pub fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
+        match &mut self.half {
+            RecvHalf::Stream(r) => r.try_recv(),
+            RecvHalf::Seq(r) => r.try_recv(),
+            RecvHalf::Shm(r) => r.try_recv(),
+        }
+    }
+
+    /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`
+    /// (nothing is lost: the next call continues the message).
+    ///
+    /// # Errors
+    ///
+    /// Those of `recv`, and [`Error::Timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
+        match &mut self.half {
+            RecvHalf::Stream(r) => r.recv_timeout(timeout),
+            RecvHalf::Seq(r) => r.recv_timeout(timeout),
+            RecvHalf::Shm(r) => r.recv_timeout(timeout),
+        }
+    }
+
+    /// Receives the next message into `buf` (cleared first) and returns its length: once
+    /// `buf` has grown to the messages' size, nothing is allocated per message on any
+    /// transport.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`recv`](Self::recv).
+    pub fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
+        match &mut self.half {
+            RecvHalf::Stream(r) => r.recv_into(buf),
+            RecvHalf::Seq(r) => r.recv_into(buf),
+            RecvHalf::Shm(r) => r.recv_into(buf),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Listening on a URL and accepting connections.
+
+use std::net::TcpListener;
+
+use crate::connection::tcp_ready;
+use crate::uds::{self, UdsAddr};
+use crate::{Connection, Error, Options, Url, shm};
+
+/// Accepts connections on one URL, each with the listener's [`Options`]. A socket file
+/// it bound is removed when it is dropped.
+#[derive(Debug)]
+pub struct Listener {
+    socket: Socket,
+    options: Options,
+    url: Url,
+}
+
+#[derive(Debug)]
+enum Socket {
+    /// `unix:` and `shm:` (whose connections start on a Unix stream).
+    Unix(uds::Listener),
+    Seq(uds::SeqpacketListener),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    pub(crate) fn bind(url: Url, options: Options) -> Result<Self, Error> {
+        let local = |addr: &UdsAddr| {
+            uds::Listener::builder()
+                .policy(options.policy.clone())
+                .bind(addr)
+        };
+        let (socket, url) = match url {
+            Url::Unix(ref path) | Url::Shm(ref path) => {
+                (Socket::Unix(local(&UdsAddr::Path(path.clone()))?), url)
+            }
+            Url::UnixAbstract(ref name) => (
+                Socket::Unix(local(&UdsAddr::Abstract(name.as_bytes().to_vec()))?),
+                url,
+            ),
+            Url::SeqPacket(ref path) => (
+                Socket::Seq(
+                    uds::Listener::builder()
+                        .policy(options.policy.clone())
+                        .bind_seqpacket(&UdsAddr::Path(path.clone()))?,
+                ),
+                url,
+            ),
+            Url::Tcp { host, port } => {
+                let listener =
+                    TcpListener::bind((host.as_str(), port)).map_err(|source| Error::Io {
+                        op: "bind the TCP listener",
+                        source,
+                    })?;
+                let port = listener
+                    .local_addr()
+                    .map_err(|source| Error::Io {
+                        op: "read the TCP listener's address",
+                        source,
+                    })?
+                    .port();
+                (Socket::Tcp(listener), Url::Tcp { host, port })
+            }
+        };
+        Ok(Self {
+            socket,
+            options,
+            url,
+        })
+    }
+
+    /// Waits for the next connection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Uds`] with [`PeerRejected`](crate::uds::UdsError::PeerRejected) for a
+    /// client the access policy refuses, [`Error::Refused`] for a shared-memory client
+    /// whose handshake failed (in both cases the client's connection is closed: call
+    /// `accept` again for the next one), or an OS error.
+    pub fn accept(&self) -> Result<Connection, Error> {
+        let url = self.url.clone();
+        match &self.socket {
+            Socket::Unix(listener) => {
+                let (socket, peer) = listener.accept()?;
+                if matches!(url, Url::Shm(_)) {
+                    let halves = shm::accept(socket, &url.to_string(), &self.options)?;
+                    Ok(Connection::shm(halves, peer, url, &self.options))
+                } else {
+                    Connection::socket(socket.into(), Some(peer), url, &self.options)
+                }
+            }
+            Socket::Seq(listener) => {
+                let (socket, peer) = listener.accept()?;
+                Connection::seqpacket(socket, Some(peer), url, &self.options)
+            }
+            Socket::Tcp(listener) => {
+                let (socket, _) = listener.accept().map_err(|source| Error::Io {
+                    op: "accept a TCP connection",
+                    source,
+                })?;
+                Connection::socket(tcp_ready(socket)?, None, url, &self.options)
+            }
+        }
+    }
+
+    /// The URL it listens on: for `tcp://host:0`, with the port the system chose.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}

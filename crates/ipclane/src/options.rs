@@ -1,0 +1,121 @@
+//! What a user tunes about connections, and the calls that make them with it.
+
+use std::time::Duration;
+
+use crate::queue::WaitStrategy;
+use crate::uds::AccessPolicy;
+use crate::{Connection, Error, Listener, Url};
+
+/// The default maximum message size: 8 MiB, the frame codec's.
+pub const DEFAULT_MAX_MESSAGE_LEN: usize = 8 << 20;
+
+/// The default capacity of each of a shared-memory connection's two rings: 1 MiB.
+pub const DEFAULT_RING_CAPACITY: usize = 1 << 20;
+
+/// Settings of the connections a [`listen`](Self::listen) or [`connect`](Self::connect)
+/// makes; [`Options::default`] is what [`crate::listen`] and [`crate::connect`] use.
+///
+/// ```
+/// use std::time::Duration;
+/// use ipclane::{Options, queue::WaitStrategy};
+///
+/// let options = Options::default()
+///     .max_message_len(64 << 10)
+///     .wait_strategy(WaitStrategy::busy_poll())
+///     .handshake_timeout(Duration::from_secs(1));
+/// assert_eq!(options.get_max_message_len(), 64 << 10);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) max_message_len: usize,
+    pub(crate) ring_capacity: usize,
+    pub(crate) wait_strategy: WaitStrategy,
+    pub(crate) policy: AccessPolicy,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_message_len: DEFAULT_MAX_MESSAGE_LEN,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            wait_strategy: WaitStrategy::default(),
+            policy: AccessPolicy::same_user(),
+            handshake_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Options {
+    /// The largest message, the same on every transport (default
+    /// [`DEFAULT_MAX_MESSAGE_LEN`]); a longer one is [`Error::MessageTooLarge`] before
+    /// anything is sent. Both ends should agree: a receiver refuses a longer message.
+    pub fn max_message_len(mut self, len: usize) -> Self {
+        self.max_message_len = len;
+        self
+    }
+
+    /// The largest message (see [`max_message_len`](Self::max_message_len)).
+    pub fn get_max_message_len(&self) -> usize {
+        self.max_message_len
+    }
+
+    /// Bytes of each of a shared-memory connection's two rings, a power of two of at
+    /// least 256 (default [`DEFAULT_RING_CAPACITY`]); set by the listening side. Messages
+    /// longer than a ring record are carried in fragments.
+    pub fn ring_capacity(mut self, bytes: usize) -> Self {
+        self.ring_capacity = bytes;
+        self
+    }
+
+    /// How a shared-memory connection's blocking calls wait: the queue's adaptive spin,
+    /// then a futex sleep (the default: no CPU while idle), or
+    /// [`WaitStrategy::busy_poll`] for the lowest latency at a whole CPU per waiting
+    /// side. Sockets always sleep in the kernel.
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait_strategy = strategy;
+        self
+    }
+
+    /// Who may connect to a local listener (`unix:`, `seqpacket:`, `shm:`): the same user
+    /// by default. A refused client's connection is closed; `accept` reports it and can
+    /// be called again.
+    pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long the shared-memory handshake may take, on either side (default 5 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a TCP connect may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Listens on `url` with these options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], or the socket layer's errors (an address in use, a missing
+    /// directory).
+    pub fn listen(&self, url: &str) -> Result<Listener, Error> {
+        Listener::bind(url.parse::<Url>()?, self.clone())
+    }
+
+    /// Connects to `url` with these options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`], [`Error::Refused`] (the handshake), or the socket layer's
+    /// errors (nothing listening).
+    pub fn connect(&self, url: &str) -> Result<Connection, Error> {
+        Connection::connect(url.parse::<Url>()?, self)
+    }
+}

@@ -1,0 +1,37 @@
+//! Whether a socket is ready: room to send, or a packet waiting (`poll(2)`).
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
+use crate::Error;
+
+/// Waits at most `timeout` (`None`: forever; zero: a single look) until `socket` is ready
+/// for `flags`. An error or hang-up counts as ready: the call that follows reports it.
+pub(crate) fn ready(
+    socket: impl AsFd,
+    flags: PollFlags,
+    timeout: Option<Duration>,
+) -> Result<bool, Error> {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let left = deadline.map(|d| {
+            Timespec::try_from(d.saturating_duration_since(Instant::now())).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let mut fds = [PollFd::new(&socket, flags)];
+        match poll(&mut fds, left.as_ref()) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                return Err(Error::Io {
+                    op: "poll the socket",
+                    source: e.into(),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The hybrid transport, `shm:`: connections are made over a Unix socket, and messages
+//! then move through shared memory only.
+//!
+//! # Handshake (version 1)
+//!
+//! 1. The client connects to the server's Unix socket and sends its hello: the bytes
+//!    `IPCL`, the handshake version, three zero bytes.
+//! 2. The server's listener has already checked the client's credentials against its
+//!    access policy (same user by default) and closed the connection of a refused
+//!    client, who then reads the end of the stream: [`Error::Refused`].
+//! 3. The server creates two sealed memfd segments, each holding an SPSC ring, one per
+//!    direction, and replies `IPCL`, its version and a status byte (0: accepted), with
+//!    the two descriptors attached (`SCM_RIGHTS`): first the client-to-server ring, then
+//!    the server-to-client one. A hello of another version gets status 1 and no
+//!    descriptors, so a future layout is refused cleanly on both sides.
+//! 4. Each side attaches its producer and consumer. The socket stays open for the
+//!    connection's life.
+//!
+//! # Messages
+//!
+//! A message is one or more ring records, each one flag byte ([`MORE`] or [`LAST`]) and
+//! a fragment: a message longer than one record is carried in fragments and reassembled,
+//! so every message up to the connection's maximum goes through, whatever the ring size.
+//!
+//! # Peer death
+//!
+//! Each ring side holds a segment claim that the kernel releases when its process dies.
+//! A blocking call therefore finds a dead peer within the wait strategy's liveness
+//! period (10 ms by default), and a call that is not waiting finds it at its next look.
+//! The segments have no name: the kernel frees them with the last descriptor and
+//! mapping, so nothing is left in `/dev/shm` after any crash.
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WriteGuard};
+use crate::uds::{self, PeerCredentials};
+use crate::{Error, Options};
+
+/// The handshake's version: a peer of another one is refused.
+pub const HANDSHAKE_VERSION: u8 = 1;
+
+/// First bytes of every handshake message.
+const MAGIC: [u8; 4] = *b"IPCL";
+
+/// Reply status: accepted, the two ring descriptors attached.
+const ACCEPTED: u8 = 0;
+
+/// Reply status: the client's handshake version is not this server's.
+const WRONG_VERSION: u8 = 1;
+
+/// Flag byte of a fragment that another follows.
+pub const MORE: u8 = 1;
+
+/// Flag byte of a message's last (or only) fragment.
+pub const LAST: u8 = 0;
+
+/// A hello or a reply: magic, version, status (zero in a hello), two zero bytes.
+fn message(version: u8, status: u8) -> [u8; 8] {
+    let [a, b, c, d] = MAGIC;
+    [a, b, c, d, version, status, 0, 0]
+}
+
+/// Sends `hello`'s bytes and reads the server's reply and the descriptors it carries.
+fn handshake(
+    socket: &UnixStream,
+    url: &str,
+    version: u8,
+) -> Result<Vec<std::os::fd::OwnedFd>, Error> {
+    let refused = |reason: String| Error::Refused {
+        url: url.to_owned(),
+        reason,
+    };
+    (&*socket)
+        .write_all(&message(version, 0))
+        .map_err(|source| Error::Io {
+            op: "send the shm hello",
+            source,
+        })?;
+    let mut reply = [0u8; 8];
+    let (n, fds) = uds::recv_fds(socket, &mut reply, 2)?;
+    if n == 0 {
+        return Err(refused(
+            "the server closed the connection during the handshake (its access policy may refuse this user)".into(),
+        ));
+    }
+    (&*socket)
+        .read_exact(&mut reply[n..])
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::UnexpectedEof => refused("the server's reply was cut short".into()),
+            _ => Error::Io {
+                op: "read the shm reply",
+                source,
+            },
+        })?;
+    if reply[..4] != MAGIC {
+        return Err(refused(format!(
+            "the reply {reply:02x?} is not an ipclane handshake"
+        )));
+    }
+    match reply[5] {
+        ACCEPTED if reply[4] == version && fds.len() == 2 => Ok(fds),
+        ACCEPTED => Err(refused(format!(
+            "the server accepted with version {} and {} descriptors (expected {version} and 2)",
+            reply[4],
+            fds.len()
+        ))),
+        WRONG_VERSION => Err(refused(format!(
+            "the server speaks handshake version {}, this client {version}",
+            reply[4]
+        ))),
+        other => Err(refused(format!("the server answered with status {other}"))),
+    }
+}
+
+/// The client's side: hello, reply, then the rings.
+pub(crate) fn connect(
+    socket: UnixStream,
+    url: &str,
+    options: &Options,
+) -> Result<(ShmSender, ShmReceiver, PeerCredentials), Error> {
+    socket
+        .set_read_timeout(Some(options.handshake_timeout))
+        .map_err(|source| Error::Io {
+            op: "set the handshake timeout",
+            source,
+        })?;
+    let fds = handshake(&socket, url, HANDSHAKE_VERSION)?;
+    let mut fds = fds.into_iter();
+    let up = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
+    let down = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
+    let peer = uds::peer_credentials(&socket)?;
+    socket.set_read_timeout(None).map_err(|source| Error::Io {
+        op: "clear the handshake timeout",
+        source,
+    })?;
+    let control = Arc::new(socket);
+    Ok((
+        ShmSender::new(Producer::attach(Arc::new(up))?, control.clone(), options),
+        ShmReceiver::new(Consumer::attach(Arc::new(down))?, control, options),
+        peer,
+    ))
+}
+
+/// The server's side, on a connection its listener accepted (and whose credentials it
+/// checked): reads the hello, makes the rings and hands them over.
+pub(crate) fn accept(
+    socket: UnixStream,
+    url: &str,
+    options: &Options,
+) -> Result<(ShmSender, ShmReceiver), Error> {
+    let refused = |reason: String| Error::Refused {
+        url: url.to_owned(),
+        reason,
+    };
+    socket
+        .set_read_timeout(Some(options.handshake_timeout))
+        .map_err(|source| Error::Io {
+            op: "set the handshake timeout",
+            source,
+        })?;
+    let mut hello = [0u8; 8];
+    (&socket)
+        .read_exact(&mut hello)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                refused(format!("no hello within {:?}", options.handshake_timeout))
+            }
+            std::io::ErrorKind::UnexpectedEof => {
+                refused("the client left during the handshake".into())
+            }
+            _ => Error::Io {
+                op: "read the shm hello",
+                source,
+            },
+        })?;
+    if hello[..4] != MAGIC {
+        return Err(refused(format!(
+            "the hello {hello:02x?} is not an ipclane handshake"
+        )));
+    }
+    if hello[4] != HANDSHAKE_VERSION {
+        // Best effort: the client learns why; the connection ends either way.
+        let _ = uds::send_fds(&socket, &message(HANDSHAKE_VERSION, WRONG_VERSION), &[]);
+        return Err(refused(format!(
+            "the client speaks handshake version {}, this server {HANDSHAKE_VERSION}",
+            hello[4]
+        )));
+    }
+    let up = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
+    let down = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
+    let receiver = Consumer::attach(up.clone())?;
+    let sender = Producer::attach(down.clone())?;
+    uds::send_fds(
+        &socket,
+        &message(HANDSHAKE_VERSION, ACCEPTED),
+        &[up.as_fd(), down.as_fd()],
+    )?;
+    socket.set_read_timeout(None).map_err(|source| Error::Io {
+        op: "clear the handshake timeout",
+        source,
+    })?;
+    let control = Arc::new(socket);
+    Ok((
+        ShmSender::new(sender, control.clone(), options),
+        ShmReceiver::new(receiver, control, options),
+    ))
+}
+
+/// The sending half: the producer of this side's outgoing ring.
+#[derive(Debug)]
+pub(crate) struct ShmSender {
+    producer: Producer<Segment>,
+    max_message_len: usize,
+    /// The connection's socket, open while either half lives.
+    _control: Arc<UnixStream>,
+}
+
+impl ShmSender {
+    fn new(mut producer: Producer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
+        producer.set_wait_strategy(options.wait_strategy);
+        Self {
+            producer,
+            max_message_len: options.max_message_len,
+            _control: control,
+        }
+    }
+
+    /// Sends `msg`, waiting for room for its first fragment within `first` (`None`:
+    /// forever; zero: not at all) and as long as needed for the others, since a message
+    /// half sent cannot be taken back. `false` when the first fragment found no room.
+    pub(crate) fn send_within(
+        &mut self,
+        msg: &[u8],
+        first: Option<Duration>,
+    ) -> Result<bool, Error> {
+        if msg.len() > self.max_message_len {
+            return Err(Error::MessageTooLarge {
+                len: msg.len(),
+                max: self.max_message_len,
+            });
+        }
+        let room = self.producer.max_record_len() - 1;
+        let mut fragments = msg.chunks(room).peekable();
+        let mut first_wait = Some(first);
+        let empty: &[u8] = &[];
+        loop {
+            let fragment = fragments.next().unwrap_or(empty);
+            let more = fragments.peek().is_some();
+            let len = fragment.len() + 1;
+            let guard = match first_wait.take() {
+                Some(Some(d)) if d.is_zero() => self.producer.try_reserve(len),
+                Some(Some(d)) => self.producer.reserve_timeout(len, d),
+                Some(None) | None => self.producer.reserve_blocking(len),
+            };
+            let mut guard: WriteGuard<'_, Segment> = match guard {
+                Ok(g) => g,
+                Err(QueueError::Full | QueueError::Timeout) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            };
+            guard.write_at(0, &[if more { MORE } else { LAST }])?;
+            guard.write_at(1, fragment)?;
+            guard.commit();
+            if !more {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// How long a receive may wait.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// Not at all.
+    Never,
+    /// As long as needed.
+    Forever,
+    /// Until then.
+    Until(Instant),
+}
+
+/// The receiving half: the consumer of this side's incoming ring, and the fragments of a
+/// message still arriving.
+#[derive(Debug)]
+pub(crate) struct ShmReceiver {
+    consumer: Consumer<Segment>,
+    max_message_len: usize,
+    /// The fragments of the message in progress (kept across calls that gave up).
+    partial: BytesMut,
+    _control: Arc<UnixStream>,
+}
+
+impl ShmReceiver {
+    fn new(mut consumer: Consumer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
+        consumer.set_wait_strategy(options.wait_strategy);
+        Self {
+            consumer,
+            max_message_len: options.max_message_len,
+            partial: BytesMut::new(),
+            _control: control,
+        }
+    }
+
+    pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
+        self.take(Wait::Forever)?;
+        Ok(self.partial.split().freeze())
+    }
+
+    pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
+        let wait = Instant::now()
+            .checked_add(timeout)
+            .map_or(Wait::Forever, Wait::Until);
+        if !self.take(wait)? {
+            return Err(Error::Timeout);
+        }
+        Ok(self.partial.split().freeze())
+    }
+
+    pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
+        Ok(self
+            .take(Wait::Never)?
+            .then(|| self.partial.split().freeze()))
+    }
+
+    pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
+        buf.clear();
+        if self.partial.is_empty() {
+            // The common case: straight into the caller's buffer.
+            take_into(&mut self.consumer, self.max_message_len, buf, Wait::Forever)?;
+        } else {
+            self.take(Wait::Forever)?;
+            buf.extend_from_slice(&self.partial);
+            self.partial.clear();
+        }
+        Ok(buf.len())
+    }
+
+    /// Takes fragments into `partial` until a message is complete (`true`) or `wait`
+    /// gives up (`false`, or [`Error::Timeout`] for a deadline).
+    fn take(&mut self, wait: Wait) -> Result<bool, Error> {
+        take_into(
+            &mut self.consumer,
+            self.max_message_len,
+            &mut self.partial,
+            wait,
+        )
+    }
+}
+
+/// Appends fragments to `out` until a message is complete: `Ok(true)`; `Ok(false)` when
+/// `wait` is [`Wait::Never`] and the next fragment is not there yet (what `out` holds
+/// stays, for the next call).
+fn take_into(
+    consumer: &mut Consumer<Segment>,
+    max: usize,
+    out: &mut BytesMut,
+    wait: Wait,
+) -> Result<bool, Error> {
+    loop {
+        let guard = match wait {
+            Wait::Never => consumer.try_read(),
+            Wait::Forever => consumer.read_blocking(),
+            Wait::Until(deadline) => {
+                consumer.read_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
+        };
+        let mut guard = match guard {
+            Ok(guard) => guard,
+            Err(QueueError::Empty) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(len) = guard.len().checked_sub(1) else {
+            return Err(Error::protocol("an empty ring record (no fragment flag)"));
+        };
+        if out.len() + len > max {
+            return Err(Error::protocol(format!(
+                "a message of more than the maximum of {max} bytes"
+            )));
+        }
+        let mut flag = [0u8];
+        let start = out.len();
+        out.resize(start + len, 0);
+        guard
+            .read_exact(&mut flag)
+            .and_then(|()| guard.read_exact(&mut out[start..]))
+            .expect("a record reads whole");
+        guard.release();
+        match flag[0] {
+            LAST => return Ok(true),
+            MORE => {}
+            other => return Err(Error::protocol(format!("fragment flag {other:#x}"))),
+        }
+    }
+}

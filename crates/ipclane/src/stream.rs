@@ -1,0 +1,111 @@
+//! The socket transports, `unix:` and `tcp:`: ipclane-uds frames over a stream socket,
+//! one descriptor for each direction (two descriptors of one socket), so that a sender
+//! and a receiver work from two threads at once.
+
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rustix::event::PollFlags;
+
+use crate::uds::{FrameCodec, FramedStream};
+use crate::{Error, Options, poll};
+
+/// The sending half of a stream connection.
+#[derive(Debug)]
+pub(crate) struct StreamSender {
+    frames: FramedStream<OwnedFd>,
+}
+
+/// The receiving half of a stream connection.
+#[derive(Debug)]
+pub(crate) struct StreamReceiver {
+    frames: FramedStream<OwnedFd>,
+    /// The receive timeout the socket holds now (`None`: none), set only when it changes.
+    timeout: Option<Duration>,
+}
+
+/// Splits a connected stream socket into its two halves, framed with `options`' maximum
+/// message size.
+pub(crate) fn split(
+    socket: OwnedFd,
+    options: &Options,
+) -> Result<(StreamSender, StreamReceiver), Error> {
+    let reading = socket.try_clone().map_err(|source| Error::Io {
+        op: "dup the socket for its receiving half",
+        source,
+    })?;
+    let codec = || {
+        FrameCodec::builder()
+            .max_frame_length(options.max_message_len)
+            .new_codec()
+    };
+    Ok((
+        StreamSender {
+            frames: FramedStream::with_codec(socket, codec()),
+        },
+        StreamReceiver {
+            frames: FramedStream::with_codec(reading, codec()),
+            timeout: None,
+        },
+    ))
+}
+
+impl StreamSender {
+    pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        Ok(self.frames.write_frame(msg)?)
+    }
+
+    /// Sends once the socket has room, waiting at most `timeout` for it; `false` when it
+    /// had none. The frame then goes out whole: a frame larger than the room waits for the
+    /// rest, since a frame half sent cannot be taken back.
+    pub(crate) fn send_within(
+        &mut self,
+        msg: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<bool, Error> {
+        self.frames.codec().check_len(msg.len())?;
+        if !poll::ready(self.frames.get_ref(), PollFlags::OUT, timeout)? {
+            return Ok(false);
+        }
+        self.send(msg)?;
+        Ok(true)
+    }
+}
+
+impl StreamReceiver {
+    /// Makes the socket's receive timeout `timeout`.
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        if self.timeout != timeout {
+            self.frames.set_read_timeout(timeout)?;
+            self.timeout = timeout;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
+        self.set_timeout(None)?;
+        self.frames.read_frame()?.ok_or(Error::Disconnected)
+    }
+
+    pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
+        if timeout.is_zero() {
+            // A zero SO_RCVTIMEO means "forever": a zero timeout is a single look.
+            return self.try_recv()?.ok_or(Error::Timeout);
+        }
+        self.set_timeout(Some(timeout))?;
+        self.frames.read_frame()?.ok_or(Error::Disconnected)
+    }
+
+    pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
+        Ok(self.frames.try_read_frame()?)
+    }
+
+    pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
+        self.set_timeout(None)?;
+        let frame = self.frames.read_frame()?.ok_or(Error::Disconnected)?;
+        buf.clear();
+        buf.extend_from_slice(&frame);
+        Ok(frame.len())
+    }
+}
