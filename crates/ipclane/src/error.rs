@@ -34,6 +34,15 @@ pub enum Error {
         max: usize,
     },
 
+    /// A subscriber fell more than the feed's ring behind: `missed` messages were
+    /// overwritten before it got to them. Its next receive continues with the oldest
+    /// message still there.
+    #[error("lagged behind the publisher: {missed} messages missed")]
+    Lagged {
+        /// Messages lost to this subscriber.
+        missed: u64,
+    },
+
     /// The other end refused the connection during the handshake.
     #[error("connection to {url} refused: {reason}")]
     Refused {
@@ -84,6 +93,8 @@ impl From<crate::queue::QueueError> for Error {
             QueueError::Disconnected => Self::Disconnected,
             QueueError::Timeout => Self::Timeout,
             QueueError::TooLarge { len, max } => Self::MessageTooLarge { len, max },
+            QueueError::Lagged { missed } => Self::Lagged { missed },
+            QueueError::Segment(e) => Self::Segment(e),
             other => Self::Queue(other),
         }
     }
@@ -120,7 +131,7 @@ impl Error {
             Self::Disconnected => io::ErrorKind::BrokenPipe,
             Self::Timeout => io::ErrorKind::TimedOut,
             Self::Refused { .. } => io::ErrorKind::ConnectionRefused,
-            Self::Protocol { .. } => io::ErrorKind::InvalidData,
+            Self::Protocol { .. } | Self::Lagged { .. } => io::ErrorKind::InvalidData,
             Self::Io { source, .. } => source.kind(),
             Self::Segment(e) => e.io_kind(),
             Self::Queue(e) => e.io_kind(),

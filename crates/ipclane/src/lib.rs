@@ -36,6 +36,7 @@ mod error;
 mod listener;
 mod options;
 mod poll;
+mod pubsub;
 mod seqpacket;
 pub mod shm;
 mod stream;
@@ -45,6 +46,7 @@ pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
 pub use listener::Listener;
 pub use options::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_RING_CAPACITY, Options};
+pub use pubsub::{PublishOptions, Publisher, Start, Subscriber};
 pub use url::{MAX_SOCKET_NAME, Url};
 
 /// Listens on `url` with the default [`Options`].
