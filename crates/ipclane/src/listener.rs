@@ -25,11 +25,12 @@ enum Socket {
 
 impl Listener {
     pub(crate) fn bind(url: Url, options: Options) -> Result<Self, Error> {
-        let local = |addr: &UdsAddr| {
+        let builder = || {
             uds::Listener::builder()
                 .policy(options.policy.clone())
-                .bind(addr)
+                .mode(options.socket_mode)
         };
+        let local = |addr: &UdsAddr| builder().bind(addr);
         let (socket, url) = match url {
             Url::Unix(ref path) | Url::Shm(ref path) => {
                 (Socket::Unix(local(&UdsAddr::Path(path.clone()))?), url)
@@ -39,11 +40,7 @@ impl Listener {
                 url,
             ),
             Url::SeqPacket(ref path) => (
-                Socket::Seq(
-                    uds::Listener::builder()
-                        .policy(options.policy.clone())
-                        .bind_seqpacket(&UdsAddr::Path(path.clone()))?,
-                ),
+                Socket::Seq(builder().bind_seqpacket(&UdsAddr::Path(path.clone()))?),
                 url,
             ),
             Url::Tcp { host, port } => {

@@ -31,6 +31,7 @@ pub struct Options {
     pub(crate) ring_capacity: usize,
     pub(crate) wait_strategy: WaitStrategy,
     pub(crate) policy: AccessPolicy,
+    pub(crate) socket_mode: u32,
     pub(crate) handshake_timeout: Duration,
     pub(crate) connect_timeout: Duration,
 }
@@ -42,6 +43,7 @@ impl Default for Options {
             ring_capacity: DEFAULT_RING_CAPACITY,
             wait_strategy: WaitStrategy::default(),
             policy: AccessPolicy::same_user(),
+            socket_mode: 0o600,
             handshake_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
         }
@@ -84,6 +86,14 @@ impl Options {
     /// be called again.
     pub fn access_policy(mut self, policy: AccessPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// The file mode of a local listener's socket file (default `0o600`: only this
+    /// user may even connect). A wider mode lets others reach the listener, whose access
+    /// policy then decides.
+    pub fn socket_mode(mut self, mode: u32) -> Self {
+        self.socket_mode = mode;
         self
     }
 

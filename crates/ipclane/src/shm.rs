@@ -76,19 +76,29 @@ fn handshake(
         url: url.to_owned(),
         reason,
     };
-    (&*socket)
-        .write_all(&message(version, 0))
-        .map_err(|source| Error::Io {
-            op: "send the shm hello",
-            source,
-        })?;
-    let mut reply = [0u8; 8];
-    let (n, fds) = uds::recv_fds(socket, &mut reply, 2)?;
-    if n == 0 {
-        return Err(refused(
-            "the server closed the connection during the handshake (its access policy may refuse this user)".into(),
-        ));
+    // A server that refuses this client closes the connection at once: the hello may
+    // then meet a closed socket, and the reply a reset or the end of the stream.
+    let closed = || {
+        refused(
+            "the server closed the connection during the handshake (its access policy may refuse this user)"
+                .into(),
+        )
+    };
+    if let Err(source) = (&*socket).write_all(&message(version, 0)) {
+        return Err(match source.kind() {
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => closed(),
+            _ => Error::Io {
+                op: "send the shm hello",
+                source,
+            },
+        });
     }
+    let mut reply = [0u8; 8];
+    let (n, fds) = match uds::recv_fds(socket, &mut reply, 2) {
+        Ok((0, _)) | Err(uds::UdsError::Disconnected) => return Err(closed()),
+        Ok(received) => received,
+        Err(e) => return Err(e.into()),
+    };
     (&*socket)
         .read_exact(&mut reply[n..])
         .map_err(|source| match source.kind() {

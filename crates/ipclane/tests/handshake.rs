@@ -1,0 +1,114 @@
+//! The shared-memory handshake refuses what it must, cleanly on both sides: a client of
+//! another handshake version, a client of another user, a client that never says hello.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use ipclane::{Error, Options};
+use ipclane_testkit::{Peer, TempDir, bounded, say};
+
+#[test]
+#[ignore = "entry point of peer processes; runs only when a test starts one"]
+fn peer_entry() {
+    ipclane_testkit::run_peer(|role, args| match role {
+        "connect_as_nobody" => {
+            ipclane_testkit::become_nobody();
+            match ipclane::connect(&args[0]) {
+                Err(Error::Refused { reason, .. }) => say(format!("refused: {reason}")),
+                other => say(format!("unexpected {other:?}")),
+            }
+        }
+        other => panic!("unknown role {other}"),
+    });
+}
+
+#[test]
+fn a_client_of_another_version_is_refused_on_both_sides() {
+    let dir = TempDir::new("handshake-version");
+    let path = dir.path().join("shm.sock");
+    let listener = ipclane::listen(&format!("shm://{}", path.display())).unwrap();
+    let client = std::thread::spawn(move || {
+        let mut socket = UnixStream::connect(&path).unwrap();
+        let hello = [
+            b'I',
+            b'P',
+            b'C',
+            b'L',
+            ipclane::shm::HANDSHAKE_VERSION + 1,
+            0,
+            0,
+            0,
+        ];
+        socket.write_all(&hello).unwrap();
+        let mut reply = Vec::new();
+        socket.read_to_end(&mut reply).unwrap();
+        reply
+    });
+    match listener.accept() {
+        Err(Error::Refused { reason, .. }) => assert!(reason.contains("version"), "{reason}"),
+        other => panic!("accepted: {other:?}"),
+    }
+    let reply = client.join().unwrap();
+    assert_eq!(
+        reply,
+        [
+            b'I',
+            b'P',
+            b'C',
+            b'L',
+            ipclane::shm::HANDSHAKE_VERSION,
+            1,
+            0,
+            0
+        ],
+        "the reply names the server's version and refuses"
+    );
+    // The listener goes on serving.
+    let url = listener.url().to_string();
+    let ok = std::thread::spawn(move || ipclane::connect(&url).map(drop));
+    listener.accept().unwrap();
+    ok.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_client_that_never_says_hello_is_dropped_after_the_handshake_timeout() {
+    let dir = TempDir::new("handshake-silent");
+    let path = dir.path().join("shm.sock");
+    let options = Options::default().handshake_timeout(Duration::from_millis(50));
+    let listener = options
+        .listen(&format!("shm://{}", path.display()))
+        .unwrap();
+    let _silent = UnixStream::connect(&path).unwrap();
+    bounded("silent client", || match listener.accept() {
+        Err(Error::Refused { reason, .. }) => assert!(reason.contains("no hello"), "{reason}"),
+        other => panic!("{other:?}"),
+    });
+}
+
+#[test]
+fn a_client_of_another_user_is_refused_by_the_default_policy() {
+    if !ipclane_testkit::is_root() {
+        ipclane_testkit::skip(
+            "a_client_of_another_user_is_refused_by_the_default_policy",
+            "needs root to run a peer as another user",
+        );
+        return;
+    }
+    let dir = TempDir::new("handshake-uid");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let url = format!("shm://{}", dir.path().join("shm.sock").display());
+    // The socket file lets anyone connect: the access policy is what refuses.
+    let listener = Options::default().socket_mode(0o666).listen(&url).unwrap();
+    let mut peer = Peer::spawn("connect_as_nobody", &[&url]);
+    match listener.accept() {
+        Err(Error::Uds(ipclane::uds::UdsError::PeerRejected { credentials })) => {
+            assert_eq!(credentials.uid, 65534)
+        }
+        other => panic!("accepted another user: {other:?}"),
+    }
+    let said = peer.recv();
+    assert!(said.starts_with("refused: "), "{said}");
+    assert!(peer.finish().success());
+}
