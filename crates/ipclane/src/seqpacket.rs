@@ -22,6 +22,8 @@ use crate::{Error, Options, poll};
 #[derive(Debug)]
 pub(crate) struct SeqSender {
     socket: SeqpacketStream,
+    /// Where each packet is put together (reused: no allocation per message).
+    packet: Vec<u8>,
     max_message_len: usize,
     /// The longest fragment one packet carries.
     fragment: usize,
@@ -62,6 +64,7 @@ pub(crate) fn split(
     Ok((
         SeqSender {
             socket,
+            packet: Vec::new(),
             max_message_len: options.max_message_len,
             fragment,
         },
@@ -82,15 +85,14 @@ impl SeqSender {
                 max: self.max_message_len,
             });
         }
-        let mut packet = Vec::with_capacity(msg.len().min(self.fragment) + 1);
         let mut fragments = msg.chunks(self.fragment).peekable();
         loop {
             let fragment = fragments.next().unwrap_or(&[]);
             let more = fragments.peek().is_some();
-            packet.clear();
-            packet.push(if more { MORE } else { LAST });
-            packet.extend_from_slice(fragment);
-            self.socket.send(&packet)?;
+            self.packet.clear();
+            self.packet.push(if more { MORE } else { LAST });
+            self.packet.extend_from_slice(fragment);
+            self.socket.send(&self.packet)?;
             if !more {
                 return Ok(());
             }
@@ -124,39 +126,11 @@ impl SeqReceiver {
         Ok(())
     }
 
-    /// Adds `packet` to the message in progress: the message, once this was its last
-    /// fragment.
-    fn absorb(&mut self, packet: Bytes) -> Result<Option<Bytes>, Error> {
-        let Some((&flag, fragment)) = packet.split_first() else {
-            return Err(Error::protocol("an empty packet (no fragment flag)"));
-        };
-        if flag == LAST && self.partial.is_empty() {
-            // One packet: its bytes, without a copy.
-            return Ok(Some(packet.slice(1..)));
-        }
-        if self.partial.len() + fragment.len() > self.max_message_len {
-            return Err(Error::protocol(format!(
-                "a message of more than the maximum of {} bytes",
-                self.max_message_len
-            )));
-        }
-        self.partial.extend_from_slice(fragment);
-        match flag {
-            LAST => Ok(Some(self.partial.split().freeze())),
-            MORE => Ok(None),
-            other => Err(Error::protocol(format!("fragment flag {other:#x}"))),
-        }
-    }
-
-    /// Receives packets until a message is complete; what arrived stays in `partial`
-    /// when a receive timeout ends the wait.
+    /// Receives packets into `partial` until a message is complete; what arrived stays
+    /// there when a receive timeout ends the wait.
     fn take(&mut self) -> Result<Bytes, Error> {
-        loop {
-            let packet = self.socket.recv()?.ok_or(Error::Disconnected)?;
-            if let Some(msg) = self.absorb(packet)? {
-                return Ok(msg);
-            }
-        }
+        while !absorb(&mut self.socket, self.max_message_len, &mut self.partial)? {}
+        Ok(self.partial.split().freeze())
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
@@ -180,17 +154,41 @@ impl SeqReceiver {
                 return Ok(None);
             }
             self.set_timeout(None)?;
-            let packet = self.socket.recv()?.ok_or(Error::Disconnected)?;
-            if let Some(msg) = self.absorb(packet)? {
-                return Ok(Some(msg));
+            if absorb(&mut self.socket, self.max_message_len, &mut self.partial)? {
+                return Ok(Some(self.partial.split().freeze()));
             }
         }
     }
 
+    /// Straight from the socket's receive buffer into `buf`: no allocation per message.
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        let msg = self.recv()?;
+        self.set_timeout(None)?;
         buf.clear();
-        buf.extend_from_slice(&msg);
-        Ok(msg.len())
+        buf.extend_from_slice(&self.partial);
+        self.partial.clear();
+        while !absorb(&mut self.socket, self.max_message_len, buf)? {}
+        Ok(buf.len())
     }
+}
+
+/// Receives one packet and appends its fragment to `out`: `true` once it was a message's
+/// last.
+fn absorb(socket: &mut SeqpacketStream, max: usize, out: &mut BytesMut) -> Result<bool, Error> {
+    let packet = socket.recv_with(|packet| -> Result<bool, Error> {
+        let Some((&flag, fragment)) = packet.split_first() else {
+            return Err(Error::protocol("an empty packet (no fragment flag)"));
+        };
+        if out.len() + fragment.len() > max {
+            return Err(Error::protocol(format!(
+                "a message of more than the maximum of {max} bytes"
+            )));
+        }
+        out.extend_from_slice(fragment);
+        match flag {
+            LAST => Ok(true),
+            MORE => Ok(false),
+            other => Err(Error::protocol(format!("fragment flag {other:#x}"))),
+        }
+    })?;
+    packet.ok_or(Error::Disconnected)?
 }

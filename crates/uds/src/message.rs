@@ -120,6 +120,20 @@ impl Inbox {
 
     /// Receives one message, with the sender's address when `from` is set.
     pub(crate) fn recv(&mut self, fd: impl AsFd, from: bool) -> Result<Received, UdsError> {
+        Ok(match self.recv_with(fd, from, Bytes::copy_from_slice)? {
+            Some((msg, addr)) => Received::Message(msg, addr),
+            None => Received::End,
+        })
+    }
+
+    /// Receives one message and hands it to `take` in place, in the reused buffer: `None`
+    /// at the end of the stream.
+    pub(crate) fn recv_with<T>(
+        &mut self,
+        fd: impl AsFd,
+        from: bool,
+        take: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<(T, Option<UdsAddr>)>, UdsError> {
         if !self.passcred {
             rustix::net::sockopt::set_socket_passcred(&fd, true).map_err(|e| UdsError::Io {
                 op: "setsockopt(SO_PASSCRED)",
@@ -154,7 +168,7 @@ impl Inbox {
             .drain()
             .any(|m| matches!(m, RecvAncillaryMessage::ScmCredentials(_)));
         if msg.bytes == 0 && !delivered {
-            return Ok(Received::End);
+            return Ok(None);
         }
         if msg.bytes > self.max {
             return Err(UdsError::MessageTruncated {
@@ -167,10 +181,7 @@ impl Inbox {
         } else {
             None
         };
-        Ok(Received::Message(
-            Bytes::copy_from_slice(&self.buf[..msg.bytes]),
-            addr,
-        ))
+        Ok(Some((take(&self.buf[..msg.bytes]), addr)))
     }
 }
 

@@ -117,6 +117,28 @@ impl SeqpacketStream {
         })
     }
 
+    /// Like [`recv`](Self::recv), handing the message to `take` in place (in the
+    /// socket's reused receive buffer) instead of copying it into a new [`Bytes`]: no
+    /// allocation per message. `Ok(None)` at the end of the stream.
+    ///
+    /// # Errors
+    ///
+    /// Those of `recv`.
+    ///
+    /// ```
+    /// use ipclane_uds::SeqpacketStream;
+    ///
+    /// let (a, mut b) = SeqpacketStream::pair()?;
+    /// a.send(b"in place")?;
+    /// let mut out = Vec::with_capacity(64);
+    /// assert_eq!(b.recv_with(|msg| out.extend_from_slice(msg))?, Some(()));
+    /// assert_eq!(out, b"in place");
+    /// # Ok::<(), ipclane_uds::UdsError>(())
+    /// ```
+    pub fn recv_with<T>(&mut self, take: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, UdsError> {
+        Ok(self.inbox.recv_with(&self.fd, false, take)?.map(|(t, _)| t))
+    }
+
     /// Largest message [`send`](Self::send) accepts: the socket's send buffer size
     /// (`SO_SNDBUF`) minus the 32 bytes Linux keeps of it.
     ///
