@@ -1,35 +1,51 @@
-//! ipclane: fast, safe inter-process communication on one Linux machine.
+//! ipclane: fast, safe messages between processes, with one API over shared memory, Unix
+//! sockets and TCP, addressed by URL.
 //!
-//! This facade re-exports each layer as a module, so an application can depend on one
-//! crate and reach every layer:
-//!
-//! - [`segment`]: shared-memory segment lifecycle (create, open, validate, own, seal, gc).
-//! - [`queue`]: lock-free SPSC, MPMC and broadcast rings in shared memory, futex wake-up.
-//! - [`uds`]: Unix-socket framing, message sockets, listener lifecycle, credentials and
-//!   descriptor passing.
-//!
-//! On top of them, the facade's own items so far:
-//!
-//! - [`Url`]: where a connection goes, `unix:`, `seqpacket:`, `tcp:` or `shm:`
-//!   (`docs/urls.md`), parsed and validated before any socket exists.
-//! - [`Error`]: one error type, carrying each layer's error whole (`From` for each).
-//!
-//! The `Sender`/`Receiver` API addressed by these URLs and the `ipclane` command-line
-//! tool come next (see `docs/architecture.md`); nothing of them is exported until it is
-//! built.
+//! - [`listen`] and [`connect`] take a URL ([`Url`], `docs/urls.md`): `unix:///path` or
+//!   `unix:@name` (framed Unix stream), `seqpacket:///path`, `shm:///path` (shared memory
+//!   set up over a Unix socket), `tcp://host:port`. [`Options`] sets what users tune.
+//! - A [`Connection`] splits into a [`Sender`] and a [`Receiver`], for two threads.
+//!   Messages keep their boundaries and order, with the same maximum size, calls and
+//!   errors ([`Error`]) on every transport. A peer that closed or died is
+//!   [`Error::Disconnected`] in bounded time.
+//! - [`Publisher`] and [`Subscriber`]: a feed fanned out to any number of processes
+//!   through a broadcast ring in shared memory.
+//! - The layers, re-exported for teams that want one: [`segment`] (shared-memory segment
+//!   lifecycle), [`queue`] (lock-free rings in shared memory), [`uds`] (Unix-socket
+//!   framing, credentials, descriptor passing).
 //!
 //! # Example
 //!
 //! ```
-//! use ipclane::segment::Segment;
-//!
-//! let seg = Segment::anonymous("facade-doc").size(4096).create()?;
-//! seg.region().write(0, b"hello")?;
+//! let dir = std::env::temp_dir().join(format!("ipclane-lib-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let url = format!("shm://{}", dir.join("echo.sock").display()); // or unix://, tcp://...
+//! let listener = ipclane::listen(&url)?;
+//! let client = std::thread::spawn(move || -> Result<bytes::Bytes, ipclane::Error> {
+//!     let mut conn = ipclane::connect(&url)?;
+//!     conn.send(b"hello")?;
+//!     conn.recv()
+//! });
+//! let mut conn = listener.accept()?;
+//! let msg = conn.recv()?;
+//! conn.send(&msg)?;
+//! assert_eq!(client.join().unwrap()?, &b"hello"[..]);
+//! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The workspace README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadmeDoctests;
 
 mod connection;
 mod error;
