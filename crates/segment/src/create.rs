@@ -134,7 +134,7 @@ pub(crate) fn create_path(
         }
         // The name is taken. Only a proven stale segment of ours is ever removed.
         let reclaimed = may_reclaim
-            && gc::remove_if_stale(dirfd.as_fd(), file, false)
+            && gc::remove_if_stale(dirfd.as_fd(), file, false, false)
                 .map_err(SegmentError::os_fn(&display, "reclaim"))?
                 == gc::Verdict::Removed;
         if !reclaimed {

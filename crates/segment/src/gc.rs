@@ -46,6 +46,7 @@ use crate::{SegmentError, locks, open, registry, sys};
 #[derive(Debug, Clone, Default)]
 pub struct GcOptions {
     all_users: bool,
+    dry_run: bool,
 }
 
 impl GcOptions {
@@ -62,6 +63,13 @@ impl GcOptions {
         self
     }
 
+    /// Whether to only report (default `false`): [`GcReport::removed`] then lists what a
+    /// real run would remove, and nothing is removed.
+    pub fn dry_run(&mut self, dry_run: bool) -> &mut Self {
+        self.dry_run = dry_run;
+        self
+    }
+
     /// Removes every stale named segment these options allow (see [`gc`]).
     ///
     /// # Errors
@@ -72,7 +80,7 @@ impl GcOptions {
         let dir = registry::shm_dir()?;
         let mut report = GcReport::default();
         for (name, file) in registry::entries()? {
-            match remove_if_stale(dir.as_fd(), &file, self.all_users) {
+            match remove_if_stale(dir.as_fd(), &file, self.all_users, self.dry_run) {
                 Ok(Verdict::Removed) => report.removed.push(name),
                 Ok(Verdict::Kept) => report.kept.push(name),
                 Ok(Verdict::Skipped(reason)) => report.skipped.push((name, reason)),
@@ -109,7 +117,7 @@ pub fn gc() -> Result<GcReport, SegmentError> {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct GcReport {
-    /// Names (without prefix) of the segments removed.
+    /// Names (without prefix) of the segments removed (in a dry run: that would be).
     pub removed: Vec<String>,
     /// Names of the segments left in place because an owner is alive (or another `gc` is
     /// busy with them) or they persist.
@@ -135,11 +143,12 @@ pub(crate) enum Verdict {
 }
 
 /// Removes `dir/file` if it is proven to be a stale segment (see the module docs) of the
-/// effective user, or of anyone if `all_users`.
+/// effective user, or of anyone if `all_users`; with `dry_run`, only says it would.
 pub(crate) fn remove_if_stale(
     dir: BorrowedFd<'_>,
     file: &OsStr,
     all_users: bool,
+    dry_run: bool,
 ) -> io::Result<Verdict> {
     // Type and owner are checked on a descriptor that opens nothing; only a regular file
     // that we may collect is opened for real.
@@ -174,6 +183,9 @@ pub(crate) fn remove_if_stale(
         Err(fault) => {
             return Ok(Verdict::Skipped(format!("not an ipclane segment: {fault}")));
         }
+    }
+    if dry_run {
+        return Ok(Verdict::Removed);
     }
     Ok(if sys::unlink_if_same(dir, file, fd.as_fd())? {
         Verdict::Removed
