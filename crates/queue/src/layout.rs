@@ -214,6 +214,28 @@ impl Side {
         Ok(self.state(id)? == SideState::Closed)
     }
 
+    /// What the side's holder is: free, alive, dead or closed (a system call for a
+    /// segment).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`state`](Self::state).
+    pub(crate) fn status<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        id: SideId,
+    ) -> Result<crate::SideStatus, QueueError> {
+        use crate::SideStatus;
+        Ok(match self.state(id)? {
+            SideState::Free => SideStatus::Free,
+            SideState::Closed => SideStatus::Closed,
+            SideState::Attached => match memory.is_claimed(id.claim) {
+                Some(false) => SideStatus::Dead,
+                Some(true) | None => SideStatus::Alive,
+            },
+        })
+    }
+
     /// Whether the side's holder is gone: closed, or attached by a process that died
     /// (a system call: only on slow paths). A side never attached is not gone: its
     /// holder may still come.

@@ -125,6 +125,7 @@ mod model;
 mod mpmc;
 mod sink;
 mod spsc;
+mod status;
 mod sync;
 mod wait;
 
@@ -136,6 +137,7 @@ pub use ipclane_segment::{Segment, SegmentError};
 pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};
+pub use status::{BroadcastStatus, MpmcStatus, SideStatus, SpscStatus};
 pub use wait::{WaitStats, WaitStrategy};
 
 /// The README's examples, compiled (and run) as doc tests.

@@ -296,7 +296,10 @@ fn killed_owner_is_listed_dead_and_collected() {
     let info = listed(&name.0);
     assert_eq!(info.owner_alive, Some(false));
     assert_eq!(info.attached, Some(1));
-    let dry = ipclane_segment::GcOptions::new().dry_run(true).run().unwrap();
+    let dry = ipclane_segment::GcOptions::new()
+        .dry_run(true)
+        .run()
+        .unwrap();
     assert!(dry.removed.contains(&name.0), "a dry run names it: {dry:?}");
     assert!(name.exists(), "a dry run removes nothing");
     let report = ipclane_segment::gc().unwrap();

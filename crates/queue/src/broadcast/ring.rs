@@ -23,7 +23,7 @@ use ipclane_segment::{Kind, Segment};
 
 use crate::layout::{CachePadded, Meta, Side, SideId, Structure};
 use crate::memory::{self, Memory};
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, Ordering};
 use crate::wait::WakeWord;
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
 
@@ -153,6 +153,30 @@ impl Broadcast {
             }
         }
         Ok(())
+    }
+
+    /// What the ring in `memory` says about itself, read without attaching (see
+    /// [`BroadcastStatus`](crate::BroadcastStatus)).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] when `memory` holds no broadcast ring,
+    /// [`QueueError::Corrupted`].
+    pub fn status<M: Memory + ?Sized>(memory: &M) -> Result<crate::BroadcastStatus, QueueError> {
+        let Attached {
+            control,
+            capacity,
+            slot_size,
+            ..
+        } = attach(memory)?;
+        // SAFETY: validated by attach; fields are atomics.
+        let ctrl = unsafe { control.as_ref() };
+        Ok(crate::BroadcastStatus {
+            capacity,
+            slot_size: slot_size as u64,
+            published: ctrl.head.0.load(Ordering::Acquire),
+            writer: ctrl.writer.0.status(memory, WRITER)?,
+        })
     }
 
     /// Checks the parameters of a structure of `capacity` slots of `slot_size` bytes.

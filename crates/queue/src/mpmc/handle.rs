@@ -18,6 +18,32 @@ use crate::sink::Sink;
 use crate::sync::{AtomicU64, Ordering};
 use crate::wait::{Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
 
+/// Validates the queue in `memory` (each field read once): its control block, capacity
+/// and slot size, and that every slot lies inside the memory.
+pub(super) fn validate<M: Memory + ?Sized>(
+    memory: &M,
+) -> Result<(NonNull<Control>, u64, usize), QueueError> {
+    memory::check(memory, SLOTS_OFFSET)?;
+    let control = memory.as_ptr().cast::<Control>();
+    // SAFETY: aligned and large enough (checked); fields are atomics.
+    let ctrl = unsafe { control.as_ref() };
+    let (capacity, slot_size) = ctrl.meta.read(Structure::Mpmc)?;
+    let slot_size = usize::try_from(slot_size).map_err(|_| QueueError::layout("slot size"))?;
+    let cap = usize::try_from(capacity).map_err(|_| QueueError::layout("capacity"))?;
+    if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
+        return Err(QueueError::layout(format!(
+            "capacity {capacity}, slot size {slot_size}"
+        )));
+    }
+    if MpmcQueue::required_len(cap, slot_size) > memory.len() {
+        return Err(QueueError::layout(format!(
+            "{cap} slots of {slot_size} bytes do not fit in {} bytes",
+            memory.len()
+        )));
+    }
+    Ok((control, capacity, slot_size))
+}
+
 /// Consecutive `Full` (or empty) outcomes at one position after which an operation looks
 /// for a dead owner of the slot that blocks it ([`Handle::repair`]): rare enough to cost
 /// nothing while the queue moves, often enough that a non-blocking caller gets unstuck.
@@ -77,25 +103,9 @@ impl Drop for Announcement<'_> {
 
 impl<M: Memory> Handle<M> {
     pub(super) fn attach(memory: Arc<M>, role: Role) -> Result<Self, QueueError> {
-        memory::check(&*memory, SLOTS_OFFSET)?;
-        let control = memory.as_ptr().cast::<Control>();
-        // SAFETY: aligned and large enough (checked); fields are atomics.
+        let (control, capacity, slot_size) = validate(&*memory)?;
+        // SAFETY: validated: aligned and large enough; fields are atomics.
         let ctrl = unsafe { control.as_ref() };
-        let (capacity, slot_size) = ctrl.meta.read(Structure::Mpmc)?;
-        let slot_size = usize::try_from(slot_size).map_err(|_| QueueError::layout("slot size"))?;
-        let cap = usize::try_from(capacity).map_err(|_| QueueError::layout("capacity"))?;
-        if !capacity.is_power_of_two() || capacity < 2 || slot_size == 0 {
-            return Err(QueueError::layout(format!(
-                "capacity {capacity}, slot size {slot_size}"
-            )));
-        }
-        let needed = MpmcQueue::required_len(cap, slot_size);
-        if needed > memory.len() {
-            return Err(QueueError::layout(format!(
-                "{cap} slots of {slot_size} bytes do not fit in {} bytes",
-                memory.len()
-            )));
-        }
         let (index, claim) = Self::take_claim(&*memory, role)?;
         let intent = claim.as_ref().map(|_| {
             let word = &ctrl.intents(role)[index as usize].0;
@@ -108,7 +118,7 @@ impl<M: Memory> Handle<M> {
         let counts = ctrl.counts(role);
         counts.live.fetch_add(1, Ordering::AcqRel);
         counts.seen.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: SLOTS_OFFSET < needed <= memory.len().
+        // SAFETY: SLOTS_OFFSET < required_len <= memory.len() (validated).
         let slots = unsafe { memory.as_ptr().add(SLOTS_OFFSET) };
         Ok(Self {
             memory,
@@ -182,11 +192,7 @@ impl<M: Memory> Handle<M> {
 
     /// What survivors repaired for dead peers so far.
     pub(super) fn abandoned(&self) -> Abandoned {
-        let counts = &self.control().abandoned.0;
-        Abandoned {
-            pushes: counts.pushes.load(Ordering::Relaxed),
-            pops: counts.pops.load(Ordering::Relaxed),
-        }
+        self.control().abandoned.0.snapshot()
     }
 
     /// After every producer has gone: the next committed record into `out`, repairing

@@ -8,7 +8,7 @@ use super::{MpmcConsumer, MpmcProducer};
 use crate::QueueError;
 use crate::layout::{CachePadded, Meta, Structure};
 use crate::memory::{self, Memory};
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::wait::WakeWord;
 
 /// Most producers (and, separately, consumers) whose death a segment can detect.
@@ -36,6 +36,16 @@ pub(super) struct Counts {
 pub(super) struct AbandonedCounts {
     pub(super) pushes: AtomicU64,
     pub(super) pops: AtomicU64,
+}
+
+impl AbandonedCounts {
+    /// The counts now (Relaxed: statistics, nothing is read on their strength).
+    pub(super) fn snapshot(&self) -> Abandoned {
+        Abandoned {
+            pushes: self.pushes.load(Ordering::Relaxed),
+            pops: self.pops.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// One intent word per side index: 0, or the position its handle is taking plus one.
@@ -198,6 +208,27 @@ impl MpmcQueue {
             }
         }
         Ok(())
+    }
+
+    /// What the queue in `memory` says about itself, read without attaching (see
+    /// [`MpmcStatus`](crate::MpmcStatus)).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] when `memory` holds no MPMC queue.
+    pub fn status<M: Memory + ?Sized>(memory: &M) -> Result<crate::MpmcStatus, QueueError> {
+        let (control, capacity, slot_size) = super::handle::validate(memory)?;
+        // SAFETY: validated: aligned and large enough; fields are atomics.
+        let ctrl = unsafe { control.as_ref() };
+        Ok(crate::MpmcStatus {
+            capacity,
+            slot_size: slot_size as u64,
+            enqueued: ctrl.enqueue.0.load(Ordering::Acquire),
+            dequeued: ctrl.dequeue.0.load(Ordering::Acquire),
+            producers: ctrl.producers.0.live.load(Ordering::Acquire),
+            consumers: ctrl.consumers.0.live.load(Ordering::Acquire),
+            abandoned: ctrl.abandoned.0.snapshot(),
+        })
     }
 
     /// Checks the parameters of a structure of `capacity` slots of `slot_size` bytes.

@@ -171,6 +171,25 @@ impl SpscRing {
         Ok(())
     }
 
+    /// What the ring in `memory` says about itself, read without attaching (see
+    /// [`SpscStatus`]).
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Layout`] when `memory` holds no SPSC ring, [`QueueError::Corrupted`].
+    pub fn status<M: Memory + ?Sized>(memory: &M) -> Result<crate::SpscStatus, QueueError> {
+        let (control, _, capacity) = validate(memory)?;
+        // SAFETY: validate() checked the control block's placement; its fields are atomics.
+        let ctrl = unsafe { control.as_ref() };
+        Ok(crate::SpscStatus {
+            capacity,
+            consumer_position: ctrl.head.0.load(Ordering::Acquire),
+            producer_position_hint: ctrl.tail_hint.0.load(Ordering::Relaxed),
+            producer: ctrl.producer.0.status(memory, PRODUCER)?,
+            consumer: ctrl.consumer.0.status(memory, CONSUMER)?,
+        })
+    }
+
     /// Checks that a ring of `capacity` bytes can be built: a power of two, at least
     /// [`MIN_CAPACITY`].
     fn check_params(capacity: usize) -> Result<(), QueueError> {
