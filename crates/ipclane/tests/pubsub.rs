@@ -147,6 +147,8 @@ fn three_subscriber_processes_one_late_one_lapped() {
 
 #[test]
 fn a_killed_publisher_is_disconnected_and_its_feed_is_collected() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let name = ShmName::new("killed");
     let path = format!("/dev/shm/ipclane.{}", name.0);
     bounded("killed publisher", || {

@@ -166,6 +166,8 @@ fn owner_process_exit_unlinks() {
 
 #[test]
 fn creator_killed_before_initialising_gives_not_initialized_within_the_bound() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let name = ShmName::new("init-killed");
     let mut peer = Peer::spawn("create_stuck_in_init", &[&name.0]);
@@ -265,6 +267,8 @@ fn opener_waits_for_a_slow_creator() {
 
 #[test]
 fn killed_owner_is_listed_dead_and_collected() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let name = ShmName::new("owner-killed");
     let mut peer = Peer::spawn("create_and_hold", &[&name.0]);
@@ -312,6 +316,8 @@ fn killed_owner_is_listed_dead_and_collected() {
 
 #[test]
 fn gc_never_removes_a_live_segment() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let live = ShmName::new("gc-live");
     let mut peer = Peer::spawn("create_and_hold", &[&live.0]);
@@ -332,6 +338,8 @@ fn gc_never_removes_a_live_segment() {
 
 #[test]
 fn racing_gcs_remove_each_stale_segment_exactly_once() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let names: Vec<ShmName> = (0..6).map(|_| ShmName::new("gc-race")).collect();
     for name in &names {

@@ -32,6 +32,8 @@ fn assert_not_reclaimed(name: &ShmName) {
 
 #[test]
 fn files_that_are_not_segments_are_never_removed() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let garbage = ShmName::new("gc-garbage");
     std::fs::write(garbage.path(), b"somebody's precious data").unwrap();
@@ -72,6 +74,8 @@ fn files_that_are_not_segments_are_never_removed() {
 
 #[test]
 fn another_users_stale_segment_is_removed_only_when_asked() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     if !common::is_root() {
         ipclane_testkit::skip(
             "another_users_stale_segment_is_removed_only_when_asked",

@@ -312,6 +312,8 @@ fn failing_initializer_removes_the_segment() {
 
 #[test]
 fn persistent_segment_survives_its_owner_until_unlinked() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let name = ShmName::new("persist");
     let owner = Segment::named(&name.0)
@@ -341,6 +343,8 @@ fn persistent_segment_survives_its_owner_until_unlinked() {
 
 #[test]
 fn set_persistent_is_seen_by_other_handles_and_by_drop() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
     let _gc = common::gc_lock();
     let name = ShmName::new("setpersist");
     let mut owner = Segment::named(&name.0).size(64).create().unwrap();

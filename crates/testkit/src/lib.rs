@@ -77,6 +77,9 @@ impl Drop for TempDir {
     }
 }
 
+/// The lock names the suites share: `"gc"` is held by every test that runs a segment
+/// gc (which removes every dead segment it finds, other tests' included) or that leaves a
+/// dead segment for its own gc to find.
 /// Holds the lock `name` shared by every test process of the suite (an `flock` on a file
 /// in the temporary directory), so tests that must not overlap never do: under
 /// `cargo nextest` each test is a process of its own, and a mutex in one binary would no

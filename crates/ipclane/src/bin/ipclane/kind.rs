@@ -1,0 +1,16 @@
+//! Which ipclane structure a segment's kind names.
+
+use ipclane::queue::{Broadcast, MpmcQueue, SpscRing};
+use ipclane::segment::Kind;
+
+/// The structure `kind` names: `spsc`, `mpmc`, `broadcast`, `untyped` (a segment whose
+/// creator named no kind) or `other` (another program's, or another layout version's).
+pub(crate) fn name(kind: Kind) -> &'static str {
+    match kind {
+        k if k == SpscRing::KIND => "spsc",
+        k if k == MpmcQueue::KIND => "mpmc",
+        k if k == Broadcast::KIND => "broadcast",
+        Kind::UNTYPED => "untyped",
+        _ => "other",
+    }
+}

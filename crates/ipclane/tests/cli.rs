@@ -1,0 +1,140 @@
+//! The `ipclane` command line against real segments: `ls --json` parses and shows a live
+//! feed, `inspect` reads its ring, and `gc` removes a SIGKILLed publisher's feed (after
+//! `--dry-run` only named it). Exit codes: 0 done, 1 failed, 2 bad usage.
+
+use std::process::{Command, Output};
+
+use ipclane::{PublishOptions, Publisher};
+use ipclane_testkit::{Peer, ShmName, hold, say};
+
+#[test]
+#[ignore = "entry point of peer processes; runs only when a test starts one"]
+fn peer_entry() {
+    ipclane_testkit::run_peer(|role, args| match role {
+        "publisher" => {
+            let mut publisher = Publisher::create(
+                &args[0],
+                PublishOptions::default().slots(64).max_message_len(32),
+            )
+            .unwrap();
+            for i in 0..5u8 {
+                publisher.publish(&[i; 8]).unwrap();
+            }
+            say("published");
+            hold();
+        }
+        other => panic!("unknown role {other}"),
+    });
+}
+
+fn ipclane(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ipclane"))
+        .args(args)
+        .output()
+        .expect("run ipclane")
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = ipclane(args);
+    assert!(
+        out.status.success(),
+        "ipclane {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ipclane {args:?}: not JSON: {e}"))
+}
+
+#[test]
+fn ls_inspect_and_gc_see_a_feed_live_and_then_dead() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
+    let name = ShmName::new("cli-feed");
+    let mut publisher = Peer::spawn("publisher", &[&name.0]);
+    assert_eq!(publisher.recv(), "published");
+
+    let listed = json(&["ls", "--json"]);
+    let entry = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|e| e["name"] == name.0.as_str())
+        .unwrap_or_else(|| panic!("{} not listed: {listed}", name.0));
+    assert_eq!(entry["kind"], "broadcast");
+    assert_eq!(entry["state"], "ready");
+    assert_eq!(entry["owner_alive"], true);
+
+    let inspected = json(&["inspect", &name.0, "--json"]);
+    assert_eq!(inspected["kind"], "broadcast");
+    assert_eq!(inspected["ring"]["structure"], "broadcast");
+    assert_eq!(inspected["ring"]["capacity"], 64);
+    assert_eq!(inspected["ring"]["published"], 5);
+    assert_eq!(inspected["ring"]["writer"], "alive");
+    let text = ipclane(&["inspect", &name.0]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("5 published"));
+
+    publisher.kill();
+    let path = format!("/dev/shm/ipclane.{}", name.0);
+    let dry = json(&["gc", "--dry-run", "--json"]);
+    assert!(
+        dry["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == name.0.as_str()),
+        "{dry}"
+    );
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "a dry run removes nothing"
+    );
+    let done = json(&["gc", "--json"]);
+    assert!(
+        done["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == name.0.as_str()),
+        "{done}"
+    );
+    assert!(!std::path::Path::new(&path).exists());
+}
+
+#[test]
+fn failures_and_bad_usage_have_their_exit_codes() {
+    let missing = ipclane(&["inspect", "no-such-segment-anywhere"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-segment-anywhere"));
+    assert_eq!(ipclane(&[]).status.code(), Some(2));
+    assert_eq!(ipclane(&["bogus"]).status.code(), Some(2));
+    assert_eq!(ipclane(&["--help"]).status.code(), Some(0));
+    for command in ["ls", "inspect", "gc"] {
+        let help = ipclane(&[command, "--help"]);
+        assert_eq!(help.status.code(), Some(0), "{command} --help");
+        assert!(!help.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_live_publisher_is_never_collected() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
+    let name = ShmName::new("cli-live");
+    let publisher = Publisher::create(&name.0, PublishOptions::default()).unwrap();
+    let done = json(&["gc", "--json"]);
+    assert!(
+        !done["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == name.0.as_str())
+    );
+    assert!(
+        done["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == name.0.as_str())
+    );
+    drop(publisher);
+}
