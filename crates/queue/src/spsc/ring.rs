@@ -172,7 +172,7 @@ impl SpscRing {
     }
 
     /// What the ring in `memory` says about itself, read without attaching (see
-    /// [`SpscStatus`]).
+    /// [`SpscStatus`](crate::SpscStatus)).
     ///
     /// # Errors
     ///
