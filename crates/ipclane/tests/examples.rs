@@ -1,0 +1,131 @@
+//! The shipped examples run end to end on small workloads (every message they receive is
+//! checked by the examples themselves), and exit with a failure, not a panic, when told
+//! nonsense.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ipclane_testkit::{TempDir, bounded, skip};
+
+/// The example binary cargo built next to this test binary.
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+fn run(test: &str, name: &str, args: &[&str]) -> Option<Output> {
+    let Some(exe) = example(name) else {
+        skip(
+            test,
+            "example not built (cargo builds the examples with the test targets)",
+        );
+        return None;
+    };
+    Some(bounded(test, || {
+        Command::new(exe).args(args).output().expect("run example")
+    }))
+}
+
+fn succeeded(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn echo_round_trips_over_unix_and_shm() {
+    let dir = TempDir::new("example-echo");
+    for scheme in ["unix", "shm"] {
+        let url = format!("{scheme}://{}", dir.path().join("echo.sock").display());
+        let Some(out) = run(
+            "echo_round_trips_over_unix_and_shm",
+            "echo",
+            &[&url, "500", "100"],
+        ) else {
+            return;
+        };
+        let stdout = succeeded(&out, &url);
+        assert!(stdout.contains("500 round trips of 100 B: p50"), "{stdout}");
+        assert!(
+            !dir.path().join("echo.sock").exists(),
+            "the socket file is removed"
+        );
+    }
+}
+
+#[test]
+fn market_data_fans_quotes_out_to_subscriber_processes() {
+    let Some(out) = run(
+        "market_data_fans_quotes_out_to_subscriber_processes",
+        "market_data",
+        &["--subscribers", "2", "--rate", "20000", "--seconds", "0.2"],
+    ) else {
+        return;
+    };
+    let stdout = succeeded(&out, "market_data");
+    assert!(
+        stdout.contains("published 4000 quotes to 2 subscribers"),
+        "{stdout}"
+    );
+    let reports: Vec<_> = stdout
+        .lines()
+        .filter(|l| l.starts_with("subscriber "))
+        .collect();
+    assert_eq!(reports.len(), 2, "{stdout}");
+    for report in reports {
+        // Each accounts for every quote: received plus missed.
+        let received: u64 = report.split(' ').nth(2).unwrap().parse().unwrap();
+        let missed: u64 = report.rsplit(' ').nth(1).unwrap().parse().unwrap();
+        assert_eq!(received + missed, 4000, "{report}");
+    }
+}
+
+#[test]
+fn local_proxy_forwards_requests_to_each_backend() {
+    for backend in ["unix", "shm", "tcp"] {
+        let Some(out) = run(
+            "local_proxy_forwards_requests_to_each_backend",
+            "local_proxy",
+            &[
+                "--backend",
+                backend,
+                "--clients",
+                "2",
+                "--requests",
+                "200",
+                "--size",
+                "64",
+            ],
+        ) else {
+            return;
+        };
+        let stdout = succeeded(&out, backend);
+        assert!(
+            stdout.contains(&format!("proxy -{backend}-> backend")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn nonsense_arguments_fail_without_a_panic() {
+    for (name, args) in [
+        ("echo", &["nonsense"][..]),
+        ("market_data", &["--rate", "fast"]),
+        ("local_proxy", &["--backend", "carrier-pigeon"]),
+    ] {
+        let Some(out) = run("nonsense_arguments_fail_without_a_panic", name, args) else {
+            return;
+        };
+        assert!(!out.status.success(), "{name} {args:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{name} {args:?}"
+        );
+    }
+}
