@@ -10,6 +10,7 @@ use crate::seqpacket::{self, SeqReceiver, SeqSender};
 use crate::shm::{self, ShmReceiver, ShmSender};
 use crate::stream::{self, StreamReceiver, StreamSender};
 use crate::uds::{self, PeerCredentials, SeqpacketStream, UdsAddr};
+use crate::writer::{MessageWriter, Target};
 use crate::{Error, Options, Url};
 
 /// A connection: messages both ways, with their boundaries and order kept, on every
@@ -52,6 +53,9 @@ pub struct Connection {
 pub struct Sender {
     half: SendHalf,
     max_message_len: usize,
+    /// Where [`send_with`](Self::send_with) has a message written when it does not go
+    /// straight into a ring (reused: no allocation per message).
+    staging: Vec<u8>,
 }
 
 /// The receiving half of a [`Connection`]; `Send`.
@@ -85,6 +89,7 @@ impl Connection {
             sender: Sender {
                 half: send,
                 max_message_len: options.max_message_len,
+                staging: Vec::new(),
             },
             receiver: Receiver { half: recv },
             peer,
@@ -322,6 +327,79 @@ impl Sender {
             },
             SendHalf::Shm(s) => s.send_within(msg, wait),
         }
+    }
+
+    /// Sends a message of `len` bytes that `write` writes: on shared memory straight into
+    /// the ring (a serializer writes the message in place, with no copy of it), on
+    /// sockets into a reused buffer. `write` must write exactly `len` bytes; if it fails,
+    /// or writes fewer, nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`send`](Self::send); [`Error::Io`] with what `write` returned, or for a
+    /// message it left short.
+    ///
+    /// ```
+    /// use std::io::Write;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("ipclane-send-with-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let url = format!("shm://{}", dir.join("s.sock").display());
+    /// let listener = ipclane::listen(&url)?;
+    /// let client = std::thread::spawn(move || -> Result<(), ipclane::Error> {
+    ///     let mut conn = ipclane::connect(&url)?;
+    ///     conn.sender().send_with(11, |w| write!(w, "tick {:>6}", 42))
+    /// });
+    /// let mut conn = listener.accept()?;
+    /// assert_eq!(conn.recv()?, &b"tick     42"[..]);
+    /// client.join().unwrap()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_with(
+        &mut self,
+        len: usize,
+        write: impl FnOnce(&mut MessageWriter<'_>) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
+        if len > self.max_message_len {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.max_message_len,
+            });
+        }
+        let written = |source| Error::Io {
+            op: "write the message",
+            source,
+        };
+        let short = || {
+            written(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("the message was left short of its {len} bytes"),
+            ))
+        };
+        if let SendHalf::Shm(shm) = &mut self.half
+            && let Some(guard) = shm.reserve_whole(len)?
+        {
+            let mut writer = MessageWriter::new(Target::Ring(guard), len);
+            write(&mut writer).map_err(written)?;
+            return match writer.finish() {
+                Some(Target::Ring(guard)) => {
+                    guard.commit();
+                    Ok(())
+                }
+                _ => Err(short()),
+            };
+        }
+        let mut staging = std::mem::take(&mut self.staging);
+        staging.clear();
+        let mut writer = MessageWriter::new(Target::Buffer(&mut staging), len);
+        let result = match write(&mut writer).map_err(written) {
+            Ok(()) if writer.finish().is_some() => self.send(&staging),
+            Ok(()) => Err(short()),
+            Err(e) => Err(e),
+        };
+        self.staging = staging;
+        result
     }
 
     /// The largest message this connection carries (the same on every transport).

@@ -57,6 +57,7 @@ mod seqpacket;
 pub mod shm;
 mod stream;
 mod url;
+mod writer;
 
 pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
@@ -64,6 +65,7 @@ pub use listener::Listener;
 pub use options::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_RING_CAPACITY, Options};
 pub use pubsub::{PublishOptions, Publisher, Start, Subscriber};
 pub use url::{MAX_SOCKET_NAME, Url};
+pub use writer::MessageWriter;
 
 /// Listens on `url` with the default [`Options`].
 ///

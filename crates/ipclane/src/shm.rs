@@ -283,6 +283,24 @@ impl ShmSender {
     }
 }
 
+impl ShmSender {
+    /// A ring record for a whole message of `len` bytes, its flag written, when one
+    /// record holds it (`None`: it needs fragments), waiting for room as long as needed.
+    pub(crate) fn reserve_whole(
+        &mut self,
+        len: usize,
+    ) -> Result<Option<WriteGuard<'_, Segment>>, Error> {
+        if len >= self.producer.max_record_len() {
+            return Ok(None);
+        }
+        let mut guard = self.producer.reserve_blocking(len + 1)?;
+        guard
+            .write_all(&[LAST])
+            .expect("the record has room for its flag");
+        Ok(Some(guard))
+    }
+}
+
 /// How long a receive may wait.
 #[derive(Debug, Clone, Copy)]
 enum Wait {

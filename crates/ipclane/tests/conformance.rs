@@ -397,3 +397,60 @@ fn addresses_that_cannot_be_used_are_clear_errors() {
         assert!(err.to_string().contains("listen"), "{scheme}: {err}");
     }
 }
+
+/// `send_with` has the message written in place; a message left short, or written past
+/// its length, sends nothing; large ones (fragments on shared memory) go too.
+#[test]
+fn messages_written_in_place_arrive_and_broken_ones_are_not_sent() {
+    use std::io::Write;
+    let dir = TempDir::new("conformance-send-with");
+    for scheme in SCHEMES {
+        bounded(scheme, || {
+            let (mut server, client) = pair(scheme, &dir, &Options::default());
+            let (mut tx, _rx) = client.split();
+            let big = 3 << 20;
+            // Another thread: a message larger than the transport holds waits for the reader.
+            let sender = std::thread::spawn(move || {
+                tx.send_with(11, |w| write!(w, "tick {:>6}", 42)).unwrap();
+                assert!(
+                    matches!(
+                        tx.send_with(8, |w| w.write_all(b"short")),
+                        Err(Error::Io { .. })
+                    ),
+                    "{scheme}"
+                );
+                assert!(
+                    matches!(
+                        tx.send_with(2, |w| w.write_all(b"long")),
+                        Err(Error::Io { .. })
+                    ),
+                    "{scheme}"
+                );
+                tx.send_with(big, |w| {
+                    for k in 0..big / 4096 {
+                        w.write_all(&[k as u8; 4096])?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                tx.send_with(0, |_| Ok(())).unwrap();
+                tx
+            });
+            assert_eq!(server.recv().unwrap(), &b"tick     42"[..], "{scheme}");
+            let got = server.recv().unwrap();
+            assert_eq!(
+                got.len(),
+                big,
+                "{scheme}: nothing of the broken ones came before"
+            );
+            assert!(
+                got.chunks(4096)
+                    .enumerate()
+                    .all(|(k, c)| c.iter().all(|&b| b == k as u8)),
+                "{scheme}"
+            );
+            assert_eq!(server.recv().unwrap().len(), 0, "{scheme}");
+            drop(sender.join().unwrap());
+        });
+    }
+}
