@@ -451,6 +451,22 @@ impl Receiver {
         }
     }
 
+    /// Receives the next message into `buf` and returns its length, with one copy (a
+    /// large message on a socket is received in place): the hot path of a receiver that
+    /// knows how long its messages can be.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`recv`](Self::recv), and [`Error::BufferTooSmall`] for a longer
+    /// message, which then stays next (for a larger buffer, or `recv`).
+    pub fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match &mut self.half {
+            RecvHalf::Stream(r) => r.recv_into_slice(buf),
+            RecvHalf::Seq(r) => r.recv_into_slice(buf),
+            RecvHalf::Shm(r) => r.recv_into_slice(buf),
+        }
+    }
+
     /// Receives the next message into `buf` (cleared first) and returns its length: once
     /// `buf` has grown to the messages' size, nothing is allocated per message on any
     /// transport.

@@ -34,6 +34,17 @@ pub enum Error {
         max: usize,
     },
 
+    /// A message longer than the buffer given to receive it: it stays next, whole, for a
+    /// larger buffer or for a call that returns it (`recv`).
+    #[error("message of {len} bytes does not fit the {capacity}-byte buffer (it stays next)")]
+    BufferTooSmall {
+        /// Length of the message (on a transport that carries it in fragments: at least
+        /// this, counted so far).
+        len: usize,
+        /// Size of the buffer.
+        capacity: usize,
+    },
+
     /// A subscriber fell more than the feed's ring behind: `missed` messages were
     /// overwritten before it got to them. Its next receive continues with the oldest
     /// message still there.
@@ -94,6 +105,7 @@ impl From<crate::queue::QueueError> for Error {
             QueueError::Timeout => Self::Timeout,
             QueueError::TooLarge { len, max } => Self::MessageTooLarge { len, max },
             QueueError::Lagged { missed } => Self::Lagged { missed },
+            QueueError::BufferTooSmall { len, capacity } => Self::BufferTooSmall { len, capacity },
             QueueError::Segment(e) => Self::Segment(e),
             other => Self::Queue(other),
         }
@@ -107,6 +119,7 @@ impl From<crate::uds::UdsError> for Error {
         match err {
             UdsError::Disconnected => Self::Disconnected,
             UdsError::Timeout { .. } => Self::Timeout,
+            UdsError::BufferTooSmall { len, capacity } => Self::BufferTooSmall { len, capacity },
             UdsError::TooLarge { len, max } => Self::MessageTooLarge {
                 len: usize::try_from(len).unwrap_or(usize::MAX),
                 max: usize::try_from(max).unwrap_or(usize::MAX),
@@ -127,7 +140,9 @@ impl Error {
     /// layer's error).
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
-            Self::InvalidUrl { .. } | Self::MessageTooLarge { .. } => io::ErrorKind::InvalidInput,
+            Self::InvalidUrl { .. }
+            | Self::MessageTooLarge { .. }
+            | Self::BufferTooSmall { .. } => io::ErrorKind::InvalidInput,
             Self::Disconnected => io::ErrorKind::BrokenPipe,
             Self::Timeout => io::ErrorKind::TimedOut,
             Self::Refused { .. } => io::ErrorKind::ConnectionRefused,

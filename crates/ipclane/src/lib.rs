@@ -53,6 +53,7 @@ mod listener;
 mod options;
 mod poll;
 mod pubsub;
+mod reassembly;
 mod seqpacket;
 pub mod shm;
 mod stream;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rustix::event::PollFlags;
 
-use crate::shm::{LAST, MORE};
+use crate::reassembly::{LAST, MORE, Reassembly};
 use crate::uds::SeqpacketStream;
 use crate::{Error, Options, poll};
 
@@ -33,8 +33,7 @@ pub(crate) struct SeqSender {
 #[derive(Debug)]
 pub(crate) struct SeqReceiver {
     socket: SeqpacketStream,
-    max_message_len: usize,
-    partial: BytesMut,
+    message: Reassembly,
     timeout: Option<Duration>,
 }
 
@@ -70,8 +69,7 @@ pub(crate) fn split(
         },
         SeqReceiver {
             socket: reading,
-            max_message_len: options.max_message_len,
-            partial: BytesMut::new(),
+            message: Reassembly::new(options.max_message_len),
             timeout: None,
         },
     ))
@@ -126,16 +124,27 @@ impl SeqReceiver {
         Ok(())
     }
 
-    /// Receives packets into `partial` until a message is complete; what arrived stays
-    /// there when a receive timeout ends the wait.
-    fn take(&mut self) -> Result<Bytes, Error> {
-        while !absorb(&mut self.socket, self.max_message_len, &mut self.partial)? {}
-        Ok(self.partial.split().freeze())
+    /// Receives one packet into the message: `true` once it is whole.
+    fn absorb(&mut self) -> Result<bool, Error> {
+        let message = &mut self.message;
+        self.socket
+            .recv_with(|packet| message.absorb(packet))?
+            .ok_or(Error::Disconnected)?
+    }
+
+    /// Receives packets until a message is whole; what arrived stays when a receive
+    /// timeout ends the wait.
+    fn fill(&mut self) -> Result<(), Error> {
+        while !self.message.is_ready() {
+            self.absorb()?;
+        }
+        Ok(())
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
         self.set_timeout(None)?;
-        self.take()
+        self.fill()?;
+        Ok(self.message.take())
     }
 
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
@@ -143,52 +152,48 @@ impl SeqReceiver {
             return self.try_recv()?.ok_or(Error::Timeout);
         }
         self.set_timeout(Some(timeout))?;
-        self.take()
+        self.fill()?;
+        Ok(self.message.take())
     }
 
     /// A message if its packets are all there: a readable seqpacket socket holds a whole
     /// packet, so each receive here returns at once.
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        loop {
+        self.set_timeout(None)?;
+        while !self.message.is_ready() {
             if !poll::ready(self.socket.as_fd(), PollFlags::IN, Some(Duration::ZERO))? {
                 return Ok(None);
             }
-            self.set_timeout(None)?;
-            if absorb(&mut self.socket, self.max_message_len, &mut self.partial)? {
-                return Ok(Some(self.partial.split().freeze()));
+            self.absorb()?;
+        }
+        Ok(Some(self.message.take()))
+    }
+
+    /// Straight from the socket's receive buffer into `buf` when the message is one
+    /// packet that fits; a message that does not fit stays for the next call.
+    pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.set_timeout(None)?;
+        if self.message.is_idle() {
+            let message = &mut self.message;
+            let direct = self.socket.recv_with(|packet| match packet.split_first() {
+                Some((&LAST, bytes)) if bytes.len() <= buf.len() => {
+                    buf[..bytes.len()].copy_from_slice(bytes);
+                    Ok(Some(bytes.len()))
+                }
+                _ => message.absorb(packet).map(|_| None),
+            })?;
+            if let Some(len) = direct.ok_or(Error::Disconnected)?? {
+                return Ok(len);
             }
         }
+        self.fill()?;
+        self.message.take_into_slice(buf)
     }
 
-    /// Straight from the socket's receive buffer into `buf`: no allocation per message.
+    /// Into `buf`, swapped with the reassembly buffer: no allocation per message.
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
         self.set_timeout(None)?;
-        buf.clear();
-        buf.extend_from_slice(&self.partial);
-        self.partial.clear();
-        while !absorb(&mut self.socket, self.max_message_len, buf)? {}
-        Ok(buf.len())
+        self.fill()?;
+        Ok(self.message.take_into(buf))
     }
-}
-
-/// Receives one packet and appends its fragment to `out`: `true` once it was a message's
-/// last.
-fn absorb(socket: &mut SeqpacketStream, max: usize, out: &mut BytesMut) -> Result<bool, Error> {
-    let packet = socket.recv_with(|packet| -> Result<bool, Error> {
-        let Some((&flag, fragment)) = packet.split_first() else {
-            return Err(Error::protocol("an empty packet (no fragment flag)"));
-        };
-        if out.len() + fragment.len() > max {
-            return Err(Error::protocol(format!(
-                "a message of more than the maximum of {max} bytes"
-            )));
-        }
-        out.extend_from_slice(fragment);
-        match flag {
-            LAST => Ok(true),
-            MORE => Ok(false),
-            other => Err(Error::protocol(format!("fragment flag {other:#x}"))),
-        }
-    })?;
-    packet.ok_or(Error::Disconnected)?
 }

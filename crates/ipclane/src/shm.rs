@@ -18,8 +18,8 @@
 //!
 //! # Messages
 //!
-//! A message is one or more ring records, each one flag byte ([`MORE`] or [`LAST`]) and
-//! a fragment: a message longer than one record is carried in fragments and reassembled,
+//! A message is one or more ring records, each one flag byte (`MORE` or `LAST`, see
+//! `reassembly`) and a fragment: a message longer than one record is carried in fragments and reassembled,
 //! so every message up to the connection's maximum goes through, whatever the ring size.
 //!
 //! # Peer death
@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WriteGuard};
+use crate::reassembly::{LAST, MORE, Reassembly};
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
 
@@ -53,12 +54,6 @@ const ACCEPTED: u8 = 0;
 
 /// Reply status: the client's handshake version is not this server's.
 const WRONG_VERSION: u8 = 1;
-
-/// Flag byte of a fragment that another follows.
-pub const MORE: u8 = 1;
-
-/// Flag byte of a message's last (or only) fragment.
-pub const LAST: u8 = 0;
 
 /// A hello or a reply: magic, version, status (zero in a hello), two zero bytes.
 fn message(version: u8, status: u8) -> [u8; 8] {
@@ -312,14 +307,12 @@ enum Wait {
     Until(Instant),
 }
 
-/// The receiving half: the consumer of this side's incoming ring, and the fragments of a
-/// message still arriving.
+/// The receiving half: the consumer of this side's incoming ring, and the message being
+/// reassembled.
 #[derive(Debug)]
 pub(crate) struct ShmReceiver {
     consumer: Consumer<Segment>,
-    max_message_len: usize,
-    /// The fragments of the message in progress (kept across calls that gave up).
-    partial: BytesMut,
+    message: Reassembly,
     _control: Arc<UnixStream>,
 }
 
@@ -328,100 +321,88 @@ impl ShmReceiver {
         consumer.set_wait_strategy(options.wait_strategy);
         Self {
             consumer,
-            max_message_len: options.max_message_len,
-            partial: BytesMut::new(),
+            message: Reassembly::new(options.max_message_len),
             _control: control,
         }
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
-        self.take(Wait::Forever)?;
-        Ok(self.partial.split().freeze())
+        self.fill(Wait::Forever)?;
+        Ok(self.message.take())
     }
 
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         let wait = Instant::now()
             .checked_add(timeout)
             .map_or(Wait::Forever, Wait::Until);
-        if !self.take(wait)? {
-            return Err(Error::Timeout);
-        }
-        Ok(self.partial.split().freeze())
+        self.fill(wait)?;
+        Ok(self.message.take())
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        Ok(self
-            .take(Wait::Never)?
-            .then(|| self.partial.split().freeze()))
+        Ok(self.fill(Wait::Never)?.then(|| self.message.take()))
     }
 
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        buf.clear();
-        if self.partial.is_empty() {
-            // The common case: straight into the caller's buffer.
-            take_into(&mut self.consumer, self.max_message_len, buf, Wait::Forever)?;
-        } else {
-            self.take(Wait::Forever)?;
-            buf.extend_from_slice(&self.partial);
-            self.partial.clear();
-        }
-        Ok(buf.len())
+        self.fill(Wait::Forever)?;
+        Ok(self.message.take_into(buf))
     }
 
-    /// Takes fragments into `partial` until a message is complete (`true`) or `wait`
-    /// gives up (`false`, or [`Error::Timeout`] for a deadline).
-    fn take(&mut self, wait: Wait) -> Result<bool, Error> {
-        take_into(
-            &mut self.consumer,
-            self.max_message_len,
-            &mut self.partial,
-            wait,
-        )
-    }
-}
-
-/// Appends fragments to `out` until a message is complete: `Ok(true)`; `Ok(false)` when
-/// `wait` is [`Wait::Never`] and the next fragment is not there yet (what `out` holds
-/// stays, for the next call).
-fn take_into(
-    consumer: &mut Consumer<Segment>,
-    max: usize,
-    out: &mut BytesMut,
-    wait: Wait,
-) -> Result<bool, Error> {
-    loop {
-        let guard = match wait {
-            Wait::Never => consumer.try_read(),
-            Wait::Forever => consumer.read_blocking(),
-            Wait::Until(deadline) => {
-                consumer.read_timeout(deadline.saturating_duration_since(Instant::now()))
+    /// Straight from the ring into `buf` when the message is one record that fits; a
+    /// message that does not fit stays for the next call.
+    pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.message.is_idle() {
+            let mut guard = self.consumer.read_blocking()?;
+            let mut flag = [0u8];
+            if guard.len() > buf.len() + 1
+                || guard.read(&mut flag).expect("reads") != 1
+                || flag[0] != LAST
+            {
+                // Fragments, too long, or broken: as any fragment (the guard is dropped
+                // unreleased, so the record is read again from its start).
+                drop(guard);
+            } else {
+                let len = guard.len() - 1;
+                guard
+                    .read_exact(&mut buf[..len])
+                    .expect("a record reads whole");
+                guard.release();
+                return Ok(len);
             }
-        };
-        let mut guard = match guard {
-            Ok(guard) => guard,
-            Err(QueueError::Empty) => return Ok(false),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(len) = guard.len().checked_sub(1) else {
-            return Err(Error::protocol("an empty ring record (no fragment flag)"));
-        };
-        if out.len() + len > max {
-            return Err(Error::protocol(format!(
-                "a message of more than the maximum of {max} bytes"
-            )));
         }
-        let mut flag = [0u8];
-        let start = out.len();
-        out.resize(start + len, 0);
-        guard
-            .read_exact(&mut flag)
-            .and_then(|()| guard.read_exact(&mut out[start..]))
-            .expect("a record reads whole");
-        guard.release();
-        match flag[0] {
-            LAST => return Ok(true),
-            MORE => {}
-            other => return Err(Error::protocol(format!("fragment flag {other:#x}"))),
+        self.fill(Wait::Forever)?;
+        self.message.take_into_slice(buf)
+    }
+
+    /// Takes fragments until a message is whole: `Ok(false)` when `wait` is
+    /// [`Wait::Never`] and the next fragment is not there yet (what arrived stays).
+    fn fill(&mut self, wait: Wait) -> Result<bool, Error> {
+        while !self.message.is_ready() {
+            let guard = match wait {
+                Wait::Never => self.consumer.try_read(),
+                Wait::Forever => self.consumer.read_blocking(),
+                Wait::Until(deadline) => self
+                    .consumer
+                    .read_timeout(deadline.saturating_duration_since(Instant::now())),
+            };
+            let mut guard = match guard {
+                Ok(guard) => guard,
+                Err(QueueError::Empty) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            };
+            let mut flag = [0u8];
+            if guard.read(&mut flag).expect("reads") != 1 {
+                return Err(Error::protocol("an empty ring record (no fragment flag)"));
+            }
+            let out = self.message.spare(guard.len() - 1)?;
+            guard.read_exact(out).expect("a record reads whole");
+            guard.release();
+            match flag[0] {
+                LAST => self.message.finish(),
+                MORE => {}
+                other => return Err(Error::protocol(format!("fragment flag {other:#x}"))),
+            }
         }
+        Ok(true)
     }
 }

@@ -101,6 +101,12 @@ impl StreamReceiver {
         Ok(self.frames.try_read_frame()?)
     }
 
+    /// Straight into `buf` (a large frame is received in place).
+    pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.set_timeout(None)?;
+        self.frames.read_frame_into(buf)?.ok_or(Error::Disconnected)
+    }
+
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
         self.set_timeout(None)?;
         let frame = self.frames.read_frame()?.ok_or(Error::Disconnected)?;

@@ -454,3 +454,72 @@ fn messages_written_in_place_arrive_and_broken_ones_are_not_sent() {
         });
     }
 }
+
+/// `recv_into_slice` takes a message into the caller's buffer; one longer than the
+/// buffer stays next, whole, for a larger buffer or `recv`, and the messages after it
+/// follow in order (large ones are fragments on shm and seqpacket).
+#[test]
+fn a_message_longer_than_the_buffer_stays_next_whole() {
+    let dir = TempDir::new("conformance-slice");
+    for scheme in SCHEMES {
+        bounded(scheme, || {
+            let (mut server, client) = pair(scheme, &dir, &Options::default());
+            let (mut tx, _rx) = client.split();
+            let big: Vec<u8> = (0..(1usize << 20)).map(|k| (k / 7) as u8).collect();
+            let sent = big.clone();
+            let sender = std::thread::spawn(move || {
+                for msg in [
+                    &b"small"[..],
+                    &sent,
+                    &b"twelve bytes"[..],
+                    &sent,
+                    &b"after"[..],
+                ] {
+                    tx.send(msg).unwrap();
+                }
+                tx
+            });
+            let rx = server.receiver();
+            let mut buf = vec![0u8; 8];
+            assert_eq!(rx.recv_into_slice(&mut buf).unwrap(), 5, "{scheme}");
+            assert_eq!(&buf[..5], b"small");
+            assert!(
+                matches!(
+                    rx.recv_into_slice(&mut buf),
+                    Err(Error::BufferTooSmall { capacity: 8, .. })
+                ),
+                "{scheme}: 1 MiB into 8 bytes"
+            );
+            assert_eq!(
+                rx.recv().unwrap(),
+                &big[..],
+                "{scheme}: kept whole for recv"
+            );
+            assert!(
+                matches!(
+                    rx.recv_into_slice(&mut buf),
+                    Err(Error::BufferTooSmall { .. })
+                ),
+                "{scheme}"
+            );
+            let mut twelve = vec![0u8; 12];
+            assert_eq!(
+                rx.recv_into_slice(&mut twelve).unwrap(),
+                12,
+                "{scheme}: a larger buffer"
+            );
+            assert_eq!(&twelve, b"twelve bytes");
+            let mut large = vec![0u8; 1 << 21];
+            assert_eq!(
+                rx.recv_into_slice(&mut large).unwrap(),
+                big.len(),
+                "{scheme}"
+            );
+            assert_eq!(&large[..big.len()], &big[..]);
+            let mut into = BytesMut::new();
+            assert_eq!(rx.recv_into(&mut into).unwrap(), 5, "{scheme}");
+            assert_eq!(&into[..], b"after");
+            drop(sender.join().unwrap());
+        });
+    }
+}
