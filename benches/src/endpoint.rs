@@ -226,6 +226,25 @@ pub fn send_with_gaps(tx: &mut impl Send, len: usize, count: u64, gap: Duration)
     sent
 }
 
+/// The sending side of a steady stream: `count` messages, one every `period` (paced by
+/// spinning on the clock, as a sleep would be far coarser than microseconds); returns each
+/// send time.
+pub fn send_paced(tx: &mut impl Send, len: usize, count: u64, period: Duration) -> Vec<u64> {
+    let mut out = vec![0u8; len];
+    let mut sent = Vec::with_capacity(count as usize);
+    let start = std::time::Instant::now();
+    for seq in 0..count {
+        Stamp::new(seq).write(&mut out);
+        let due = start + period * u32::try_from(seq).unwrap_or(u32::MAX);
+        while std::time::Instant::now() < due {
+            std::hint::spin_loop();
+        }
+        sent.push(now_ns());
+        tx.send(&out);
+    }
+    sent
+}
+
 /// The receiving side of a wake-up measurement: each receive time, every message checked.
 ///
 /// # Errors

@@ -11,10 +11,13 @@
 //!   beside every row, peer processes, and percentiles (hdrhistogram).
 //! - [`instructions`]: instructions per message on the hot paths (callgrind).
 //! - [`turns`]: the turns of a batched stream (the producer running ahead, held still).
-//! - [`uds`]: Unix stream sockets as measured transports, framed and raw.
+//! - [`uds`]: Unix stream sockets as measured transports, framed and raw; [`facade`]:
+//!   the facade's connections over any URL.
 //! - [`queue_targets`] and [`uds_targets`]: each layer's targets, each ipclane row
 //!   beside its raw baseline (`cargo bench -p ipclane-bench --bench queue_targets`,
 //!   `--bench uds`); the figures and what explains them: `docs/performance.md`.
+//! - [`facade_targets`]: the facade against the layers it stands on (`--bench
+//!   facade_targets`).
 //!
 //! The criterion benches (`benches/`) time in-process operations of each layer.
 
@@ -24,6 +27,8 @@
 pub mod broadcast;
 pub mod cpu;
 pub mod endpoint;
+pub mod facade;
+pub mod facade_targets;
 pub mod floor;
 pub mod instructions;
 pub mod integrity;

@@ -68,7 +68,7 @@ pub fn run(launcher: &Launcher, options: &Options) -> Vec<Verdict> {
 }
 
 /// Messages of `size` bytes a row sends: `most` at most, fewer when they are large.
-fn messages(options: &Options, most: u64, size: usize) -> u64 {
+pub(crate) fn messages(options: &Options, most: u64, size: usize) -> u64 {
     let (bytes, least) = if options.quick {
         (ROW_BYTES / 64, 10)
     } else {
@@ -130,7 +130,7 @@ fn streaming(launcher: &Launcher, options: &Options, size: usize, raw: Mode) -> 
 
 /// One round-trip row: a peer echoes what this process pings, `warmup` messages not
 /// counted, then `measured` counted.
-fn round_trip(
+pub(crate) fn round_trip(
     launcher: &Launcher,
     options: &Options,
     mode: Mode,

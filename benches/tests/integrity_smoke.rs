@@ -5,7 +5,7 @@
 use ipclane_bench::cpu::Placement;
 use ipclane_bench::peer::{self, Launcher};
 use ipclane_bench::queue_targets::{self, Options};
-use ipclane_bench::uds_targets;
+use ipclane_bench::{facade_targets, uds_targets};
 
 /// The peers of the test below run here (started by name, with their role in the
 /// environment); run alone, it has nothing to do.
@@ -14,7 +14,9 @@ use ipclane_bench::uds_targets;
 fn peer_entry() {
     if let Some((role, args)) = peer::role() {
         assert!(
-            queue_targets::play(&role, &args) || uds_targets::play(&role, &args),
+            queue_targets::play(&role, &args)
+                || uds_targets::play(&role, &args)
+                || facade_targets::play(&role, &args),
             "unknown peer role {role}"
         );
     }
@@ -43,4 +45,12 @@ fn every_uds_target_row_delivers_every_message_whole() {
     // A round trip and a stream at each of four sizes, and a stream against the same
     // bytes on the wire at 64 B and 4 KiB.
     assert_eq!(verdicts.len(), 10, "{verdicts:?}");
+}
+
+#[test]
+fn every_facade_target_row_delivers_every_message_whole() {
+    let verdicts = facade_targets::run(&Launcher::test_entry("peer_entry"), &quick());
+    // The shm latency, two shm streams, the steady stream and its wake calls, and the
+    // unix round trip at three sizes.
+    assert_eq!(verdicts.len(), 8, "{verdicts:?}");
 }

@@ -39,7 +39,7 @@ pub(super) fn latency(
 
 /// One ping-pong row: this process pings through `channel` (rings of `bytes`), a peer
 /// echoes.
-pub(super) fn ping_pong(
+pub(crate) fn ping_pong(
     launcher: &Launcher,
     options: &Options,
     channel: Channel,

@@ -19,10 +19,10 @@
 //! run. A round's ratio counts only when the floor held still during it.
 
 mod blocking;
-mod channel;
+pub(crate) mod channel;
 pub(crate) mod latency;
 mod roles;
-mod stream;
+pub(crate) mod stream;
 mod wake_up;
 
 pub use roles::play;

@@ -38,7 +38,7 @@ impl Regime {
     /// Messages per batch through a ring of `bytes` (0: [`SLOTS`] slots): a quarter of
     /// what a raw ring of 64 B slots holds, so that every transport measured holds a
     /// batch whole; 0 when running free.
-    fn batch(self, bytes: usize) -> u64 {
+    pub(crate) fn batch(self, bytes: usize) -> u64 {
         match self {
             Regime::Free => 0,
             Regime::Batched if bytes == 0 => (SLOTS / 4) as u64,
@@ -87,7 +87,7 @@ fn show(s: &Stream) -> String {
 
 /// One streaming row: a peer produces through `channel`, this process consumes, in
 /// batches of `batch` messages (0: running free).
-fn stream(
+pub(crate) fn stream(
     launcher: &Launcher,
     options: &Options,
     channel: Channel,

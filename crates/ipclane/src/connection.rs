@@ -402,6 +402,16 @@ impl Sender {
         result
     }
 
+    /// What waiting cost this sender on shared memory (wake system calls made for the
+    /// receiver, sleeps, spin budget; see [`WaitStats`](crate::queue::WaitStats)); `None`
+    /// on sockets, where the kernel does the waiting.
+    pub fn wait_stats(&self) -> Option<crate::queue::WaitStats> {
+        match &self.half {
+            SendHalf::Shm(s) => Some(s.wait_stats()),
+            _ => None,
+        }
+    }
+
     /// The largest message this connection carries (the same on every transport).
     pub fn max_message_len(&self) -> usize {
         self.max_message_len
@@ -448,6 +458,15 @@ impl Receiver {
             RecvHalf::Stream(r) => r.recv_timeout(timeout),
             RecvHalf::Seq(r) => r.recv_timeout(timeout),
             RecvHalf::Shm(r) => r.recv_timeout(timeout),
+        }
+    }
+
+    /// What waiting cost this receiver on shared memory; `None` on sockets (see
+    /// [`Sender::wait_stats`]).
+    pub fn wait_stats(&self) -> Option<crate::queue::WaitStats> {
+        match &self.half {
+            RecvHalf::Shm(r) => Some(r.wait_stats()),
+            _ => None,
         }
     }
 

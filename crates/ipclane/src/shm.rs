@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WriteGuard};
+use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WaitStats, WriteGuard};
 use crate::reassembly::{LAST, MORE, Reassembly};
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
@@ -279,6 +279,10 @@ impl ShmSender {
 }
 
 impl ShmSender {
+    pub(crate) fn wait_stats(&self) -> WaitStats {
+        self.producer.wait_stats()
+    }
+
     /// A ring record for a whole message of `len` bytes, its flag written, when one
     /// record holds it (`None`: it needs fragments), waiting for room as long as needed.
     pub(crate) fn reserve_whole(
@@ -324,6 +328,10 @@ impl ShmReceiver {
             message: Reassembly::new(options.max_message_len),
             _control: control,
         }
+    }
+
+    pub(crate) fn wait_stats(&self) -> WaitStats {
+        self.consumer.wait_stats()
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
