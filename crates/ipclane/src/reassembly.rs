@@ -1,5 +1,7 @@
-//! Messages carried in fragments (on shared memory, and on seqpacket sockets): each
-//! fragment is one flag byte, [`MORE`] or [`LAST`], and part of the message. A
+//! Messages carried in fragments, and put together again. On a seqpacket socket each
+//! packet is one flag byte, [`MORE`] or [`LAST`], and a fragment ([`Reassembly::absorb`]);
+//! on shared memory a record's length says whether more follow, and the receiver appends
+//! each record itself ([`Reassembly::spare`], [`Reassembly::finish`]). Either way a
 //! [`Reassembly`] keeps the message in progress, and a whole message that did not fit the
 //! caller's buffer, across calls, so a timeout or a short buffer loses nothing.
 

@@ -18,9 +18,11 @@
 //!
 //! # Messages
 //!
-//! A message is one or more ring records, each one flag byte (`MORE` or `LAST`, see
-//! `reassembly`) and a fragment: a message longer than one record is carried in fragments and reassembled,
-//! so every message up to the connection's maximum goes through, whatever the ring size.
+//! A message shorter than the ring's largest record (`max_record_len`, half the ring less
+//! a header and a line) is one record, its bytes and nothing else. A longer one is
+//! carried in fragments: records of exactly the largest size, then one shorter (possibly
+//! empty) that ends it. A record's length alone thus says whether more follow, and the
+//! common message costs nothing over the bare ring.
 //!
 //! # Peer death
 //!
@@ -39,7 +41,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WaitStats, WriteGuard};
-use crate::reassembly::{LAST, MORE, Reassembly};
+use crate::reassembly::Reassembly;
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
 
@@ -250,31 +252,25 @@ impl ShmSender {
                 max: self.max_message_len,
             });
         }
-        let room = self.producer.max_record_len() - 1;
-        let mut fragments = msg.chunks(room).peekable();
-        let mut first_wait = Some(first);
-        let empty: &[u8] = &[];
-        loop {
-            let fragment = fragments.next().unwrap_or(empty);
-            let more = fragments.peek().is_some();
-            let len = fragment.len() + 1;
-            let guard = match first_wait.take() {
-                Some(Some(d)) if d.is_zero() => self.producer.try_reserve(len),
-                Some(Some(d)) => self.producer.reserve_timeout(len, d),
-                Some(None) | None => self.producer.reserve_blocking(len),
+        let room = self.producer.max_record_len();
+        // Full records while more follow, then the rest (shorter than a full one, maybe
+        // empty): see the module docs.
+        let full = msg.len() / room;
+        let mut first = Some(first);
+        for i in 0..=full {
+            let fragment = &msg[i * room..((i + 1) * room).min(msg.len())];
+            let pushed = match first.take() {
+                Some(Some(d)) if d.is_zero() => self.producer.try_push(fragment),
+                Some(Some(d)) => self.producer.push_timeout(fragment, d),
+                Some(None) | None => self.producer.push_blocking(fragment),
             };
-            let mut guard: WriteGuard<'_, Segment> = match guard {
-                Ok(g) => g,
-                Err(QueueError::Full | QueueError::Timeout) => return Ok(false),
+            match pushed {
+                Ok(()) => {}
+                Err(QueueError::Full | QueueError::Timeout) if i == 0 => return Ok(false),
                 Err(e) => return Err(e.into()),
-            };
-            guard.write_at(0, &[if more { MORE } else { LAST }])?;
-            guard.write_at(1, fragment)?;
-            guard.commit();
-            if !more {
-                return Ok(true);
             }
         }
+        Ok(true)
     }
 }
 
@@ -283,8 +279,8 @@ impl ShmSender {
         self.producer.wait_stats()
     }
 
-    /// A ring record for a whole message of `len` bytes, its flag written, when one
-    /// record holds it (`None`: it needs fragments), waiting for room as long as needed.
+    /// A ring record for a whole message of `len` bytes, when one record holds it
+    /// (`None`: it needs fragments), waiting for room as long as needed.
     pub(crate) fn reserve_whole(
         &mut self,
         len: usize,
@@ -292,11 +288,7 @@ impl ShmSender {
         if len >= self.producer.max_record_len() {
             return Ok(None);
         }
-        let mut guard = self.producer.reserve_blocking(len + 1)?;
-        guard
-            .write_all(&[LAST])
-            .expect("the record has room for its flag");
-        Ok(Some(guard))
+        Ok(Some(self.producer.reserve_blocking(len)?))
     }
 }
 
@@ -316,6 +308,8 @@ enum Wait {
 #[derive(Debug)]
 pub(crate) struct ShmReceiver {
     consumer: Consumer<Segment>,
+    /// The ring's largest record: a record this long says more follow.
+    room: usize,
     message: Reassembly,
     _control: Arc<UnixStream>,
 }
@@ -324,6 +318,7 @@ impl ShmReceiver {
     fn new(mut consumer: Consumer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
         Self {
+            room: consumer.max_record_len(),
             consumer,
             message: Reassembly::new(options.max_message_len),
             _control: control,
@@ -360,30 +355,24 @@ impl ShmReceiver {
     /// message that does not fit stays for the next call.
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.message.is_idle() {
-            let mut guard = self.consumer.read_blocking()?;
-            let mut flag = [0u8];
-            if guard.len() > buf.len() + 1
-                || guard.read(&mut flag).expect("reads") != 1
-                || flag[0] != LAST
-            {
-                // Fragments, too long, or broken: as any fragment (the guard is dropped
-                // unreleased, so the record is read again from its start).
-                drop(guard);
-            } else {
-                let len = guard.len() - 1;
-                guard
-                    .read_exact(&mut buf[..len])
-                    .expect("a record reads whole");
+            let room = self.room;
+            let guard = self.consumer.read_blocking()?;
+            let len = guard.len();
+            if len < room && len <= buf.len() {
+                guard.copy_to(&mut buf[..len]);
                 guard.release();
                 return Ok(len);
             }
+            // Fragments, or too long: the guard is dropped unreleased (a peek), and the
+            // record is taken with the others.
+            drop(guard);
         }
         self.fill(Wait::Forever)?;
         self.message.take_into_slice(buf)
     }
 
-    /// Takes fragments until a message is whole: `Ok(false)` when `wait` is
-    /// [`Wait::Never`] and the next fragment is not there yet (what arrived stays).
+    /// Takes records until a message is whole: `Ok(false)` when `wait` is
+    /// [`Wait::Never`] and the next one is not there yet (what arrived stays).
     fn fill(&mut self, wait: Wait) -> Result<bool, Error> {
         while !self.message.is_ready() {
             let guard = match wait {
@@ -393,22 +382,22 @@ impl ShmReceiver {
                     .consumer
                     .read_timeout(deadline.saturating_duration_since(Instant::now())),
             };
-            let mut guard = match guard {
+            let guard = match guard {
                 Ok(guard) => guard,
                 Err(QueueError::Empty) => return Ok(false),
                 Err(e) => return Err(e.into()),
             };
-            let mut flag = [0u8];
-            if guard.read(&mut flag).expect("reads") != 1 {
-                return Err(Error::protocol("an empty ring record (no fragment flag)"));
+            let len = guard.len();
+            if len > self.room {
+                return Err(Error::protocol(format!(
+                    "a record of {len} bytes, over the ring's largest of {}",
+                    self.room
+                )));
             }
-            let out = self.message.spare(guard.len() - 1)?;
-            guard.read_exact(out).expect("a record reads whole");
+            guard.copy_to(self.message.spare(len)?);
             guard.release();
-            match flag[0] {
-                LAST => self.message.finish(),
-                MORE => {}
-                other => return Err(Error::protocol(format!("fragment flag {other:#x}"))),
+            if len < self.room {
+                self.message.finish();
             }
         }
         Ok(true)

@@ -105,6 +105,16 @@ impl<M: Memory> Consumer<M> {
         self.waiter.stats(self.wakes)
     }
 
+    /// Ring size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Largest record this ring takes (the producer's [`max_record_len`](crate::Producer::max_record_len)).
+    pub fn max_record_len(&self) -> usize {
+        super::ring::max_record(self.capacity) as usize
+    }
+
     /// Whether the producer is still there (a system call for a segment).
     ///
     /// # Errors
