@@ -63,6 +63,20 @@ fn message(version: u8, status: u8) -> [u8; 8] {
     [a, b, c, d, version, status, 0, 0]
 }
 
+/// Bounds the handshake's reads by `timeout` (`None`: lifts the bound once it is done).
+fn handshake_timeout(socket: &UnixStream, timeout: Option<Duration>) -> Result<(), Error> {
+    socket
+        .set_read_timeout(timeout)
+        .map_err(|source| Error::Io {
+            op: if timeout.is_some() {
+                "set the handshake timeout"
+            } else {
+                "clear the handshake timeout"
+            },
+            source,
+        })
+}
+
 /// Sends `hello`'s bytes and reads the server's reply and the descriptors it carries.
 fn handshake(
     socket: &UnixStream,
@@ -131,21 +145,13 @@ pub(crate) fn connect(
     url: &str,
     options: &Options,
 ) -> Result<(ShmSender, ShmReceiver, PeerCredentials), Error> {
-    socket
-        .set_read_timeout(Some(options.handshake_timeout))
-        .map_err(|source| Error::Io {
-            op: "set the handshake timeout",
-            source,
-        })?;
+    handshake_timeout(&socket, Some(options.handshake_timeout))?;
     let fds = handshake(&socket, url, HANDSHAKE_VERSION)?;
     let mut fds = fds.into_iter();
     let up = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
     let down = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
     let peer = uds::peer_credentials(&socket)?;
-    socket.set_read_timeout(None).map_err(|source| Error::Io {
-        op: "clear the handshake timeout",
-        source,
-    })?;
+    handshake_timeout(&socket, None)?;
     let control = Arc::new(socket);
     Ok((
         ShmSender::new(Producer::attach(Arc::new(up))?, control.clone(), options),
@@ -165,12 +171,7 @@ pub(crate) fn accept(
         url: url.to_owned(),
         reason,
     };
-    socket
-        .set_read_timeout(Some(options.handshake_timeout))
-        .map_err(|source| Error::Io {
-            op: "set the handshake timeout",
-            source,
-        })?;
+    handshake_timeout(&socket, Some(options.handshake_timeout))?;
     let mut hello = [0u8; 8];
     (&socket)
         .read_exact(&mut hello)
@@ -208,10 +209,7 @@ pub(crate) fn accept(
         &message(HANDSHAKE_VERSION, ACCEPTED),
         &[up.as_fd(), down.as_fd()],
     )?;
-    socket.set_read_timeout(None).map_err(|source| Error::Io {
-        op: "clear the handshake timeout",
-        source,
-    })?;
+    handshake_timeout(&socket, None)?;
     let control = Arc::new(socket);
     Ok((
         ShmSender::new(sender, control.clone(), options),
