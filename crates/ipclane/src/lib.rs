@@ -47,6 +47,7 @@ struct ReadmeDoctests;
 #[doc = include_str!("../../../README.md")]
 struct WorkspaceReadmeDoctests;
 
+mod announce;
 mod connection;
 mod error;
 mod listener;
@@ -60,6 +61,7 @@ mod stream;
 mod url;
 mod writer;
 
+pub use announce::{LISTENER_KIND, announced_url};
 pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
 pub use listener::Listener;

@@ -2,17 +2,22 @@
 
 use std::net::TcpListener;
 
+use crate::announce::{self, Announcement};
 use crate::connection::tcp_ready;
 use crate::uds::{self, UdsAddr};
 use crate::{Connection, Error, Options, Url, shm};
 
 /// Accepts connections on one URL, each with the listener's [`Options`]. A socket file
-/// it bound is removed when it is dropped.
+/// it bound is removed when it is dropped. While it lives, `ipclane ls` lists it: it holds
+/// a small named segment recording its URL (see [`LISTENER_KIND`](crate::LISTENER_KIND)),
+/// where `/dev/shm` takes one; a listener works without it.
 #[derive(Debug)]
 pub struct Listener {
     socket: Socket,
     options: Options,
     url: Url,
+    /// Its record for `ipclane ls`, if `/dev/shm` took it; dropped after the socket.
+    _announcement: Option<Announcement>,
 }
 
 #[derive(Debug)]
@@ -59,10 +64,14 @@ impl Listener {
                 (Socket::Tcp(listener), Url::Tcp { host, port })
             }
         };
+        // Best effort: the record serves `ipclane ls`, and a listener works without it
+        // (no /dev/shm, no space there, or a live record under its URL's name).
+        let announcement = announce::announce(&url).ok();
         Ok(Self {
             socket,
             options,
             url,
+            _announcement: announcement,
         })
     }
 

@@ -23,6 +23,11 @@ fn peer_entry() {
             say("published");
             hold();
         }
+        "listener" => {
+            let listener = ipclane::listen(&args[0]).unwrap();
+            say(listener.url());
+            hold();
+        }
         other => panic!("unknown role {other}"),
     });
 }
@@ -137,4 +142,41 @@ fn a_live_publisher_is_never_collected() {
             .any(|n| n == name.0.as_str())
     );
     drop(publisher);
+}
+
+#[test]
+fn ls_lists_listeners_with_their_url_and_gc_removes_a_killed_ones_record() {
+    // gc removes every dead segment it finds: one gc test at a time.
+    let _gc = ipclane_testkit::serial("gc");
+    let dir = ipclane_testkit::TempDir::new("cli-listener");
+    let url = format!("unix://{}", dir.path().join("l.sock").display());
+    let mut peer = Peer::spawn("listener", &[&url]);
+    assert_eq!(peer.recv(), url);
+    let find = |listed: &serde_json::Value| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == url.as_str())
+            .cloned()
+    };
+    let entry = find(&json(&["ls", "--json"])).unwrap_or_else(|| panic!("{url} not listed"));
+    assert_eq!(entry["kind"], "listener");
+    assert_eq!(entry["owner_alive"], true);
+    let name = entry["name"].as_str().unwrap().to_owned();
+    let inspected = json(&["inspect", &name, "--json"]);
+    assert_eq!(inspected["listens_on"], url.as_str());
+    peer.kill();
+    let entry = find(&json(&["ls", "--json"])).expect("a killed listener's record stays");
+    assert_eq!(entry["owner_alive"], false);
+    let done = json(&["gc", "--json"]);
+    assert!(
+        done["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == name.as_str()),
+        "{done}"
+    );
+    assert!(find(&json(&["ls", "--json"])).is_none());
 }

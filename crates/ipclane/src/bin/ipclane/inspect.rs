@@ -15,6 +15,9 @@ struct Report {
     attached: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     ring: Option<Ring>,
+    /// For a listener's record: the URL it listens on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listens_on: Option<String>,
 }
 
 /// A ring's figures.
@@ -109,6 +112,9 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
         owner_alive: segment.owner_alive()?,
         attached,
         ring,
+        listens_on: (kind == "listener")
+            .then(|| ipclane::announced_url(&segment))
+            .flatten(),
     };
     if json {
         return super::print_json(&report);
@@ -163,7 +169,10 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
             println!("  ring: {capacity} slots of {slot_size} bytes, {published} published");
             println!("  writer: {writer}, readers attached: {readers}");
         }
-        None => println!("  not an ipclane ring"),
+        None => match &report.listens_on {
+            Some(url) => println!("  a listener on {url}"),
+            None => println!("  not an ipclane ring"),
+        },
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `ipclane ls`.
 
-use ipclane::segment::{self, SegmentInfo, SegmentState};
+use ipclane::segment::{self, Segment, SegmentInfo, SegmentState};
 use serde::Serialize;
 
 /// One listed segment, as printed.
@@ -22,6 +22,8 @@ struct Entry {
     persistent: Option<bool>,
     creator_pid: Option<u32>,
     creator_command: Option<String>,
+    /// For a listener's record: the URL it listens on.
+    url: Option<String>,
 }
 
 impl From<SegmentInfo> for Entry {
@@ -59,6 +61,7 @@ impl From<SegmentInfo> for Entry {
             persistent,
             creator_pid: creator.as_ref().map(|c| c.pid),
             creator_command: creator.map(|c| c.command),
+            url: None,
         }
     }
 }
@@ -73,12 +76,21 @@ fn yes_no(v: Option<bool>) -> &'static str {
 }
 
 pub(crate) fn run(json: bool) -> Result<(), ipclane::Error> {
-    let entries: Vec<Entry> = segment::list()?.into_iter().map(Entry::from).collect();
+    let mut entries: Vec<Entry> = segment::list()?.into_iter().map(Entry::from).collect();
+    for e in &mut entries {
+        if e.kind == Some("listener") {
+            e.url = Segment::named(&e.name)
+                .kind(ipclane::LISTENER_KIND)
+                .open()
+                .ok()
+                .and_then(|record| ipclane::announced_url(&record));
+        }
+    }
     if json {
         return super::print_json(&entries);
     }
     if entries.is_empty() {
-        println!("no ipclane segments in /dev/shm");
+        println!("no ipclane segments or listeners");
         return Ok(());
     }
     println!(
@@ -94,8 +106,9 @@ pub(crate) fn run(json: bool) -> Result<(), ipclane::Error> {
             e.file_size,
             yes_no(e.owner_alive),
             e.attached.map_or("?".into(), |n| n.to_string()),
-            match (&e.creator_command, e.creator_pid) {
-                (Some(cmd), Some(pid)) => format!("{cmd} ({pid})"),
+            match (&e.url, &e.creator_command, e.creator_pid) {
+                (Some(url), Some(cmd), Some(pid)) => format!("{cmd} ({pid}) listens on {url}"),
+                (None, Some(cmd), Some(pid)) => format!("{cmd} ({pid})"),
                 _ => e.reason.clone().unwrap_or_default(),
             }
         );

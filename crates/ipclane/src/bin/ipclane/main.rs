@@ -2,7 +2,7 @@
 //! hold, and cleaning up after dead owners.
 //!
 //! ```text
-//! ipclane ls [--json]              every segment: kind, size, owner alive, attached handles
+//! ipclane ls [--json]              every segment and listener: kind, size, owner alive, attached handles
 //! ipclane inspect NAME [--json]    a ring's capacity, fill level, positions and sides
 //! ipclane gc [--dry-run] [--json]  remove the segments whose owners are dead
 //! ```
@@ -28,8 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Lists every named segment (/dev/shm/ipclane.*): kind, size, whether its owner is
-    /// alive, how many handles are attached.
+    /// Lists every named segment (/dev/shm/ipclane.*) and every listener: kind, size,
+    /// whether its owner is alive, how many handles are attached, a listener's URL.
     Ls {
         /// Print JSON instead of a table.
         #[arg(long)]
