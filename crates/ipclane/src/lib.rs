@@ -58,6 +58,7 @@ mod reassembly;
 mod seqpacket;
 pub mod shm;
 mod stream;
+mod subscribers;
 mod url;
 mod writer;
 
@@ -67,6 +68,7 @@ pub use error::Error;
 pub use listener::Listener;
 pub use options::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_RING_CAPACITY, Options};
 pub use pubsub::{PublishOptions, Publisher, Start, Subscriber};
+pub use subscribers::{SUBSCRIBER_KIND, SubscriberInfo, subscribers};
 pub use url::{MAX_SOCKET_NAME, Url};
 pub use writer::MessageWriter;
 

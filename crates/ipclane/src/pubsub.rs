@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::Error;
 use crate::queue::{Broadcast, BroadcastReader, BroadcastWriter, Segment, WaitStrategy};
+use crate::subscribers::Record;
 
 /// What a [`Publisher`] is created with: how many messages its ring keeps, and how long
 /// one may be.
@@ -134,11 +135,14 @@ pub enum Start {
 }
 
 /// A reader of a feed, in any process; any number join and leave freely, and none slows
-/// the publisher. Receiving blocks on a futex (no spinning core per idle subscriber) by
+/// the publisher. Each keeps its position in a small record of its own, where `ipclane
+/// inspect` finds it (see [`subscribers`](crate::subscribers)). Receiving blocks on a futex (no spinning core per idle subscriber) by
 /// default.
 #[derive(Debug)]
 pub struct Subscriber {
     reader: BroadcastReader<Segment>,
+    /// Its position, for `ipclane inspect`, where `/dev/shm` took the record.
+    record: Option<Record>,
 }
 
 impl Subscriber {
@@ -163,7 +167,17 @@ impl Subscriber {
         if start == Start::Oldest {
             reader.seek_oldest()?;
         }
-        Ok(Self { reader })
+        // Best effort: the record serves tools; a subscriber works without it.
+        let record = Record::create(name, reader.position()).ok();
+        Ok(Self { reader, record })
+    }
+
+    /// Records where the subscriber is now, then hands `result` on.
+    fn tracked<T>(&mut self, result: Result<T, crate::queue::QueueError>) -> Result<T, Error> {
+        if let Some(record) = &self.record {
+            record.set(self.reader.position());
+        }
+        Ok(result?)
     }
 
     /// Sets how blocking receives wait (see [`WaitStrategy`]).
@@ -179,7 +193,8 @@ impl Subscriber {
     /// to them (the next call continues with the oldest still there),
     /// [`Error::Disconnected`] once the publisher is gone and everything was read.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
-        Ok(self.reader.recv_blocking()?)
+        let got = self.reader.recv_blocking();
+        self.tracked(got)
     }
 
     /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`.
@@ -188,7 +203,8 @@ impl Subscriber {
     ///
     /// Those of `recv`, and [`Error::Timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
-        Ok(self.reader.recv_timeout(timeout)?)
+        let got = self.reader.recv_timeout(timeout);
+        self.tracked(got)
     }
 
     /// The next message if there is one, `Ok(None)` if not.
@@ -197,11 +213,12 @@ impl Subscriber {
     ///
     /// Those of `recv`.
     pub fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        match self.reader.try_recv() {
+        let got = match self.reader.try_recv() {
             Ok(msg) => Ok(Some(msg)),
             Err(crate::queue::QueueError::Empty) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+            Err(e) => Err(e),
+        };
+        self.tracked(got)
     }
 
     /// Like [`recv`](Self::recv), copying the message into `buf` and returning its
@@ -212,7 +229,8 @@ impl Subscriber {
     /// Those of `recv`, and [`Error::Queue`] with `BufferTooSmall` when `buf` is shorter
     /// than the message (which stays next).
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        Ok(self.reader.recv_into_blocking(buf)?)
+        let got = self.reader.recv_into_blocking(buf);
+        self.tracked(got)
     }
 
     /// The newest message, skipping everything older (for subscribers that only want the
@@ -222,11 +240,12 @@ impl Subscriber {
     ///
     /// [`Error::Queue`] for a corrupted ring.
     pub fn latest(&mut self) -> Result<Option<Bytes>, Error> {
-        match self.reader.latest() {
+        let got = match self.reader.latest() {
             Ok(msg) => Ok(Some(msg)),
             Err(crate::queue::QueueError::Empty) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+            Err(e) => Err(e),
+        };
+        self.tracked(got)
     }
 
     /// Sequence number of the next message this subscriber receives.

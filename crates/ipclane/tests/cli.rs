@@ -180,3 +180,37 @@ fn ls_lists_listeners_with_their_url_and_gc_removes_a_killed_ones_record() {
     );
     assert!(find(&json(&["ls", "--json"])).is_none());
 }
+
+#[test]
+fn inspect_shows_each_subscriber_and_its_lag() {
+    let name = ShmName::new("cli-lag");
+    let mut publisher = Publisher::create(&name.0, PublishOptions::default().slots(64)).unwrap();
+    let mut sub = ipclane::Subscriber::open(&name.0).unwrap();
+    for i in 0..10u8 {
+        publisher.publish(&[i]).unwrap();
+    }
+    for _ in 0..4 {
+        sub.recv().unwrap();
+    }
+    let inspected = json(&["inspect", &name.0, "--json"]);
+    let subs = inspected["ring"]["subscribers"].as_array().unwrap().clone();
+    let me = subs
+        .iter()
+        .find(|s| s["pid"] == std::process::id())
+        .unwrap_or_else(|| panic!("no record of this subscriber: {inspected}"));
+    assert_eq!(
+        (me["position"].as_u64(), me["lag"].as_u64()),
+        (Some(4), Some(6))
+    );
+    assert_eq!(me["alive"], true);
+    drop(sub);
+    let inspected = json(&["inspect", &name.0, "--json"]);
+    assert!(
+        !inspected["ring"]["subscribers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["pid"] == std::process::id()),
+        "a dropped subscriber's record goes with it: {inspected}"
+    );
+}

@@ -48,9 +48,22 @@ enum Ring {
         published: u64,
         writer: &'static str,
         /// Readers attached: the segment's handles less the writer's and this
-        /// inspection's. A reader only reads the ring, so its lag is its own.
+        /// inspection's.
         readers: usize,
+        /// The facade's subscribers, from their records: where each is, and how far
+        /// behind what was published.
+        subscribers: Vec<Subscriber>,
     },
+}
+
+/// One subscriber of a feed.
+#[derive(Debug, Serialize)]
+struct Subscriber {
+    pid: u32,
+    position: u64,
+    /// Messages published that it has not received yet.
+    lag: u64,
+    alive: bool,
 }
 
 fn side(status: SideStatus) -> &'static str {
@@ -95,12 +108,22 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
         "broadcast" => {
             let s = Broadcast::status(&segment)?;
             let writer = usize::from(s.writer == SideStatus::Alive);
+            let subscribers = ipclane::subscribers(name)?
+                .into_iter()
+                .map(|sub| Subscriber {
+                    pid: sub.pid,
+                    position: sub.position,
+                    lag: s.published.saturating_sub(sub.position),
+                    alive: sub.alive,
+                })
+                .collect();
             Some(Ring::Broadcast {
                 capacity: s.capacity,
                 slot_size: s.slot_size,
                 published: s.published,
                 writer: side(s.writer),
                 readers: attached.saturating_sub(writer + 1),
+                subscribers,
             })
         }
         _ => None,
@@ -165,9 +188,24 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
             published,
             writer,
             readers,
+            subscribers,
         }) => {
             println!("  ring: {capacity} slots of {slot_size} bytes, {published} published");
             println!("  writer: {writer}, readers attached: {readers}");
+            for sub in subscribers {
+                println!(
+                    "  subscriber {}: at {}, {} behind{}{}",
+                    sub.pid,
+                    sub.position,
+                    sub.lag,
+                    if sub.lag >= *capacity {
+                        " (lapped)"
+                    } else {
+                        ""
+                    },
+                    if sub.alive { "" } else { ", dead" }
+                );
+            }
         }
         None => match &report.listens_on {
             Some(url) => println!("  a listener on {url}"),

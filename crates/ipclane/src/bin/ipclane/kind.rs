@@ -12,6 +12,7 @@ pub(crate) fn name(kind: Kind) -> &'static str {
         k if k == MpmcQueue::KIND => "mpmc",
         k if k == Broadcast::KIND => "broadcast",
         k if k == ipclane::LISTENER_KIND => "listener",
+        k if k == ipclane::SUBSCRIBER_KIND => "subscriber",
         Kind::UNTYPED => "untyped",
         _ => "other",
     }
