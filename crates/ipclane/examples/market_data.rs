@@ -84,7 +84,7 @@ fn subscribe(name: &str) -> Result<(), Box<dyn std::error::Error>> {
                 last_at = Instant::now();
             }
             Err(Error::Lagged { missed: m }) => missed += m,
-            Err(Error::Disconnected) => break,
+            Err(Error::Disconnected { .. }) => break,
             Err(e) => return Err(e.into()),
         }
     }

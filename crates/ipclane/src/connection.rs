@@ -2,6 +2,7 @@
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -52,6 +53,8 @@ pub struct Connection {
 #[derive(Debug)]
 pub struct Sender {
     half: SendHalf,
+    /// The connection's URL, which a peer gone or a timeout names.
+    url: Arc<str>,
     max_message_len: usize,
     /// Where [`send_with`](Self::send_with) has a message written when it does not go
     /// straight into a ring (reused: no allocation per message).
@@ -62,6 +65,8 @@ pub struct Sender {
 #[derive(Debug)]
 pub struct Receiver {
     half: RecvHalf,
+    /// The connection's URL, which a peer gone or a timeout names.
+    url: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -85,13 +90,18 @@ impl Connection {
         url: Url,
         options: &Options,
     ) -> Self {
+        let at: Arc<str> = url.to_string().into();
         Self {
             sender: Sender {
                 half: send,
+                url: at.clone(),
                 max_message_len: options.max_message_len,
                 staging: Vec::new(),
             },
-            receiver: Receiver { half: recv },
+            receiver: Receiver {
+                half: recv,
+                url: at,
+            },
             peer,
             url,
         }
@@ -268,7 +278,7 @@ impl Sender {
     /// # Errors
     ///
     /// [`Error::MessageTooLarge`] over [`max_message_len`](Self::max_message_len)
-    /// (nothing sent), [`Error::Disconnected`] when the peer is gone.
+    /// (nothing sent), [`Error::DISCONNECTED`] when the peer is gone.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.send_within(msg, None).map(drop)
     }
@@ -294,22 +304,27 @@ impl Sender {
         self.send_within(msg, Some(Duration::ZERO))
     }
 
-    /// Like [`send`](Self::send), giving up with [`Error::Timeout`] (nothing sent) when
+    /// Like [`send`](Self::send), giving up with [`Error::TIMEOUT`] (nothing sent) when
     /// no room came within `timeout` (as for [`try_send`](Self::try_send), the wait bounds
     /// the start of the message).
     ///
     /// # Errors
     ///
-    /// Those of `send`, and [`Error::Timeout`].
+    /// Those of `send`, and [`Error::TIMEOUT`].
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), Error> {
         if self.send_within(msg, Some(timeout))? {
             Ok(())
         } else {
-            Err(Error::Timeout)
+            Err(Error::TIMEOUT.at(&self.url))
         }
     }
 
     fn send_within(&mut self, msg: &[u8], wait: Option<Duration>) -> Result<bool, Error> {
+        let sent = self.send_on(msg, wait);
+        sent.map_err(|e| e.at(&self.url))
+    }
+
+    fn send_on(&mut self, msg: &[u8], wait: Option<Duration>) -> Result<bool, Error> {
         if msg.len() > self.max_message_len {
             return Err(Error::MessageTooLarge {
                 len: msg.len(),
@@ -378,7 +393,7 @@ impl Sender {
             ))
         };
         if let SendHalf::Shm(shm) = &mut self.half
-            && let Some(guard) = shm.reserve_whole(len)?
+            && let Some(guard) = shm.reserve_whole(len).map_err(|e| e.at(&self.url))?
         {
             let mut writer = MessageWriter::new(Target::Ring(guard), len);
             write(&mut writer).map_err(written)?;
@@ -423,14 +438,15 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`Error::Disconnected`] once the peer closed or died and every message it sent was
+    /// [`Error::DISCONNECTED`] once the peer closed or died and every message it sent was
     /// received; [`Error::Protocol`] for a peer that breaks the message format.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
-        match &mut self.half {
+        let got = match &mut self.half {
             RecvHalf::Stream(r) => r.recv(),
             RecvHalf::Seq(r) => r.recv(),
             RecvHalf::Shm(r) => r.recv(),
-        }
+        };
+        got.map_err(|e| e.at(&self.url))
     }
 
     /// The next message if it has wholly arrived, `Ok(None)` if not (what arrived of it
@@ -440,25 +456,27 @@ impl Receiver {
     ///
     /// Those of [`recv`](Self::recv).
     pub fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        match &mut self.half {
+        let got = match &mut self.half {
             RecvHalf::Stream(r) => r.try_recv(),
             RecvHalf::Seq(r) => r.try_recv(),
             RecvHalf::Shm(r) => r.try_recv(),
-        }
+        };
+        got.map_err(|e| e.at(&self.url))
     }
 
-    /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`
+    /// Like [`recv`](Self::recv), giving up with [`Error::TIMEOUT`] after `timeout`
     /// (nothing is lost: the next call continues the message).
     ///
     /// # Errors
     ///
-    /// Those of `recv`, and [`Error::Timeout`].
+    /// Those of `recv`, and [`Error::TIMEOUT`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
-        match &mut self.half {
+        let got = match &mut self.half {
             RecvHalf::Stream(r) => r.recv_timeout(timeout),
             RecvHalf::Seq(r) => r.recv_timeout(timeout),
             RecvHalf::Shm(r) => r.recv_timeout(timeout),
-        }
+        };
+        got.map_err(|e| e.at(&self.url))
     }
 
     /// What waiting cost this receiver on shared memory; `None` on sockets (see
@@ -479,11 +497,12 @@ impl Receiver {
     /// Those of [`recv`](Self::recv), and [`Error::BufferTooSmall`] for a longer
     /// message, which then stays next (for a larger buffer, or `recv`).
     pub fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        match &mut self.half {
+        let got = match &mut self.half {
             RecvHalf::Stream(r) => r.recv_into_slice(buf),
             RecvHalf::Seq(r) => r.recv_into_slice(buf),
             RecvHalf::Shm(r) => r.recv_into_slice(buf),
-        }
+        };
+        got.map_err(|e| e.at(&self.url))
     }
 
     /// Receives the next message into `buf` (cleared first) and returns its length: once
@@ -494,10 +513,11 @@ impl Receiver {
     ///
     /// Those of [`recv`](Self::recv).
     pub fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        match &mut self.half {
+        let got = match &mut self.half {
             RecvHalf::Stream(r) => r.recv_into(buf),
             RecvHalf::Seq(r) => r.recv_into(buf),
             RecvHalf::Shm(r) => r.recv_into(buf),
-        }
+        };
+        got.map_err(|e| e.at(&self.url))
     }
 }

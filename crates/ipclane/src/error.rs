@@ -18,12 +18,18 @@ pub enum Error {
 
     /// The peer closed the connection, or died: every message it sent before was
     /// received.
-    #[error("the peer disconnected")]
-    Disconnected,
+    #[error("the peer{} disconnected", at_suffix(at))]
+    Disconnected {
+        /// Where: the connection's URL, or `feed NAME` (`None` where no call knew it).
+        at: Option<String>,
+    },
 
     /// A timed call gave up (nothing was lost: the next call continues).
-    #[error("timed out")]
-    Timeout,
+    #[error("timed out{}", at_suffix(at).replace(" at ", " on "))]
+    Timeout {
+        /// Where, as for [`Disconnected`](Self::Disconnected).
+        at: Option<String>,
+    },
 
     /// A message over the connection's maximum, refused before anything was sent.
     #[error("message of {len} bytes exceeds the maximum of {max}")]
@@ -101,8 +107,8 @@ impl From<crate::queue::QueueError> for Error {
     fn from(err: crate::queue::QueueError) -> Self {
         use crate::queue::QueueError;
         match err {
-            QueueError::Disconnected => Self::Disconnected,
-            QueueError::Timeout => Self::Timeout,
+            QueueError::Disconnected => Self::DISCONNECTED,
+            QueueError::Timeout => Self::TIMEOUT,
             QueueError::TooLarge { len, max } => Self::MessageTooLarge { len, max },
             QueueError::Lagged { missed } => Self::Lagged { missed },
             QueueError::BufferTooSmall { len, capacity } => Self::BufferTooSmall { len, capacity },
@@ -117,8 +123,8 @@ impl From<crate::uds::UdsError> for Error {
     fn from(err: crate::uds::UdsError) -> Self {
         use crate::uds::UdsError;
         match err {
-            UdsError::Disconnected => Self::Disconnected,
-            UdsError::Timeout { .. } => Self::Timeout,
+            UdsError::Disconnected => Self::DISCONNECTED,
+            UdsError::Timeout { .. } => Self::TIMEOUT,
             UdsError::BufferTooSmall { len, capacity } => Self::BufferTooSmall { len, capacity },
             UdsError::TooLarge { len, max } => Self::MessageTooLarge {
                 len: usize::try_from(len).unwrap_or(usize::MAX),
@@ -129,7 +135,32 @@ impl From<crate::uds::UdsError> for Error {
     }
 }
 
+/// " at WHERE", or nothing.
+fn at_suffix(at: &Option<String>) -> String {
+    at.as_ref().map_or(String::new(), |at| format!(" at {at}"))
+}
+
 impl Error {
+    /// A peer gone, not yet said where.
+    pub(crate) const DISCONNECTED: Self = Self::Disconnected { at: None };
+
+    /// A timeout, not yet said where.
+    pub(crate) const TIMEOUT: Self = Self::Timeout { at: None };
+
+    /// This error, saying where it happened when it is one that needs it (a peer gone, a
+    /// timeout) and does not say yet.
+    pub(crate) fn at(self, place: &str) -> Self {
+        match self {
+            Self::Disconnected { at: None } => Self::Disconnected {
+                at: Some(place.to_owned()),
+            },
+            Self::Timeout { at: None } => Self::Timeout {
+                at: Some(place.to_owned()),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn protocol(reason: impl Into<String>) -> Self {
         Self::Protocol {
             reason: reason.into(),
@@ -143,8 +174,8 @@ impl Error {
             Self::InvalidUrl { .. }
             | Self::MessageTooLarge { .. }
             | Self::BufferTooSmall { .. } => io::ErrorKind::InvalidInput,
-            Self::Disconnected => io::ErrorKind::BrokenPipe,
-            Self::Timeout => io::ErrorKind::TimedOut,
+            Self::Disconnected { .. } => io::ErrorKind::BrokenPipe,
+            Self::Timeout { .. } => io::ErrorKind::TimedOut,
             Self::Refused { .. } => io::ErrorKind::ConnectionRefused,
             Self::Protocol { .. } | Self::Lagged { .. } => io::ErrorKind::InvalidData,
             Self::Io { source, .. } => source.kind(),
@@ -164,17 +195,63 @@ impl From<Error> for io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::QueueError;
+    use crate::uds::UdsError;
 
     #[test]
     fn a_layer_error_keeps_its_message_and_kind() {
-        let err = Error::from(crate::queue::QueueError::Timeout);
+        let layer = QueueError::Corrupted {
+            reason: "a bad header".into(),
+        };
+        let message = layer.to_string();
+        let err = Error::from(layer);
+        assert_eq!(err.to_string(), message);
+        assert_eq!(err.io_kind(), io::ErrorKind::InvalidData);
+        let io: io::Error = err.into();
+        assert_eq!(io.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn the_shared_outcomes_are_the_same_from_every_layer() {
+        for err in [
+            Error::from(QueueError::Disconnected),
+            Error::from(UdsError::Disconnected),
+        ] {
+            assert!(matches!(err, Error::Disconnected { at: None }));
+            assert_eq!(err.io_kind(), io::ErrorKind::BrokenPipe);
+        }
+        for err in [
+            Error::from(QueueError::Timeout),
+            Error::from(UdsError::Timeout { op: "recv" }),
+        ] {
+            assert!(matches!(err, Error::Timeout { at: None }));
+            assert_eq!(err.io_kind(), io::ErrorKind::TimedOut);
+        }
+        for err in [
+            Error::from(QueueError::TooLarge { len: 9, max: 8 }),
+            Error::from(UdsError::TooLarge { len: 9, max: 8 }),
+        ] {
+            assert!(matches!(err, Error::MessageTooLarge { len: 9, max: 8 }));
+        }
+        assert!(matches!(
+            Error::from(QueueError::Lagged { missed: 3 }),
+            Error::Lagged { missed: 3 }
+        ));
+    }
+
+    #[test]
+    fn a_peer_gone_or_a_timeout_says_where() {
+        let err = Error::DISCONNECTED.at("unix:///run/app.sock");
         assert_eq!(
             err.to_string(),
-            crate::queue::QueueError::Timeout.to_string()
+            "the peer at unix:///run/app.sock disconnected"
         );
-        assert_eq!(err.io_kind(), io::ErrorKind::TimedOut);
-        let io: io::Error = err.into();
-        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+        let err = Error::TIMEOUT.at("feed quotes");
+        assert_eq!(err.to_string(), "timed out on feed quotes");
+        assert_eq!(Error::DISCONNECTED.to_string(), "the peer disconnected");
+        // Where it is already said, it stays.
+        let err = Error::DISCONNECTED.at("a").at("b");
+        assert!(err.to_string().contains(" a "), "{err}");
     }
 
     #[test]

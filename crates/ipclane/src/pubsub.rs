@@ -61,7 +61,7 @@ impl PublishOptions {
 
 /// The one writer of a feed: it never waits for subscribers, overwriting the oldest
 /// message once the ring is full. Dropping it ends the feed: subscribers get
-/// [`Error::Disconnected`] after the last message, and the feed's name is removed. A
+/// [`Error::DISCONNECTED`] after the last message, and the feed's name is removed. A
 /// publisher killed instead is seen by its subscribers as `Disconnected` within their
 /// wait strategy's liveness period; its name then stays until `ipclane gc` (or
 /// `ipclane::segment::gc()`) removes it, since its owner is dead.
@@ -141,6 +141,8 @@ pub enum Start {
 #[derive(Debug)]
 pub struct Subscriber {
     reader: BroadcastReader<Segment>,
+    /// `feed NAME`, which a publisher gone or a timeout names.
+    at: String,
     /// Its position, for `ipclane inspect`, where `/dev/shm` took the record.
     record: Option<Record>,
 }
@@ -169,7 +171,11 @@ impl Subscriber {
         }
         // Best effort: the record serves tools; a subscriber works without it.
         let record = Record::create(name, reader.position()).ok();
-        Ok(Self { reader, record })
+        Ok(Self {
+            reader,
+            at: format!("feed {name}"),
+            record,
+        })
     }
 
     /// Records where the subscriber is now, then hands `result` on.
@@ -177,7 +183,7 @@ impl Subscriber {
         if let Some(record) = &self.record {
             record.set(self.reader.position());
         }
-        Ok(result?)
+        result.map_err(|e| Error::from(e).at(&self.at))
     }
 
     /// Sets how blocking receives wait (see [`WaitStrategy`]).
@@ -191,17 +197,17 @@ impl Subscriber {
     ///
     /// [`Error::Lagged`] when the publisher overwrote messages before this subscriber got
     /// to them (the next call continues with the oldest still there),
-    /// [`Error::Disconnected`] once the publisher is gone and everything was read.
+    /// [`Error::DISCONNECTED`] once the publisher is gone and everything was read.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
         let got = self.reader.recv_blocking();
         self.tracked(got)
     }
 
-    /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`.
+    /// Like [`recv`](Self::recv), giving up with [`Error::TIMEOUT`] after `timeout`.
     ///
     /// # Errors
     ///
-    /// Those of `recv`, and [`Error::Timeout`].
+    /// Those of `recv`, and [`Error::TIMEOUT`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         let got = self.reader.recv_timeout(timeout);
         self.tracked(got)

@@ -129,7 +129,7 @@ impl SeqReceiver {
         let message = &mut self.message;
         self.socket
             .recv_with(|packet| message.absorb(packet))?
-            .ok_or(Error::Disconnected)?
+            .ok_or(Error::DISCONNECTED)?
     }
 
     /// Receives packets until a message is whole; what arrived stays when a receive
@@ -149,7 +149,7 @@ impl SeqReceiver {
 
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         if timeout.is_zero() {
-            return self.try_recv()?.ok_or(Error::Timeout);
+            return self.try_recv()?.ok_or(Error::TIMEOUT);
         }
         self.set_timeout(Some(timeout))?;
         self.fill()?;
@@ -182,7 +182,7 @@ impl SeqReceiver {
                 }
                 _ => message.absorb(packet).map(|_| None),
             })?;
-            if let Some(len) = direct.ok_or(Error::Disconnected)?? {
+            if let Some(len) = direct.ok_or(Error::DISCONNECTED)?? {
                 return Ok(len);
             }
         }

@@ -85,16 +85,16 @@ impl StreamReceiver {
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
         self.set_timeout(None)?;
-        self.frames.read_frame()?.ok_or(Error::Disconnected)
+        self.frames.read_frame()?.ok_or(Error::DISCONNECTED)
     }
 
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         if timeout.is_zero() {
             // A zero SO_RCVTIMEO means "forever": a zero timeout is a single look.
-            return self.try_recv()?.ok_or(Error::Timeout);
+            return self.try_recv()?.ok_or(Error::TIMEOUT);
         }
         self.set_timeout(Some(timeout))?;
-        self.frames.read_frame()?.ok_or(Error::Disconnected)
+        self.frames.read_frame()?.ok_or(Error::DISCONNECTED)
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
@@ -104,12 +104,12 @@ impl StreamReceiver {
     /// Straight into `buf` (a large frame is received in place).
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         self.set_timeout(None)?;
-        self.frames.read_frame_into(buf)?.ok_or(Error::Disconnected)
+        self.frames.read_frame_into(buf)?.ok_or(Error::DISCONNECTED)
     }
 
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
         self.set_timeout(None)?;
-        let frame = self.frames.read_frame()?.ok_or(Error::Disconnected)?;
+        let frame = self.frames.read_frame()?.ok_or(Error::DISCONNECTED)?;
         buf.clear();
         buf.extend_from_slice(&frame);
         Ok(frame.len())

@@ -145,15 +145,13 @@ fn timeouts_and_non_blocking_calls_lose_nothing() {
         bounded(scheme, || {
             let (mut server, mut client) = pair(scheme, &dir, &Options::default());
             let rx = server.receiver();
+            let late = rx.recv_timeout(Duration::from_millis(20)).unwrap_err();
             assert!(
-                matches!(
-                    rx.recv_timeout(Duration::from_millis(20)),
-                    Err(Error::Timeout)
-                ),
-                "{scheme}"
+                matches!(late, Error::Timeout { at: Some(_) }),
+                "{scheme}: {late}"
             );
             assert!(
-                matches!(rx.recv_timeout(Duration::ZERO), Err(Error::Timeout)),
+                matches!(rx.recv_timeout(Duration::ZERO), Err(Error::Timeout { .. })),
                 "{scheme}"
             );
             assert_eq!(rx.try_recv().unwrap(), None, "{scheme}");
@@ -204,7 +202,7 @@ fn a_full_transport_refuses_without_losing_what_was_sent() {
                     client
                         .sender()
                         .send_timeout(&record, Duration::from_millis(20)),
-                    Err(Error::Timeout)
+                    Err(Error::Timeout { .. })
                 ),
                 "{scheme}"
             );
@@ -237,18 +235,24 @@ fn a_dropped_peer_is_disconnected_after_its_last_message() {
             for i in 0..3u8 {
                 assert_eq!(server.recv().unwrap(), &[i][..], "{scheme}");
             }
+            let gone = server.recv().unwrap_err();
+            assert!(matches!(gone, Error::Disconnected { .. }), "{scheme}");
+            let url = server.url().to_string();
             assert!(
-                matches!(server.recv(), Err(Error::Disconnected)),
-                "{scheme}"
+                gone.to_string().contains(&url),
+                "{scheme}: {gone} names {url}"
             );
             assert!(
-                matches!(server.receiver().try_recv(), Err(Error::Disconnected)),
+                matches!(
+                    server.receiver().try_recv(),
+                    Err(Error::Disconnected { .. })
+                ),
                 "{scheme}"
             );
             let mut refused = false;
             for _ in 0..1000 {
                 // A socket may take a send or two before it reports the peer gone.
-                if matches!(server.send(b"x"), Err(Error::Disconnected)) {
+                if matches!(server.send(b"x"), Err(Error::Disconnected { .. })) {
                     refused = true;
                     break;
                 }
@@ -300,7 +304,7 @@ fn a_killed_peer_is_disconnected() {
             peer.kill();
             let (result, at) = waiting.join().unwrap();
             assert!(
-                matches!(result, Err(Error::Disconnected)),
+                matches!(result, Err(Error::Disconnected { .. })),
                 "{scheme}: {result:?}"
             );
             println!(

@@ -37,7 +37,7 @@ fn read_to_end(sub: &mut Subscriber) -> (Option<u64>, u64, u64) {
                 got += 1;
             }
             Err(Error::Lagged { missed: m }) => missed += m,
-            Err(Error::Disconnected) => return (first, got, missed),
+            Err(Error::Disconnected { .. }) => return (first, got, missed),
             Err(e) => panic!("recv: {e}"),
         }
     }
@@ -159,7 +159,7 @@ fn a_killed_publisher_is_disconnected_and_its_feed_is_collected() {
             assert_eq!(check(&sub.recv().unwrap()), seq);
         }
         publisher.kill();
-        assert!(matches!(sub.recv(), Err(Error::Disconnected)));
+        assert!(matches!(sub.recv(), Err(Error::Disconnected { .. })));
         drop(sub);
         assert!(
             std::path::Path::new(&path).exists(),
@@ -185,7 +185,7 @@ fn receiving_without_waiting_without_allocating_and_only_the_latest() {
     assert_eq!(sub.latest().unwrap(), None);
     assert!(matches!(
         sub.recv_timeout(Duration::from_millis(10)),
-        Err(Error::Timeout)
+        Err(Error::Timeout { .. })
     ));
     assert!(matches!(
         publisher.publish(&[0; 17]),
