@@ -278,7 +278,7 @@ impl Sender {
     /// # Errors
     ///
     /// [`Error::MessageTooLarge`] over [`max_message_len`](Self::max_message_len)
-    /// (nothing sent), [`Error::DISCONNECTED`] when the peer is gone.
+    /// (nothing sent), [`Error::Disconnected`] when the peer is gone.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.send_within(msg, None).map(drop)
     }
@@ -304,13 +304,13 @@ impl Sender {
         self.send_within(msg, Some(Duration::ZERO))
     }
 
-    /// Like [`send`](Self::send), giving up with [`Error::TIMEOUT`] (nothing sent) when
+    /// Like [`send`](Self::send), giving up with [`Error::Timeout`] (nothing sent) when
     /// no room came within `timeout` (as for [`try_send`](Self::try_send), the wait bounds
     /// the start of the message).
     ///
     /// # Errors
     ///
-    /// Those of `send`, and [`Error::TIMEOUT`].
+    /// Those of `send`, and [`Error::Timeout`].
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), Error> {
         if self.send_within(msg, Some(timeout))? {
             Ok(())
@@ -438,7 +438,7 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`Error::DISCONNECTED`] once the peer closed or died and every message it sent was
+    /// [`Error::Disconnected`] once the peer closed or died and every message it sent was
     /// received; [`Error::Protocol`] for a peer that breaks the message format.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
         let got = match &mut self.half {
@@ -464,12 +464,12 @@ impl Receiver {
         got.map_err(|e| e.at(&self.url))
     }
 
-    /// Like [`recv`](Self::recv), giving up with [`Error::TIMEOUT`] after `timeout`
+    /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`
     /// (nothing is lost: the next call continues the message).
     ///
     /// # Errors
     ///
-    /// Those of `recv`, and [`Error::TIMEOUT`].
+    /// Those of `recv`, and [`Error::Timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         let got = match &mut self.half {
             RecvHalf::Stream(r) => r.recv_timeout(timeout),

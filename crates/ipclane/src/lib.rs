@@ -7,7 +7,7 @@
 //! - A [`Connection`] splits into a [`Sender`] and a [`Receiver`], for two threads.
 //!   Messages keep their boundaries and order, with the same maximum size, calls and
 //!   errors ([`Error`]) on every transport. A peer that closed or died is
-//!   [`Error::DISCONNECTED`] in bounded time.
+//!   [`Error::Disconnected`] in bounded time.
 //! - [`Publisher`] and [`Subscriber`]: a feed fanned out to any number of processes
 //!   through a broadcast ring in shared memory.
 //! - The layers, re-exported for teams that want one: [`segment`] (shared-memory segment

@@ -61,7 +61,7 @@ impl PublishOptions {
 
 /// The one writer of a feed: it never waits for subscribers, overwriting the oldest
 /// message once the ring is full. Dropping it ends the feed: subscribers get
-/// [`Error::DISCONNECTED`] after the last message, and the feed's name is removed. A
+/// [`Error::Disconnected`] after the last message, and the feed's name is removed. A
 /// publisher killed instead is seen by its subscribers as `Disconnected` within their
 /// wait strategy's liveness period; its name then stays until `ipclane gc` (or
 /// `ipclane::segment::gc()`) removes it, since its owner is dead.
@@ -197,17 +197,17 @@ impl Subscriber {
     ///
     /// [`Error::Lagged`] when the publisher overwrote messages before this subscriber got
     /// to them (the next call continues with the oldest still there),
-    /// [`Error::DISCONNECTED`] once the publisher is gone and everything was read.
+    /// [`Error::Disconnected`] once the publisher is gone and everything was read.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
         let got = self.reader.recv_blocking();
         self.tracked(got)
     }
 
-    /// Like [`recv`](Self::recv), giving up with [`Error::TIMEOUT`] after `timeout`.
+    /// Like [`recv`](Self::recv), giving up with [`Error::Timeout`] after `timeout`.
     ///
     /// # Errors
     ///
-    /// Those of `recv`, and [`Error::TIMEOUT`].
+    /// Those of `recv`, and [`Error::Timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         let got = self.reader.recv_timeout(timeout);
         self.tracked(got)
