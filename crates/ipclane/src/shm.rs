@@ -13,8 +13,13 @@
 //!    the two descriptors attached (`SCM_RIGHTS`): first the client-to-server ring, then
 //!    the server-to-client one. A hello of another version gets status 1 and no
 //!    descriptors, so a future layout is refused cleanly on both sides.
-//! 4. Each side attaches its producer and consumer. The socket stays open for the
-//!    connection's life.
+//! 4. The client attaches its producer and consumer, then sends `IPCL`, its version,
+//!    status 2 ("attached"). The server, attached since step 3, waits for this before the
+//!    connection is its: a client that died before attaching would leave sides nobody
+//!    will take. The socket stays open for the connection's life.
+//!
+//! Every read of the handshake is bounded by the time left of the handshake timeout, so
+//! a peer that trickles its bytes cannot stretch it.
 //!
 //! # Messages
 //!
@@ -57,24 +62,81 @@ const ACCEPTED: u8 = 0;
 /// Reply status: the client's handshake version is not this server's.
 const WRONG_VERSION: u8 = 1;
 
+/// The client's last message: its sides of both rings are attached.
+const ATTACHED: u8 = 2;
+
 /// A hello or a reply: magic, version, status (zero in a hello), two zero bytes.
 fn message(version: u8, status: u8) -> [u8; 8] {
     let [a, b, c, d] = MAGIC;
     [a, b, c, d, version, status, 0, 0]
 }
 
-/// Bounds the handshake's reads by `timeout` (`None`: lifts the bound once it is done).
-fn handshake_timeout(socket: &UnixStream, timeout: Option<Duration>) -> Result<(), Error> {
-    socket
-        .set_read_timeout(timeout)
-        .map_err(|source| Error::Io {
-            op: if timeout.is_some() {
-                "set the handshake timeout"
-            } else {
-                "clear the handshake timeout"
-            },
-            source,
-        })
+/// The end of a handshake: every read of it is bounded by the time left, so a peer that
+/// trickles its bytes cannot stretch the handshake past its timeout.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Instant);
+
+impl Deadline {
+    fn after(timeout: Duration) -> Self {
+        Self(
+            Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400)),
+        )
+    }
+
+    /// Bounds `socket`'s next read by the time left.
+    fn arm(self, socket: &UnixStream) -> Result<(), Error> {
+        let left = self.0.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::TIMEOUT);
+        }
+        socket
+            .set_read_timeout(Some(left))
+            .map_err(|source| Error::Io {
+                op: "set the handshake timeout",
+                source,
+            })
+    }
+
+    /// Reads `buf` whole by the deadline.
+    fn read_exact(self, socket: &UnixStream, buf: &mut [u8]) -> Result<(), Error> {
+        let mut got = 0;
+        while got < buf.len() {
+            self.arm(socket)?;
+            match (&*socket).read(&mut buf[got..]) {
+                Ok(0) => return Err(Error::DISCONNECTED),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(Error::TIMEOUT);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Err(Error::DISCONNECTED);
+                }
+                Err(source) => {
+                    return Err(Error::Io {
+                        op: "read the shm handshake",
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lifts the handshake's bound on reads once it is done.
+fn handshake_done(socket: &UnixStream) -> Result<(), Error> {
+    socket.set_read_timeout(None).map_err(|source| Error::Io {
+        op: "clear the handshake timeout",
+        source,
+    })
 }
 
 /// Sends `hello`'s bytes and reads the server's reply and the descriptors it carries.
@@ -82,6 +144,7 @@ fn handshake(
     socket: &UnixStream,
     url: &str,
     version: u8,
+    deadline: Deadline,
 ) -> Result<Vec<std::os::fd::OwnedFd>, Error> {
     let refused = |reason: String| Error::Refused {
         url: url.to_owned(),
@@ -105,19 +168,17 @@ fn handshake(
         });
     }
     let mut reply = [0u8; 8];
+    deadline.arm(socket)?;
     let (n, fds) = match uds::recv_fds(socket, &mut reply, 2) {
         Ok((0, _)) | Err(uds::UdsError::Disconnected) => return Err(closed()),
         Ok(received) => received,
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(Error::from(e).at(url)),
     };
-    (&*socket)
-        .read_exact(&mut reply[n..])
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::UnexpectedEof => refused("the server's reply was cut short".into()),
-            _ => Error::Io {
-                op: "read the shm reply",
-                source,
-            },
+    deadline
+        .read_exact(socket, &mut reply[n..])
+        .map_err(|e| match e {
+            Error::Disconnected { .. } => refused("the server's reply was cut short".into()),
+            other => other.at(url),
         })?;
     if reply[..4] != MAGIC {
         return Err(refused(format!(
@@ -145,17 +206,27 @@ pub(crate) fn connect(
     url: &str,
     options: &Options,
 ) -> Result<(ShmSender, ShmReceiver, PeerCredentials), Error> {
-    handshake_timeout(&socket, Some(options.handshake_timeout))?;
-    let fds = handshake(&socket, url, HANDSHAKE_VERSION)?;
+    let deadline = Deadline::after(options.handshake_timeout);
+    let fds = handshake(&socket, url, HANDSHAKE_VERSION, deadline)?;
     let mut fds = fds.into_iter();
     let up = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
     let down = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
     let peer = uds::peer_credentials(&socket)?;
-    handshake_timeout(&socket, None)?;
+    let producer = Producer::attach(Arc::new(up))?;
+    let consumer = Consumer::attach(Arc::new(down))?;
+    // Step 3: both sides attached, so the server's waits can tell a client that dies
+    // from here on; before this, its sides were free, and free sides are not "gone".
+    (&socket)
+        .write_all(&message(HANDSHAKE_VERSION, ATTACHED))
+        .map_err(|source| Error::Io {
+            op: "send the shm attached message",
+            source,
+        })?;
+    handshake_done(&socket)?;
     let control = Arc::new(socket);
     Ok((
-        ShmSender::new(Producer::attach(Arc::new(up))?, control.clone(), options),
-        ShmReceiver::new(Consumer::attach(Arc::new(down))?, control, options),
+        ShmSender::new(producer, control.clone(), options),
+        ShmReceiver::new(consumer, control, options),
         peer,
     ))
 }
@@ -171,22 +242,19 @@ pub(crate) fn accept(
         url: url.to_owned(),
         reason,
     };
-    handshake_timeout(&socket, Some(options.handshake_timeout))?;
+    let deadline = Deadline::after(options.handshake_timeout);
+    let handshake_failed = |e: Error, what: &str| match e {
+        Error::Timeout { .. } => refused(format!(
+            "no {what} within the handshake timeout of {:?}",
+            options.handshake_timeout
+        )),
+        Error::Disconnected { .. } => refused(format!("the client left before its {what}")),
+        other => other,
+    };
     let mut hello = [0u8; 8];
-    (&socket)
-        .read_exact(&mut hello)
-        .map_err(|source| match source.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                refused(format!("no hello within {:?}", options.handshake_timeout))
-            }
-            std::io::ErrorKind::UnexpectedEof => {
-                refused("the client left during the handshake".into())
-            }
-            _ => Error::Io {
-                op: "read the shm hello",
-                source,
-            },
-        })?;
+    deadline
+        .read_exact(&socket, &mut hello)
+        .map_err(|e| handshake_failed(e, "hello"))?;
     if hello[..4] != MAGIC {
         return Err(refused(format!(
             "the hello {hello:02x?} is not an ipclane handshake"
@@ -209,7 +277,18 @@ pub(crate) fn accept(
         &message(HANDSHAKE_VERSION, ACCEPTED),
         &[up.as_fd(), down.as_fd()],
     )?;
-    handshake_timeout(&socket, None)?;
+    // Step 3: the client attached its sides (a client that dies before never leaves
+    // this connection waiting on sides nobody will take).
+    let mut attached = [0u8; 8];
+    deadline
+        .read_exact(&socket, &mut attached)
+        .map_err(|e| handshake_failed(e, "attached message"))?;
+    if attached != message(HANDSHAKE_VERSION, ATTACHED) {
+        return Err(refused(format!(
+            "the attached message {attached:02x?} is not an ipclane handshake's"
+        )));
+    }
+    handshake_done(&socket)?;
     let control = Arc::new(socket);
     Ok((
         ShmSender::new(sender, control.clone(), options),

@@ -112,3 +112,84 @@ fn a_client_of_another_user_is_refused_by_the_default_policy() {
     assert!(said.starts_with("refused: "), "{said}");
     assert!(peer.finish().success());
 }
+
+/// A client that takes the rings but never attaches to them (it died, or failed to map
+/// them) is refused at the handshake timeout, instead of leaving the server a connection
+/// whose peer can never be seen gone.
+#[test]
+fn a_client_that_never_attaches_is_refused_at_the_handshake_timeout() {
+    let dir = TempDir::new("handshake-unattached");
+    let path = dir.path().join("shm.sock");
+    let options = Options::default().handshake_timeout(Duration::from_millis(100));
+    let listener = options
+        .listen(&format!("shm://{}", path.display()))
+        .unwrap();
+    let client = std::thread::spawn(move || {
+        let mut socket = UnixStream::connect(&path).unwrap();
+        let hello = [
+            b'I',
+            b'P',
+            b'C',
+            b'L',
+            ipclane::shm::HANDSHAKE_VERSION,
+            0,
+            0,
+            0,
+        ];
+        socket.write_all(&hello).unwrap();
+        let mut reply = [0u8; 8];
+        let (n, fds) = ipclane::uds::recv_fds(&socket, &mut reply, 2).unwrap();
+        assert_eq!((n, fds.len()), (8, 2), "the rings came");
+        // ... and nothing more: hold the socket until the server gives up.
+        let mut rest = Vec::new();
+        let _ = socket.read_to_end(&mut rest);
+    });
+    bounded("unattached client", || match listener.accept() {
+        Err(Error::Refused { reason, .. }) => assert!(reason.contains("attached"), "{reason}"),
+        other => panic!("{other:?}"),
+    });
+    client.join().unwrap();
+}
+
+/// A client that trickles its hello one byte at a time cannot stretch the handshake past
+/// its timeout: the bound is on the whole handshake, not on each read.
+#[test]
+fn a_trickling_client_cannot_stretch_the_handshake() {
+    let dir = TempDir::new("handshake-trickle");
+    let path = dir.path().join("shm.sock");
+    let options = Options::default().handshake_timeout(Duration::from_millis(200));
+    let listener = options
+        .listen(&format!("shm://{}", path.display()))
+        .unwrap();
+    let client = std::thread::spawn(move || {
+        let mut socket = UnixStream::connect(&path).unwrap();
+        // A valid hello, a byte every 150 ms: each read would finish within a 200 ms
+        // bound of its own, and the hello would arrive whole after 1.2 s.
+        let hello = [
+            b'I',
+            b'P',
+            b'C',
+            b'L',
+            ipclane::shm::HANDSHAKE_VERSION,
+            0,
+            0,
+            0,
+        ];
+        for byte in hello {
+            if socket.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    match bounded("trickling client", || listener.accept()) {
+        Err(Error::Refused { reason, .. }) => {
+            assert!(
+                reason.contains("no hello"),
+                "the hello itself timed out: {reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    client.join().unwrap();
+}
