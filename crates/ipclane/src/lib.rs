@@ -51,6 +51,7 @@ mod announce;
 mod connection;
 mod error;
 mod listener;
+mod liveness;
 mod options;
 mod poll;
 mod pubsub;

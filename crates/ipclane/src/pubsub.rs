@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::Error;
+use crate::liveness::Liveness;
 use crate::queue::{Broadcast, BroadcastReader, BroadcastWriter, Segment, WaitStrategy};
 use crate::subscribers::Record;
 
@@ -141,6 +142,8 @@ pub enum Start {
 #[derive(Debug)]
 pub struct Subscriber {
     reader: BroadcastReader<Segment>,
+    /// When `try_recv` last asked whether the publisher lives.
+    liveness: Liveness,
     /// `feed NAME`, which a publisher gone or a timeout names.
     at: String,
     /// Its position, for `ipclane inspect`, where `/dev/shm` took the record.
@@ -173,6 +176,7 @@ impl Subscriber {
         let record = Record::create(name, reader.position()).ok();
         Ok(Self {
             reader,
+            liveness: Liveness::new(crate::queue::WaitStrategy::default().liveness_period),
             at: format!("feed {name}"),
             record,
         })
@@ -188,6 +192,7 @@ impl Subscriber {
 
     /// Sets how blocking receives wait (see [`WaitStrategy`]).
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.liveness = Liveness::new(strategy.liveness_period);
         self.reader.set_wait_strategy(strategy);
     }
 
@@ -221,6 +226,21 @@ impl Subscriber {
     pub fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
         let got = match self.reader.try_recv() {
             Ok(msg) => Ok(Some(msg)),
+            // A killed publisher never closes its side: a receive that never waits asks,
+            // then looks once more (what it published before dying is read).
+            Err(crate::queue::QueueError::Empty) if self.liveness.due() => {
+                match self.reader.is_writer_alive() {
+                    Ok(true) => Ok(None),
+                    Ok(false) => match self.reader.try_recv() {
+                        Ok(msg) => Ok(Some(msg)),
+                        Err(crate::queue::QueueError::Empty) => {
+                            Err(crate::queue::QueueError::Disconnected)
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
             Err(crate::queue::QueueError::Empty) => Ok(None),
             Err(e) => Err(e),
         };

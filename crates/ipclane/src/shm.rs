@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::liveness::Liveness;
 use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WaitStats, WriteGuard};
 use crate::reassembly::Reassembly;
 use crate::uds::{self, PeerCredentials};
@@ -301,6 +302,8 @@ pub(crate) fn accept(
 pub(crate) struct ShmSender {
     producer: Producer<Segment>,
     max_message_len: usize,
+    /// When `try_send` last asked whether the receiver lives.
+    liveness: Liveness,
     /// The connection's socket, open while either half lives.
     _control: Arc<UnixStream>,
 }
@@ -311,6 +314,7 @@ impl ShmSender {
         Self {
             producer,
             max_message_len: options.max_message_len,
+            liveness: Liveness::new(options.wait_strategy.liveness_period),
             _control: control,
         }
     }
@@ -343,6 +347,12 @@ impl ShmSender {
             };
             match pushed {
                 Ok(()) => {}
+                // A killed receiver never closes its side: a send that never waits asks.
+                Err(QueueError::Full)
+                    if i == 0 && self.liveness.due() && !self.producer.is_consumer_alive()? =>
+                {
+                    return Err(Error::DISCONNECTED);
+                }
                 Err(QueueError::Full | QueueError::Timeout) if i == 0 => return Ok(false),
                 Err(e) => return Err(e.into()),
             }
@@ -385,6 +395,8 @@ enum Wait {
 #[derive(Debug)]
 pub(crate) struct ShmReceiver {
     consumer: Consumer<Segment>,
+    /// When `try_recv` last asked whether the sender lives.
+    liveness: Liveness,
     /// The ring's largest record: a record this long says more follow.
     room: usize,
     message: Reassembly,
@@ -396,6 +408,7 @@ impl ShmReceiver {
         consumer.set_wait_strategy(options.wait_strategy);
         Self {
             room: consumer.max_record_len(),
+            liveness: Liveness::new(options.wait_strategy.liveness_period),
             consumer,
             message: Reassembly::new(options.max_message_len),
             _control: control,
@@ -451,6 +464,7 @@ impl ShmReceiver {
     /// Takes records until a message is whole: `Ok(false)` when `wait` is
     /// [`Wait::Never`] and the next one is not there yet (what arrived stays).
     fn fill(&mut self, wait: Wait) -> Result<bool, Error> {
+        let mut sender_dead = false;
         while !self.message.is_ready() {
             let guard = match wait {
                 Wait::Never => self.consumer.try_read(),
@@ -459,22 +473,35 @@ impl ShmReceiver {
                     .consumer
                     .read_timeout(deadline.saturating_duration_since(Instant::now())),
             };
-            let guard = match guard {
-                Ok(guard) => guard,
-                Err(QueueError::Empty) => return Ok(false),
-                Err(e) => return Err(e.into()),
+            let failed = match guard {
+                Ok(guard) => {
+                    let len = guard.len();
+                    if len > self.room {
+                        return Err(Error::protocol(format!(
+                            "a record of {len} bytes, over the ring's largest of {}",
+                            self.room
+                        )));
+                    }
+                    guard.copy_to(self.message.spare(len)?);
+                    guard.release();
+                    if len < self.room {
+                        self.message.finish();
+                    }
+                    continue;
+                }
+                Err(e) => e,
             };
-            let len = guard.len();
-            if len > self.room {
-                return Err(Error::protocol(format!(
-                    "a record of {len} bytes, over the ring's largest of {}",
-                    self.room
-                )));
-            }
-            guard.copy_to(self.message.spare(len)?);
-            guard.release();
-            if len < self.room {
-                self.message.finish();
+            match failed {
+                QueueError::Empty if sender_dead => return Err(Error::DISCONNECTED),
+                // A killed sender never closes its side: a receive that never waits asks,
+                // then looks once more (what it published before dying is taken).
+                QueueError::Empty
+                    if self.liveness.due() && !self.consumer.is_producer_alive()? =>
+                {
+                    sender_dead = true;
+                }
+                QueueError::Empty => return Ok(false),
+                e => return Err(e.into()),
             }
         }
         Ok(true)

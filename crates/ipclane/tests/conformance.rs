@@ -315,6 +315,44 @@ fn a_killed_peer_is_disconnected() {
     }
 }
 
+/// Calls that never wait see a SIGKILLed peer too: `try_recv` becomes `Disconnected`
+/// (after what it sent), and so does `try_send` once the peer's side is full. On shared
+/// memory, where a killed peer never closes its side, they ask its claim once per
+/// liveness period.
+#[test]
+fn calls_that_never_wait_see_a_killed_peer() {
+    let dir = TempDir::new("conformance-kill-try");
+    for scheme in SCHEMES {
+        bounded(scheme, || {
+            let (listener, url) = listen(scheme, &dir, &Options::default());
+            let mut peer = Peer::spawn("client", &[&url]);
+            let mut conn = listener.accept().unwrap();
+            assert_eq!(peer.recv(), "connected");
+            peer.kill();
+            let mut got_hello = false;
+            loop {
+                match conn.receiver().try_recv() {
+                    Ok(Some(msg)) => {
+                        assert_eq!(msg, &b"hello"[..], "{scheme}");
+                        got_hello = true;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                    Err(Error::Disconnected { .. }) => break,
+                    Err(e) => panic!("{scheme}: try_recv: {e}"),
+                }
+            }
+            assert!(got_hello, "{scheme}: what it sent before dying came first");
+            loop {
+                match conn.sender().try_send(&[0; 1000]) {
+                    Ok(_) => std::thread::sleep(Duration::from_micros(100)),
+                    Err(Error::Disconnected { .. }) => break,
+                    Err(e) => panic!("{scheme}: try_send: {e}"),
+                }
+            }
+        });
+    }
+}
+
 /// A listener killed with SIGKILL leaves its socket file; a new listener on the same
 /// address takes it over (nobody listens there any more) and serves.
 #[test]

@@ -158,8 +158,24 @@ fn a_killed_publisher_is_disconnected_and_its_feed_is_collected() {
         for seq in 0..10 {
             assert_eq!(check(&sub.recv().unwrap()), seq);
         }
+        let mut polling = Subscriber::open_at(&name.0, Start::Oldest).unwrap();
         publisher.kill();
         assert!(matches!(sub.recv(), Err(Error::Disconnected { .. })));
+        // A subscriber that never waits sees it too, after what was published.
+        let mut read = 0;
+        loop {
+            match polling.try_recv() {
+                Ok(Some(msg)) => {
+                    assert_eq!(check(&msg), read);
+                    read += 1;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(Error::Disconnected { .. }) => break,
+                Err(e) => panic!("try_recv: {e}"),
+            }
+        }
+        assert_eq!(read, 10);
+        drop(polling);
         drop(sub);
         assert!(
             std::path::Path::new(&path).exists(),

@@ -1,0 +1,33 @@
+//! How often a non-blocking call asks whether its peer still lives: a blocking call finds
+//! a dead peer through the queue's wait loop, but `try_recv` and `try_send` never wait,
+//! and a killed peer never marks its side closed. So they ask the peer's segment claim
+//! (a system call) when they find nothing to do, at most once per liveness period.
+
+use std::time::{Duration, Instant};
+
+/// When the peer was last asked about.
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    period: Duration,
+    asked: Instant,
+}
+
+impl Liveness {
+    pub(crate) fn new(period: Duration) -> Self {
+        Self {
+            period,
+            asked: Instant::now(),
+        }
+    }
+
+    /// Whether it is time to ask again (and, if so, counts this as asking).
+    pub(crate) fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now.saturating_duration_since(self.asked) >= self.period {
+            self.asked = now;
+            true
+        } else {
+            false
+        }
+    }
+}
