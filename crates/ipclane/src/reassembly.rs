@@ -22,6 +22,9 @@ pub(crate) struct Reassembly {
     partial: BytesMut,
     /// Whether `partial` holds a whole message (its last fragment came).
     ready: bool,
+    /// Whether the fragments until the next last one are dropped: the rest of a message
+    /// already reported broken, which must not be taken for the start of the next.
+    skipping: bool,
     /// The longest message accepted.
     max: usize,
 }
@@ -31,13 +34,24 @@ impl Reassembly {
         Self {
             partial: BytesMut::new(),
             ready: false,
+            skipping: false,
             max,
         }
     }
 
     /// Whether no message is in progress or waiting.
     pub(crate) fn is_idle(&self) -> bool {
-        !self.ready && self.partial.is_empty()
+        !self.ready && !self.skipping && self.partial.is_empty()
+    }
+
+    /// Gives up the message in progress, which was reported broken (a fragment lost or
+    /// refused): what came of it is dropped, and so are its fragments still to come, up
+    /// to and with its last, so the next message starts clean.
+    pub(crate) fn abandon(&mut self) {
+        if !self.ready {
+            self.skipping = !self.partial.is_empty() || self.skipping;
+            self.partial.clear();
+        }
     }
 
     /// Whether a whole message waits to be taken.
@@ -57,11 +71,19 @@ impl Reassembly {
             return Err(Error::protocol("an empty fragment (no flag)"));
         };
         if flag != LAST && flag != MORE {
+            self.abandon();
             return Err(Error::protocol(format!("fragment flag {flag:#x}")));
         }
+        if self.skipping {
+            self.skipping = flag == MORE;
+            return Ok(false);
+        }
         if self.partial.len() + bytes.len() > self.max {
+            let len = self.partial.len() + bytes.len();
+            self.partial.clear();
+            self.skipping = flag == MORE;
             return Err(Error::protocol(format!(
-                "a message of more than the maximum of {} bytes",
+                "a message of more than {len} bytes, over the maximum of {}",
                 self.max
             )));
         }
@@ -149,6 +171,36 @@ mod tests {
         assert!(r.is_ready(), "kept");
         assert_eq!(&r.take()[..], &[1, 2, 3]);
         assert!(r.is_idle());
+    }
+
+    /// After a message reported broken, its remaining fragments are dropped and the next
+    /// message arrives whole, never glued to what was left of the broken one.
+    #[test]
+    fn the_message_after_a_broken_one_starts_clean() {
+        let mut r = Reassembly::new(4);
+        assert!(!r.absorb(&[MORE, 1, 2, 3]).unwrap());
+        assert!(
+            matches!(r.absorb(&[MORE, 4, 5]), Err(Error::Protocol { .. })),
+            "over 4 bytes"
+        );
+        assert!(
+            !r.absorb(&[MORE, 6]).unwrap(),
+            "the rest of the broken one is dropped"
+        );
+        assert!(
+            !r.absorb(&[LAST, 7]).unwrap(),
+            "up to and with its last fragment"
+        );
+        assert!(r.absorb(&[LAST, 8, 9]).unwrap());
+        assert_eq!(&r.take()[..], &[8, 9]);
+        // A fragment lost below (the transport reported it): the same.
+        assert!(!r.absorb(&[MORE, 1]).unwrap());
+        r.abandon();
+        assert!(!r.is_idle());
+        assert!(!r.absorb(&[LAST, 2]).unwrap());
+        assert!(r.is_idle());
+        assert!(r.absorb(&[LAST, 3]).unwrap());
+        assert_eq!(&r.take()[..], &[3]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! stream.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rustix::event::PollFlags;
@@ -34,7 +34,6 @@ pub(crate) struct SeqSender {
 pub(crate) struct SeqReceiver {
     socket: SeqpacketStream,
     message: Reassembly,
-    timeout: Option<Duration>,
 }
 
 /// Splits a connected seqpacket socket into its halves.
@@ -70,7 +69,6 @@ pub(crate) fn split(
         SeqReceiver {
             socket: reading,
             message: Reassembly::new(options.max_message_len),
-            timeout: None,
         },
     ))
 }
@@ -116,20 +114,33 @@ impl SeqSender {
 }
 
 impl SeqReceiver {
-    fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
-        if self.timeout != timeout {
-            self.socket.set_read_timeout(timeout)?;
-            self.timeout = timeout;
+    /// Receives one packet and hands it to `take`: [`Error::Disconnected`] at the end of
+    /// the stream; a packet lost to a short receive buffer breaks its message.
+    fn packet<T>(
+        socket: &mut SeqpacketStream,
+        message: &mut Reassembly,
+        take: impl FnOnce(&mut Reassembly, &[u8]) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let taken = socket.recv_with(|packet| take(&mut *message, packet));
+        match taken {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(Error::DISCONNECTED),
+            // Longer than the receive buffer: a peer with a larger send buffer.
+            Err(crate::uds::UdsError::MessageTruncated { len, capacity }) => {
+                message.abandon();
+                Err(Error::protocol(format!(
+                    "a packet of {len} bytes, over this socket's {capacity}: its message is lost"
+                )))
+            }
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// Receives one packet into the message: `true` once it is whole.
     fn absorb(&mut self) -> Result<bool, Error> {
-        let message = &mut self.message;
-        self.socket
-            .recv_with(|packet| message.absorb(packet))?
-            .ok_or(Error::DISCONNECTED)?
+        Self::packet(&mut self.socket, &mut self.message, |message, packet| {
+            message.absorb(packet)
+        })
     }
 
     /// Receives packets until a message is whole; what arrived stays when a receive
@@ -142,24 +153,30 @@ impl SeqReceiver {
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
-        self.set_timeout(None)?;
         self.fill()?;
         Ok(self.message.take())
     }
 
+    /// Bounded as a whole: a message of many packets cannot stretch the wait past
+    /// `timeout` (what arrived of it stays).
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
-        if timeout.is_zero() {
-            return self.try_recv()?.ok_or(Error::TIMEOUT);
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(msg) = self.try_recv()? {
+                return Ok(msg);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero())
+                || !poll::ready(self.socket.as_fd(), PollFlags::IN, left)?
+            {
+                return Err(Error::TIMEOUT);
+            }
         }
-        self.set_timeout(Some(timeout))?;
-        self.fill()?;
-        Ok(self.message.take())
     }
 
     /// A message if its packets are all there: a readable seqpacket socket holds a whole
     /// packet, so each receive here returns at once.
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        self.set_timeout(None)?;
         while !self.message.is_ready() {
             if !poll::ready(self.socket.as_fd(), PollFlags::IN, Some(Duration::ZERO))? {
                 return Ok(None);
@@ -172,17 +189,20 @@ impl SeqReceiver {
     /// Straight from the socket's receive buffer into `buf` when the message is one
     /// packet that fits; a message that does not fit stays for the next call.
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.set_timeout(None)?;
         if self.message.is_idle() {
-            let message = &mut self.message;
-            let direct = self.socket.recv_with(|packet| match packet.split_first() {
-                Some((&LAST, bytes)) if bytes.len() <= buf.len() => {
-                    buf[..bytes.len()].copy_from_slice(bytes);
-                    Ok(Some(bytes.len()))
-                }
-                _ => message.absorb(packet).map(|_| None),
-            })?;
-            if let Some(len) = direct.ok_or(Error::DISCONNECTED)?? {
+            let direct =
+                Self::packet(
+                    &mut self.socket,
+                    &mut self.message,
+                    |message, packet| match packet.split_first() {
+                        Some((&LAST, bytes)) if bytes.len() <= buf.len() => {
+                            buf[..bytes.len()].copy_from_slice(bytes);
+                            Ok(Some(bytes.len()))
+                        }
+                        _ => message.absorb(packet).map(|_| None),
+                    },
+                )?;
+            if let Some(len) = direct {
                 return Ok(len);
             }
         }
@@ -192,7 +212,6 @@ impl SeqReceiver {
 
     /// Into `buf`, swapped with the reassembly buffer: no allocation per message.
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        self.set_timeout(None)?;
         self.fill()?;
         Ok(self.message.take_into(buf))
     }

@@ -3,7 +3,7 @@
 //! and a receiver work from two threads at once.
 
 use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rustix::event::PollFlags;
@@ -21,8 +21,6 @@ pub(crate) struct StreamSender {
 #[derive(Debug)]
 pub(crate) struct StreamReceiver {
     frames: FramedStream<OwnedFd>,
-    /// The receive timeout the socket holds now (`None`: none), set only when it changes.
-    timeout: Option<Duration>,
 }
 
 /// Splits a connected stream socket into its two halves, framed with `options`' maximum
@@ -46,7 +44,6 @@ pub(crate) fn split(
         },
         StreamReceiver {
             frames: FramedStream::with_codec(reading, codec()),
-            timeout: None,
         },
     ))
 }
@@ -74,27 +71,25 @@ impl StreamSender {
 }
 
 impl StreamReceiver {
-    /// Makes the socket's receive timeout `timeout`.
-    fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
-        if self.timeout != timeout {
-            self.frames.set_read_timeout(timeout)?;
-            self.timeout = timeout;
-        }
-        Ok(())
-    }
-
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
-        self.set_timeout(None)?;
         self.frames.read_frame()?.ok_or(Error::DISCONNECTED)
     }
 
+    /// Bounded as a whole: a frame trickling in cannot stretch the wait past `timeout`
+    /// (what arrived of it stays buffered).
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
-        if timeout.is_zero() {
-            // A zero SO_RCVTIMEO means "forever": a zero timeout is a single look.
-            return self.try_recv()?.ok_or(Error::TIMEOUT);
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(frame) = self.try_recv()? {
+                return Ok(frame);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero())
+                || !poll::ready(self.frames.get_ref(), PollFlags::IN, left)?
+            {
+                return Err(Error::TIMEOUT);
+            }
         }
-        self.set_timeout(Some(timeout))?;
-        self.frames.read_frame()?.ok_or(Error::DISCONNECTED)
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
@@ -103,12 +98,10 @@ impl StreamReceiver {
 
     /// Straight into `buf` (a large frame is received in place).
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.set_timeout(None)?;
         self.frames.read_frame_into(buf)?.ok_or(Error::DISCONNECTED)
     }
 
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        self.set_timeout(None)?;
         let frame = self.frames.read_frame()?.ok_or(Error::DISCONNECTED)?;
         buf.clear();
         buf.extend_from_slice(&frame);
