@@ -73,6 +73,20 @@ pub(crate) fn split(
     ))
 }
 
+/// Dropping a half shuts its direction down, as on a stream socket (see `stream`).
+impl Drop for SeqSender {
+    fn drop(&mut self) {
+        let _ = rustix::net::shutdown(self.socket.as_fd(), rustix::net::Shutdown::Write);
+    }
+}
+
+/// See [`SeqSender`]'s.
+impl Drop for SeqReceiver {
+    fn drop(&mut self) {
+        let _ = rustix::net::shutdown(self.socket.as_fd(), rustix::net::Shutdown::Read);
+    }
+}
+
 impl SeqSender {
     pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         if msg.len() > self.max_message_len {

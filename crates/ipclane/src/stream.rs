@@ -48,6 +48,23 @@ pub(crate) fn split(
     ))
 }
 
+/// Dropping the sending half ends the stream for the peer (`shutdown(SHUT_WR)`): its
+/// receive sees the end once it has read everything, as when a shared-memory sender is
+/// dropped, even while this side's receiving half lives on.
+impl Drop for StreamSender {
+    fn drop(&mut self) {
+        let _ = rustix::net::shutdown(self.frames.get_ref(), rustix::net::Shutdown::Write);
+    }
+}
+
+/// Dropping the receiving half tells a local peer that nobody reads (`shutdown(SHUT_RD)`:
+/// its sends on a Unix socket then fail); over TCP the peer is not told.
+impl Drop for StreamReceiver {
+    fn drop(&mut self) {
+        let _ = rustix::net::shutdown(self.frames.get_ref(), rustix::net::Shutdown::Read);
+    }
+}
+
 impl StreamSender {
     pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         Ok(self.frames.write_frame(msg)?)

@@ -565,3 +565,39 @@ fn a_message_longer_than_the_buffer_stays_next_whole() {
         });
     }
 }
+
+/// Dropping one half of a split connection acts on the peer as on shared memory: the
+/// sending half gone, the peer's receive ends (after what was sent); the receiving half
+/// gone, a local peer's sends fail.
+#[test]
+fn dropping_one_half_tells_the_peer() {
+    let dir = TempDir::new("conformance-halves");
+    for scheme in SCHEMES {
+        bounded(scheme, || {
+            let (mut server, client) = pair(scheme, &dir, &Options::default());
+            let (mut tx, rx) = client.split();
+            tx.send(b"last").unwrap();
+            drop(tx);
+            assert_eq!(server.recv().unwrap(), &b"last"[..], "{scheme}");
+            assert!(
+                matches!(server.recv(), Err(Error::Disconnected { .. })),
+                "{scheme}: the sender half is gone"
+            );
+            if scheme == "tcp" {
+                return; // TCP does not tell a peer that nobody reads any more.
+            }
+            drop(rx);
+            let mut refused = false;
+            for _ in 0..100_000 {
+                if matches!(
+                    server.sender().try_send(&[0; 256]),
+                    Err(Error::Disconnected { .. })
+                ) {
+                    refused = true;
+                    break;
+                }
+            }
+            assert!(refused, "{scheme}: sending to a dropped receiving half");
+        });
+    }
+}
