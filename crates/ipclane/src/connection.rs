@@ -493,7 +493,7 @@ impl Receiver {
     }
 
     /// Receives the next message into `buf` and returns its length, with one copy (a
-    /// large message on a socket is received in place): the hot path of a receiver that
+    /// large message on a stream socket is received in place): the hot path of a receiver that
     /// knows how long its messages can be.
     ///
     /// # Errors

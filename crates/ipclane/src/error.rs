@@ -16,6 +16,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// [`Options`](crate::Options) that cannot work, refused before any socket exists.
+    #[error("invalid options: {reason}")]
+    InvalidOptions {
+        /// Which setting, and why.
+        reason: String,
+    },
+
     /// The peer closed the connection, or died: every message it sent before was
     /// received.
     #[error("the peer{} disconnected", at_suffix(at))]
@@ -90,7 +97,8 @@ pub enum Error {
     #[error(transparent)]
     Uds(crate::uds::UdsError),
 
-    /// An OS error of a TCP socket, with what was being done.
+    /// An OS error that no layer reported (a TCP socket's, `poll`, the handshake's
+    /// socket), with what was being done.
     #[error("{op}: {source}")]
     Io {
         /// The operation.
@@ -172,6 +180,7 @@ impl Error {
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
             Self::InvalidUrl { .. }
+            | Self::InvalidOptions { .. }
             | Self::MessageTooLarge { .. }
             | Self::BufferTooSmall { .. } => io::ErrorKind::InvalidInput,
             Self::Disconnected { .. } => io::ErrorKind::BrokenPipe,

@@ -6,8 +6,9 @@
 //!   set up over a Unix socket), `tcp://host:port`. [`Options`] sets what users tune.
 //! - A [`Connection`] splits into a [`Sender`] and a [`Receiver`], for two threads.
 //!   Messages keep their boundaries and order, with the same maximum size, calls and
-//!   errors ([`Error`]) on every transport. A peer that closed or died is
-//!   [`Error::Disconnected`] in bounded time.
+//!   errors ([`Error`]) on every transport. A local peer that closed or died is
+//!   [`Error::Disconnected`] in bounded time (over TCP, a host that vanished is only
+//!   noticed by TCP itself).
 //! - [`Publisher`] and [`Subscriber`]: a feed fanned out to any number of processes
 //!   through a broadcast ring in shared memory.
 //! - The layers, re-exported for teams that want one: [`segment`] (shared-memory segment

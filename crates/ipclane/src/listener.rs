@@ -13,11 +13,12 @@ use crate::{Connection, Error, Options, Url, shm};
 /// where `/dev/shm` takes one; a listener works without it.
 #[derive(Debug)]
 pub struct Listener {
+    /// Its record for `ipclane ls`, if `/dev/shm` took it; dropped before the socket, so
+    /// a listener that binds the address next never finds it still there.
+    _announcement: Option<Announcement>,
     socket: Socket,
     options: Options,
     url: Url,
-    /// Its record for `ipclane ls`, if `/dev/shm` took it; dropped after the socket.
-    _announcement: Option<Announcement>,
 }
 
 #[derive(Debug)]
@@ -68,10 +69,10 @@ impl Listener {
         // (no /dev/shm, no space there, or a live record under its URL's name).
         let announcement = announce::announce(&url).ok();
         Ok(Self {
+            _announcement: announcement,
             socket,
             options,
             url,
-            _announcement: announcement,
         })
     }
 

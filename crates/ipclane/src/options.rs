@@ -113,19 +113,48 @@ impl Options {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`], or the socket layer's errors (an address in use, a missing
+    /// [`Error::InvalidUrl`], [`Error::InvalidOptions`], or the socket layer's errors (an address in use, a missing
     /// directory).
     pub fn listen(&self, url: &str) -> Result<Listener, Error> {
-        Listener::bind(url.parse::<Url>()?, self.clone())
+        let url = url.parse::<Url>()?;
+        self.check()?;
+        if matches!(url, Url::Shm(_))
+            && (!self.ring_capacity.is_power_of_two() || self.ring_capacity < 256)
+        {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "ring capacity {} is not a power of two of at least 256 bytes",
+                    self.ring_capacity
+                ),
+            });
+        }
+        Listener::bind(url, self.clone())
     }
 
     /// Connects to `url` with these options.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`], [`Error::Refused`] (the handshake), or the socket layer's
+    /// [`Error::InvalidUrl`], [`Error::InvalidOptions`], [`Error::Refused`] (the handshake), or the socket layer's
     /// errors (nothing listening).
     pub fn connect(&self, url: &str) -> Result<Connection, Error> {
-        Connection::connect(url.parse::<Url>()?, self)
+        let url = url.parse::<Url>()?;
+        self.check()?;
+        Connection::connect(url, self)
+    }
+
+    /// What every listen and connect needs.
+    fn check(&self) -> Result<(), Error> {
+        for (name, timeout) in [
+            ("handshake timeout", self.handshake_timeout),
+            ("connect timeout", self.connect_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(Error::InvalidOptions {
+                    reason: format!("a {name} of zero: nothing could connect"),
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -252,8 +252,8 @@ impl Subscriber {
     ///
     /// # Errors
     ///
-    /// Those of `recv`, and [`Error::Queue`] with `BufferTooSmall` when `buf` is shorter
-    /// than the message (which stays next).
+    /// Those of `recv`, and [`Error::BufferTooSmall`] when `buf` is shorter than the
+    /// message (which stays next).
     pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         let got = self.reader.recv_into_blocking(buf);
         self.tracked(got)

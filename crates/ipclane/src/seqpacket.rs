@@ -1,8 +1,7 @@
 //! The `seqpacket:` transport: a Unix `SOCK_SEQPACKET` socket, which keeps message
 //! boundaries itself.
 //!
-//! Each packet is one flag byte ([`MORE`] or [`LAST`], as on shared memory) and a
-//! fragment. A message longer than the socket carries in one packet (its send buffer
+//! Each packet is one flag byte ([`MORE`] or [`LAST`]) and a fragment. A message longer than the socket carries in one packet (its send buffer
 //! less 32 bytes, Linux's limit) is therefore sent in fragments and reassembled, rather
 //! than refused, so the connection's maximum is the same as on every transport; and an
 //! empty message is a packet of one byte, which a receiver cannot take for the end of the

@@ -24,7 +24,7 @@
 //! # Messages
 //!
 //! A message shorter than the ring's largest record (`max_record_len`, half the ring less
-//! a header and a line) is one record, its bytes and nothing else. A longer one is
+//! a cache line) is one record, its bytes and nothing else. A longer one is
 //! carried in fragments: records of exactly the largest size, then one shorter (possibly
 //! empty) that ends it. A record's length alone thus says whether more follow, and the
 //! common message costs nothing over the bare ring.

@@ -89,7 +89,7 @@ impl StreamSender {
 
 impl StreamReceiver {
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
-        self.frames.read_frame()?.ok_or(Error::DISCONNECTED)
+        received(self.frames.read_frame())?.ok_or(Error::DISCONNECTED)
     }
 
     /// Bounded as a whole: a frame trickling in cannot stretch the wait past `timeout`
@@ -110,18 +110,30 @@ impl StreamReceiver {
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        Ok(self.frames.try_read_frame()?)
+        received(self.frames.try_read_frame())
     }
 
     /// Straight into `buf` (a large frame is received in place).
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.frames.read_frame_into(buf)?.ok_or(Error::DISCONNECTED)
+        received(self.frames.read_frame_into(buf))?.ok_or(Error::DISCONNECTED)
     }
 
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        let frame = self.frames.read_frame()?.ok_or(Error::DISCONNECTED)?;
+        let frame = received(self.frames.read_frame())?.ok_or(Error::DISCONNECTED)?;
         buf.clear();
         buf.extend_from_slice(&frame);
         Ok(frame.len())
     }
+}
+
+/// A receive's outcome in the facade's terms: a frame header over the maximum is the
+/// peer breaking the format (the stream is out of step), not a message this side refused
+/// to send, so it is [`Error::Protocol`], as a broken message is on every transport.
+fn received<T>(result: Result<T, crate::uds::UdsError>) -> Result<T, Error> {
+    result.map_err(|e| match e {
+        crate::uds::UdsError::TooLarge { len, max } => Error::protocol(format!(
+            "a frame header announces {len} bytes, over the maximum of {max} (close the connection)"
+        )),
+        other => other.into(),
+    })
 }

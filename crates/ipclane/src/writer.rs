@@ -17,7 +17,7 @@ pub struct MessageWriter<'a> {
 
 #[derive(Debug)]
 pub(crate) enum Target<'a> {
-    /// A ring record, its fragment flag already written.
+    /// A ring record of exactly the message's length.
     Ring(WriteGuard<'a, Segment>),
     /// The sender's buffer (cleared).
     Buffer(&'a mut Vec<u8>),

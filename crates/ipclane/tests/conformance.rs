@@ -601,3 +601,25 @@ fn dropping_one_half_tells_the_peer() {
         });
     }
 }
+
+#[test]
+fn options_that_cannot_work_are_refused_before_any_socket_exists() {
+    let dir = TempDir::new("conformance-options");
+    let shm = format!("shm://{}", dir.path().join("o.sock").display());
+    for options in [
+        Options::default().ring_capacity(1000),
+        Options::default().ring_capacity(128),
+        Options::default().handshake_timeout(Duration::ZERO),
+    ] {
+        assert!(
+            matches!(options.listen(&shm), Err(Error::InvalidOptions { .. })),
+            "{options:?}"
+        );
+        assert!(!dir.path().join("o.sock").exists(), "nothing was bound");
+    }
+    let err = Options::default()
+        .connect_timeout(Duration::ZERO)
+        .connect("tcp://127.0.0.1:1")
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidOptions { .. }), "{err}");
+}

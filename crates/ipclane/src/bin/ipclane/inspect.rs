@@ -209,6 +209,9 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
         }
         None => match &report.listens_on {
             Some(url) => println!("  a listener on {url}"),
+            None if report.kind == "subscriber" => {
+                println!("  a subscriber's record (see `ipclane inspect` of its feed)")
+            }
             None => println!("  not an ipclane ring"),
         },
     }
