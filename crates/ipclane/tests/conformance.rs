@@ -281,6 +281,15 @@ fn peer_entry() {
     });
 }
 
+/// A connection accepted from a client process (which sent `hello` and holds).
+fn client_process(scheme: &str, dir: &TempDir) -> (Connection, Peer) {
+    let (listener, url) = listen(scheme, dir, &Options::default());
+    let mut peer = Peer::spawn("client", &[&url]);
+    let conn = listener.accept().unwrap();
+    assert_eq!(peer.recv(), "connected");
+    (conn, peer)
+}
+
 /// A peer killed with SIGKILL is `Disconnected` on the other side, which was blocked in
 /// `recv`, after what it sent. The bound: at once on sockets (the kernel closes them),
 /// within the wait strategy's liveness period (10 ms) on shared memory.
@@ -289,10 +298,7 @@ fn a_killed_peer_is_disconnected() {
     let dir = TempDir::new("conformance-kill");
     for scheme in SCHEMES {
         bounded(scheme, || {
-            let (listener, url) = listen(scheme, &dir, &Options::default());
-            let mut peer = Peer::spawn("client", &[&url]);
-            let mut conn = listener.accept().unwrap();
-            assert_eq!(peer.recv(), "connected");
+            let (mut conn, mut peer) = client_process(scheme, &dir);
             assert_eq!(conn.recv().unwrap(), &b"hello"[..], "{scheme}");
             let (_tx, mut rx) = conn.split();
             let waiting = std::thread::spawn(move || {
@@ -324,10 +330,7 @@ fn calls_that_never_wait_see_a_killed_peer() {
     let dir = TempDir::new("conformance-kill-try");
     for scheme in SCHEMES {
         bounded(scheme, || {
-            let (listener, url) = listen(scheme, &dir, &Options::default());
-            let mut peer = Peer::spawn("client", &[&url]);
-            let mut conn = listener.accept().unwrap();
-            assert_eq!(peer.recv(), "connected");
+            let (mut conn, mut peer) = client_process(scheme, &dir);
             peer.kill();
             let mut got_hello = false;
             loop {

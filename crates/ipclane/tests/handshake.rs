@@ -9,6 +9,23 @@ use std::time::Duration;
 use ipclane::{Error, Options};
 use ipclane_testkit::{Peer, TempDir, bounded, say};
 
+/// A hello of handshake `version`.
+fn hello(version: u8) -> [u8; 8] {
+    [b'I', b'P', b'C', b'L', version, 0, 0, 0]
+}
+
+/// A shm listener in a fresh directory, with a handshake timeout of `timeout`: the
+/// directory (kept while the test runs), the socket's path, the listener.
+fn shm_listener(tag: &str, timeout: Duration) -> (TempDir, std::path::PathBuf, ipclane::Listener) {
+    let dir = TempDir::new(tag);
+    let path = dir.path().join("shm.sock");
+    let listener = Options::default()
+        .handshake_timeout(timeout)
+        .listen(&format!("shm://{}", path.display()))
+        .unwrap();
+    (dir, path, listener)
+}
+
 #[test]
 #[ignore = "entry point of peer processes; runs only when a test starts one"]
 fn peer_entry() {
@@ -74,12 +91,7 @@ fn a_client_of_another_version_is_refused_on_both_sides() {
 
 #[test]
 fn a_client_that_never_says_hello_is_dropped_after_the_handshake_timeout() {
-    let dir = TempDir::new("handshake-silent");
-    let path = dir.path().join("shm.sock");
-    let options = Options::default().handshake_timeout(Duration::from_millis(50));
-    let listener = options
-        .listen(&format!("shm://{}", path.display()))
-        .unwrap();
+    let (_dir, path, listener) = shm_listener("handshake-silent", Duration::from_millis(50));
     let _silent = UnixStream::connect(&path).unwrap();
     bounded("silent client", || match listener.accept() {
         Err(Error::Refused { reason, .. }) => assert!(reason.contains("no hello"), "{reason}"),
@@ -118,24 +130,10 @@ fn a_client_of_another_user_is_refused_by_the_default_policy() {
 /// whose peer can never be seen gone.
 #[test]
 fn a_client_that_never_attaches_is_refused_at_the_handshake_timeout() {
-    let dir = TempDir::new("handshake-unattached");
-    let path = dir.path().join("shm.sock");
-    let options = Options::default().handshake_timeout(Duration::from_millis(100));
-    let listener = options
-        .listen(&format!("shm://{}", path.display()))
-        .unwrap();
+    let (_dir, path, listener) = shm_listener("handshake-unattached", Duration::from_millis(100));
     let client = std::thread::spawn(move || {
         let mut socket = UnixStream::connect(&path).unwrap();
-        let hello = [
-            b'I',
-            b'P',
-            b'C',
-            b'L',
-            ipclane::shm::HANDSHAKE_VERSION,
-            0,
-            0,
-            0,
-        ];
+        let hello = hello(ipclane::shm::HANDSHAKE_VERSION);
         socket.write_all(&hello).unwrap();
         let mut reply = [0u8; 8];
         let (n, fds) = ipclane::uds::recv_fds(&socket, &mut reply, 2).unwrap();
@@ -155,26 +153,12 @@ fn a_client_that_never_attaches_is_refused_at_the_handshake_timeout() {
 /// its timeout: the bound is on the whole handshake, not on each read.
 #[test]
 fn a_trickling_client_cannot_stretch_the_handshake() {
-    let dir = TempDir::new("handshake-trickle");
-    let path = dir.path().join("shm.sock");
-    let options = Options::default().handshake_timeout(Duration::from_millis(200));
-    let listener = options
-        .listen(&format!("shm://{}", path.display()))
-        .unwrap();
+    let (_dir, path, listener) = shm_listener("handshake-trickle", Duration::from_millis(200));
     let client = std::thread::spawn(move || {
         let mut socket = UnixStream::connect(&path).unwrap();
         // A valid hello, a byte every 150 ms: each read would finish within a 200 ms
         // bound of its own, and the hello would arrive whole after 1.2 s.
-        let hello = [
-            b'I',
-            b'P',
-            b'C',
-            b'L',
-            ipclane::shm::HANDSHAKE_VERSION,
-            0,
-            0,
-            0,
-        ];
+        let hello = hello(ipclane::shm::HANDSHAKE_VERSION);
         for byte in hello {
             if socket.write_all(&[byte]).is_err() {
                 return;
