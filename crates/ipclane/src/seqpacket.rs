@@ -23,7 +23,6 @@ pub(crate) struct SeqSender {
     socket: SeqpacketStream,
     /// Where each packet is put together (reused: no allocation per message).
     packet: Vec<u8>,
-    max_message_len: usize,
     /// The longest fragment one packet carries.
     fragment: usize,
 }
@@ -62,7 +61,6 @@ pub(crate) fn split(
         SeqSender {
             socket,
             packet: Vec::new(),
-            max_message_len: options.max_message_len,
             fragment,
         },
         SeqReceiver {
@@ -88,12 +86,6 @@ impl Drop for SeqReceiver {
 
 impl SeqSender {
     pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
-        if msg.len() > self.max_message_len {
-            return Err(Error::MessageTooLarge {
-                len: msg.len(),
-                max: self.max_message_len,
-            });
-        }
         let mut fragments = msg.chunks(self.fragment).peekable();
         loop {
             let fragment = fragments.next().unwrap_or(&[]);
@@ -112,12 +104,6 @@ impl SeqSender {
     /// sent, when none came); the message then goes out whole, its later fragments
     /// waiting for room as needed.
     pub(crate) fn send_within(&mut self, msg: &[u8], timeout: Duration) -> Result<bool, Error> {
-        if msg.len() > self.max_message_len {
-            return Err(Error::MessageTooLarge {
-                len: msg.len(),
-                max: self.max_message_len,
-            });
-        }
         if !poll::ready(self.socket.as_fd(), PollFlags::OUT, Some(timeout))? {
             return Ok(false);
         }

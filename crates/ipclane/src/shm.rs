@@ -301,7 +301,6 @@ pub(crate) fn accept(
 #[derive(Debug)]
 pub(crate) struct ShmSender {
     producer: Producer<Segment>,
-    max_message_len: usize,
     /// When `try_send` last asked whether the receiver lives.
     liveness: Liveness,
     /// The connection's socket, open while either half lives.
@@ -313,7 +312,6 @@ impl ShmSender {
         producer.set_wait_strategy(options.wait_strategy);
         Self {
             producer,
-            max_message_len: options.max_message_len,
             liveness: Liveness::new(options.wait_strategy.liveness_period),
             _control: control,
         }
@@ -327,12 +325,7 @@ impl ShmSender {
         msg: &[u8],
         first: Option<Duration>,
     ) -> Result<bool, Error> {
-        if msg.len() > self.max_message_len {
-            return Err(Error::MessageTooLarge {
-                len: msg.len(),
-                max: self.max_message_len,
-            });
-        }
+        // The length was checked against the connection's maximum by the Sender.
         let room = self.producer.max_record_len();
         // Full records while more follow, then the rest (shorter than a full one, maybe
         // empty): see the module docs.
@@ -397,8 +390,6 @@ pub(crate) struct ShmReceiver {
     consumer: Consumer<Segment>,
     /// When `try_recv` last asked whether the sender lives.
     liveness: Liveness,
-    /// The ring's largest record: a record this long says more follow.
-    room: usize,
     message: Reassembly,
     _control: Arc<UnixStream>,
 }
@@ -407,7 +398,6 @@ impl ShmReceiver {
     fn new(mut consumer: Consumer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
         Self {
-            room: consumer.max_record_len(),
             liveness: Liveness::new(options.wait_strategy.liveness_period),
             consumer,
             message: Reassembly::new(options.max_message_len),
@@ -445,7 +435,7 @@ impl ShmReceiver {
     /// message that does not fit stays for the next call.
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.message.is_idle() {
-            let room = self.room;
+            let room = self.consumer.max_record_len();
             let guard = self.consumer.read_blocking()?;
             let len = guard.len();
             if len < room && len <= buf.len() {
@@ -465,6 +455,8 @@ impl ShmReceiver {
     /// [`Wait::Never`] and the next one is not there yet (what arrived stays).
     fn fill(&mut self, wait: Wait) -> Result<bool, Error> {
         let mut sender_dead = false;
+        // A record of the ring's largest size says more follow.
+        let room = self.consumer.max_record_len();
         while !self.message.is_ready() {
             let guard = match wait {
                 Wait::Never => self.consumer.try_read(),
@@ -476,15 +468,14 @@ impl ShmReceiver {
             let failed = match guard {
                 Ok(guard) => {
                     let len = guard.len();
-                    if len > self.room {
+                    if len > room {
                         return Err(Error::protocol(format!(
-                            "a record of {len} bytes, over the ring's largest of {}",
-                            self.room
+                            "a record of {len} bytes, over the ring's largest of {room}"
                         )));
                     }
                     guard.copy_to(self.message.spare(len)?);
                     guard.release();
-                    if len < self.room {
+                    if len < room {
                         self.message.finish();
                     }
                     continue;
