@@ -2,6 +2,12 @@
 //! a dead peer through the queue's wait loop, but `try_recv` and `try_send` never wait,
 //! and a killed peer never marks its side closed. So they ask the peer's segment claim
 //! (a system call) when they find nothing to do, at most once per liveness period.
+//!
+//! This sits here, not in the queue's own `try_*` calls, on purpose: a spinning SPSC
+//! consumer calls `try_read` tens of millions of times a second, and the clock reading
+//! this needs would be on that path (MPMC's try calls count misses instead, since they
+//! repair slots of dead peers anyway). The facade's non-blocking calls are where a
+//! program polls between other work, so that is where the question is asked.
 
 use std::time::{Duration, Instant};
 

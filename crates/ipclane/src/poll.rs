@@ -35,3 +35,25 @@ pub(crate) fn ready(
         }
     }
 }
+
+/// Receives with one deadline, `timeout` from now: `attempt` looks without waiting
+/// (`Ok(None)`: nothing whole yet, what arrived kept), and between looks the socket that
+/// `socket` names is polled for the time left, so a peer trickling a message in cannot
+/// stretch the wait. [`Error::Timeout`] when the time is up.
+pub(crate) fn recv_by<S, T>(
+    host: &mut S,
+    timeout: Duration,
+    socket: impl Fn(&S) -> std::os::fd::BorrowedFd<'_>,
+    mut attempt: impl FnMut(&mut S) -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        if let Some(got) = attempt(host)? {
+            return Ok(got);
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) || !ready(socket(host), PollFlags::IN, left)? {
+            return Err(Error::TIMEOUT);
+        }
+    }
+}

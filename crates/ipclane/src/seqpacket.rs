@@ -8,7 +8,7 @@
 //! stream.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rustix::event::PollFlags;
@@ -159,18 +159,7 @@ impl SeqReceiver {
     /// Bounded as a whole: a message of many packets cannot stretch the wait past
     /// `timeout` (what arrived of it stays).
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(msg) = self.try_recv()? {
-                return Ok(msg);
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero())
-                || !poll::ready(self.socket.as_fd(), PollFlags::IN, left)?
-            {
-                return Err(Error::TIMEOUT);
-            }
-        }
+        poll::recv_by(self, timeout, |r| r.socket.as_fd(), Self::try_recv)
     }
 
     /// A message if its packets are all there: a readable seqpacket socket holds a whole

@@ -2,8 +2,9 @@
 //! one descriptor for each direction (two descriptors of one socket), so that a sender
 //! and a receiver work from two threads at once.
 
+use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rustix::event::PollFlags;
@@ -95,18 +96,12 @@ impl StreamReceiver {
     /// Bounded as a whole: a frame trickling in cannot stretch the wait past `timeout`
     /// (what arrived of it stays buffered).
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(frame) = self.try_recv()? {
-                return Ok(frame);
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero())
-                || !poll::ready(self.frames.get_ref(), PollFlags::IN, left)?
-            {
-                return Err(Error::TIMEOUT);
-            }
-        }
+        poll::recv_by(
+            self,
+            timeout,
+            |r| r.frames.get_ref().as_fd(),
+            Self::try_recv,
+        )
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {

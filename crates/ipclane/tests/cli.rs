@@ -39,6 +39,15 @@ fn ipclane(args: &[&str]) -> Output {
         .expect("run ipclane")
 }
 
+/// Whether the list `key` of a gc report names `name`.
+fn names(report: &serde_json::Value, key: &str, name: &str) -> bool {
+    report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list {key} in {report}"))
+        .iter()
+        .any(|n| n == name)
+}
+
 fn json(args: &[&str]) -> serde_json::Value {
     let out = ipclane(args);
     assert!(
@@ -81,27 +90,13 @@ fn ls_inspect_and_gc_see_a_feed_live_and_then_dead() {
     publisher.kill();
     let path = format!("/dev/shm/ipclane.{}", name.0);
     let dry = json(&["gc", "--dry-run", "--json"]);
-    assert!(
-        dry["removed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n == name.0.as_str()),
-        "{dry}"
-    );
+    assert!(names(&dry, "removed", &name.0), "{dry}");
     assert!(
         std::path::Path::new(&path).exists(),
         "a dry run removes nothing"
     );
     let done = json(&["gc", "--json"]);
-    assert!(
-        done["removed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n == name.0.as_str()),
-        "{done}"
-    );
+    assert!(names(&done, "removed", &name.0), "{done}");
     assert!(!std::path::Path::new(&path).exists());
 }
 
@@ -127,20 +122,8 @@ fn a_live_publisher_is_never_collected() {
     let name = ShmName::new("cli-live");
     let publisher = Publisher::create(&name.0, PublishOptions::default()).unwrap();
     let done = json(&["gc", "--json"]);
-    assert!(
-        !done["removed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n == name.0.as_str())
-    );
-    assert!(
-        done["kept"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n == name.0.as_str())
-    );
+    assert!(!names(&done, "removed", &name.0));
+    assert!(names(&done, "kept", &name.0));
     drop(publisher);
 }
 
@@ -170,14 +153,7 @@ fn ls_lists_listeners_with_their_url_and_gc_removes_a_killed_ones_record() {
     let entry = find(&json(&["ls", "--json"])).expect("a killed listener's record stays");
     assert_eq!(entry["owner_alive"], false);
     let done = json(&["gc", "--json"]);
-    assert!(
-        done["removed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n == name.as_str()),
-        "{done}"
-    );
+    assert!(names(&done, "removed", &name), "{done}");
     assert!(find(&json(&["ls", "--json"])).is_none());
 }
 

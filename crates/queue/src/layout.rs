@@ -297,6 +297,16 @@ mod tests {
     }
 }
 
+/// Bytes a slotted structure needs: `capacity` slots of `stride` bytes (`None`: too large)
+/// after a control block of `offset` bytes; `usize::MAX` when that overflows, which no
+/// memory holds.
+pub(crate) fn slotted_len(offset: usize, stride: Option<usize>, capacity: usize) -> usize {
+    stride
+        .and_then(|s| s.checked_mul(capacity))
+        .and_then(|s| s.checked_add(offset))
+        .unwrap_or(usize::MAX)
+}
+
 /// Checks the parameters of a slotted structure (MPMC, broadcast): `capacity` a power of
 /// two of at least 2 slots, of at least one byte each.
 pub(crate) fn check_slots(capacity: usize, slot_size: usize) -> Result<(), QueueError> {

@@ -105,10 +105,7 @@ impl Broadcast {
 
     /// Bytes of memory a ring of `capacity` slots of `slot_size` bytes needs.
     pub fn required_len(capacity: usize, slot_size: usize) -> usize {
-        Self::slot_bytes(slot_size)
-            .and_then(|s| s.checked_mul(capacity))
-            .and_then(|s| s.checked_add(SLOTS_OFFSET))
-            .unwrap_or(usize::MAX)
+        crate::layout::slotted_len(SLOTS_OFFSET, Self::slot_bytes(slot_size), capacity)
     }
 
     /// Writes an empty ring into `memory`, which nobody else may use yet. `slot_size` is

@@ -151,10 +151,7 @@ impl MpmcQueue {
 
     /// Bytes of memory a queue of `capacity` slots of `slot_size` bytes needs.
     pub fn required_len(capacity: usize, slot_size: usize) -> usize {
-        stride(slot_size)
-            .and_then(|s| s.checked_mul(capacity))
-            .and_then(|s| s.checked_add(SLOTS_OFFSET))
-            .unwrap_or(usize::MAX)
+        crate::layout::slotted_len(SLOTS_OFFSET, stride(slot_size), capacity)
     }
 
     /// Writes an empty queue into `memory`, which nobody else may use yet.
