@@ -28,6 +28,22 @@ pub trait Recv {
     fn waits(&self) -> u64;
 }
 
+impl<T: Send + ?Sized> Send for Box<T> {
+    fn send(&mut self, message: &[u8]) {
+        (**self).send(message);
+    }
+}
+
+impl<T: Recv + ?Sized> Recv for Box<T> {
+    fn recv(&mut self, buf: &mut [u8]) -> usize {
+        (**self).recv(buf)
+    }
+
+    fn waits(&self) -> u64 {
+        (**self).waits()
+    }
+}
+
 /// The sequence number of the message an echo sends first, once both its ends are
 /// attached: a receiver that attaches late (a broadcast reader sees only what is written
 /// after it attached) must not miss the first ping.

@@ -25,6 +25,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod broadcast;
+pub mod compare;
 pub mod cpu;
 pub mod endpoint;
 pub mod facade;
@@ -37,6 +38,7 @@ mod named;
 pub mod peer;
 pub mod queue_targets;
 pub mod raw;
+pub mod raw_io;
 pub mod spsc;
 pub mod stats;
 pub mod turns;

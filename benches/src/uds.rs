@@ -8,9 +8,7 @@ use std::os::unix::net::UnixStream;
 use ipclane::uds::{FramedStream, Listener, UdsAddr, connect};
 
 use crate::endpoint::{Recv, Send};
-
-/// Read-ahead of the raw receiver, as the framed one reads ahead into its decode buffer.
-const RAW_READ_AHEAD: usize = 64 << 10;
+use crate::raw_io::{READ_AHEAD, RawRead, RawWrite};
 
 /// Which side of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,13 +89,10 @@ pub fn ends(stream: UnixStream, mode: Mode) -> (Box<dyn Sender>, Box<dyn Receive
             Box::new(Framed(FramedStream::new(stream))),
             Box::new(Framed(FramedStream::new(other))),
         ),
-        Mode::Raw => (
-            Box::new(RawSend(stream)),
-            Box::new(RawRecv(BufReader::with_capacity(RAW_READ_AHEAD, other))),
-        ),
+        Mode::Raw => (Box::new(RawWrite(stream)), Box::new(RawRead::new(other))),
         Mode::RawWire => (
             Box::new(WireSend(stream, Vec::new())),
-            Box::new(WireRecv(BufReader::with_capacity(RAW_READ_AHEAD, other))),
+            Box::new(WireRecv(BufReader::with_capacity(READ_AHEAD, other))),
         ),
     }
 }
@@ -111,22 +106,6 @@ impl<T: Send + std::marker::Send> Sender for T {}
 pub trait Receiver: Recv + std::marker::Send {}
 
 impl<T: Recv + std::marker::Send> Receiver for T {}
-
-impl Send for Box<dyn Sender> {
-    fn send(&mut self, message: &[u8]) {
-        (**self).send(message);
-    }
-}
-
-impl Recv for Box<dyn Receiver> {
-    fn recv(&mut self, buf: &mut [u8]) -> usize {
-        (**self).recv(buf)
-    }
-
-    fn waits(&self) -> u64 {
-        (**self).waits()
-    }
-}
 
 /// Frames: each message one `write_frame`, each read one `read_frame_into` the
 /// receiver's buffer (from the read-ahead, or from the socket in place for a large
@@ -149,31 +128,6 @@ impl Recv for Framed {
     }
 
     /// Not counted: a blocking read does not say whether it waited.
-    fn waits(&self) -> u64 {
-        0
-    }
-}
-
-/// Raw writes of the payload alone.
-#[derive(Debug)]
-struct RawSend(UnixStream);
-
-impl Send for RawSend {
-    fn send(&mut self, message: &[u8]) {
-        self.0.write_all(message).expect("write");
-    }
-}
-
-/// Raw reads of exactly the receiver's buffer (the message size, known to both sides).
-#[derive(Debug)]
-struct RawRecv(BufReader<UnixStream>);
-
-impl Recv for RawRecv {
-    fn recv(&mut self, buf: &mut [u8]) -> usize {
-        self.0.read_exact(buf).expect("read a whole message");
-        buf.len()
-    }
-
     fn waits(&self) -> u64 {
         0
     }

@@ -1,0 +1,969 @@
+//! The report folder of a comparison run: `report.md` (the machine, its floors, every
+//! table, the targets and the charts), `results.json` (the [`Results`] themselves) and
+//! the SVG charts; and the formatting helpers the console table shares with it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::charts;
+use super::results::{Family, FloorSpan, Percentiles, Results, Row};
+
+/// Writes `report.md`, `results.json` and the charts into `dir` (created if missing);
+/// returns the paths written: `report.md`, `results.json`, then the charts.
+pub fn write(results: &Results, dir: &Path) -> io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| naming(e, dir))?;
+    let charts = charts::write_all(results, dir)?;
+    let report = dir.join("report.md");
+    std::fs::write(&report, markdown(results, &charts)).map_err(|e| naming(e, &report))?;
+    let json = dir.join("results.json");
+    write_json(results, &json)?;
+    let mut paths = vec![report, json];
+    paths.extend(charts.iter().map(|chart| dir.join(chart)));
+    Ok(paths)
+}
+
+/// `results.json` alone, to `path` (for `--json FILE`): the [`Results`], pretty-printed.
+///
+/// JSON has no NaN or infinity: serde_json writes such a value as `null`.
+pub fn write_json(results: &Results, path: &Path) -> io::Result<()> {
+    let mut json = serde_json::to_string_pretty(results)
+        .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+    json.push('\n');
+    std::fs::write(path, json).map_err(|e| naming(e, path))
+}
+
+/// The error, with the path it concerns in its message.
+fn naming(error: io::Error, path: &Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+/// The markdown of report.md (a pure function, so tests can read it); `charts` are the
+/// chart files written beside it, embedded in that order.
+pub fn markdown(results: &Results, charts: &[String]) -> String {
+    let mut out = String::new();
+    out.push_str("# ipclane: IPC transports compared\n\n");
+    machine(&mut out, results);
+    floors(&mut out, results);
+    rows(&mut out, &results.rows);
+    blocking(&mut out, results);
+    fanout(&mut out, results);
+    proxy(&mut out, results);
+    targets(&mut out, results);
+    if !charts.is_empty() {
+        out.push_str("## Charts\n\n");
+        for chart in charts {
+            let name = chart.strip_suffix(".svg").unwrap_or(chart);
+            out.push_str(&format!("![{name}]({chart})\n\n"));
+        }
+    }
+    out.push_str(METHOD);
+    out
+}
+
+/// How the figures were measured: the closing paragraph.
+const METHOD: &str = "## How these figures were measured\n\n\
+Every message was written whole by its sender and read and checked whole by its receiver \
+(its stamp and every byte of its payload), on every row, raw baselines, ipclane and peers \
+alike. The two ends (or the publisher and its subscribers, or client, sidecar and backend) \
+were real processes, placed as the machine header says. One-way latency is half of each \
+ping-pong round trip; throughput is a stream of messages sent back to back; CPU is the CPU \
+time of all processes of a measurement. The cache-line floor was measured just before and \
+just after every row; a row during which it moved by more than 25% was run again, a \
+bounded number of times, and a ratio between two rows is given only when both were \
+measured on a settled floor.\n";
+
+/// The title's warning and the machine header.
+fn machine(out: &mut String, results: &Results) {
+    let machine = &results.machine;
+    if machine.quick {
+        out.push_str(
+            "> **Quick run: it checks integrity, and its figures are not to be quoted.**\n\n",
+        );
+    }
+    out.push_str("## Machine\n\n");
+    if !machine.cpu.is_empty() {
+        out.push_str(&format!("- CPU: {}\n", machine.cpu));
+    }
+    out.push_str(&format!("- CPUs available: {}\n", machine.cpus));
+    if !machine.kernel.is_empty() {
+        out.push_str(&format!("- Kernel: {}\n", machine.kernel));
+    }
+    if !machine.placement.is_empty() {
+        out.push_str(&format!("- Placement: {}\n", machine.placement));
+    }
+    if !machine.command.is_empty() {
+        out.push_str(&format!("- Command: {}\n", code(&machine.command)));
+    }
+    if machine.started_unix > 0 {
+        out.push_str(&format!(
+            "- Started: {} UTC\n",
+            utc_minute(machine.started_unix)
+        ));
+    }
+    out.push_str(&format!("- Run time: {:.0} s\n\n", machine.seconds));
+}
+
+/// The machine's floors.
+fn floors(out: &mut String, results: &Results) {
+    let floors = &results.floors;
+    let cache_line = floors.cache_line_ns.is_finite() && floors.cache_line_ns > 0.0;
+    if !cache_line && floors.wake_cross_cpu.is_none() && floors.wake_same_cpu.is_none() {
+        return;
+    }
+    out.push_str("## Floors\n\n");
+    if cache_line {
+        out.push_str(&format!(
+            "- One cache line from one CPU to the other, one-way: {} (at the start of the \
+             run; the tables give it again before and after each row)\n",
+            duration(floors.cache_line_ns)
+        ));
+    }
+    let wake = |out: &mut String, what: &str, p: &Option<Percentiles>| {
+        if let Some(p) = p {
+            out.push_str(&format!(
+                "- Futex wake-up of a process sleeping on {what}, one-way: p50 {}, p99 {}\n",
+                duration(p.p50),
+                duration(p.p99)
+            ));
+        }
+    };
+    wake(out, "the other CPU", &floors.wake_cross_cpu);
+    wake(out, "the same CPU", &floors.wake_same_cpu);
+    if let (Some(cross), Some(same)) = (floors.wake_cross_cpu, floors.wake_same_cpu) {
+        out.push_str(
+            "\nThe two wake-ups can differ by orders of magnitude on a virtual machine, \
+             where waking a vCPU that went idle goes through the hypervisor; an \
+             event-driven transport cannot beat the one its processes meet",
+        );
+        match ratio(cross.p50, same.p50) {
+            Some(r) => out.push_str(&format!(
+                ". Here the cross-CPU p50 is {} the same-CPU p50.\n",
+                times(r)
+            )),
+            None => out.push_str(".\n"),
+        }
+    }
+    out.push('\n');
+}
+
+/// The main table: one table per message size, one line per transport.
+fn rows(out: &mut String, rows: &[Row]) {
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Latency and throughput\n\n\
+         One table per message size. Latency is one-way; msg/s and MB/s are those of a \
+         stream; CPU is CPU seconds of both processes per million messages. \"vs baseline\" \
+         is the p50 latency (lower is better) and the msg/s (higher is better) over those \
+         of the raw baseline named; \"vs iceoryx2\" is the p50 over iceoryx2's. The floor \
+         is the cache line's one-way ns before→after the ping-pong / the stream.\n\n",
+    );
+    let mut sizes: Vec<usize> = rows.iter().map(|row| row.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut moved = false;
+    let mut retried = false;
+    for size_bytes in sizes {
+        out.push_str(&format!("### {} messages\n\n", size(size_bytes)));
+        let lines: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|row| row.size == size_bytes)
+            .map(|row| {
+                let spans = [row.latency_floor, row.stream_floor];
+                moved |= spans.iter().flatten().any(|span| !span.settled);
+                retried |= spans.iter().flatten().any(|span| span.attempts > 1);
+                let latency = row.latency;
+                let stream = row.stream;
+                vec![
+                    row.transport.clone(),
+                    family(row.family).to_owned(),
+                    latency.map_or_else(dash, |p| duration(p.p50)),
+                    latency.map_or_else(dash, |p| duration(p.p99)),
+                    latency.map_or_else(dash, |p| duration(p.p999)),
+                    latency.map_or_else(dash, |p| duration(p.max)),
+                    stream.map_or_else(dash, |s| rate(s.messages_per_sec)),
+                    stream.map_or_else(dash, |s| significant(s.mb_per_sec)),
+                    stream.map_or_else(dash, |s| significant(s.cpu_s_per_million)),
+                    versus_baseline(row),
+                    row.latency_vs_iceoryx2.map_or_else(dash, times),
+                    floor_pair(row.latency_floor, row.stream_floor),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "transport",
+                "family",
+                "p50",
+                "p99",
+                "p99.9",
+                "max",
+                "msg/s",
+                "MB/s",
+                "CPU s/M msgs",
+                "vs baseline",
+                "vs iceoryx2",
+                "floor before→after, ns",
+            ],
+            &lines,
+        );
+    }
+    footnotes(out, moved, retried);
+}
+
+/// Footnotes of the marks in floor columns.
+fn footnotes(out: &mut String, moved: bool, retried: bool) {
+    if moved {
+        out.push_str(
+            "† The floor moved by more than 25% around this measurement on every attempt: \
+             its figures are shown, but no ratio is computed from them.\n\n",
+        );
+    }
+    if retried {
+        out.push_str(
+            "(n tries): the floor moved during the earlier attempts, and the row was run \
+             again.\n\n",
+        );
+    }
+}
+
+/// The "vs baseline" cell: "p50 x1.07, msg/s x0.95 (raw mailbox)".
+fn versus_baseline(row: &Row) -> String {
+    let Some(baseline) = &row.baseline else {
+        return dash();
+    };
+    let mut parts = Vec::new();
+    if let Some(r) = row.latency_vs_baseline {
+        parts.push(format!("p50 {}", times(r)));
+    }
+    if let Some(r) = row.stream_vs_baseline {
+        parts.push(format!("msg/s {}", times(r)));
+    }
+    if parts.is_empty() {
+        format!("not compared ({baseline})")
+    } else {
+        format!("{} ({baseline})", parts.join(", "))
+    }
+}
+
+/// Blocking transports: a steady stream, and idle.
+fn blocking(out: &mut String, results: &Results) {
+    if results.blocking.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Blocking transports: a steady stream, and idle\n\n\
+         Latency is one-way, of messages sent one per period; idle CPU is that of both \
+         processes while nothing is sent, in percent of one CPU.\n\n",
+    );
+    let lines: Vec<Vec<String>> = results
+        .blocking
+        .iter()
+        .map(|row| {
+            vec![
+                row.transport.clone(),
+                family(row.family).to_owned(),
+                size(row.size),
+                duration(row.period_ns as f64),
+                duration(row.steady.p50),
+                duration(row.steady.p99),
+                duration(row.steady.max),
+                format!("{:.2} %", row.idle_cpu_percent),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "transport",
+            "family",
+            "size",
+            "period",
+            "steady p50",
+            "steady p99",
+            "steady max",
+            "idle CPU",
+        ],
+        &lines,
+    );
+}
+
+/// One publisher, N subscriber processes.
+fn fanout(out: &mut String, results: &Results) {
+    if results.fanout.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Fan-out: one publisher, N subscriber processes\n\n\
+         Latency is one-way, per subscriber, all subscribers' latencies together; worst \
+         p99 is the worst subscriber's; delivered is summed over subscribers; missed \
+         counts messages published that some subscriber never saw.\n\n",
+    );
+    // Each transport's rows together, by subscriber count.
+    let mut order: Vec<&str> = Vec::new();
+    for row in &results.fanout {
+        if !order.contains(&row.transport.as_str()) {
+            order.push(&row.transport);
+        }
+    }
+    let mut sorted: Vec<_> = results.fanout.iter().collect();
+    sorted.sort_by_key(|row| {
+        let rank = order.iter().position(|t| *t == row.transport);
+        (rank, row.size, row.subscribers)
+    });
+    let mut moved = false;
+    let mut retried = false;
+    let lines: Vec<Vec<String>> = sorted
+        .into_iter()
+        .map(|row| {
+            moved |= !row.floor.settled;
+            retried |= row.floor.attempts > 1;
+            let expected = row.published.saturating_mul(row.subscribers as u64);
+            let missed = if row.missed > 0 && expected > 0 {
+                format!(
+                    "{} ({:.3} %)",
+                    row.missed,
+                    row.missed as f64 * 100.0 / expected as f64
+                )
+            } else {
+                row.missed.to_string()
+            };
+            vec![
+                row.transport.clone(),
+                family(row.family).to_owned(),
+                size(row.size),
+                row.subscribers.to_string(),
+                duration(row.latency.p50),
+                duration(row.latency.p99),
+                duration(row.worst_p99_ns),
+                rate(row.delivered_per_sec),
+                significant(row.publisher_cpu_s_per_million),
+                missed,
+                floor(&row.floor),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "transport",
+            "family",
+            "size",
+            "subscribers",
+            "p50",
+            "p99",
+            "worst p99",
+            "delivered",
+            "publisher CPU s/M",
+            "missed",
+            "floor before→after, ns",
+        ],
+        &lines,
+    );
+    footnotes(out, moved, retried);
+}
+
+/// A request through a local proxy.
+fn proxy(out: &mut String, results: &Results) {
+    if results.proxy.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Proxy: client → sidecar → backend\n\n\
+         The client's round trip through the sidecar to the backend and back, both hops \
+         over the transport named; CPU is that of the three processes per million \
+         requests.\n\n",
+    );
+    let mut moved = false;
+    let mut retried = false;
+    let lines: Vec<Vec<String>> = results
+        .proxy
+        .iter()
+        .map(|row| {
+            moved |= !row.floor.settled;
+            retried |= row.floor.attempts > 1;
+            vec![
+                row.transport.clone(),
+                size(row.size),
+                duration(row.round_trip.p50),
+                duration(row.round_trip.p99),
+                duration(row.round_trip.p999),
+                duration(row.round_trip.max),
+                significant(row.cpu_s_per_million),
+                floor(&row.floor),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "transport",
+            "size",
+            "round trip p50",
+            "p99",
+            "p99.9",
+            "max",
+            "CPU s/M requests",
+            "floor before→after, ns",
+        ],
+        &lines,
+    );
+    footnotes(out, moved, retried);
+}
+
+/// The targets, one PASS or FAIL line each.
+fn targets(out: &mut String, results: &Results) {
+    if results.targets.is_empty() {
+        return;
+    }
+    let held = results.targets.iter().filter(|t| t.pass).count();
+    out.push_str(&format!(
+        "## Targets\n\n{held} of {} held.\n\n",
+        results.targets.len()
+    ));
+    for target in &results.targets {
+        let verdict = if target.pass { "PASS" } else { "FAIL" };
+        let measured = match target.ratio {
+            Some(r) => times(r),
+            None => "not computed (no two rows on a settled floor)".to_owned(),
+        };
+        out.push_str(&format!(
+            "- **{verdict}** {}: {measured}\n",
+            cell(&target.check)
+        ));
+    }
+    out.push('\n');
+}
+
+/// A markdown table: header, separator, one line per row.
+fn table(out: &mut String, header: &[&str], lines: &[Vec<String>]) {
+    out.push_str(&format!("| {} |\n", header.join(" | ")));
+    out.push_str(&format!("|{}\n", " --- |".repeat(header.len())));
+    for line in lines {
+        let cells: Vec<String> = line.iter().map(|c| cell(c)).collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out.push('\n');
+}
+
+/// Text safe in a table cell or a list line: pipes escaped, line breaks as spaces.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Inline code, fenced with more backticks than the text holds in a row.
+fn code(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if longest > 0 {
+        format!("{fence} {text} {fence}")
+    } else {
+        format!("{fence}{text}{fence}")
+    }
+}
+
+/// The table's mark for a missing value.
+fn dash() -> String {
+    "–".to_owned()
+}
+
+/// The family as the tables name it.
+fn family(family: Family) -> &'static str {
+    match family {
+        Family::Ipclane => "ipclane",
+        Family::Raw => "raw",
+        Family::Peer => "peer",
+    }
+}
+
+/// Both floors of a row, ping-pong then stream: "45→46 / 45→47".
+fn floor_pair(latency: Option<FloorSpan>, stream: Option<FloorSpan>) -> String {
+    match (latency, stream) {
+        (None, None) => dash(),
+        (Some(l), None) => floor(&l),
+        (None, Some(s)) => format!("– / {}", floor(&s)),
+        (Some(l), Some(s)) => format!("{} / {}", floor(&l), floor(&s)),
+    }
+}
+
+/// One floor span: "45→46", "45→80†" when it moved, "(3 tries)" after retries.
+fn floor(span: &FloorSpan) -> String {
+    let mut text = format!("{:.0}→{:.0}", span.before_ns, span.after_ns);
+    if !span.settled {
+        text.push('†');
+    }
+    if span.attempts > 1 {
+        text.push_str(&format!(" ({} tries)", span.attempts));
+    }
+    text
+}
+
+/// A ratio as the tables write it: "x1.07".
+fn times(ratio: f64) -> String {
+    if ratio.is_finite() {
+        format!("x{ratio:.2}")
+    } else {
+        dash()
+    }
+}
+
+/// `a / b` when both are finite and `b` is positive.
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (a.is_finite() && b.is_finite() && b > 0.0).then(|| a / b)
+}
+
+/// A number to three significant figures ("0.0123", "1.23", "456", "12345").
+fn significant(value: f64) -> String {
+    if !value.is_finite() {
+        return dash();
+    }
+    if value == 0.0 {
+        return "0".to_owned();
+    }
+    let mut exponent = value.abs().log10().floor() as i32;
+    // 0.9996 rounds up to 1.00, not 1.000: one more digit before the point.
+    if (value.abs() / 10f64.powi(exponent - 2)).round() >= 1000.0 {
+        exponent += 1;
+    }
+    let decimals = usize::try_from(2 - exponent).unwrap_or(0).min(9);
+    format!("{value:.decimals$}")
+}
+
+/// A duration given in nanoseconds, human-readably: ns below 10 µs ("152 ns"), µs
+/// below 10 ms ("55.0 µs"), ms above ("12.3 ms"); "–" when not a number.
+pub fn duration(ns: f64) -> String {
+    if !ns.is_finite() {
+        return dash();
+    }
+    let magnitude = ns.abs();
+    if magnitude < 10_000.0 {
+        format!("{ns:.0} ns")
+    } else if magnitude < 10_000_000.0 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{:.1} ms", ns / 1e6)
+    }
+}
+
+/// A size in bytes: "64 B", "1 KiB", "64 KiB", "1 MiB"; "1.5 KiB" when not a whole
+/// number of units.
+pub fn size(bytes: usize) -> String {
+    const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return if bytes.is_multiple_of(unit) {
+                format!("{} {name}", bytes / unit)
+            } else {
+                format!("{:.1} {name}", bytes as f64 / unit as f64)
+            };
+        }
+    }
+    format!("{bytes} B")
+}
+
+/// A rate per second to three significant figures: "1.23 M/s", "456 k/s", "12.0 /s";
+/// "–" when not a number.
+pub fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() {
+        return dash();
+    }
+    const UNITS: [(f64, &str); 4] = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")];
+    let magnitude = per_sec.abs();
+    for (index, (unit, name)) in UNITS.iter().enumerate() {
+        if magnitude >= *unit || index == UNITS.len() - 1 {
+            let scaled = per_sec / unit;
+            let text = significant(scaled);
+            // 999_999 rounds to "1000": written in the next unit up.
+            if text.trim_start_matches('-').starts_with("1000") && index > 0 {
+                let (up, up_name) = UNITS[index - 1];
+                return format!("{} {up_name}/s", significant(per_sec / up));
+            }
+            return format!("{text} {name}/s");
+        }
+    }
+    dash()
+}
+
+/// Seconds since the Unix epoch as "YYYY-MM-DD HH:MM" (UTC).
+fn utc_minute(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX / 2);
+    let minutes = unix % 86_400 / 60;
+    // Days to a civil date (the proleptic Gregorian calendar), after Howard Hinnant.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::compare::results::{
+        BlockingRow, FanoutRow, Floors, Machine, ProxyRow, Target, Throughput,
+    };
+
+    fn percentiles(p50: f64) -> Percentiles {
+        Percentiles {
+            p50,
+            p99: p50 * 2.5,
+            p999: p50 * 4.0,
+            max: p50 * 20.0,
+            count: 10_000,
+        }
+    }
+
+    fn span(settled: bool, attempts: usize) -> FloorSpan {
+        FloorSpan {
+            before_ns: 45.0,
+            after_ns: if settled { 47.0 } else { 80.0 },
+            settled,
+            attempts,
+        }
+    }
+
+    fn row(transport: &str, family: Family, size: usize, p50: f64, rate: f64) -> Row {
+        Row {
+            transport: transport.to_owned(),
+            family,
+            size,
+            latency: Some(percentiles(p50)),
+            latency_floor: Some(span(true, 1)),
+            stream: Some(Throughput {
+                messages: 100_000,
+                messages_per_sec: rate,
+                mb_per_sec: rate * size as f64 / 1e6,
+                cpu_s_per_million: 2e6 / rate,
+            }),
+            stream_floor: Some(span(true, 1)),
+            baseline: None,
+            latency_vs_baseline: None,
+            stream_vs_baseline: None,
+            latency_vs_iceoryx2: None,
+        }
+    }
+
+    /// A run with rows of the three families at four sizes, a fan-out of two
+    /// transports, a proxy row, a blocking row and two targets.
+    pub(crate) fn sample() -> Results {
+        let mut rows = Vec::new();
+        for (i, size) in [64usize, 1024, 65536, 1 << 20].into_iter().enumerate() {
+            let scale = (1 << (3 * i)) as f64;
+            let mut ipclane = row(
+                "ipclane shm busy-poll",
+                Family::Ipclane,
+                size,
+                160.0 * scale,
+                4e6 / scale,
+            );
+            ipclane.baseline = Some("raw mailbox".to_owned());
+            ipclane.latency_vs_baseline = Some(1.07);
+            ipclane.stream_vs_baseline = Some(0.95);
+            ipclane.latency_vs_iceoryx2 = Some(0.8);
+            let mut raw = row(
+                "raw mailbox",
+                Family::Raw,
+                size,
+                150.0 * scale,
+                4.2e6 / scale,
+            );
+            let peer = row(
+                "iceoryx2 busy-poll",
+                Family::Peer,
+                size,
+                200.0 * scale,
+                3e6 / scale,
+            );
+            if size == 65536 {
+                // A floor that moved: no ratio for this size.
+                raw.stream_floor = Some(span(false, 3));
+                ipclane.stream_vs_baseline = None;
+            }
+            rows.extend([ipclane, raw, peer]);
+        }
+        let mut fanout = Vec::new();
+        for (transport, family) in [
+            ("ipclane broadcast", Family::Ipclane),
+            ("iceoryx2 pub-sub", Family::Peer),
+        ] {
+            for subscribers in [1usize, 2, 4] {
+                let p50 = 300.0 * subscribers as f64;
+                fanout.push(FanoutRow {
+                    transport: transport.to_owned(),
+                    family,
+                    subscribers,
+                    size: 64,
+                    published: 100_000,
+                    latency: percentiles(p50),
+                    worst_p99_ns: p50 * 3.0,
+                    delivered_per_sec: 1e6 * subscribers as f64,
+                    publisher_cpu_s_per_million: 0.4,
+                    missed: if family == Family::Peer { 12 } else { 0 },
+                    floor: span(true, 1),
+                });
+            }
+        }
+        Results {
+            machine: Machine {
+                cpu: "AMD EPYC 7B13 64-Core Processor".to_owned(),
+                cpus: 2,
+                kernel: "6.1.0-18-cloud-amd64".to_owned(),
+                placement: "pinned to CPUs 0 and 1".to_owned(),
+                command: "ipclane-bench --out report".to_owned(),
+                started_unix: 1_700_000_000,
+                seconds: 312.4,
+                quick: false,
+            },
+            floors: Floors {
+                cache_line_ns: 45.3,
+                wake_cross_cpu: Some(percentiles(40_000.0)),
+                wake_same_cpu: Some(percentiles(2_000.0)),
+            },
+            rows,
+            blocking: vec![BlockingRow {
+                transport: "ipclane shm event-driven".to_owned(),
+                family: Family::Ipclane,
+                size: 64,
+                period_ns: 1_000_000,
+                steady: percentiles(45_000.0),
+                idle_cpu_percent: 0.02,
+            }],
+            fanout,
+            proxy: vec![ProxyRow {
+                transport: "ipclane unix proxy".to_owned(),
+                size: 1024,
+                round_trip: percentiles(30_000.0),
+                cpu_s_per_million: 25.0,
+                floor: span(true, 2),
+            }],
+            targets: vec![
+                Target {
+                    check: "ipclane shm busy-poll p50 <= 1.3x raw mailbox at 64 B".to_owned(),
+                    ratio: Some(1.07),
+                    pass: true,
+                },
+                Target {
+                    check: "ipclane shm busy-poll msg/s >= 0.9x raw mailbox at 64 KiB".to_owned(),
+                    ratio: None,
+                    pass: false,
+                },
+            ],
+        }
+    }
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        std::env::temp_dir().join(format!(
+            "ipclane-bench-report-{name}-{}-{nanos}",
+            std::process::id()
+        ))
+    }
+
+    #[test]
+    fn write_makes_the_folder() {
+        let results = sample();
+        let dir = fresh_dir("write").join("nested");
+        let paths = write(&results, &dir).unwrap();
+        let names: Vec<String> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "report.md",
+            "results.json",
+            "latency.svg",
+            "throughput.svg",
+            "fanout.svg",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+            assert!(dir.join(name).is_file(), "{name}");
+        }
+        for path in &paths {
+            assert!(path.is_file(), "{}", path.display());
+        }
+        for (chart, transports) in [
+            (
+                "latency.svg",
+                results
+                    .rows
+                    .iter()
+                    .map(|r| r.transport.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "throughput.svg",
+                results.rows.iter().map(|r| r.transport.as_str()).collect(),
+            ),
+            (
+                "fanout.svg",
+                results
+                    .fanout
+                    .iter()
+                    .map(|r| r.transport.as_str())
+                    .collect(),
+            ),
+        ] {
+            let svg = std::fs::read_to_string(dir.join(chart)).unwrap();
+            assert!(
+                svg.starts_with("<svg") || svg.starts_with("<?xml"),
+                "{chart}"
+            );
+            for transport in transports {
+                assert!(svg.contains(transport), "{transport} in {chart}");
+            }
+        }
+        let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(report.contains("![latency](latency.svg)"));
+        assert!(report.contains("![fanout](fanout.svg)"));
+
+        let json = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        let back: Results = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.rows.len(), results.rows.len());
+        assert_eq!(back.fanout.len(), results.fanout.len());
+        assert_eq!(back.machine.cpu, results.machine.cpu);
+        assert_eq!(back.rows[0].family, Family::Ipclane);
+
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn write_json_names_the_path_on_error() {
+        let path = fresh_dir("missing").join("results.json");
+        let error = write_json(&sample(), &path).unwrap_err();
+        assert!(error.to_string().contains("results.json"), "{error}");
+    }
+
+    #[test]
+    fn markdown_holds_the_run() {
+        let mut results = sample();
+        let md = markdown(&results, &["latency.svg".to_owned()]);
+        assert!(md.contains("AMD EPYC 7B13 64-Core Processor"));
+        assert!(md.contains("2023-11-14 22:13 UTC"));
+        for transport in results
+            .rows
+            .iter()
+            .map(|r| &r.transport)
+            .chain(results.fanout.iter().map(|r| &r.transport))
+            .chain(results.blocking.iter().map(|r| &r.transport))
+            .chain(results.proxy.iter().map(|r| &r.transport))
+        {
+            assert!(md.contains(transport.as_str()), "{transport}");
+        }
+        assert!(
+            md.contains("- **PASS** ipclane shm busy-poll p50 <= 1.3x raw mailbox at 64 B: x1.07")
+        );
+        assert!(md.contains("- **FAIL** ipclane shm busy-poll msg/s >= 0.9x"));
+        assert!(md.contains("1 of 2 held."));
+        assert!(md.contains("p50 x1.07, msg/s x0.95 (raw mailbox)"));
+        assert!(md.contains("45→80†"));
+        assert!(md.contains("(3 tries)"));
+        assert!(md.contains("![latency](latency.svg)"));
+        assert!(!md.contains("![fanout]"));
+        assert!(md.contains("### 64 B messages"));
+        assert!(md.contains("### 1 MiB messages"));
+        assert!(md.contains("12 (0.012 %)"));
+        assert!(md.contains("x20.00 the same-CPU p50"));
+        assert!(md.contains("real processes"));
+        assert!(!md.contains("Quick run"));
+        // Every table line is well-formed: as many cells as its header.
+        let mut columns = None;
+        for line in md.lines() {
+            if line.starts_with('|') {
+                let cells = line.matches(" |").count();
+                assert!(line.ends_with('|'), "{line}");
+                match columns {
+                    None => columns = Some(cells),
+                    Some(n) => assert_eq!(n, cells, "{line}"),
+                }
+            } else {
+                columns = None;
+            }
+        }
+
+        results.machine.quick = true;
+        let md = markdown(&results, &[]);
+        assert!(md.contains("**Quick run: it checks integrity"));
+        assert!(!md.contains("## Charts"));
+    }
+
+    #[test]
+    fn empty_sections_are_left_out() {
+        let md = markdown(&Results::default(), &[]);
+        for section in [
+            "## Floors",
+            "## Latency",
+            "## Blocking",
+            "## Fan-out",
+            "## Proxy",
+            "## Targets",
+            "## Charts",
+            "Started",
+        ] {
+            assert!(!md.contains(section), "{section}");
+        }
+        assert!(md.contains("## Machine"));
+        assert!(md.contains("## How these figures were measured"));
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(duration(152.0), "152 ns");
+        assert_eq!(duration(9_999.0), "9999 ns");
+        assert_eq!(duration(10_000.0), "10.0 µs");
+        assert_eq!(duration(55_000.0), "55.0 µs");
+        assert_eq!(duration(12_345_678.0), "12.3 ms");
+        assert_eq!(duration(f64::NAN), "–");
+        assert_eq!(size(64), "64 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1024), "1 KiB");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(65536), "64 KiB");
+        assert_eq!(size(1 << 20), "1 MiB");
+        assert_eq!(size(1 << 30), "1 GiB");
+        assert_eq!(rate(1_234_567.0), "1.23 M/s");
+        assert_eq!(rate(456_000.0), "456 k/s");
+        assert_eq!(rate(999_999.0), "1.00 M/s");
+        assert_eq!(rate(12.0), "12.0 /s");
+        assert_eq!(rate(0.0), "0 /s");
+        assert_eq!(rate(2.5e9), "2.50 G/s");
+        assert_eq!(significant(0.012_34), "0.0123");
+        assert_eq!(significant(456.7), "457");
+        assert_eq!(significant(0.999_9), "1.00");
+        assert_eq!(significant(9.996), "10.0");
+        assert_eq!(times(1.066), "x1.07");
+        assert_eq!(code("a `b`"), "`` a `b` ``");
+        assert_eq!(cell("a|b"), "a\\|b");
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00");
+        assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc_minute(1_700_000_000), "2023-11-14 22:13");
+        assert_eq!(utc_minute(4_107_542_399), "2100-02-28 23:59");
+    }
+}

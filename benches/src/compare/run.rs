@@ -1,0 +1,300 @@
+//! One run of the comparison: the floors, then every row, with a progress bar; the
+//! results assembled with their ratios.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::cli::Args;
+use super::drive::Timing;
+use super::fanout::{self, Feed};
+use super::machine::{self, percentiles};
+use super::proxy;
+use super::results::{BlockingRow, FanoutRow, FloorSpan, ProxyRow, Results, Row, Throughput};
+use super::rows::{Bench, STEADY_PERIOD};
+use super::targets;
+use super::transport::Transport;
+use crate::cpu;
+use crate::endpoint::Stream;
+use crate::floor::{self, Floor, OnFloor};
+use crate::peer::Launcher;
+
+/// How far apart two rows' floors may be for a ratio between them to mean something.
+const SAME_FLOOR: f64 = floor::SETTLED;
+
+/// The floor span of a measurement.
+fn span<T>(on: &OnFloor<T>) -> FloorSpan {
+    let ns = |d: Duration| d.as_nanos() as f64;
+    FloorSpan {
+        before_ns: ns(on.floor.before),
+        after_ns: ns(on.floor.after),
+        settled: on.settled(),
+        attempts: on.attempts,
+    }
+}
+
+/// Whether two rows sat on the same floor: each held still, and their floors agree.
+pub fn same_floor(a: &FloorSpan, b: &FloorSpan) -> bool {
+    let mean = |f: &FloorSpan| Floor {
+        before: Duration::from_secs_f64((f.before_ns + f.after_ns) / 2e9),
+        after: Duration::from_secs_f64((f.before_ns + f.after_ns) / 2e9),
+    };
+    let joint = Floor {
+        before: mean(a).before,
+        after: mean(b).before,
+    };
+    a.settled && b.settled && joint.moved() <= SAME_FLOOR
+}
+
+/// The work a run does, counted for its progress bar.
+struct Plan {
+    transports: Vec<Transport>,
+    sizes: Vec<usize>,
+    subscribers: Vec<usize>,
+    feeds: Vec<Feed>,
+    proxies: Vec<Transport>,
+    blocking: Vec<Transport>,
+}
+
+impl Plan {
+    fn new(args: &Args, transports: Vec<Transport>) -> Self {
+        let has = |t: Transport| transports.contains(&t);
+        let runs = |w: &str| args.runs(w);
+        Self {
+            sizes: args.chosen_sizes(),
+            subscribers: if runs("fanout") {
+                args.chosen_subscribers()
+            } else {
+                Vec::new()
+            },
+            feeds: Feed::ALL
+                .into_iter()
+                .filter(|f| runs("fanout") && has(f.transport()))
+                .collect(),
+            proxies: [Transport::Unix, Transport::ShmBlocking]
+                .into_iter()
+                .filter(|&t| runs("proxy") && has(t))
+                .collect(),
+            // The blocking transports, and busy-polling shm beside them for contrast.
+            blocking: transports
+                .iter()
+                .copied()
+                .filter(|&t| {
+                    runs("blocking") && t.streams() && (!t.spins() || t == Transport::ShmBusy)
+                })
+                .collect(),
+            transports,
+        }
+    }
+
+    fn steps(&self, args: &Args) -> u64 {
+        let per_size: usize = self
+            .transports
+            .iter()
+            .map(|t| {
+                usize::from(args.runs("latency")) + usize::from(args.runs("stream") && t.streams())
+            })
+            .sum();
+        (1 + per_size * self.sizes.len()
+            + 2 * self.blocking.len()
+            + self.feeds.len() * self.subscribers.len()
+            + self.proxies.len()) as u64
+    }
+}
+
+/// Runs the comparison `args` asks for.
+///
+/// # Errors
+///
+/// For options that name no transport.
+///
+/// # Panics
+///
+/// When any message of any row is lost, repeated, reordered or corrupted, or a peer
+/// fails: a run that loses a message has no result.
+pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
+    let plan = Plan::new(args, args.chosen_transports()?);
+    let placement = args.placement();
+    let started = Instant::now();
+    let mut results = Results {
+        machine: machine::machine(placement, args.quick),
+        ..Results::default()
+    };
+    let progress = ProgressBar::new(plan.steps(args)).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {wide_msg}")
+            .expect("a valid progress template"),
+    );
+    let step = |what: String| {
+        progress.set_message(what);
+        progress.inc(1);
+    };
+    step("the machine's floors".to_owned());
+    results.floors = machine::floors(launcher, placement, if args.quick { 20 } else { 200 });
+    // The measuring side of every row runs on the first CPU (its peers on the second).
+    if let Some(cpu) = placement.first() {
+        cpu::pin(cpu).map_err(|e| format!("pin to CPU {cpu}: {e}"))?;
+    }
+    let measure = args.measure();
+    let bench = Bench::new(
+        launcher,
+        placement,
+        Timing {
+            warmup: measure / 5,
+            measure,
+        },
+        if args.quick { 1 } else { 3 },
+        if args.quick {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_millis(300)
+        },
+    );
+    for &size in &plan.sizes {
+        for &t in &plan.transports {
+            let mut row = Row {
+                transport: t.label().to_owned(),
+                family: t.family(),
+                size,
+                latency: None,
+                latency_floor: None,
+                stream: None,
+                stream_floor: None,
+                baseline: t.baseline().map(|b| b.label().to_owned()),
+                latency_vs_baseline: None,
+                stream_vs_baseline: None,
+                latency_vs_iceoryx2: None,
+            };
+            if args.runs("latency") {
+                step(format!("{t} ping-pong at {size} B"));
+                let on = bench.ping(t, size);
+                row.latency = Some(percentiles(&on.result));
+                row.latency_floor = Some(span(&on));
+            }
+            if args.runs("stream") && t.streams() {
+                step(format!("{t} stream at {size} B"));
+                let on = bench.stream(t, size);
+                row.stream = Some(throughput(&on.result.0, on.result.1));
+                row.stream_floor = Some(span(&on));
+            }
+            results.rows.push(row);
+        }
+    }
+    let small = plan.sizes.iter().copied().min().unwrap_or(64);
+    for &t in &plan.blocking {
+        step(format!("{t} steady stream"));
+        let steady = bench.steady(t, small);
+        step(format!("{t} idle"));
+        let idle = bench.idle(t, small);
+        results.blocking.push(BlockingRow {
+            transport: t.label().to_owned(),
+            family: t.family(),
+            size: small,
+            period_ns: STEADY_PERIOD.as_nanos() as u64,
+            steady: percentiles(&steady),
+            idle_cpu_percent: idle,
+        });
+    }
+    for &feed in &plan.feeds {
+        for &n in &plan.subscribers {
+            step(format!("{} to {n} subscribers", feed.label()));
+            let on = bench.on_floor(|| {
+                fanout::fan_out(
+                    launcher,
+                    feed,
+                    &bench.name(feed.id()),
+                    n,
+                    small,
+                    measure,
+                    placement.second(),
+                )
+            });
+            let f = &on.result;
+            results.fanout.push(FanoutRow {
+                transport: feed.label().to_owned(),
+                family: feed.family(),
+                subscribers: n,
+                size: small,
+                published: f.published,
+                latency: percentiles(&f.latencies),
+                worst_p99_ns: f.worst_p99_ns,
+                delivered_per_sec: f.delivered_per_sec,
+                publisher_cpu_s_per_million: f.publisher_s_per_million,
+                missed: f.missed,
+                floor: span(&on),
+            });
+        }
+    }
+    for &t in &plan.proxies {
+        step(format!("{t} through a sidecar"));
+        let on = proxy::proxy(&bench, t, small);
+        let p = &on.result;
+        results.proxy.push(ProxyRow {
+            transport: t.label().to_owned(),
+            size: small,
+            round_trip: percentiles(&p.round_trips),
+            cpu_s_per_million: p.cpu_ns as f64 / 1e9 * 1e6 / p.requests.max(1) as f64,
+            floor: span(&on),
+        });
+    }
+    progress.finish_and_clear();
+    ratios(&mut results);
+    results.targets = targets::targets(&results);
+    results.machine.seconds = started.elapsed().as_secs_f64();
+    Ok(results)
+}
+
+/// A stream's figures.
+fn throughput(stream: &Stream, cpu_ns: u64) -> Throughput {
+    Throughput {
+        messages: stream.messages,
+        messages_per_sec: stream.rate(),
+        mb_per_sec: stream.bytes_per_second() / 1e6,
+        cpu_s_per_million: cpu_ns as f64 / 1e9 * 1e6 / stream.messages.max(1) as f64,
+    }
+}
+
+/// Each ipclane row's ratios to its baseline and to iceoryx2, at the same size, where
+/// both rows sat on the same floor.
+fn ratios(results: &mut Results) {
+    let rows = results.rows.clone();
+    let find = |t: Transport, size: usize| {
+        rows.iter()
+            .find(|r| r.transport == t.label() && r.size == size)
+    };
+    for row in &mut results.rows {
+        let Some(t) = Transport::ALL
+            .into_iter()
+            .find(|t| t.label() == row.transport)
+        else {
+            continue;
+        };
+        if let Some(base) = t.baseline().and_then(|b| find(b, row.size)) {
+            row.latency_vs_baseline = targets::latency_ratio(row, base);
+            row.stream_vs_baseline = targets::stream_ratio(row, base);
+        }
+        if let Some(peer) = t.iceoryx2().and_then(|p| find(p, row.size)) {
+            row.latency_vs_iceoryx2 = targets::latency_ratio(row, peer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn floor(before: f64, after: f64) -> FloorSpan {
+        FloorSpan {
+            before_ns: before,
+            after_ns: after,
+            settled: (before - after).abs() / before.min(after) <= floor::SETTLED,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn rows_on_different_floors_are_not_compared() {
+        assert!(same_floor(&floor(100.0, 110.0), &floor(105.0, 95.0)));
+        assert!(!same_floor(&floor(100.0, 110.0), &floor(250.0, 260.0)));
+        assert!(!same_floor(&floor(100.0, 200.0), &floor(100.0, 100.0)));
+    }
+}

@@ -1,0 +1,270 @@
+//! The run printed as aligned tables: the machine and its floors, one table per message
+//! size, the blocking, fan-out and proxy tables, and the targets as PASS/FAIL lines.
+
+use std::fmt::Write;
+
+use super::report::{duration, rate, size};
+use super::results::{FloorSpan, Results};
+
+/// Columns laid out to their widest cell: the first left-aligned, the rest right.
+fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            let pad = w - cell.chars().count();
+            if i == 0 {
+                let _ = write!(out, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "  {}{cell}", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    };
+    line(&mut out, &mut header.iter().copied());
+    for row in rows {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// A ratio cell: `1.07x`, or `-` when there is none.
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("-".to_owned(), |r| format!("{r:.2}x"))
+}
+
+/// A floor cell: before->after, marked when it moved.
+fn floor(f: Option<FloorSpan>) -> String {
+    f.map_or("-".to_owned(), |f| {
+        format!(
+            "{:.0}->{:.0} ns{}",
+            f.before_ns,
+            f.after_ns,
+            if f.settled { "" } else { " moved" }
+        )
+    })
+}
+
+/// The whole run as text.
+pub fn render(results: &Results) -> String {
+    let m = &results.machine;
+    let mut out = format!(
+        "ipclane-bench: {}, {} CPUs, Linux {}; processes {}\n",
+        m.cpu, m.cpus, m.kernel, m.placement
+    );
+    if m.quick {
+        out.push_str("quick run: every message checked; too few for figures worth quoting\n");
+    }
+    let f = &results.floors;
+    let _ = write!(
+        out,
+        "floors: a cache line crosses between the CPUs in {} one-way",
+        duration(f.cache_line_ns)
+    );
+    for (what, wake) in [
+        ("the other CPU", f.wake_cross_cpu),
+        ("the same CPU", f.wake_same_cpu),
+    ] {
+        if let Some(w) = wake {
+            let _ = write!(
+                out,
+                "; waking a sleeper from {what}: p50 {} p99 {}",
+                duration(w.p50),
+                duration(w.p99)
+            );
+        }
+    }
+    out.push('\n');
+    let mut sizes: Vec<usize> = results.rows.iter().map(|r| r.size).collect();
+    sizes.dedup();
+    for s in sizes {
+        let rows: Vec<Vec<String>> = results
+            .rows
+            .iter()
+            .filter(|r| r.size == s)
+            .map(|r| {
+                let l = r.latency;
+                let cell = |v: Option<f64>| v.map_or("-".to_owned(), duration);
+                let st = r.stream;
+                vec![
+                    r.transport.clone(),
+                    cell(l.map(|l| l.p50)),
+                    cell(l.map(|l| l.p99)),
+                    cell(l.map(|l| l.p999)),
+                    cell(l.map(|l| l.max)),
+                    st.map_or("-".to_owned(), |t| rate(t.messages_per_sec)),
+                    st.map_or("-".to_owned(), |t| format!("{:.0}", t.mb_per_sec)),
+                    st.map_or("-".to_owned(), |t| format!("{:.2}", t.cpu_s_per_million)),
+                    ratio(r.latency_vs_baseline),
+                    ratio(r.stream_vs_baseline),
+                    ratio(r.latency_vs_iceoryx2),
+                    floor(r.latency_floor),
+                    floor(r.stream_floor),
+                ]
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "\n{}\n",
+            aligned(
+                &[
+                    &format!("{} messages", size(s)),
+                    "p50",
+                    "p99",
+                    "p99.9",
+                    "max",
+                    "msg/s",
+                    "MB/s",
+                    "CPU s/M",
+                    "p50/raw",
+                    "rate/raw",
+                    "p50/iox2",
+                    "floor (ping)",
+                    "floor (stream)",
+                ],
+                &rows,
+            )
+        );
+    }
+    if !results.blocking.is_empty() {
+        let rows: Vec<Vec<String>> = results
+            .blocking
+            .iter()
+            .map(|b| {
+                vec![
+                    b.transport.clone(),
+                    duration(b.steady.p50),
+                    duration(b.steady.p99),
+                    duration(b.steady.max),
+                    format!("{:.1}%", b.idle_cpu_percent),
+                ]
+            })
+            .collect();
+        let b = &results.blocking[0];
+        let _ = write!(
+            out,
+            "\n{}\n",
+            aligned(
+                &[
+                    &format!(
+                        "steady stream: {} every {}",
+                        size(b.size),
+                        duration(b.period_ns as f64)
+                    ),
+                    "p50",
+                    "p99",
+                    "max",
+                    "idle CPU",
+                ],
+                &rows,
+            )
+        );
+    }
+    if !results.fanout.is_empty() {
+        let rows: Vec<Vec<String>> = results
+            .fanout
+            .iter()
+            .map(|f| {
+                vec![
+                    f.transport.clone(),
+                    f.subscribers.to_string(),
+                    duration(f.latency.p50),
+                    duration(f.latency.p99),
+                    duration(f.worst_p99_ns),
+                    rate(f.delivered_per_sec),
+                    format!("{:.2}", f.publisher_cpu_s_per_million),
+                    f.missed.to_string(),
+                    floor(Some(f.floor)),
+                ]
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "\n{}\n",
+            aligned(
+                &[
+                    &format!("fan-out of {}", size(results.fanout[0].size)),
+                    "subs",
+                    "p50",
+                    "p99",
+                    "worst p99",
+                    "delivered",
+                    "pub s/M",
+                    "missed",
+                    "floor",
+                ],
+                &rows,
+            )
+        );
+    }
+    if !results.proxy.is_empty() {
+        let rows: Vec<Vec<String>> = results
+            .proxy
+            .iter()
+            .map(|p| {
+                vec![
+                    p.transport.clone(),
+                    duration(p.round_trip.p50),
+                    duration(p.round_trip.p99),
+                    duration(p.round_trip.p999),
+                    format!("{:.2}", p.cpu_s_per_million),
+                    floor(Some(p.floor)),
+                ]
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "\n{}\n",
+            aligned(
+                &[
+                    &format!("request through a sidecar, {}", size(results.proxy[0].size)),
+                    "round trip p50",
+                    "p99",
+                    "p99.9",
+                    "CPU s/M",
+                    "floor",
+                ],
+                &rows,
+            )
+        );
+    }
+    if !results.targets.is_empty() {
+        out.push('\n');
+        for t in &results.targets {
+            let _ = writeln!(
+                out,
+                "{} {}: {}",
+                if t.pass { "PASS" } else { "FAIL" },
+                t.check,
+                t.ratio
+                    .map_or("no pair on one floor".to_owned(), |r| format!("{r:.2}"))
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up() {
+        let text = aligned(
+            &["name", "p50"],
+            &[
+                vec!["a".into(), "152 ns".into()],
+                vec!["longer name".into(), "9 ns".into()],
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "name            p50");
+        assert_eq!(lines[1], "a            152 ns");
+        assert_eq!(lines[2], "longer name    9 ns");
+    }
+}

@@ -1,0 +1,101 @@
+//! The comparison binary's quick run between real processes, as CI runs it: every
+//! transport and every peer library, at a small and a large size, and both scenarios,
+//! deliver every message whole and in order (a peer or the measuring side panics on the
+//! first lost, repeated, reordered or torn message); the report folder is written. It
+//! asserts no timing.
+
+use clap::Parser;
+use ipclane_bench::compare::cli::Args;
+use ipclane_bench::compare::transport::Transport;
+use ipclane_bench::compare::{self, report, run};
+use ipclane_bench::peer::{self, Launcher};
+
+/// The peers of the test below run here (started by name, with their role in the
+/// environment); run alone, it has nothing to do.
+#[test]
+#[ignore = "entry point of the comparison's peer processes"]
+fn peer_entry() {
+    if let Some((role, args)) = peer::role() {
+        assert!(compare::play(&role, &args), "unknown peer role {role}");
+    }
+}
+
+#[test]
+fn every_transport_and_peer_delivers_every_message_whole() {
+    let out = std::env::temp_dir().join(format!("ipclane-compare-smoke-{}", std::process::id()));
+    let out_arg = out.display().to_string();
+    let args = Args::parse_from([
+        "ipclane-bench",
+        "--quick",
+        "--sizes",
+        "64,64KiB",
+        "--subscribers",
+        "1,2",
+        "--out",
+        &out_arg,
+    ]);
+    let results = run::run(&Launcher::test_entry("peer_entry"), &args).expect("a run");
+
+    assert_eq!(results.rows.len(), Transport::ALL.len() * 2);
+    for row in &results.rows {
+        let latency = row.latency.expect("every row pings");
+        assert!(
+            latency.count > 0,
+            "{} at {}: no round trip",
+            row.transport,
+            row.size
+        );
+        let streams = Transport::ALL
+            .iter()
+            .find(|t| t.label() == row.transport)
+            .expect("a known transport")
+            .streams();
+        assert_eq!(row.stream.is_some(), streams, "{}", row.transport);
+        if let Some(stream) = row.stream {
+            assert!(
+                stream.messages > 0,
+                "{} at {}: nothing streamed",
+                row.transport,
+                row.size
+            );
+        }
+    }
+    // The blocking transports and busy-polling shm; three feeds to 1 and 2 subscribers;
+    // the sidecar over unix and shm.
+    let blocking = Transport::ALL
+        .iter()
+        .filter(|t| t.streams() && (!t.spins() || **t == Transport::ShmBusy))
+        .count();
+    assert_eq!(results.blocking.len(), blocking);
+    assert_eq!(results.fanout.len(), 6);
+    for f in &results.fanout {
+        assert!(
+            f.latency.count > 0,
+            "{} to {}: nothing delivered",
+            f.transport,
+            f.subscribers
+        );
+        assert!(
+            f.missed < f.published * f.subscribers as u64,
+            "{}",
+            f.transport
+        );
+    }
+    assert_eq!(results.proxy.len(), 2);
+    assert!(!results.targets.is_empty());
+
+    let written = report::write(&results, &out).expect("the report");
+    for file in [
+        "report.md",
+        "results.json",
+        "latency.svg",
+        "throughput.svg",
+        "fanout.svg",
+    ] {
+        assert!(
+            written.iter().any(|p| p.ends_with(file)),
+            "{file} missing from {written:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
