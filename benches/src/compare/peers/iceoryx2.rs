@@ -1,7 +1,7 @@
 //! [iceoryx2](https://github.com/eclipse-iceoryx/iceoryx2) 0.10 as a measured transport:
-//! its inter-process publish-subscribe over shared memory (`ipc::Service`, one node per
-//! process end, no config file), driven by the same [`endpoint`](crate::endpoint) drivers
-//! as every other row.
+//! its inter-process publish-subscribe over shared memory (`ipc::Service`, a node of its
+//! own per [`duplex`], [`publisher`] or [`subscriber`], no config file), driven by the same
+//! [`endpoint`](crate::endpoint) drivers as every other row.
 //!
 //! What keeps the comparison fair:
 //!
@@ -56,7 +56,10 @@ type Ipc = ipc::Service;
 /// a publisher to run well ahead in a stream.
 pub const BUFFER: usize = 256;
 
-/// Subscribers a service admits: fan-out to 16, and one to spare.
+/// Subscribers a [`publisher`]'s service admits: fan-out to 16, and one to spare. (A
+/// [`duplex`] link's services admit one each: a publisher's shared memory holds
+/// `subscribers × (BUFFER + 2) + 2` samples of `max_len` bytes, mapped whole though
+/// touched only as used.)
 pub const MAX_SUBSCRIBERS: usize = 17;
 
 /// Publishers a service admits (one per direction is used).
@@ -207,6 +210,7 @@ fn await_ready(what: &str, mut ready: impl FnMut() -> bool) {
 /// One pub/sub service and, when event-driven, its event service: opened or created with
 /// the same settings by every end, as iceoryx2 refuses to open a service whose settings
 /// differ from those asked for.
+#[derive(Debug)]
 struct Services {
     /// The samples.
     samples: PubSubService<Ipc, [u8], ()>,
@@ -215,11 +219,11 @@ struct Services {
 }
 
 impl Services {
-    /// The services of the channel `name/suffix`.
+    /// The services of the channel `name/suffix`, for up to `subscribers` subscribers.
     fn open(
         node: &Node<Ipc>,
-        name: &str,
-        suffix: &str,
+        (name, suffix): (&str, &str),
+        subscribers: usize,
         waiting: Waiting,
         delivery: Delivery,
     ) -> Self {
@@ -231,7 +235,7 @@ impl Services {
                 .subscriber_max_buffer_size(BUFFER)
                 .subscriber_max_borrowed_samples(BORROWED)
                 .history_size(0)
-                .max_subscribers(MAX_SUBSCRIBERS)
+                .max_subscribers(subscribers)
                 .max_publishers(MAX_PUBLISHERS)
                 .max_nodes(MAX_NODES)
                 .open_or_create()
@@ -241,7 +245,7 @@ impl Services {
             retry(&format!("event service {events_name}"), || {
                 node.service_builder(&events_name)
                     .event()
-                    .max_listeners(MAX_SUBSCRIBERS)
+                    .max_listeners(subscribers)
                     .max_notifiers(MAX_PUBLISHERS)
                     .max_nodes(MAX_NODES)
                     .open_or_create()
@@ -345,6 +349,7 @@ impl Services {
 
 /// A sending end: loans a sample of the message's length, writes every byte, sends, and
 /// notifies when event-driven.
+#[derive(Debug)]
 struct Iox2Send {
     publisher: Publisher<Ipc, [u8], ()>,
     notifier: Option<Notifier<Ipc>>,
@@ -372,6 +377,7 @@ impl Send for Iox2Send {
 
 /// A receiving end: copies each sample out once; spins or sleeps in its listener while
 /// there is none.
+#[derive(Debug)]
 struct Iox2Recv {
     subscriber: Subscriber<Ipc, [u8], ()>,
     listener: Option<Listener<Ipc>>,
@@ -439,8 +445,8 @@ pub fn duplex(
         Side::B => ("ba", "ab"),
     };
     let node = node();
-    let outgoing = Services::open(&node, name, out, waiting, Delivery::Reliable);
-    let incoming = Services::open(&node, name, back, waiting, Delivery::Reliable);
+    let outgoing = Services::open(&node, (name, out), 1, waiting, Delivery::Reliable);
+    let incoming = Services::open(&node, (name, back), 1, waiting, Delivery::Reliable);
     // Publishers first on both sides, so each side's subscriber finds the other's
     // publisher to attach to.
     let (publisher, notifier) = outgoing.publisher(max_len, Delivery::Reliable);
@@ -478,7 +484,7 @@ pub fn publisher(
     subscribers: usize,
 ) -> Box<dyn crate::endpoint::Send> {
     let node = node();
-    let services = Services::open(&node, name, "samples", waiting, delivery);
+    let services = Services::open(&node, (name, "samples"), MAX_SUBSCRIBERS, waiting, delivery);
     let (publisher, notifier) = services.publisher(max_len, delivery);
     services.await_subscribers(&publisher, subscribers);
     Box::new(Iox2Send {
@@ -509,7 +515,7 @@ pub fn subscriber(
     // The publisher sizes the samples; a receiver copies out whatever length comes.
     let _ = max_len;
     let node = node();
-    let services = Services::open(&node, name, "samples", waiting, delivery);
+    let services = Services::open(&node, (name, "samples"), MAX_SUBSCRIBERS, waiting, delivery);
     let listener = services.listener();
     let subscriber = services.subscriber();
     Box::new(Iox2Recv {
@@ -587,6 +593,8 @@ mod tests {
         ping_pong(Waiting::Event);
     }
 
+    /// 5 000 messages through a buffer of [`BUFFER`]: the consumer starts late, so the
+    /// producer fills the buffer and has to wait for room, and every message still arrives.
     fn reliable_stream(waiting: Waiting) {
         const LEN: usize = 4096;
         const COUNT: u64 = 5_000;
@@ -600,6 +608,7 @@ mod tests {
         };
         let consumer = spawn(move || {
             let mut rx = subscriber(&name, LEN, waiting, Delivery::Reliable);
+            std::thread::sleep(Duration::from_millis(300));
             consume(&mut rx, LEN, COUNT)
         });
         let stream = join(&consumer, "consume").expect("every message, whole and in order");
@@ -618,42 +627,68 @@ mod tests {
         reliable_stream(Waiting::Event);
     }
 
+    /// What a fan-out reader saw: how many messages, and the first one's sequence number.
+    #[derive(Debug)]
+    struct Seen {
+        received: u64,
+        first: u64,
+    }
+
+    /// Reads checked messages, in strictly increasing order, until message `last`.
+    fn read_until(rx: &mut dyn Recv, len: usize, last: u64) -> Seen {
+        let mut buf = vec![0u8; len];
+        let (mut received, mut first, mut previous) = (0, None, None);
+        loop {
+            let n = rx.recv(&mut buf);
+            let seq = seq_of(&buf[..n]).expect("a stamped message");
+            check(&buf[..n], seq).expect("a whole message");
+            assert!(previous.is_none_or(|p| seq > p), "{seq} after {previous:?}");
+            (received, previous) = (received + 1, Some(seq));
+            let first = *first.get_or_insert(seq);
+            if seq == last {
+                return Seen { received, first };
+            }
+        }
+    }
+
+    /// 10 000 messages to 2 subscribers, the publisher never waiting: a prompt reader
+    /// sees the last, in order; a reader that starts only once all are sent sees the
+    /// last [`BUFFER`] at most (the older ones overwritten), whole and in order.
     fn lossy_fan_out(waiting: Waiting) {
         const LEN: usize = 256;
         const COUNT: u64 = 10_000;
-        const SUBSCRIBERS: usize = 2;
         let name = unique("lossy_fan_out", waiting.name());
-        let readers: Vec<_> = (0..SUBSCRIBERS)
-            .map(|_| {
-                let name = name.clone();
-                spawn(move || {
-                    let mut rx = subscriber(&name, LEN, waiting, Delivery::Lossy);
-                    let mut buf = vec![0u8; LEN];
-                    let (mut received, mut last) = (0u64, None::<u64>);
-                    loop {
-                        let n = rx.recv(&mut buf);
-                        let seq = seq_of(&buf[..n]).expect("a stamped message");
-                        check(&buf[..n], seq).expect("a whole message");
-                        assert!(last.is_none_or(|l| seq > l), "{seq} after {last:?}");
-                        (received, last) = (received + 1, Some(seq));
-                        if seq == COUNT - 1 {
-                            return received;
-                        }
-                    }
-                })
+        let prompt = {
+            let name = name.clone();
+            spawn(move || {
+                let mut rx = subscriber(&name, LEN, waiting, Delivery::Lossy);
+                read_until(&mut rx, LEN, COUNT - 1)
             })
-            .collect();
+        };
+        let (sent, all_sent) = mpsc::channel::<()>();
+        let late = {
+            let name = name.clone();
+            spawn(move || {
+                let mut rx = subscriber(&name, LEN, waiting, Delivery::Lossy);
+                all_sent
+                    .recv_timeout(Duration::from_secs(60))
+                    .expect("the publisher sends all");
+                read_until(&mut rx, LEN, COUNT - 1)
+            })
+        };
         let (done, finished) = mpsc::channel::<()>();
         let sender = spawn(move || {
-            let mut tx = publisher(&name, LEN, waiting, Delivery::Lossy, SUBSCRIBERS);
+            let mut tx = publisher(&name, LEN, waiting, Delivery::Lossy, 2);
             produce(&mut tx, LEN, COUNT);
+            let _ = sent.send(());
             // The publisher stays until the readers have seen the last message.
             let _ = finished.recv_timeout(Duration::from_secs(60));
         });
-        for reader in &readers {
-            let received = join(reader, "fan-out reader");
-            assert!((1..=COUNT).contains(&received), "{received} received");
-        }
+        let prompt = join(&prompt, "prompt reader");
+        assert!((1..=COUNT).contains(&prompt.received), "{prompt:?}");
+        let late = join(&late, "late reader");
+        assert!((1..=BUFFER as u64).contains(&late.received), "{late:?}");
+        assert!(late.first >= COUNT - BUFFER as u64, "{late:?}");
         drop(done);
         join(&sender, "publisher");
     }
