@@ -110,7 +110,7 @@ pub fn ns(d: Duration) -> String {
     }
 }
 
-/// The median of some values.
+/// The median of some values (of an even number, the mean of the middle two).
 ///
 /// # Panics
 ///
@@ -118,7 +118,12 @@ pub fn ns(d: Duration) -> String {
 pub fn median(mut values: Vec<f64>) -> f64 {
     assert!(!values.is_empty(), "the median of nothing");
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
 }
 
 #[cfg(test)]
@@ -145,5 +150,6 @@ mod tests {
         assert_eq!(ns(Duration::from_micros(55)), "55.0 us");
         assert_eq!(ns(Duration::from_millis(36)), "36.0 ms");
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![0.74, 1.39]), 1.065);
     }
 }

@@ -113,7 +113,7 @@ impl Args {
         self.duration.unwrap_or(if self.quick {
             Duration::from_millis(25)
         } else {
-            Duration::from_millis(400)
+            Duration::from_millis(300)
         })
     }
 

@@ -7,7 +7,8 @@
 //! - [`drive`]: timed drivers (ping-pong, stream, sidecar) that stamp every byte sent and
 //!   check every byte received; [`rows`]: one measurement of one transport at one size;
 //!   [`fanout`] and [`proxy`]: the two scenarios; [`machine`]: the floors.
-//! - [`run`]: a whole run; [`targets`]: the layers' targets on its rows;
+//! - [`run`]: a whole run; [`pairs`]: ratios between rows measured back to back on
+//!   one floor; [`targets`]: the layers' targets on them;
 //!   [`results`]: what it measured; [`table`], [`report`], [`charts`]: how it shows.
 //! - [`cli`]: the command line.
 
@@ -17,6 +18,7 @@ pub mod drive;
 pub mod fanout;
 pub mod link;
 pub mod machine;
+pub mod pairs;
 pub mod peers;
 pub mod proxy;
 pub mod report;

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::charts;
-use super::results::{Family, FloorSpan, Percentiles, Results, Row};
+use super::results::{Family, FloorSpan, Metric, Percentiles, Results, Row};
 
 /// Writes `report.md`, `results.json` and the charts into `dir` (created if missing);
 /// returns the paths written: `report.md`, `results.json`, then the charts.
@@ -49,6 +49,7 @@ pub fn markdown(results: &Results, charts: &[String]) -> String {
     fanout(&mut out, results);
     proxy(&mut out, results);
     targets(&mut out, results);
+    pairs(&mut out, results);
     if !charts.is_empty() {
         out.push_str("## Charts\n\n");
         for chart in charts {
@@ -70,7 +71,8 @@ ping-pong round trip; throughput is a stream of messages sent back to back; CPU 
 time of all processes of a measurement. The cache-line floor was measured just before and \
 just after every row; a row during which it moved by more than 25% was run again, a \
 bounded number of times, and a ratio between two rows is given only when both were \
-measured on a settled floor.\n";
+measured on a settled floor. The ratios are not taken from the tables' rows: each pair \
+was measured again, back to back, in rounds (the ratios section).\n";
 
 /// The title's warning and the machine header.
 fn machine(out: &mut String, results: &Results) {
@@ -437,6 +439,54 @@ fn targets(out: &mut String, results: &Results) {
     out.push('\n');
 }
 
+/// The ratios behind the "vs" columns and the targets: each pair of rows measured back to
+/// back in rounds, the median of the rounds whose floor held, and their spread.
+fn pairs(out: &mut String, results: &Results) {
+    if results.pairs.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Ratios, measured back to back\n\n\
+         Each ratio compares two rows measured one right after the other, between a floor \
+         measurement before and one after, in rounds; a round whose floor moved by more \
+         than 25% is dropped. The ratio is the median of the rounds kept. Latency ratios \
+         are p50 over p50 (lower is better for the first row), stream ratios msg/s over \
+         msg/s (higher is better).\n\n",
+    );
+    let lines: Vec<Vec<String>> = results
+        .pairs
+        .iter()
+        .map(|p| {
+            vec![
+                p.ours.clone(),
+                p.base.clone(),
+                size(p.size),
+                match p.metric {
+                    Metric::Latency => "p50 latency".to_owned(),
+                    Metric::Stream => "stream msg/s".to_owned(),
+                },
+                p.ratio.map_or_else(dash, times),
+                p.spread
+                    .map_or_else(dash, |(lo, hi)| format!("{}–{}", times(lo), times(hi))),
+                p.rounds.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            "row",
+            "against",
+            "size",
+            "figure",
+            "ratio",
+            "spread",
+            "rounds kept",
+        ],
+        &lines,
+    );
+}
+
 /// A markdown table: header, separator, one line per row.
 fn table(out: &mut String, header: &[&str], lines: &[Vec<String>]) {
     out.push_str(&format!("| {} |\n", header.join(" | ")));
@@ -757,6 +807,7 @@ pub(crate) mod tests {
                 cpu_s_per_million: 25.0,
                 floor: span(true, 2),
             }],
+            pairs: Vec::new(),
             targets: vec![
                 Target {
                     check: "ipclane shm busy-poll p50 <= 1.3x raw mailbox at 64 B".to_owned(),

@@ -19,8 +19,41 @@ pub struct Results {
     pub fanout: Vec<FanoutRow>,
     /// Client, sidecar and backend: a request through a local proxy.
     pub proxy: Vec<ProxyRow>,
+    /// Ratios between two rows, measured back to back in rounds on one floor.
+    #[serde(default)]
+    pub pairs: Vec<Pair>,
     /// The layers' targets, as pass/fail lines.
     pub targets: Vec<Target>,
+}
+
+/// What a pair of rows compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metric {
+    /// One-way p50 latency from ping-pong (lower is better).
+    Latency,
+    /// Stream rate in messages per second (higher is better).
+    Stream,
+}
+
+/// One row's figure over another's, from rounds that measured the two back to back
+/// between two floor measurements: the median over the rounds whose floor held still.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pair {
+    /// The row compared (a transport name).
+    pub ours: String,
+    /// The row it is compared with.
+    pub base: String,
+    /// Message bytes.
+    pub size: usize,
+    /// The figure compared.
+    pub metric: Metric,
+    /// The median ratio, `ours` over `base`; `None` when no round held still.
+    pub ratio: Option<f64>,
+    /// Rounds whose floor held still (of those run).
+    pub rounds: usize,
+    /// The smallest and largest ratio of those rounds.
+    pub spread: Option<(f64, f64)>,
 }
 
 /// Where and how the run took place.
@@ -115,11 +148,13 @@ pub struct Row {
     pub stream_floor: Option<FloorSpan>,
     /// The raw baseline this row is compared with (a transport name), for ipclane rows.
     pub baseline: Option<String>,
-    /// p50 latency over the baseline's at this size (only when both floors held still).
+    /// p50 latency over the baseline's at this size (the median of rounds measuring the
+    /// two back to back on one floor: [`Pair`]).
     pub latency_vs_baseline: Option<f64>,
     /// Throughput over the baseline's (likewise).
     pub stream_vs_baseline: Option<f64>,
-    /// p50 latency over iceoryx2's (the same waiting: busy-poll or event-driven).
+    /// p50 latency over iceoryx2's (the same waiting: busy-poll or event-driven;
+    /// likewise).
     pub latency_vs_iceoryx2: Option<f64>,
 }
 

@@ -95,40 +95,60 @@ impl<'a> Bench<'a> {
         floor::measure(self.placement, self.attempts, row)
     }
 
-    /// One-way latency from a ping-pong of `len`-byte messages: half of each round trip.
+    /// Runs `row` once between floor measurements.
+    pub(super) fn on_floor_once<T>(&self, row: impl FnMut() -> T) -> OnFloor<T> {
+        floor::measure(self.placement, 1, row)
+    }
+
+    /// One-way latency from a ping-pong of `len`-byte messages (half of each round
+    /// trip), on a floor.
     ///
     /// # Panics
     ///
     /// When a message is not whole, or the peer fails.
     pub fn ping(&self, transport: Transport, len: usize) -> OnFloor<Latencies> {
-        self.on_floor(|| {
-            let (mut tx, mut rx, peer) = self.connected(transport, len, ECHO, &[]);
-            let round_trips = drive::ping_for(&mut tx, &mut rx, len, self.timing)
-                .unwrap_or_else(|e| panic!("{transport} ping-pong at {len} B: {e}"));
-            drop((tx, rx));
-            peer.finish();
-            round_trips.halved()
-        })
+        self.on_floor(|| self.ping_once(transport, len, self.timing))
+    }
+
+    /// One ping-pong, timed by `timing`, without the floor.
+    ///
+    /// # Panics
+    ///
+    /// As [`ping`](Self::ping).
+    pub fn ping_once(&self, transport: Transport, len: usize, timing: Timing) -> Latencies {
+        let (mut tx, mut rx, peer) = self.connected(transport, len, ECHO, &[]);
+        let round_trips = drive::ping_for(&mut tx, &mut rx, len, timing)
+            .unwrap_or_else(|e| panic!("{transport} ping-pong at {len} B: {e}"));
+        drop((tx, rx));
+        peer.finish();
+        round_trips.halved()
     }
 
     /// A stream of `len`-byte messages from the peer, and the CPU both processes spent
-    /// on it (ns).
+    /// on it (ns), on a floor.
     ///
     /// # Panics
     ///
     /// When a message is lost, repeated, reordered or not whole, or the peer fails.
     pub fn stream(&self, transport: Transport, len: usize) -> OnFloor<(Stream, u64)> {
-        self.on_floor(|| {
-            let duration = self.timing.measure.as_nanos().to_string();
-            let (tx, mut rx, peer) = self.connected(transport, len, PRODUCE, &[duration]);
-            let cpu0 = cpu_ns();
-            let stream = drive::consume_until_stop(&mut rx, len)
-                .unwrap_or_else(|e| panic!("{transport} stream at {len} B: {e}"));
-            let own = cpu_ns() - cpu0;
-            drop((tx, rx));
-            let theirs = reported_cpu(&peer.finish());
-            (stream, own + theirs)
-        })
+        self.on_floor(|| self.stream_once(transport, len, self.timing))
+    }
+
+    /// One stream, of `timing.measure`, without the floor.
+    ///
+    /// # Panics
+    ///
+    /// As [`stream`](Self::stream).
+    pub fn stream_once(&self, transport: Transport, len: usize, timing: Timing) -> (Stream, u64) {
+        let duration = timing.measure.as_nanos().to_string();
+        let (tx, mut rx, peer) = self.connected(transport, len, PRODUCE, &[duration]);
+        let cpu0 = cpu_ns();
+        let stream = drive::consume_until_stop(&mut rx, len)
+            .unwrap_or_else(|e| panic!("{transport} stream at {len} B: {e}"));
+        let own = cpu_ns() - cpu0;
+        drop((tx, rx));
+        let theirs = reported_cpu(&peer.finish());
+        (stream, own + theirs)
     }
 
     /// One-way latency of a steady stream: a message every [`STEADY_PERIOD`] from the

@@ -9,8 +9,11 @@ use super::cli::Args;
 use super::drive::Timing;
 use super::fanout::{self, Feed};
 use super::machine::{self, percentiles};
+use super::pairs;
 use super::proxy;
-use super::results::{BlockingRow, FanoutRow, FloorSpan, ProxyRow, Results, Row, Throughput};
+use super::results::{
+    BlockingRow, FanoutRow, FloorSpan, Metric, ProxyRow, Results, Row, Throughput,
+};
 use super::rows::{Bench, STEADY_PERIOD};
 use super::targets;
 use super::transport::Transport;
@@ -95,11 +98,29 @@ impl Plan {
                 usize::from(args.runs("latency")) + usize::from(args.runs("stream") && t.streams())
             })
             .sum();
+        let pairs: usize = self
+            .sizes
+            .iter()
+            .map(|&size| pairs::planned(&self.transports, size, &metrics(args)).len())
+            .sum();
         (1 + per_size * self.sizes.len()
+            + pairs
             + 2 * self.blocking.len()
             + self.feeds.len() * self.subscribers.len()
             + self.proxies.len()) as u64
     }
+}
+
+/// The figures `args` measures, and so compares.
+fn metrics(args: &Args) -> Vec<Metric> {
+    let mut metrics = Vec::new();
+    if args.runs("latency") {
+        metrics.push(Metric::Latency);
+    }
+    if args.runs("stream") {
+        metrics.push(Metric::Stream);
+    }
+    metrics
 }
 
 /// Runs the comparison `args` asks for.
@@ -149,8 +170,12 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
             Duration::from_millis(300)
         },
     );
+    let measured: Vec<Transport> = Transport::MEASURED
+        .into_iter()
+        .filter(|t| plan.transports.contains(t))
+        .collect();
     for &size in &plan.sizes {
-        for &t in &plan.transports {
+        for &t in &measured {
             let mut row = Row {
                 transport: t.label().to_owned(),
                 family: t.family(),
@@ -179,6 +204,29 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
             results.rows.push(row);
         }
     }
+    let rounds = if args.quick { 1 } else { 3 };
+    let pair_timing = Timing {
+        warmup: measure / 10,
+        measure: measure / 2,
+    };
+    for &size in &plan.sizes {
+        for (ours, base, metric) in pairs::planned(&plan.transports, size, &metrics(args)) {
+            step(format!("{ours} against {base} at {size} B"));
+            results.pairs.push(pairs::pair(
+                &bench,
+                (ours, base),
+                size,
+                metric,
+                rounds,
+                pair_timing,
+            ));
+        }
+    }
+    // The table's order: by size, then transport.
+    results.rows.sort_by_key(|r| {
+        let t = Transport::from_label(&r.transport);
+        (r.size, t.map_or(usize::MAX, Transport::rank))
+    });
     let small = plan.sizes.iter().copied().min().unwrap_or(64);
     for &t in &plan.blocking {
         step(format!("{t} steady stream"));
@@ -253,28 +301,28 @@ fn throughput(stream: &Stream, cpu_ns: u64) -> Throughput {
     }
 }
 
-/// Each ipclane row's ratios to its baseline and to iceoryx2, at the same size, where
-/// both rows sat on the same floor.
+/// Each ipclane row's ratios to its baseline and to iceoryx2, from the pairs.
 fn ratios(results: &mut Results) {
-    let rows = results.rows.clone();
-    let find = |t: Transport, size: usize| {
-        rows.iter()
-            .find(|r| r.transport == t.label() && r.size == size)
+    let pairs = results.pairs.clone();
+    let ratio = |row: &Row, base: Option<Transport>, metric: Metric| {
+        let base = base?;
+        pairs
+            .iter()
+            .find(|p| {
+                p.ours == row.transport
+                    && p.base == base.label()
+                    && p.size == row.size
+                    && p.metric == metric
+            })
+            .and_then(|p| p.ratio)
     };
     for row in &mut results.rows {
-        let Some(t) = Transport::ALL
-            .into_iter()
-            .find(|t| t.label() == row.transport)
-        else {
+        let Some(t) = Transport::from_label(&row.transport) else {
             continue;
         };
-        if let Some(base) = t.baseline().and_then(|b| find(b, row.size)) {
-            row.latency_vs_baseline = targets::latency_ratio(row, base);
-            row.stream_vs_baseline = targets::stream_ratio(row, base);
-        }
-        if let Some(peer) = t.iceoryx2().and_then(|p| find(p, row.size)) {
-            row.latency_vs_iceoryx2 = targets::latency_ratio(row, peer);
-        }
+        row.latency_vs_baseline = ratio(row, t.baseline(), Metric::Latency);
+        row.stream_vs_baseline = ratio(row, t.baseline(), Metric::Stream);
+        row.latency_vs_iceoryx2 = ratio(row, t.iceoryx2(), Metric::Latency);
     }
 }
 

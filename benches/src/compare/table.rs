@@ -233,6 +233,16 @@ pub fn render(results: &Results) -> String {
             )
         );
     }
+    if !results.pairs.is_empty() {
+        let kept: usize = results.pairs.iter().map(|p| p.rounds).sum();
+        let _ = writeln!(
+            out,
+            "\nratios (p50/raw, rate/raw, p50/iox2 and the targets): each pair of rows measured \
+             again back to back, the median of the rounds whose floor held ({kept} rounds kept \
+             over {} pairs; report.md lists each)",
+            results.pairs.len()
+        );
+    }
     if !results.targets.is_empty() {
         out.push('\n');
         for t in &results.targets {

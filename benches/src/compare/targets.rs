@@ -4,8 +4,7 @@
 //! mailbox and the facade within 1.15x of the ring make 1.5x; framing within 1.1x of raw
 //! reads and the facade within 1.1x of framing make 1.21x.
 
-use super::results::{Results, Row, Target};
-use super::run::same_floor;
+use super::results::{Metric, Results, Target};
 use super::transport::Transport;
 
 /// Bound of shm busy-poll's p50 over the spinning mailbox (1.3 x 1.15).
@@ -27,19 +26,11 @@ enum Judged {
 }
 
 impl Judged {
-    /// Whether both rows measured what it judges.
-    fn measured(self, a: &Row, b: &Row) -> bool {
+    /// The figure it judges.
+    fn metric(self) -> Metric {
         match self {
-            Judged::Latency(_) => a.latency.is_some() && b.latency.is_some(),
-            Judged::Stream(_) => a.stream.is_some() && b.stream.is_some(),
-        }
-    }
-
-    /// `a`'s figure over `b`'s, where both sat on one floor.
-    fn ratio(self, a: &Row, b: &Row) -> Option<f64> {
-        match self {
-            Judged::Latency(_) => latency_ratio(a, b),
-            Judged::Stream(_) => stream_ratio(a, b),
+            Judged::Latency(_) => Metric::Latency,
+            Judged::Stream(_) => Metric::Stream,
         }
     }
 
@@ -63,34 +54,27 @@ impl std::fmt::Display for Judged {
 
 /// The targets `results` can judge.
 pub fn targets(results: &Results) -> Vec<Target> {
-    let row = |t: Transport, size: usize| {
-        results
-            .rows
-            .iter()
-            .find(|r| r.transport == t.label() && r.size == size)
-    };
     let mut targets = Vec::new();
-    let sizes: Vec<usize> = {
-        let mut s: Vec<usize> = results.rows.iter().map(|r| r.size).collect();
-        s.dedup();
-        s
-    };
-    // A target on the rows of `ours` and `raw` at `size`, where both measured it.
-    let mut pair = |ours: Transport, raw: Transport, size: usize, judged: Judged| {
-        let (Some(a), Some(b)) = (row(ours, size), row(raw, size)) else {
+    let mut judge = |ours: Transport, base: Transport, size: usize, judged: Judged| {
+        let Some(pair) = results.pairs.iter().find(|p| {
+            p.ours == ours.label()
+                && p.base == base.label()
+                && p.size == size
+                && p.metric == judged.metric()
+        }) else {
             return;
         };
-        if judged.measured(a, b) {
-            let ratio = judged.ratio(a, b);
-            targets.push(Target {
-                check: format!("{ours} {judged} {raw} at {}", super::report::size(size)),
-                ratio,
-                pass: ratio.is_some_and(|r| judged.holds(r)),
-            });
-        }
+        targets.push(Target {
+            check: format!("{ours} {judged} {base} at {}", super::report::size(size)),
+            ratio: pair.ratio,
+            pass: pair.ratio.is_some_and(|r| judged.holds(r)),
+        });
     };
+    let mut sizes: Vec<usize> = results.pairs.iter().map(|p| p.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
     for &size in sizes.iter().filter(|&&s| s <= 1 << 10) {
-        pair(
+        judge(
             Transport::ShmBusy,
             Transport::Mailbox,
             size,
@@ -98,13 +82,13 @@ pub fn targets(results: &Results) -> Vec<Target> {
         );
     }
     for &size in &sizes {
-        pair(
+        judge(
             Transport::Unix,
             Transport::RawUnix,
             size,
             Judged::Latency(SOCKET_LATENCY),
         );
-        pair(
+        judge(
             Transport::Tcp,
             Transport::RawTcp,
             size,
@@ -112,7 +96,7 @@ pub fn targets(results: &Results) -> Vec<Target> {
         );
     }
     if let Some(&small) = sizes.first() {
-        pair(
+        judge(
             Transport::ShmBusy,
             Transport::RawRing,
             small,
@@ -120,7 +104,7 @@ pub fn targets(results: &Results) -> Vec<Target> {
         );
     }
     for &size in &sizes {
-        pair(
+        judge(
             Transport::Unix,
             Transport::RawUnix,
             size,
@@ -149,22 +133,4 @@ pub fn targets(results: &Results) -> Vec<Target> {
         });
     }
     targets
-}
-
-/// p50 of `a` over `b`'s, when both sat on the same floor.
-pub(super) fn latency_ratio(a: &Row, b: &Row) -> Option<f64> {
-    match (a.latency, a.latency_floor, b.latency, b.latency_floor) {
-        (Some(x), Some(fx), Some(y), Some(fy)) if same_floor(&fx, &fy) => Some(x.p50 / y.p50),
-        _ => None,
-    }
-}
-
-/// The stream rate of `a` over `b`'s, likewise.
-pub(super) fn stream_ratio(a: &Row, b: &Row) -> Option<f64> {
-    match (a.stream, a.stream_floor, b.stream, b.stream_floor) {
-        (Some(x), Some(fx), Some(y), Some(fy)) if same_floor(&fx, &fy) => {
-            Some(x.messages_per_sec / y.messages_per_sec)
-        }
-        _ => None,
-    }
 }

@@ -56,6 +56,34 @@ impl Transport {
         Transport::IpcChannel,
     ];
 
+    /// The order rows are measured in: each ipclane row next to its raw baseline and its
+    /// iceoryx2 counterpart, so the rows a ratio compares are likely to sit on the same
+    /// floor (it moves within seconds on a VM).
+    pub const MEASURED: [Transport; 14] = [
+        Transport::RawRing,
+        Transport::ShmBusy,
+        Transport::Iceoryx2Busy,
+        Transport::Mailbox,
+        Transport::ShmBlocking,
+        Transport::Iceoryx2Event,
+        Transport::FutexMailbox,
+        Transport::RawUnix,
+        Transport::Unix,
+        Transport::Seqpacket,
+        Transport::Pipe,
+        Transport::IpcChannel,
+        Transport::RawTcp,
+        Transport::Tcp,
+    ];
+
+    /// Its place in [`ALL`](Self::ALL), the table's order.
+    pub fn rank(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|&t| t == self)
+            .expect("every transport is in ALL")
+    }
+
     /// Its name on the command line and in a peer's arguments.
     pub fn id(self) -> &'static str {
         match self {
@@ -99,6 +127,11 @@ impl Transport {
     /// The transport named `id`.
     pub fn parse(id: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The transport whose [`label`](Self::label) is `label` (a row of the results).
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.label() == label)
     }
 
     /// The transports a `--transports` word selects: one by its id, or a group by the
@@ -190,6 +223,13 @@ mod tests {
         assert_eq!(Transport::matching("raw").len(), 6);
         assert_eq!(Transport::matching("all").len(), Transport::ALL.len());
         assert!(Transport::matching("nothing").is_empty());
+    }
+
+    #[test]
+    fn every_transport_is_measured_once() {
+        let mut measured = Transport::MEASURED.map(Transport::rank);
+        measured.sort_unstable();
+        assert_eq!(measured, std::array::from_fn(|i| i));
     }
 
     #[test]
