@@ -58,7 +58,8 @@ pub fn percentiles(latencies: &Latencies) -> Percentiles {
 }
 
 /// Measures the floors: the cache line between the placement's two CPUs, and `wakes`
-/// wake-ups of a sleeping receiver from the other CPU and from its own.
+/// wake-ups of a sleeping receiver from the other CPU and from its own. The receiver is
+/// the calling thread, which should be pinned to the placement's first CPU.
 pub fn floors(launcher: &Launcher, placement: Placement, wakes: u64) -> Floors {
     let first = placement.first();
     Floors {

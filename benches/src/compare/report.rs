@@ -555,9 +555,11 @@ fn floor(span: &FloorSpan) -> String {
     text
 }
 
-/// A ratio as the tables write it: "x1.07".
+/// A ratio as the tables write it: "x1.07" (three decimals below 0.1: "x0.004").
 fn times(ratio: f64) -> String {
-    if ratio.is_finite() {
+    if ratio.is_finite() && ratio < 0.1 {
+        format!("x{ratio:.3}")
+    } else if ratio.is_finite() {
         format!("x{ratio:.2}")
     } else {
         dash()

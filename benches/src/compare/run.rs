@@ -149,12 +149,13 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
         progress.set_message(what);
         progress.inc(1);
     };
-    step("the machine's floors".to_owned());
-    results.floors = machine::floors(launcher, placement, if args.quick { 20 } else { 200 });
-    // The measuring side of every row runs on the first CPU (its peers on the second).
+    // The measuring side of every row, and the sleeper of the wake-up floors, runs on the
+    // first CPU (its peers on the second, or on the first for the same-CPU wake-ups).
     if let Some(cpu) = placement.first() {
         cpu::pin(cpu).map_err(|e| format!("pin to CPU {cpu}: {e}"))?;
     }
+    step("the machine's floors".to_owned());
+    results.floors = machine::floors(launcher, placement, if args.quick { 20 } else { 200 });
     let measure = args.measure();
     let bench = Bench::new(
         launcher,

@@ -33,9 +33,15 @@ fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A ratio cell: `1.07x`, or `-` when there is none.
+/// A ratio cell: `1.07x` (three decimals below 0.1), or `-` when there is none.
 fn ratio(r: Option<f64>) -> String {
-    r.map_or("-".to_owned(), |r| format!("{r:.2}x"))
+    r.map_or("-".to_owned(), |r| {
+        if r < 0.1 {
+            format!("{r:.3}x")
+        } else {
+            format!("{r:.2}x")
+        }
+    })
 }
 
 /// A floor cell: before->after, marked when it moved.
