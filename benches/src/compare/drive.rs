@@ -2,6 +2,15 @@
 //! at 64 B: the side that keeps time sends a stamped [`STOP`] message at the end, and the
 //! other side stops on it. Every message, `STOP` included, is stamped by its sender and
 //! checked whole by its receiver ([`integrity`](crate::integrity)).
+//!
+//! Message buffers are ordinary `Vec`s, placed where the allocator puts them, as a user's
+//! would be. Where a buffer sits matters for large copies on some CPUs (AMD EPYC here):
+//! `rep movsb`, which the kernel and memcpy use for them, runs about ten times slower
+//! when the destination is 1 to 15 bytes ahead of the source within a page. A 4-byte
+//! frame header shifts a framed message's payload by 4 bytes in the kernel's buffers,
+//! so one of its two copies lands in that case for most buffer placements (a 1 MiB
+//! `Vec` sits 16 bytes into a page); a raw write of the payload alone does not
+//! (docs/performance.md, "Large framed messages").
 
 use std::time::{Duration, Instant};
 
