@@ -1,7 +1,7 @@
 //! Drivers that run for a time rather than a count, so a row takes as long at 1 MiB as
 //! at 64 B: the side that keeps time sends a stamped [`STOP`] message at the end, and the
 //! other side stops on it. Every message, `STOP` included, is stamped by its sender and
-//! checked whole by its receiver ([`integrity`](crate::integrity)).
+//! checked whole by its receiver ([`crate::integrity`]).
 //!
 //! Message buffers are ordinary `Vec`s, placed where the allocator puts them, as a user's
 //! would be. Where a buffer sits matters for large copies on some CPUs (AMD EPYC here):

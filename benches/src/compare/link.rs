@@ -298,7 +298,7 @@ fn retrying<T, E: std::fmt::Display>(what: &str, mut attempt: impl FnMut() -> Re
 ///
 /// # Panics
 ///
-/// When it cannot connect within [`DIAL_LIMIT`].
+/// When it cannot connect within ten seconds.
 pub fn dial(transport: Transport, address: &str, len: usize) -> (Tx, Rx) {
     let (ab, ba) = raw_names(address);
     match transport {
