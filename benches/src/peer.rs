@@ -6,7 +6,9 @@
 //! peer is one test, started by name: [`Launcher::test_entry`]).
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::cpu;
@@ -20,6 +22,10 @@ pub const CPU_VAR: &str = "IPCLANE_BENCH_CPU";
 
 /// How long a peer may take to finish before it is killed and the measurement fails.
 pub const PEER_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long the measuring side may take to collect a peer that exited: past this, it is
+/// stuck (waiting for a message the peer never sent) and the run stops.
+pub const COLLECT_LIMIT: Duration = Duration::from_secs(60);
 
 /// The role this process was started in, with its arguments, after pinning to the CPU
 /// it was given; `None` in the process a user started.
@@ -101,20 +107,73 @@ impl Launcher {
             let _ = stdout.read_to_string(&mut out);
             out
         });
+        let child = Arc::new(Mutex::new(child));
+        let collected = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let (role, child, collected) = (role.to_owned(), child.clone(), collected.clone());
+            std::thread::spawn(move || watch(&role, &child, &collected))
+        };
         Peer {
             role: role.to_owned(),
             child,
             output: Some(output),
+            collected,
+            watchdog: Some(watchdog),
         }
     }
 }
 
-/// A running peer process.
+/// The state of `child`, or `None` when it cannot be asked.
+fn status(child: &Mutex<Child>) -> Option<Option<ExitStatus>> {
+    child
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .try_wait()
+        .ok()
+}
+
+/// Watches a peer until it is collected. The measuring side blocks on its peer (in an
+/// accept, or waiting for a message), so a peer that fails, never ends, or ends while
+/// the measuring side still waits, would leave the run hanging: the watchdog stops the
+/// whole process instead, saying why (the peer's own panic is on stderr above it).
+fn watch(role: &str, child: &Mutex<Child>, collected: &AtomicBool) {
+    let start = Instant::now();
+    let mut exited: Option<Instant> = None;
+    while !collected.load(Ordering::Acquire) {
+        let stuck = match status(child) {
+            None => return,
+            Some(Some(status)) if !status.success() => Some(format!("failed ({status})")),
+            Some(Some(_)) => {
+                let at = *exited.get_or_insert_with(Instant::now);
+                (at.elapsed() > COLLECT_LIMIT).then(|| {
+                    format!("exited, and the measurement still waits after {COLLECT_LIMIT:?}")
+                })
+            }
+            Some(None) => (start.elapsed() > PEER_LIMIT).then(|| {
+                let mut child = child.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = (child.kill(), child.wait());
+                format!("did not finish within {PEER_LIMIT:?} (killed)")
+            }),
+        };
+        if let Some(why) = stuck
+            && !collected.load(Ordering::Acquire)
+        {
+            eprintln!("ipclane-bench: peer {role} {why}: the measurement cannot end; stopping");
+            std::process::exit(2);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A running peer process, watched: if it fails or never ends while this process waits
+/// on it, the process stops with a message (exit status 2) rather than hang.
 #[derive(Debug)]
 pub struct Peer {
     role: String,
-    child: Child,
+    child: Arc<Mutex<Child>>,
     output: Option<std::thread::JoinHandle<String>>,
+    collected: Arc<AtomicBool>,
+    watchdog: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Peer {
@@ -128,16 +187,16 @@ impl Peer {
     pub fn finish(mut self) -> Vec<String> {
         let start = Instant::now();
         let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for a peer") {
+            if let Some(status) = status(&self.child).expect("wait for a peer") {
                 break status;
             }
             if start.elapsed() > PEER_LIMIT {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                self.stop();
                 panic!("peer {} did not finish within {PEER_LIMIT:?}", self.role);
             }
             std::thread::sleep(Duration::from_millis(2));
         };
+        self.stop();
         let out = self
             .output
             .take()
@@ -155,13 +214,24 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Marks the peer collected (its watchdog ends), and kills it if it still runs: a
+    /// peer left behind by a failed measurement must not spin on a CPU forever.
+    fn stop(&mut self) {
+        self.collected.store(true, Ordering::Release);
+        if let Some(watchdog) = self.watchdog.take() {
+            let _ = watchdog.join();
+        }
+        if matches!(status(&self.child), Some(None)) {
+            let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = (child.kill(), child.wait());
+        }
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
-        // A peer left behind by a failed measurement must not spin on a CPU forever.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.stop();
     }
 }
 

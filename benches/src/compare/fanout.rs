@@ -27,8 +27,8 @@ pub const SUBSCRIBE: &str = "compare-subscribe";
 /// The publisher's period: 20,000 messages a second, a busy market-data feed.
 pub const PERIOD: Duration = Duration::from_micros(50);
 
-/// Slots of the ipclane feed's ring (and the depth of iceoryx2's subscriber buffers):
-/// 50 ms of messages at [`PERIOD`].
+/// Slots of the ipclane feed's ring, and the depth of each iceoryx2 subscriber's buffer
+/// (the same slack for both lossy feeds): 50 ms of messages at [`PERIOD`].
 const SLOTS: usize = 1024;
 
 /// How often the stop is sent to a lossy feed, and how far apart: a lapped subscriber
@@ -88,6 +88,12 @@ impl Feed {
             Feed::Iceoryx2 => Family::Peer,
             _ => Family::Ipclane,
         }
+    }
+
+    /// Whether it delivers every message or none (sockets hold the publisher back):
+    /// a gap in what a subscriber receives is then a lost message, not a missed one.
+    pub fn lossless(self) -> bool {
+        self == Feed::IpclaneUnix
     }
 
     /// The transport whose selection (`--transports`) includes this feed.
@@ -189,7 +195,13 @@ pub fn fan_out(
         }
         Feed::Iceoryx2 => {
             let peers = spawn(name);
-            let tx = iceoryx2::publisher(name, len, Waiting::Event, Delivery::Lossy, subscribers);
+            let tx = iceoryx2::publisher(
+                name,
+                len,
+                Waiting::Event,
+                Delivery::Lossy,
+                (subscribers, SLOTS),
+            );
             (Publishing::Iceoryx2(tx), peers)
         }
     };
@@ -209,8 +221,11 @@ pub fn fan_out(
         let _ = std::fs::remove_file(file);
         let mut own = Latencies::new();
         for (seq, at) in &times {
-            let sent_at = sent[usize::try_from(*seq).expect("a sequence number")];
-            own.record_ns(at.saturating_sub(sent_at));
+            let sent_at = usize::try_from(*seq)
+                .ok()
+                .and_then(|i| sent.get(i))
+                .unwrap_or_else(|| panic!("a subscriber reported message {seq} of {count}"));
+            own.record_ns(at.saturating_sub(*sent_at));
         }
         worst_p99_ns = worst_p99_ns.max(own.quantile(0.99).as_nanos() as f64);
         latencies.merge(&own);
@@ -317,10 +332,11 @@ pub fn subscribe(args: &[String]) {
             Box::new(ShmSubscriber(subscriber))
         }
         Feed::IpclaneUnix => link::dial(Transport::Unix, address, len).1,
-        Feed::Iceoryx2 => iceoryx2::subscriber(address, len, Waiting::Event, Delivery::Lossy),
+        Feed::Iceoryx2 => iceoryx2::subscriber(address, Waiting::Event, Delivery::Lossy, SLOTS),
     };
     let cpu0 = cpu_ns();
-    let times = receive_until_stop(&mut rx, len).unwrap_or_else(|e| panic!("subscriber: {e}"));
+    let times = receive_until_stop(&mut rx, len, feed.lossless())
+        .unwrap_or_else(|e| panic!("{} subscriber: {e}", feed.label()));
     peer::report(format!("cpu {}", cpu_ns() - cpu0));
     let mut out = Vec::with_capacity(times.len() * 16);
     for (seq, at) in times {
@@ -336,8 +352,13 @@ pub fn subscribe(args: &[String]) {
 ///
 /// # Errors
 ///
-/// When a message is not whole, or its number is not above the one before.
-fn receive_until_stop(rx: &mut impl Recv, len: usize) -> Result<Vec<(u64, u64)>, Integrity> {
+/// When a message is not whole, or its number is not above the one before, or (on a
+/// `lossless` feed) not the one right after it.
+fn receive_until_stop(
+    rx: &mut impl Recv,
+    len: usize,
+    lossless: bool,
+) -> Result<Vec<(u64, u64)>, Integrity> {
     let mut buf = vec![0u8; len];
     let mut times = Vec::new();
     let mut next = 0;
@@ -355,6 +376,12 @@ fn receive_until_stop(rx: &mut impl Recv, len: usize) -> Result<Vec<(u64, u64)>,
         }
         if seq < next {
             return Err(Integrity::Repeated {
+                expected: next,
+                got: seq,
+            });
+        }
+        if lossless && seq > next {
+            return Err(Integrity::Lost {
                 expected: next,
                 got: seq,
             });

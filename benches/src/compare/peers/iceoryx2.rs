@@ -214,16 +214,19 @@ fn await_ready(what: &str, mut ready: impl FnMut() -> bool) {
 struct Services {
     /// The samples.
     samples: PubSubService<Ipc, [u8], ()>,
+    /// Samples each subscriber buffers.
+    depth: usize,
     /// The notifications of [`Waiting::Event`].
     events: Option<EventService<Ipc>>,
 }
 
 impl Services {
-    /// The services of the channel `name/suffix`, for up to `subscribers` subscribers.
+    /// The services of the channel `name/suffix`, for up to `subscribers` subscribers
+    /// buffering `depth` samples each.
     fn open(
         node: &Node<Ipc>,
         (name, suffix): (&str, &str),
-        subscribers: usize,
+        (subscribers, depth): (usize, usize),
         waiting: Waiting,
         delivery: Delivery,
     ) -> Self {
@@ -232,7 +235,7 @@ impl Services {
             node.service_builder(&samples_name)
                 .publish_subscribe::<[u8]>()
                 .enable_safe_overflow(delivery == Delivery::Lossy)
-                .subscriber_max_buffer_size(BUFFER)
+                .subscriber_max_buffer_size(depth)
                 .subscriber_max_borrowed_samples(BORROWED)
                 .history_size(0)
                 .max_subscribers(subscribers)
@@ -251,7 +254,11 @@ impl Services {
                     .open_or_create()
             })
         });
-        Self { samples, events }
+        Self {
+            samples,
+            depth,
+            events,
+        }
     }
 
     /// The sending end's ports.
@@ -305,7 +312,7 @@ impl Services {
         let subscriber = self
             .samples
             .subscriber_builder()
-            .buffer_size(BUFFER)
+            .buffer_size(self.depth)
             .create()
             .unwrap_or_else(|e| panic!("iceoryx2 subscriber: {e:?}"));
         subscriber
@@ -445,8 +452,14 @@ pub fn duplex(
         Side::B => ("ba", "ab"),
     };
     let node = node();
-    let outgoing = Services::open(&node, (name, out), 1, waiting, Delivery::Reliable);
-    let incoming = Services::open(&node, (name, back), 1, waiting, Delivery::Reliable);
+    let outgoing = Services::open(&node, (name, out), (1, BUFFER), waiting, Delivery::Reliable);
+    let incoming = Services::open(
+        &node,
+        (name, back),
+        (1, BUFFER),
+        waiting,
+        Delivery::Reliable,
+    );
     // Publishers first on both sides, so each side's subscriber finds the other's
     // publisher to attach to.
     let (publisher, notifier) = outgoing.publisher(max_len, Delivery::Reliable);
@@ -469,9 +482,9 @@ pub fn duplex(
     (Box::new(tx), Box::new(rx))
 }
 
-/// A publisher on `name` for messages of up to `max_len` bytes; returns once `subscribers`
-/// subscribers are attached (and, event-driven, as many listeners), so none misses a
-/// message sent afterwards.
+/// A publisher on `name` for messages of up to `max_len` bytes, each subscriber buffering
+/// `depth` of them; returns once `subscribers` subscribers are attached (and,
+/// event-driven, as many listeners), so none misses a message sent afterwards.
 ///
 /// # Panics
 ///
@@ -481,10 +494,16 @@ pub fn publisher(
     max_len: usize,
     waiting: Waiting,
     delivery: Delivery,
-    subscribers: usize,
+    (subscribers, depth): (usize, usize),
 ) -> Box<dyn crate::endpoint::Send> {
     let node = node();
-    let services = Services::open(&node, (name, "samples"), MAX_SUBSCRIBERS, waiting, delivery);
+    let services = Services::open(
+        &node,
+        (name, "samples"),
+        (MAX_SUBSCRIBERS, depth),
+        waiting,
+        delivery,
+    );
     let (publisher, notifier) = services.publisher(max_len, delivery);
     services.await_subscribers(&publisher, subscribers);
     Box::new(Iox2Send {
@@ -495,8 +514,9 @@ pub fn publisher(
     })
 }
 
-/// A subscriber on `name` (the service is opened or created, with the same settings, by
-/// whichever end comes first) for messages of up to `max_len` bytes.
+/// A subscriber on `name` buffering `depth` samples (the service is opened or created,
+/// with the same settings, by whichever end comes first; the publisher sizes the
+/// samples, and a receiver copies out whatever length comes).
 ///
 /// Waits for the publisher: it returns once attached to it, as iceoryx2 attaches a
 /// subscriber to the publishers there when it is created. The [`publisher`] waits too
@@ -508,14 +528,18 @@ pub fn publisher(
 /// When the publisher is not there within 10 s, or iceoryx2 fails.
 pub fn subscriber(
     name: &str,
-    max_len: usize,
     waiting: Waiting,
     delivery: Delivery,
+    depth: usize,
 ) -> Box<dyn crate::endpoint::Recv> {
-    // The publisher sizes the samples; a receiver copies out whatever length comes.
-    let _ = max_len;
     let node = node();
-    let services = Services::open(&node, (name, "samples"), MAX_SUBSCRIBERS, waiting, delivery);
+    let services = Services::open(
+        &node,
+        (name, "samples"),
+        (MAX_SUBSCRIBERS, depth),
+        waiting,
+        delivery,
+    );
     let listener = services.listener();
     let subscriber = services.subscriber();
     Box::new(Iox2Recv {
@@ -602,12 +626,12 @@ mod tests {
         let producer = {
             let name = name.clone();
             spawn(move || {
-                let mut tx = publisher(&name, LEN, waiting, Delivery::Reliable, 1);
+                let mut tx = publisher(&name, LEN, waiting, Delivery::Reliable, (1, BUFFER));
                 produce(&mut tx, LEN, COUNT);
             })
         };
         let consumer = spawn(move || {
-            let mut rx = subscriber(&name, LEN, waiting, Delivery::Reliable);
+            let mut rx = subscriber(&name, waiting, Delivery::Reliable, BUFFER);
             std::thread::sleep(Duration::from_millis(300));
             consume(&mut rx, LEN, COUNT)
         });
@@ -661,7 +685,7 @@ mod tests {
         let prompt = {
             let name = name.clone();
             spawn(move || {
-                let mut rx = subscriber(&name, LEN, waiting, Delivery::Lossy);
+                let mut rx = subscriber(&name, waiting, Delivery::Lossy, BUFFER);
                 read_until(&mut rx, LEN, COUNT - 1)
             })
         };
@@ -669,7 +693,7 @@ mod tests {
         let late = {
             let name = name.clone();
             spawn(move || {
-                let mut rx = subscriber(&name, LEN, waiting, Delivery::Lossy);
+                let mut rx = subscriber(&name, waiting, Delivery::Lossy, BUFFER);
                 all_sent
                     .recv_timeout(Duration::from_secs(60))
                     .expect("the publisher sends all");
@@ -678,7 +702,7 @@ mod tests {
         };
         let (done, finished) = mpsc::channel::<()>();
         let sender = spawn(move || {
-            let mut tx = publisher(&name, LEN, waiting, Delivery::Lossy, 2);
+            let mut tx = publisher(&name, LEN, waiting, Delivery::Lossy, (2, BUFFER));
             produce(&mut tx, LEN, COUNT);
             let _ = sent.send(());
             // The publisher stays until the readers have seen the last message.
