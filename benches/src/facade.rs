@@ -93,12 +93,9 @@ pub fn ends(conn: Connection) -> (FacadeSend, FacadeRecv) {
 /// When it cannot connect within a few seconds.
 pub fn dial(url: &str, waiting: Waiting) -> Connection {
     let options = waiting.options();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match options.connect(url) {
-            Ok(conn) => return conn,
-            Err(e) if std::time::Instant::now() > deadline => panic!("connect to {url}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
+    crate::retry::retry(
+        &format!("connect to {url}"),
+        Duration::from_secs(10),
+        || options.connect(url),
+    )
 }

@@ -39,6 +39,7 @@ pub mod peer;
 pub mod queue_targets;
 pub mod raw;
 pub mod raw_io;
+pub mod retry;
 pub mod spsc;
 pub mod stats;
 pub mod turns;

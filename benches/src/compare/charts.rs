@@ -16,7 +16,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::report;
+use super::format;
 use super::results::{Family, Results};
 
 /// Width of every chart, px.
@@ -148,7 +148,7 @@ fn fanout_chart(results: &Results) -> Option<Chart> {
         name: if one_size {
             row.transport.clone()
         } else {
-            format!("{} ({})", row.transport, report::size(row.size))
+            format!("{} ({})", row.transport, format::size(row.size))
         },
         family: row.family,
         x: row.subscribers as f64,
@@ -158,7 +158,7 @@ fn fanout_chart(results: &Results) -> Option<Chart> {
     let title = match sizes.as_slice() {
         [size] => format!(
             "Fan-out: per-subscriber one-way latency, {} messages",
-            report::size(*size)
+            format::size(*size)
         ),
         _ => "Fan-out: per-subscriber one-way latency".to_owned(),
     };
@@ -209,7 +209,7 @@ impl XAxis {
     fn label(self, value: f64) -> String {
         let whole = value.round().max(0.0) as usize;
         match self {
-            XAxis::Bytes => report::size(whole),
+            XAxis::Bytes => format::size(whole),
             XAxis::Count => whole.to_string(),
         }
     }
@@ -743,7 +743,7 @@ fn log10_ticks(low: f64, high: f64) -> (Vec<f64>, Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::report::tests::sample;
+    use crate::compare::results::sample::sample;
     use crate::compare::results::{Percentiles, Row, Throughput};
 
     fn row(transport: &str, family: Family, size: usize, p50: f64, rate: f64) -> Row {

@@ -36,6 +36,9 @@ const SLOTS: usize = 1024;
 const STOPS: usize = 5;
 const STOP_GAP: Duration = Duration::from_millis(2);
 
+/// How long the publisher and its subscribers wait for each other.
+const CONNECT: Duration = Duration::from_secs(10);
+
 /// One way to fan a feed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feed {
@@ -246,11 +249,9 @@ pub fn fan_out(
 
 /// Waits until `n` subscribers of the ipclane feed `name` are there.
 fn await_subscribers(name: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ipclane::subscribers(name).map_or(0, |s| s.len()) < n {
-        assert!(Instant::now() < deadline, "{n} subscribers of {name}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    crate::retry::await_ready(&format!("{n} subscribers of {name}"), CONNECT, || {
+        ipclane::subscribers(name).map_or(0, |s| s.len()) >= n
+    });
 }
 
 /// Publishes `count` stamped messages, one every [`PERIOD`] (spinning on the clock in
@@ -321,14 +322,10 @@ pub fn subscribe(args: &[String]) {
     let len: usize = args[2].parse().expect("a message length");
     let mut rx: Rx = match feed {
         Feed::IpclaneShm => {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let subscriber = loop {
-                match Subscriber::open(address) {
-                    Ok(s) => break s,
-                    Err(e) if Instant::now() > deadline => panic!("subscribe to {address}: {e}"),
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            };
+            let subscriber =
+                crate::retry::retry(&format!("subscribe to {address}"), CONNECT, || {
+                    Subscriber::open(address)
+                });
             Box::new(ShmSubscriber(subscriber))
         }
         Feed::IpclaneUnix => link::dial(Transport::Unix, address, len).1,

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipclane::uds::Listener as UdsListener;
 
@@ -282,15 +282,8 @@ fn stream_ends(stream: UnixStream) -> (Tx, Rx) {
 }
 
 /// Calls `attempt` until it succeeds, for at most [`DIAL_LIMIT`].
-fn retrying<T, E: std::fmt::Display>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = Instant::now() + DIAL_LIMIT;
-    loop {
-        match attempt() {
-            Ok(t) => return t,
-            Err(e) if Instant::now() > deadline => panic!("{what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
+fn retrying<T, E: std::fmt::Debug>(what: &str, attempt: impl FnMut() -> Result<T, E>) -> T {
+    crate::retry::retry(what, DIAL_LIMIT, attempt)
 }
 
 /// The peer's side: connects to the link at `address` (from [`Listening::address`]) and

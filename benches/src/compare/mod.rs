@@ -9,13 +9,15 @@
 //!   [`fanout`] and [`proxy`]: the two scenarios; [`machine`]: the floors.
 //! - [`run`]: a whole run; [`pairs`]: ratios between rows measured back to back on
 //!   one floor; [`targets`]: the layers' targets on them;
-//!   [`results`]: what it measured; [`table`], [`report`], [`charts`]: how it shows.
+//!   [`results`]: what it measured; [`table`], [`report`], [`charts`]: how it shows,
+//!   with the formatters of [`format`](mod@format).
 //! - [`cli`]: the command line.
 
 pub mod charts;
 pub mod cli;
 pub mod drive;
 pub mod fanout;
+pub mod format;
 pub mod link;
 pub mod machine;
 pub mod pairs;

@@ -6,7 +6,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::charts;
-use super::results::{Family, FloorSpan, Metric, Percentiles, Results, Row};
+use super::format::{dash, duration, family, floor, rate, significant, size, times};
+use super::results::{FloorSpan, Metric, Percentiles, Results, Row};
 
 /// Writes `report.md`, `results.json` and the charts into `dir` (created if missing);
 /// returns the paths written: `report.md`, `results.json`, then the charts.
@@ -519,20 +520,6 @@ fn code(text: &str) -> String {
     }
 }
 
-/// The table's mark for a missing value.
-fn dash() -> String {
-    "–".to_owned()
-}
-
-/// The family as the tables name it.
-fn family(family: Family) -> &'static str {
-    match family {
-        Family::Ipclane => "ipclane",
-        Family::Raw => "raw",
-        Family::Peer => "peer",
-    }
-}
-
 /// Both floors of a row, ping-pong then stream: "45→46 / 45→47".
 fn floor_pair(latency: Option<FloorSpan>, stream: Option<FloorSpan>) -> String {
     match (latency, stream) {
@@ -543,104 +530,9 @@ fn floor_pair(latency: Option<FloorSpan>, stream: Option<FloorSpan>) -> String {
     }
 }
 
-/// One floor span: "45→46", "45→80†" when it moved, "(3 tries)" after retries.
-fn floor(span: &FloorSpan) -> String {
-    let mut text = format!("{:.0}→{:.0}", span.before_ns, span.after_ns);
-    if !span.settled {
-        text.push('†');
-    }
-    if span.attempts > 1 {
-        text.push_str(&format!(" ({} tries)", span.attempts));
-    }
-    text
-}
-
-/// A ratio as the tables write it: "x1.07" (three decimals below 0.1: "x0.004").
-fn times(ratio: f64) -> String {
-    if ratio.is_finite() && ratio < 0.1 {
-        format!("x{ratio:.3}")
-    } else if ratio.is_finite() {
-        format!("x{ratio:.2}")
-    } else {
-        dash()
-    }
-}
-
 /// `a / b` when both are finite and `b` is positive.
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (a.is_finite() && b.is_finite() && b > 0.0).then(|| a / b)
-}
-
-/// A number to three significant figures ("0.0123", "1.23", "456", "12345").
-fn significant(value: f64) -> String {
-    if !value.is_finite() {
-        return dash();
-    }
-    if value == 0.0 {
-        return "0".to_owned();
-    }
-    let mut exponent = value.abs().log10().floor() as i32;
-    // 0.9996 rounds up to 1.00, not 1.000: one more digit before the point.
-    if (value.abs() / 10f64.powi(exponent - 2)).round() >= 1000.0 {
-        exponent += 1;
-    }
-    let decimals = usize::try_from(2 - exponent).unwrap_or(0).min(9);
-    format!("{value:.decimals$}")
-}
-
-/// A duration given in nanoseconds, human-readably: ns below 10 µs ("152 ns"), µs
-/// below 10 ms ("55.0 µs"), ms above ("12.3 ms"); "–" when not a number.
-pub fn duration(ns: f64) -> String {
-    if !ns.is_finite() {
-        return dash();
-    }
-    let magnitude = ns.abs();
-    if magnitude < 10_000.0 {
-        format!("{ns:.0} ns")
-    } else if magnitude < 10_000_000.0 {
-        format!("{:.1} µs", ns / 1e3)
-    } else {
-        format!("{:.1} ms", ns / 1e6)
-    }
-}
-
-/// A size in bytes: "64 B", "1 KiB", "64 KiB", "1 MiB"; "1.5 KiB" when not a whole
-/// number of units.
-pub fn size(bytes: usize) -> String {
-    const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (unit, name) in UNITS {
-        if bytes >= unit {
-            return if bytes.is_multiple_of(unit) {
-                format!("{} {name}", bytes / unit)
-            } else {
-                format!("{:.1} {name}", bytes as f64 / unit as f64)
-            };
-        }
-    }
-    format!("{bytes} B")
-}
-
-/// A rate per second to three significant figures: "1.23 M/s", "456 k/s", "12.0 /s";
-/// "–" when not a number.
-pub fn rate(per_sec: f64) -> String {
-    if !per_sec.is_finite() {
-        return dash();
-    }
-    const UNITS: [(f64, &str); 4] = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")];
-    let magnitude = per_sec.abs();
-    for (index, (unit, name)) in UNITS.iter().enumerate() {
-        if magnitude >= *unit || index == UNITS.len() - 1 {
-            let scaled = per_sec / unit;
-            let text = significant(scaled);
-            // 999_999 rounds to "1000": written in the next unit up.
-            if text.trim_start_matches('-').starts_with("1000") && index > 0 {
-                let (up, up_name) = UNITS[index - 1];
-                return format!("{} {up_name}/s", significant(per_sec / up));
-            }
-            return format!("{text} {name}/s");
-        }
-    }
-    dash()
 }
 
 /// Seconds since the Unix epoch as "YYYY-MM-DD HH:MM" (UTC).
@@ -672,158 +564,8 @@ fn utc_minute(unix: u64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::compare::results::{
-        BlockingRow, FanoutRow, Floors, Machine, ProxyRow, Target, Throughput,
-    };
-
-    fn percentiles(p50: f64) -> Percentiles {
-        Percentiles {
-            p50,
-            p99: p50 * 2.5,
-            p999: p50 * 4.0,
-            max: p50 * 20.0,
-            count: 10_000,
-        }
-    }
-
-    fn span(settled: bool, attempts: usize) -> FloorSpan {
-        FloorSpan {
-            before_ns: 45.0,
-            after_ns: if settled { 47.0 } else { 80.0 },
-            settled,
-            attempts,
-        }
-    }
-
-    fn row(transport: &str, family: Family, size: usize, p50: f64, rate: f64) -> Row {
-        Row {
-            transport: transport.to_owned(),
-            family,
-            size,
-            latency: Some(percentiles(p50)),
-            latency_floor: Some(span(true, 1)),
-            stream: Some(Throughput {
-                messages: 100_000,
-                messages_per_sec: rate,
-                mb_per_sec: rate * size as f64 / 1e6,
-                cpu_s_per_million: 2e6 / rate,
-            }),
-            stream_floor: Some(span(true, 1)),
-            baseline: None,
-            latency_vs_baseline: None,
-            stream_vs_baseline: None,
-            latency_vs_iceoryx2: None,
-        }
-    }
-
-    /// A run with rows of the three families at four sizes, a fan-out of two
-    /// transports, a proxy row, a blocking row and two targets.
-    pub(crate) fn sample() -> Results {
-        let mut rows = Vec::new();
-        for (i, size) in [64usize, 1024, 65536, 1 << 20].into_iter().enumerate() {
-            let scale = (1 << (3 * i)) as f64;
-            let mut ipclane = row(
-                "ipclane shm busy-poll",
-                Family::Ipclane,
-                size,
-                160.0 * scale,
-                4e6 / scale,
-            );
-            ipclane.baseline = Some("raw mailbox".to_owned());
-            ipclane.latency_vs_baseline = Some(1.07);
-            ipclane.stream_vs_baseline = Some(0.95);
-            ipclane.latency_vs_iceoryx2 = Some(0.8);
-            let mut raw = row(
-                "raw mailbox",
-                Family::Raw,
-                size,
-                150.0 * scale,
-                4.2e6 / scale,
-            );
-            let peer = row(
-                "iceoryx2 busy-poll",
-                Family::Peer,
-                size,
-                200.0 * scale,
-                3e6 / scale,
-            );
-            if size == 65536 {
-                // A floor that moved: no ratio for this size.
-                raw.stream_floor = Some(span(false, 3));
-                ipclane.stream_vs_baseline = None;
-            }
-            rows.extend([ipclane, raw, peer]);
-        }
-        let mut fanout = Vec::new();
-        for (transport, family) in [
-            ("ipclane broadcast", Family::Ipclane),
-            ("iceoryx2 pub-sub", Family::Peer),
-        ] {
-            for subscribers in [1usize, 2, 4] {
-                let p50 = 300.0 * subscribers as f64;
-                fanout.push(FanoutRow {
-                    transport: transport.to_owned(),
-                    family,
-                    subscribers,
-                    size: 64,
-                    published: 100_000,
-                    latency: percentiles(p50),
-                    worst_p99_ns: p50 * 3.0,
-                    delivered_per_sec: 1e6 * subscribers as f64,
-                    publisher_cpu_s_per_million: 0.4,
-                    missed: if family == Family::Peer { 12 } else { 0 },
-                    floor: span(true, 1),
-                });
-            }
-        }
-        Results {
-            machine: Machine {
-                cpu: "AMD EPYC 7B13 64-Core Processor".to_owned(),
-                cpus: 2,
-                kernel: "6.1.0-18-cloud-amd64".to_owned(),
-                placement: "pinned to CPUs 0 and 1".to_owned(),
-                command: "ipclane-bench --out report".to_owned(),
-                started_unix: 1_700_000_000,
-                seconds: 312.4,
-                quick: false,
-            },
-            floors: Floors {
-                cache_line_ns: 45.3,
-                wake_cross_cpu: Some(percentiles(40_000.0)),
-                wake_same_cpu: Some(percentiles(2_000.0)),
-            },
-            rows,
-            blocking: vec![BlockingRow {
-                transport: "ipclane shm event-driven".to_owned(),
-                family: Family::Ipclane,
-                size: 64,
-                period_ns: 1_000_000,
-                steady: percentiles(45_000.0),
-                idle_cpu_percent: 0.02,
-            }],
-            fanout,
-            proxy: vec![ProxyRow {
-                transport: "ipclane unix proxy".to_owned(),
-                size: 1024,
-                round_trip: percentiles(30_000.0),
-                cpu_s_per_million: 25.0,
-                floor: span(true, 2),
-            }],
-            pairs: Vec::new(),
-            targets: vec![
-                Target {
-                    check: "ipclane shm busy-poll p50 <= 1.3x raw mailbox at 64 B".to_owned(),
-                    ratio: Some(1.07),
-                    pass: true,
-                },
-                Target {
-                    check: "ipclane shm busy-poll msg/s >= 0.9x raw mailbox at 64 KiB".to_owned(),
-                    ratio: None,
-                    pass: false,
-                },
-            ],
-        }
-    }
+    use crate::compare::results::Family;
+    use crate::compare::results::sample::sample;
 
     fn fresh_dir(name: &str) -> PathBuf {
         let nanos = std::time::SystemTime::now()
@@ -983,31 +725,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn formats() {
-        assert_eq!(duration(152.0), "152 ns");
-        assert_eq!(duration(9_999.0), "9999 ns");
-        assert_eq!(duration(10_000.0), "10.0 µs");
-        assert_eq!(duration(55_000.0), "55.0 µs");
-        assert_eq!(duration(12_345_678.0), "12.3 ms");
-        assert_eq!(duration(f64::NAN), "–");
-        assert_eq!(size(64), "64 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1024), "1 KiB");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(65536), "64 KiB");
-        assert_eq!(size(1 << 20), "1 MiB");
-        assert_eq!(size(1 << 30), "1 GiB");
-        assert_eq!(rate(1_234_567.0), "1.23 M/s");
-        assert_eq!(rate(456_000.0), "456 k/s");
-        assert_eq!(rate(999_999.0), "1.00 M/s");
-        assert_eq!(rate(12.0), "12.0 /s");
-        assert_eq!(rate(0.0), "0 /s");
-        assert_eq!(rate(2.5e9), "2.50 G/s");
-        assert_eq!(significant(0.012_34), "0.0123");
-        assert_eq!(significant(456.7), "457");
-        assert_eq!(significant(0.999_9), "1.00");
-        assert_eq!(significant(9.996), "10.0");
-        assert_eq!(times(1.066), "x1.07");
+    fn markdown_escapes() {
         assert_eq!(code("a `b`"), "`` a `b` ``");
         assert_eq!(cell("a|b"), "a\\|b");
     }

@@ -242,3 +242,158 @@ pub struct Target {
     /// Whether it held (`false` when it could not be computed).
     pub pass: bool,
 }
+
+/// A run's worth of made-up results, for the tests of what shows them.
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+
+    fn percentiles(p50: f64) -> Percentiles {
+        Percentiles {
+            p50,
+            p99: p50 * 2.5,
+            p999: p50 * 4.0,
+            max: p50 * 20.0,
+            count: 10_000,
+        }
+    }
+
+    fn span(settled: bool, attempts: usize) -> FloorSpan {
+        FloorSpan {
+            before_ns: 45.0,
+            after_ns: if settled { 47.0 } else { 80.0 },
+            settled,
+            attempts,
+        }
+    }
+
+    fn row(transport: &str, family: Family, size: usize, p50: f64, rate: f64) -> Row {
+        Row {
+            transport: transport.to_owned(),
+            family,
+            size,
+            latency: Some(percentiles(p50)),
+            latency_floor: Some(span(true, 1)),
+            stream: Some(Throughput {
+                messages: 100_000,
+                messages_per_sec: rate,
+                mb_per_sec: rate * size as f64 / 1e6,
+                cpu_s_per_million: 2e6 / rate,
+            }),
+            stream_floor: Some(span(true, 1)),
+            baseline: None,
+            latency_vs_baseline: None,
+            stream_vs_baseline: None,
+            latency_vs_iceoryx2: None,
+        }
+    }
+
+    /// A run with rows of the three families at four sizes, a fan-out of two
+    /// transports, a proxy row, a blocking row and two targets.
+    pub(crate) fn sample() -> Results {
+        let mut rows = Vec::new();
+        for (i, size) in [64usize, 1024, 65536, 1 << 20].into_iter().enumerate() {
+            let scale = (1 << (3 * i)) as f64;
+            let mut ipclane = row(
+                "ipclane shm busy-poll",
+                Family::Ipclane,
+                size,
+                160.0 * scale,
+                4e6 / scale,
+            );
+            ipclane.baseline = Some("raw mailbox".to_owned());
+            ipclane.latency_vs_baseline = Some(1.07);
+            ipclane.stream_vs_baseline = Some(0.95);
+            ipclane.latency_vs_iceoryx2 = Some(0.8);
+            let mut raw = row(
+                "raw mailbox",
+                Family::Raw,
+                size,
+                150.0 * scale,
+                4.2e6 / scale,
+            );
+            let peer = row(
+                "iceoryx2 busy-poll",
+                Family::Peer,
+                size,
+                200.0 * scale,
+                3e6 / scale,
+            );
+            if size == 65536 {
+                // A floor that moved: no ratio for this size.
+                raw.stream_floor = Some(span(false, 3));
+                ipclane.stream_vs_baseline = None;
+            }
+            rows.extend([ipclane, raw, peer]);
+        }
+        let mut fanout = Vec::new();
+        for (transport, family) in [
+            ("ipclane broadcast", Family::Ipclane),
+            ("iceoryx2 pub-sub", Family::Peer),
+        ] {
+            for subscribers in [1usize, 2, 4] {
+                let p50 = 300.0 * subscribers as f64;
+                fanout.push(FanoutRow {
+                    transport: transport.to_owned(),
+                    family,
+                    subscribers,
+                    size: 64,
+                    published: 100_000,
+                    latency: percentiles(p50),
+                    worst_p99_ns: p50 * 3.0,
+                    delivered_per_sec: 1e6 * subscribers as f64,
+                    publisher_cpu_s_per_million: 0.4,
+                    missed: if family == Family::Peer { 12 } else { 0 },
+                    floor: span(true, 1),
+                });
+            }
+        }
+        Results {
+            machine: Machine {
+                cpu: "AMD EPYC 7B13 64-Core Processor".to_owned(),
+                cpus: 2,
+                kernel: "6.1.0-18-cloud-amd64".to_owned(),
+                placement: "pinned to CPUs 0 and 1".to_owned(),
+                command: "ipclane-bench --out report".to_owned(),
+                started_unix: 1_700_000_000,
+                seconds: 312.4,
+                quick: false,
+            },
+            floors: Floors {
+                cache_line_ns: 45.3,
+                wake_cross_cpu: Some(percentiles(40_000.0)),
+                wake_same_cpu: Some(percentiles(2_000.0)),
+            },
+            rows,
+            blocking: vec![BlockingRow {
+                transport: "ipclane shm event-driven".to_owned(),
+                family: Family::Ipclane,
+                size: 64,
+                period_ns: 1_000_000,
+                steady: percentiles(45_000.0),
+                idle_cpu_percent: 0.02,
+            }],
+            fanout,
+            proxy: vec![ProxyRow {
+                transport: "ipclane unix proxy".to_owned(),
+                size: 1024,
+                round_trip: percentiles(30_000.0),
+                cpu_s_per_million: 25.0,
+                floor: span(true, 2),
+            }],
+            pairs: Vec::new(),
+            targets: vec![
+                Target {
+                    check: "ipclane shm busy-poll p50 <= 1.3x raw mailbox at 64 B".to_owned(),
+                    ratio: Some(1.07),
+                    pass: true,
+                },
+                Target {
+                    check: "ipclane shm busy-poll msg/s >= 0.9x raw mailbox at 64 KiB".to_owned(),
+                    ratio: None,
+                    pass: false,
+                },
+            ],
+        }
+    }
+}

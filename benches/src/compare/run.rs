@@ -19,11 +19,8 @@ use super::targets;
 use super::transport::Transport;
 use crate::cpu;
 use crate::endpoint::Stream;
-use crate::floor::{self, Floor, OnFloor};
+use crate::floor::OnFloor;
 use crate::peer::Launcher;
-
-/// How far apart two rows' floors may be for a ratio between them to mean something.
-const SAME_FLOOR: f64 = floor::SETTLED;
 
 /// The floor span of a measurement.
 fn span<T>(on: &OnFloor<T>) -> FloorSpan {
@@ -34,19 +31,6 @@ fn span<T>(on: &OnFloor<T>) -> FloorSpan {
         settled: on.settled(),
         attempts: on.attempts,
     }
-}
-
-/// Whether two rows sat on the same floor: each held still, and their floors agree.
-pub fn same_floor(a: &FloorSpan, b: &FloorSpan) -> bool {
-    let mean = |f: &FloorSpan| Floor {
-        before: Duration::from_secs_f64((f.before_ns + f.after_ns) / 2e9),
-        after: Duration::from_secs_f64((f.before_ns + f.after_ns) / 2e9),
-    };
-    let joint = Floor {
-        before: mean(a).before,
-        after: mean(b).before,
-    };
-    a.settled && b.settled && joint.moved() <= SAME_FLOOR
 }
 
 /// The work a run does, counted for its progress bar.
@@ -324,26 +308,5 @@ fn ratios(results: &mut Results) {
         row.latency_vs_baseline = ratio(row, t.baseline(), Metric::Latency);
         row.stream_vs_baseline = ratio(row, t.baseline(), Metric::Stream);
         row.latency_vs_iceoryx2 = ratio(row, t.iceoryx2(), Metric::Latency);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn floor(before: f64, after: f64) -> FloorSpan {
-        FloorSpan {
-            before_ns: before,
-            after_ns: after,
-            settled: (before - after).abs() / before.min(after) <= floor::SETTLED,
-            attempts: 1,
-        }
-    }
-
-    #[test]
-    fn rows_on_different_floors_are_not_compared() {
-        assert!(same_floor(&floor(100.0, 110.0), &floor(105.0, 95.0)));
-        assert!(!same_floor(&floor(100.0, 110.0), &floor(250.0, 260.0)));
-        assert!(!same_floor(&floor(100.0, 200.0), &floor(100.0, 100.0)));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::report::{duration, rate, size};
+use super::format::{dash, duration, rate, size, times};
 use super::results::{FloorSpan, Results};
 
 /// Columns laid out to their widest cell: the first left-aligned, the rest right.
@@ -33,27 +33,14 @@ fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A ratio cell: `1.07x` (three decimals below 0.1), or `-` when there is none.
+/// A ratio cell, or a dash when there is none.
 fn ratio(r: Option<f64>) -> String {
-    r.map_or("-".to_owned(), |r| {
-        if r < 0.1 {
-            format!("{r:.3}x")
-        } else {
-            format!("{r:.2}x")
-        }
-    })
+    r.map_or_else(dash, times)
 }
 
-/// A floor cell: before->after, marked when it moved.
+/// A floor cell, or a dash when there is none.
 fn floor(f: Option<FloorSpan>) -> String {
-    f.map_or("-".to_owned(), |f| {
-        format!(
-            "{:.0}->{:.0} ns{}",
-            f.before_ns,
-            f.after_ns,
-            if f.settled { "" } else { " moved" }
-        )
-    })
+    f.map_or_else(dash, |f| super::format::floor(&f))
 }
 
 /// The whole run as text.

@@ -65,7 +65,7 @@ pub fn targets(results: &Results) -> Vec<Target> {
             return;
         };
         targets.push(Target {
-            check: format!("{ours} {judged} {base} at {}", super::report::size(size)),
+            check: format!("{ours} {judged} {base} at {}", super::format::size(size)),
             ratio: pair.ratio,
             pass: pair.ratio.is_some_and(|r| judged.holds(r)),
         });

@@ -175,36 +175,14 @@ fn service_name(name: &str, suffix: &str) -> ServiceName {
 }
 
 /// Retries `attempt` (opening or creating a service, which fails while another process
-/// is creating or removing it) until it succeeds.
-///
-/// # Panics
-///
-/// When it still fails after [`CONNECT`].
-fn retry<T, E: std::fmt::Debug>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = Instant::now() + CONNECT;
-    loop {
-        match attempt() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() > deadline => panic!("iceoryx2 {what}: {e:?}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
+/// is creating or removing it) until it succeeds, for at most [`CONNECT`].
+fn retry<T, E: std::fmt::Debug>(what: &str, attempt: impl FnMut() -> Result<T, E>) -> T {
+    crate::retry::retry(&format!("iceoryx2 {what}"), CONNECT, attempt)
 }
 
-/// Waits until `ready`.
-///
-/// # Panics
-///
-/// When it is not after [`CONNECT`].
-fn await_ready(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + CONNECT;
-    while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "iceoryx2: {what} not there after {CONNECT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// Waits until `ready`, for at most [`CONNECT`].
+fn await_ready(what: &str, ready: impl FnMut() -> bool) {
+    crate::retry::await_ready(&format!("iceoryx2: {what}"), CONNECT, ready);
 }
 
 /// One pub/sub service and, when event-driven, its event service: opened or created with
