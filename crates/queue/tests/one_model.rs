@@ -179,14 +179,21 @@ fn spsc_records_go_into_a_buffer_and_stay_next_when_it_is_too_short() {
 #[test]
 fn an_spsc_reservation_waits_for_room_like_a_push() {
     let (mut tx, mut rx) = SpscRing::heap(256).unwrap();
-    while tx.try_push(&[1; 32]).is_ok() {}
+    let mut filled = 0;
+    while tx.try_push(&[1; 32]).is_ok() {
+        filled += 1;
+    }
     assert!(matches!(
         tx.reserve_timeout(32, Duration::from_millis(20)),
         Err(QueueError::Timeout)
     ));
     let consumer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
-        while rx.try_pop().is_ok() {}
+        // Exactly the records that filled the ring: draining "while there is one" could
+        // also take the record the blocked reservation commits meanwhile.
+        for _ in 0..filled {
+            assert_eq!(rx.try_pop().unwrap(), &[1; 32][..]);
+        }
         rx
     });
     let mut guard = tx.reserve_blocking(32).unwrap();
