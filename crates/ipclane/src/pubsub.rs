@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::Error;
 use crate::liveness::Liveness;
-use crate::queue::{Broadcast, BroadcastReader, BroadcastWriter, Segment, WaitStrategy};
+use crate::queue::{Broadcast, BroadcastReader, BroadcastWriter, Resume, Segment, WaitStrategy};
 use crate::subscribers::Record;
+use crate::{Error, SubscriberInfo};
 
 /// What a [`Publisher`] is created with: how many messages its ring keeps, and how long
 /// one may be.
@@ -23,6 +23,7 @@ use crate::subscribers::Record;
 pub struct PublishOptions {
     slots: usize,
     max_message_len: usize,
+    keys: usize,
 }
 
 impl Default for PublishOptions {
@@ -31,6 +32,7 @@ impl Default for PublishOptions {
         Self {
             slots: 1024,
             max_message_len: 256,
+            keys: 0,
         }
     }
 }
@@ -58,6 +60,20 @@ impl PublishOptions {
     pub fn get_max_message_len(&self) -> usize {
         self.max_message_len
     }
+
+    /// Keys of the feed's table of latest values, for
+    /// [`Publisher::publish_keyed`] and late joiners ([`Subscriber::latest_for`]); 0, the
+    /// default, makes no table. The table is the segment `<name>.last`, so the feed's
+    /// name must leave room for those 5 bytes.
+    pub fn keys(mut self, keys: usize) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Keys of the feed's table of latest values (0: none).
+    pub fn get_keys(&self) -> usize {
+        self.keys
+    }
 }
 
 /// The one writer of a feed: it never waits for subscribers, overwriting the oldest
@@ -81,6 +97,10 @@ impl PublishOptions {
 pub struct Publisher {
     writer: BroadcastWriter<Segment>,
     name: String,
+    /// Messages its ring keeps, for the lag of its subscribers.
+    slots: u64,
+    /// The latest message of each key (`PublishOptions::keys`), see `keyed.rs`.
+    pub(crate) last: Option<crate::queue::LastValueWriter<crate::queue::Segment>>,
 }
 
 impl Publisher {
@@ -93,10 +113,14 @@ impl Publisher {
     /// ([`AlreadyExists`](crate::segment::SegmentError::AlreadyExists): a live feed, or a dead publisher's that `gc` has
     /// not removed yet) or invalid.
     pub fn create(name: &str, options: PublishOptions) -> Result<Self, Error> {
+        // The table first: a subscriber that finds the feed finds its table.
+        let last = crate::keyed::create_table(name, &options)?;
         let segment = Broadcast::create_named(name, options.slots, options.max_message_len)?;
         Ok(Self {
             writer: BroadcastWriter::attach(Arc::new(segment))?,
             name: name.to_owned(),
+            slots: options.slots as u64,
+            last,
         })
     }
 
@@ -123,16 +147,136 @@ impl Publisher {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The feed's subscribers, from their records (see
+    /// [`subscribers`](crate::subscribers())): where each is, how far behind what this
+    /// publisher published, whether it is lagging or lapped, and whether it is alive. A
+    /// subscriber waiting in a receive is at the head (lag 0); one that stopped reading
+    /// shows a lag that grows with every message, while the publisher goes on at its own
+    /// pace. A scan of `/dev/shm`: for monitoring, not for every message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Segment`] when `/dev/shm` cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipclane::{PublishOptions, Publisher, Subscriber};
+    ///
+    /// let name = format!("doc-lag-{}", std::process::id());
+    /// let mut publisher = Publisher::create(&name, PublishOptions::default().slots(4))?;
+    /// let mut subscriber = Subscriber::open(&name)?;
+    /// for quote in 0..5u8 {
+    ///     publisher.publish(&[quote])?;
+    /// }
+    /// let me = |p: &Publisher| {
+    ///     let subs = p.subscribers().unwrap();
+    ///     subs.into_iter().find(|s| s.pid == std::process::id()).unwrap()
+    /// };
+    /// let behind = me(&publisher);
+    /// assert_eq!((behind.position, behind.lag, behind.lapped), (0, 5, true));
+    /// // Told it missed 2 (the ring keeps 3), it reads the rest and is up to date.
+    /// assert!(matches!(subscriber.recv(), Err(ipclane::Error::Lagged { missed: 2 })));
+    /// for _ in 0..3 {
+    ///     subscriber.recv()?;
+    /// }
+    /// let current = me(&publisher);
+    /// assert_eq!((current.position, current.lag, current.lagging), (5, 0, false));
+    /// # Ok::<(), ipclane::Error>(())
+    /// ```
+    pub fn subscribers(&self) -> Result<Vec<SubscriberInfo>, Error> {
+        crate::subscribers::of(&self.name, || Ok((self.published(), self.slots)))
+    }
 }
 
-/// Where a new subscriber starts.
+/// Where a subscriber starts ([`SubscribeOptions::start`]) and where it goes on after
+/// being lapped ([`SubscribeOptions::after_lap`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Start {
-    /// With what is published from now on (the default).
+    /// At open: with what is published from now on (the default). After a lap: with the
+    /// newest message still there, skipping the older ones (counted as missed), for
+    /// subscribers that want current values, not a backlog of stale ones.
     #[default]
     Newest,
-    /// With the oldest message the ring still holds.
+    /// With the oldest message the ring still holds (the default after a lap: a lapped
+    /// subscriber misses only what was overwritten).
     Oldest,
+}
+
+/// How a [`Subscriber`] reads its feed: where it starts, and where it goes on after the
+/// publisher lapped it (overwrote messages it had not received). Either way, a lapped
+/// subscriber's receive returns [`Error::Lagged`] with exactly the number of messages it
+/// skipped, then goes on; it never returns an overwritten message.
+///
+/// ```
+/// use ipclane::{Start, SubscribeOptions};
+///
+/// let options = SubscribeOptions::default();
+/// assert_eq!((options.get_start(), options.get_after_lap()), (Start::Newest, Start::Oldest));
+/// let options = options.start(Start::Oldest).after_lap(Start::Newest);
+/// assert_eq!((options.get_start(), options.get_after_lap()), (Start::Oldest, Start::Newest));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    start: Start,
+    after_lap: Start,
+}
+
+impl Default for SubscribeOptions {
+    /// Starts with what is published from now on; after a lap, goes on with the oldest
+    /// message still there.
+    fn default() -> Self {
+        Self {
+            start: Start::Newest,
+            after_lap: Start::Oldest,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Where the subscriber starts: with what is published from now on
+    /// ([`Start::Newest`], the default), or with the oldest message the ring still holds
+    /// ([`Start::Oldest`]).
+    pub fn start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Where the subscriber starts.
+    pub fn get_start(&self) -> Start {
+        self.start
+    }
+
+    /// Where the subscriber goes on after being lapped: with the oldest message still
+    /// there ([`Start::Oldest`], the default: it misses only what was overwritten), or
+    /// with the newest ([`Start::Newest`]: it also skips the stale ones still there,
+    /// counted as missed).
+    ///
+    /// ```
+    /// use ipclane::{PublishOptions, Publisher, Start, SubscribeOptions, Subscriber};
+    ///
+    /// let name = format!("doc-after-lap-{}", std::process::id());
+    /// let mut publisher = Publisher::create(&name, PublishOptions::default().slots(4))?;
+    /// let options = SubscribeOptions::default().after_lap(Start::Newest);
+    /// let mut subscriber = Subscriber::open_with(&name, options)?;
+    /// for price in 100..110u32 {
+    ///     publisher.publish(&price.to_le_bytes())?;
+    /// }
+    /// // Ten quotes, all but the newest skipped.
+    /// assert!(matches!(subscriber.recv(), Err(ipclane::Error::Lagged { missed: 9 })));
+    /// assert_eq!(subscriber.recv()?, &109u32.to_le_bytes()[..]);
+    /// # Ok::<(), ipclane::Error>(())
+    /// ```
+    pub fn after_lap(mut self, after_lap: Start) -> Self {
+        self.after_lap = after_lap;
+        self
+    }
+
+    /// Where the subscriber goes on after being lapped.
+    pub fn get_after_lap(&self) -> Start {
+        self.after_lap
+    }
 }
 
 /// A reader of a feed, in any process; any number join and leave freely, and none slows
@@ -148,10 +292,13 @@ pub struct Subscriber {
     at: String,
     /// Its position, for `ipclane inspect`, where `/dev/shm` took the record.
     record: Option<Record>,
+    /// The feed's latest value of each key, if it has a table (see `keyed.rs`).
+    pub(crate) last: Option<crate::queue::LastValueReader<crate::queue::Segment>>,
 }
 
 impl Subscriber {
-    /// Subscribes to the feed `name`, starting with what is published from now on.
+    /// Subscribes to the feed `name`, starting with what is published from now on (and
+    /// after being lapped, with the oldest message still there).
     ///
     /// # Errors
     ///
@@ -167,11 +314,26 @@ impl Subscriber {
     ///
     /// Those of [`open`](Self::open).
     pub fn open_at(name: &str, start: Start) -> Result<Self, Error> {
+        Self::open_with(name, SubscribeOptions::default().start(start))
+    }
+
+    /// Subscribes to the feed `name` as `options` say.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`open`](Self::open).
+    pub fn open_with(name: &str, options: SubscribeOptions) -> Result<Self, Error> {
         let segment = Broadcast::open_named(name)?;
         let mut reader = BroadcastReader::attach(Arc::new(segment))?;
-        if start == Start::Oldest {
+        if options.start == Start::Oldest {
             reader.seek_oldest()?;
         }
+        reader.set_resume(match options.after_lap {
+            Start::Oldest => Resume::Oldest,
+            Start::Newest => Resume::Newest,
+        });
+        // Its table, if the feed has one (made before the feed: it is there by now).
+        let last = crate::keyed::open_table(name)?;
         // Best effort: the record serves tools; a subscriber works without it.
         let record = Record::create(name, reader.position()).ok();
         Ok(Self {
@@ -179,6 +341,7 @@ impl Subscriber {
             liveness: Liveness::new(crate::queue::WaitStrategy::default().liveness_period),
             at: format!("feed {name}"),
             record,
+            last,
         })
     }
 
@@ -196,12 +359,19 @@ impl Subscriber {
         self.reader.set_wait_strategy(strategy);
     }
 
+    /// What this subscriber's waiting cost so far: its sleeps, its spin budget, and what
+    /// it measured its waits and wake-ups to last (see [`WaitStrategy`]).
+    pub fn wait_stats(&self) -> crate::queue::WaitStats {
+        self.reader.wait_stats()
+    }
+
     /// The next message, waiting for it as long as needed.
     ///
     /// # Errors
     ///
     /// [`Error::Lagged`] when the publisher overwrote messages before this subscriber got
-    /// to them (the next call continues with the oldest still there),
+    /// to them (the next call continues with the oldest still there, or the newest:
+    /// [`SubscribeOptions::after_lap`]),
     /// [`Error::Disconnected`] once the publisher is gone and everything was read.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
         let got = self.reader.recv_blocking();

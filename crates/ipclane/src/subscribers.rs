@@ -4,10 +4,16 @@
 //! named segment of its own, of kind [`SUBSCRIBER_KIND`], holding its feed's name and its
 //! position, which it updates (one store to its own page) after every receive. The
 //! record goes with the subscriber; a killed one's is `gc`'s.
+//!
+//! A subscriber waiting in a receive has taken everything, so its record shows it at the
+//! head (lag 0); one that stopped reading (stopped, hung, or busy elsewhere) shows a lag
+//! that grows with every message published, up to lapped. The publisher never waits for
+//! it: a slow subscriber is seen here, not as a slower publisher.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::Error;
+use crate::queue::Broadcast;
 use crate::segment::{Kind, Segment, SegmentState};
 
 /// The kind of a subscriber's record.
@@ -66,7 +72,7 @@ impl Record {
     }
 }
 
-/// One subscriber of a feed, as its record says.
+/// One subscriber of a feed, as its record says, and how far behind the publisher it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubscriberInfo {
@@ -76,19 +82,64 @@ pub struct SubscriberInfo {
     pub pid: u32,
     /// Sequence number of the next message it receives.
     pub position: u64,
+    /// Messages published that it has not received yet: the feed's count of messages
+    /// published, read after its position, less its position (0 for a subscriber
+    /// waiting in a receive: it has taken everything).
+    pub lag: u64,
+    /// More than half the ring behind: unless it catches up, it will be lapped.
+    /// Also true when [`lapped`](Self::lapped).
+    pub lagging: bool,
+    /// At least the ring's slots behind (the ring keeps its slots less one for readers):
+    /// messages it has not received were overwritten, and its next receive reports
+    /// [`Error::Lagged`].
+    pub lapped: bool,
     /// Whether the subscriber is still there.
     pub alive: bool,
 }
 
 /// The subscribers of the feed `feed` that keep records (every [`Subscriber`] does where
-/// `/dev/shm` takes one), for `ipclane inspect`.
+/// `/dev/shm` takes one), with their lag, for `ipclane inspect` (a publisher has
+/// [`Publisher::subscribers`]).
 ///
 /// # Errors
 ///
-/// [`Error::Segment`] when `/dev/shm` cannot be read.
+/// [`Error::Segment`] when `/dev/shm` cannot be read or the feed cannot be opened (it
+/// is not there, or is not a feed), [`Error::Queue`] when its ring is corrupted.
+///
+/// # Examples
+///
+/// ```
+/// use ipclane::{PublishOptions, Publisher, Subscriber};
+///
+/// let name = format!("doc-watched-{}", std::process::id());
+/// let mut publisher = Publisher::create(&name, PublishOptions::default().slots(8))?;
+/// let _subscriber = Subscriber::open(&name)?;
+/// for quote in 0..6u8 {
+///     publisher.publish(&[quote])?;
+/// }
+/// let subs = ipclane::subscribers(&name)?;
+/// let me = subs.iter().find(|s| s.pid == std::process::id()).unwrap();
+/// assert_eq!((me.position, me.lag, me.lagging, me.lapped), (0, 6, true, false));
+/// # Ok::<(), ipclane::Error>(())
+/// ```
 ///
 /// [`Subscriber`]: crate::Subscriber
+/// [`Publisher::subscribers`]: crate::Publisher::subscribers
 pub fn subscribers(feed: &str) -> Result<Vec<SubscriberInfo>, Error> {
+    let segment = Broadcast::open_named(feed)?;
+    of(feed, || {
+        let status = Broadcast::status(&segment)?;
+        Ok((status.published, status.capacity))
+    })
+}
+
+/// The subscribers of `feed`, their lag computed from `progress`: the messages
+/// published and the ring's slots, read after every position (positions only grow, so
+/// a lag is never understated, and never below 0 for a subscriber at the head).
+pub(crate) fn of(
+    feed: &str,
+    progress: impl FnOnce() -> Result<(u64, u64), Error>,
+) -> Result<Vec<SubscriberInfo>, Error> {
     let mut out = Vec::new();
     for info in crate::segment::list()? {
         let SegmentState::Ready { kind, creator, .. } = &info.state else {
@@ -116,8 +167,17 @@ pub fn subscribers(feed: &str) -> Result<Vec<SubscriberInfo>, Error> {
             record: info.name.clone(),
             pid: creator.pid,
             position: position.load(Ordering::Relaxed),
+            lag: 0,
+            lagging: false,
+            lapped: false,
             alive: info.owner_alive.unwrap_or(false),
         });
+    }
+    let (published, slots) = progress()?;
+    for sub in &mut out {
+        sub.lag = published.saturating_sub(sub.position);
+        sub.lagging = sub.lag > slots / 2;
+        sub.lapped = sub.lag >= slots;
     }
     Ok(out)
 }

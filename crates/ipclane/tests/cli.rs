@@ -1,11 +1,14 @@
 //! The `ipclane` command line against real segments: `ls --json` parses and shows a live
-//! feed, `inspect` reads its ring, and `gc` removes a SIGKILLed publisher's feed (after
-//! `--dry-run` only named it). Exit codes: 0 done, 1 failed, 2 bad usage.
+//! feed, `inspect` reads its ring and lists its subscriber processes with their lag, and
+//! `gc` removes a SIGKILLed publisher's feed (after `--dry-run` only named it). Exit
+//! codes: 0 done, 1 failed, 2 bad usage.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use ipclane::{PublishOptions, Publisher};
-use ipclane_testkit::{Peer, ShmName, hold, say};
+use ipclane::{Error, PublishOptions, Publisher};
+use ipclane_testkit::{Peer, ShmName, WAIT_LIMIT, eventually, hold, say};
+use rustix::process::{Pid, Signal, kill_process};
 
 #[test]
 #[ignore = "entry point of peer processes; runs only when a test starts one"]
@@ -27,6 +30,19 @@ fn peer_entry() {
             let listener = ipclane::listen(&args[0]).unwrap();
             say(listener.url());
             hold();
+        }
+        // Subscribes, says so, and reads the feed to its end.
+        "subscriber" => {
+            let mut sub = ipclane::Subscriber::open(&args[0]).unwrap();
+            say("ready");
+            loop {
+                match sub.recv() {
+                    Ok(_) | Err(Error::Lagged { .. }) => {}
+                    Err(Error::Disconnected { .. }) => break,
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+            say("done");
         }
         other => panic!("unknown role {other}"),
     });
@@ -189,4 +205,141 @@ fn inspect_shows_each_subscriber_and_its_lag() {
             .any(|s| s["pid"] == std::process::id()),
         "a dropped subscriber's record goes with it: {inspected}"
     );
+}
+
+/// Removes the records of the subscriber processes `0` when dropped: a peer killed
+/// because its test failed leaves its record in `/dev/shm` (gc's otherwise).
+struct Records(Vec<u32>);
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if self
+                .0
+                .iter()
+                .any(|pid| name.starts_with(&format!("ipclane.subscriber-{pid}-")))
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// The subscriber `pid` in what `inspect --json` says of the feed `name`.
+fn inspected_subscriber(name: &str, pid: u32) -> Option<serde_json::Value> {
+    let inspected = json(&["inspect", name, "--json"]);
+    inspected["ring"]["subscribers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no subscribers in {inspected}"))
+        .iter()
+        .find(|s| s["pid"] == pid)
+        .cloned()
+}
+
+/// Publishes `n` one-byte messages, paced so that a running subscriber keeps up (not
+/// asserted).
+fn publish(publisher: &mut Publisher, n: u64) {
+    for i in 0..n {
+        publisher.publish(&[i as u8]).unwrap();
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Waits until `inspect` shows the subscriber `pid` at `position`, and returns what it
+/// shows.
+fn inspected_at(name: &str, pid: u32, position: u64) -> serde_json::Value {
+    let mut seen = None;
+    let there = eventually(WAIT_LIMIT / 2, || {
+        seen = inspected_subscriber(name, pid);
+        seen.as_ref()
+            .is_some_and(|s| s["position"].as_u64() == Some(position))
+    });
+    assert!(there, "subscriber {pid} never at {position}: {seen:?}");
+    seen.unwrap()
+}
+
+/// Two subscriber processes of a live feed, one stopped with SIGSTOP: `inspect` lists
+/// both with their position and lag, the running one at the head (it waits in a
+/// receive), the stopped one lagging and then lapped as the publisher goes on.
+#[test]
+fn inspect_lists_the_subscriber_processes_of_a_feed_and_marks_the_one_lagging() {
+    let name = ShmName::new("cli-stopped");
+    let mut publisher = Publisher::create(
+        &name.0,
+        PublishOptions::default().slots(64).max_message_len(8),
+    )
+    .unwrap();
+    let mut running = Peer::spawn("subscriber", &[&name.0]);
+    let mut stopped = Peer::spawn("subscriber", &[&name.0]);
+    let _records = Records(vec![running.pid(), stopped.pid()]);
+    assert_eq!(running.recv(), "ready");
+    assert_eq!(stopped.recv(), "ready");
+    let pid = |peer: &Peer| Pid::from_raw(peer.pid() as i32).unwrap();
+    publish(&mut publisher, 10);
+    for peer in [&running, &stopped] {
+        let sub = inspected_at(&name.0, peer.pid(), 10);
+        assert_eq!(
+            (&sub["lag"], &sub["lagging"], &sub["lapped"], &sub["alive"]),
+            (&0.into(), &false.into(), &false.into(), &true.into()),
+            "up to date: {sub}"
+        );
+    }
+
+    kill_process(pid(&stopped), Signal::STOP).unwrap();
+    let stat = format!("/proc/{}/stat", stopped.pid());
+    assert!(eventually(WAIT_LIMIT / 2, || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    }));
+    // 40 behind, of 64 slots: lagging.
+    publish(&mut publisher, 40);
+    inspected_at(&name.0, running.pid(), 50);
+    let sub = inspected_subscriber(&name.0, stopped.pid()).unwrap();
+    assert_eq!(
+        (
+            &sub["position"],
+            &sub["lag"],
+            &sub["lagging"],
+            &sub["lapped"]
+        ),
+        (&10.into(), &40.into(), &true.into(), &false.into()),
+        "stopped: {sub}"
+    );
+    let text = String::from_utf8(ipclane(&["inspect", &name.0]).stdout).unwrap();
+    for line in [
+        format!("subscriber {}: at 50, 0 behind, alive", running.pid()),
+        format!(
+            "subscriber {}: at 10, 40 behind (lagging), alive",
+            stopped.pid()
+        ),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in:\n{text}");
+    }
+    // 70 behind: lapped.
+    publish(&mut publisher, 30);
+    inspected_at(&name.0, running.pid(), 80);
+    let text = String::from_utf8(ipclane(&["inspect", &name.0]).stdout).unwrap();
+    for line in [
+        format!("subscriber {}: at 80, 0 behind, alive", running.pid()),
+        format!(
+            "subscriber {}: at 10, 70 behind (lapped), alive",
+            stopped.pid()
+        ),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in:\n{text}");
+    }
+
+    kill_process(pid(&stopped), Signal::CONT).unwrap();
+    drop(publisher);
+    for mut peer in [running, stopped] {
+        assert_eq!(peer.recv(), "done");
+        assert!(peer.finish().success());
+    }
 }

@@ -1,12 +1,17 @@
 //! Publish/subscribe between processes: subscribers that join early, late, or fall a
-//! whole ring behind; a publisher killed under its subscribers; and `gc` removing what a
-//! dead publisher left.
+//! whole ring behind; a subscriber stopped (SIGSTOP) until lapped, going on at the oldest
+//! or the newest message with exact counts of what it missed, and seen lagging by the
+//! publisher; 16 subscriber processes each getting every message of a paced feed; a
+//! publisher killed under its subscribers; and `gc` removing what a dead publisher left.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ipclane::{Error, PublishOptions, Publisher, Start, Subscriber};
-use ipclane_testkit::{Peer, ShmName, bounded, hold, listen, say};
+use ipclane::{
+    Error, PublishOptions, Publisher, Start, SubscribeOptions, Subscriber, SubscriberInfo,
+};
+use ipclane_testkit::{Peer, ShmName, WAIT_LIMIT, bounded, eventually, hold, listen, say};
+use rustix::process::{Pid, Signal, kill_process};
 
 /// Message `seq`: its sequence number, then a tail derived from it.
 fn message(seq: u64) -> Vec<u8> {
@@ -54,6 +59,68 @@ fn peer_entry() {
             assert_eq!(listen().as_deref(), Some("go"));
             let (first, got, missed) = read_to_end(&mut sub);
             say(format!("{} {got} {missed}", first.map_or(-1, |f| f as i64)));
+        }
+        // Subscribes going on at `args[1]` (oldest, newest) after a lap, says where it
+        // starts, and reads to the end, checking that each message is the one its count
+        // of received and missed messages says; after its first lap it says what it was
+        // told it missed and the message it went on with, at the end its totals.
+        "lagger" => {
+            let after_lap = match args[1].as_str() {
+                "oldest" => Start::Oldest,
+                "newest" => Start::Newest,
+                other => panic!("no resume mode {other}"),
+            };
+            let options = SubscribeOptions::default().after_lap(after_lap);
+            let mut sub = Subscriber::open_with(&args[0], options).unwrap();
+            say(format!("ready {}", sub.position()));
+            let (mut expected, mut got, mut missed) = (sub.position(), 0u64, 0u64);
+            let mut first_lap = None;
+            loop {
+                match sub.recv() {
+                    Ok(msg) => {
+                        assert_eq!(check(&msg), expected, "after {got} got, {missed} missed");
+                        if let Some(lap) = first_lap.take() {
+                            say(format!("lapped {lap} {expected}"));
+                        }
+                        expected += 1;
+                        got += 1;
+                    }
+                    Err(Error::Lagged { missed: m }) => {
+                        assert!(m > 0, "a lap that missed nothing");
+                        if missed == 0 {
+                            first_lap = Some(m);
+                        }
+                        expected += m;
+                        missed += m;
+                    }
+                    Err(Error::Disconnected { .. }) => break,
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+            say(format!("{got} {missed}"));
+        }
+        // Subscribes, says where it starts, reads to the end with the default blocking
+        // recv, and says how many messages it got, their checksum and how many it missed.
+        "counter" => {
+            let mut sub = Subscriber::open(&args[0]).unwrap();
+            say(format!("ready {}", sub.position()));
+            let (mut expected, mut sum, mut missed) = (sub.position(), Checksum::new(), 0u64);
+            loop {
+                match sub.recv() {
+                    Ok(msg) => {
+                        assert_eq!(check(&msg), expected, "out of order");
+                        sum.add(&msg);
+                        expected += 1;
+                    }
+                    Err(Error::Lagged { missed: m }) => {
+                        expected += m;
+                        missed += m;
+                    }
+                    Err(Error::Disconnected { .. }) => break,
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+            say(format!("{} {} {missed}", expected - missed, sum.0));
         }
         "publisher" => {
             let mut publisher = Publisher::create(&args[0], PublishOptions::default()).unwrap();
@@ -227,4 +294,289 @@ fn receiving_without_waiting_without_allocating_and_only_the_latest() {
         Subscriber::open("no-such-feed-here"),
         Err(Error::Segment(_))
     ));
+}
+
+/// FNV-1a over every byte of a stream of messages, in order.
+struct Checksum(u64);
+
+impl Checksum {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn add(&mut self, msg: &[u8]) {
+        for &b in msg {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Removes the records of the subscriber processes `0` when dropped: a peer killed
+/// because its test failed leaves its record in `/dev/shm` (gc's otherwise).
+struct Records(Vec<u32>);
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if self
+                .0
+                .iter()
+                .any(|pid| name.starts_with(&format!("ipclane.subscriber-{pid}-")))
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn signal(peer: &Peer, sig: Signal) {
+    let pid = Pid::from_raw(peer.pid() as i32).expect("a peer's pid");
+    kill_process(pid, sig).expect("signal a peer");
+}
+
+/// Stops `peer` (SIGSTOP) and waits until the kernel says it is stopped.
+fn stop(peer: &Peer) {
+    signal(peer, Signal::STOP);
+    let stat = format!("/proc/{}/stat", peer.pid());
+    let stopped = eventually(WAIT_LIMIT / 2, || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            // The state follows the command's closing parenthesis.
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    });
+    assert!(stopped, "peer {} did not stop", peer.pid());
+}
+
+/// The record of the subscriber process `pid`, as `publisher` sees it.
+fn info(publisher: &Publisher, pid: u32) -> Option<SubscriberInfo> {
+    publisher
+        .subscribers()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.pid == pid)
+}
+
+/// Waits until the subscriber process `pid` has received everything published (it then
+/// waits in a receive), and returns its record.
+fn caught_up(publisher: &Publisher, pid: u32) -> SubscriberInfo {
+    let mut seen = None;
+    let done = eventually(WAIT_LIMIT / 2, || {
+        seen = info(publisher, pid);
+        seen.as_ref()
+            .is_some_and(|s| s.position == publisher.published())
+    });
+    assert!(
+        done,
+        "subscriber {pid} never caught up with {}: {seen:?}",
+        publisher.published()
+    );
+    seen.unwrap()
+}
+
+/// Publishes the messages `range`, paced so that a running subscriber keeps up (not
+/// asserted: the publisher never waits, and a loaded machine may lap anyone).
+fn publish_paced(publisher: &mut Publisher, range: std::ops::Range<u64>) {
+    for seq in range {
+        publisher.publish(&message(seq)).unwrap();
+        if seq % 8 == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// One subscriber process stopped with SIGSTOP while the publisher laps it, one running:
+/// the publisher sees the stopped one's lag grow to lapped while the running one is at
+/// the head; continued, the stopped one is told exactly how many messages it missed and
+/// goes on with the oldest message still there, or the newest; both account for every
+/// message published, and neither returns an overwritten one (each checks every message
+/// against its sequence number).
+fn a_stopped_subscriber_is_seen_lagging_then_told_what_it_missed(after_lap: &str) {
+    const SLOTS: u64 = 64;
+    const BEFORE: u64 = 10;
+    const LAGGING: u64 = 50;
+    const LAPPED: u64 = 250;
+    const AFTER: u64 = 100;
+    let name = ShmName::new("stopped");
+    bounded("a stopped subscriber", || {
+        let options = PublishOptions::default()
+            .slots(SLOTS as usize)
+            .max_message_len(64);
+        let mut publisher = Publisher::create(&name.0, options).unwrap();
+        let mut records = Records(Vec::new());
+        let mut stopped = Peer::spawn("lagger", &[&name.0, after_lap]);
+        let mut running = Peer::spawn("lagger", &[&name.0, "oldest"]);
+        records.0.extend([stopped.pid(), running.pid()]);
+        assert_eq!(stopped.recv(), "ready 0");
+        assert_eq!(running.recv(), "ready 0");
+
+        publish_paced(&mut publisher, 0..BEFORE);
+        // Up to date, each waits in a receive: at the head, no lag.
+        for peer in [&stopped, &running] {
+            let sub = caught_up(&publisher, peer.pid());
+            assert_eq!(
+                (sub.lag, sub.lagging, sub.lapped, sub.alive),
+                (0, false, false, true),
+                "{sub:?}"
+            );
+        }
+
+        stop(&stopped);
+        publish_paced(&mut publisher, BEFORE..LAGGING);
+        let sub = caught_up(&publisher, running.pid());
+        assert_eq!((sub.lag, sub.lagging), (0, false), "running: {sub:?}");
+        let sub = info(&publisher, stopped.pid()).unwrap();
+        assert_eq!(
+            (sub.position, sub.lag, sub.lagging, sub.lapped, sub.alive),
+            (BEFORE, LAGGING - BEFORE, true, false, true),
+            "stopped, half a ring behind: {sub:?}"
+        );
+
+        publish_paced(&mut publisher, LAGGING..LAPPED);
+        let sub = caught_up(&publisher, running.pid());
+        assert_eq!((sub.lag, sub.lapped), (0, false), "running: {sub:?}");
+        let sub = info(&publisher, stopped.pid()).unwrap();
+        assert_eq!(
+            (sub.position, sub.lag, sub.lagging, sub.lapped),
+            (BEFORE, LAPPED - BEFORE, true, true),
+            "stopped, lapped: {sub:?}"
+        );
+
+        // Continued with nothing more published: it goes on with the oldest message the
+        // ring keeps (its slots less one), or the newest.
+        signal(&stopped, Signal::CONT);
+        let (missed, first) = match after_lap {
+            "oldest" => (LAPPED - (SLOTS - 1) - BEFORE, LAPPED - (SLOTS - 1)),
+            _ => (LAPPED - 1 - BEFORE, LAPPED - 1),
+        };
+        assert_eq!(
+            stopped.recv(),
+            format!("lapped {missed} {first}"),
+            "{after_lap}: what it missed, and where it went on"
+        );
+        let sub = caught_up(&publisher, stopped.pid());
+        assert_eq!((sub.lag, sub.lapped), (0, false), "continued: {sub:?}");
+
+        publish_paced(&mut publisher, LAPPED..LAPPED + AFTER);
+        let published = publisher.published();
+        assert_eq!(published, LAPPED + AFTER);
+        drop(publisher);
+        for (peer, what) in [(&mut stopped, "stopped"), (&mut running, "running")] {
+            let line = peer.recv();
+            let (got, missed) = line
+                .split_once(' ')
+                .map(|(g, m)| (g.parse::<u64>().unwrap(), m.parse::<u64>().unwrap()))
+                .unwrap();
+            assert_eq!(
+                got + missed,
+                published,
+                "{what}: {got} received + {missed} missed"
+            );
+            if what == "stopped" {
+                assert!(missed >= LAPPED - (SLOTS - 1) - BEFORE, "{what}: {missed}");
+            }
+        }
+        for peer in [stopped, running] {
+            assert!(peer.finish().success());
+        }
+    });
+}
+
+#[test]
+fn a_stopped_subscriber_goes_on_with_the_oldest_message_after_a_lap() {
+    a_stopped_subscriber_is_seen_lagging_then_told_what_it_missed("oldest");
+}
+
+#[test]
+fn a_stopped_subscriber_goes_on_with_the_newest_message_after_a_lap() {
+    a_stopped_subscriber_is_seen_lagging_then_told_what_it_missed("newest");
+}
+
+/// 16 subscriber processes on a feed of 10,000 messages a second for 3 seconds, in a
+/// ring that holds them all: each gets every message exactly once and in order (count,
+/// checksum and sequence numbers), none is ever lapped, and the publisher sees all 16.
+#[test]
+fn sixteen_subscriber_processes_each_get_every_message_once_in_order() {
+    const SUBSCRIBERS: usize = 16;
+    const RATE: u64 = 10_000;
+    const MESSAGES: u64 = 3 * RATE;
+    let name = ShmName::new("fanout");
+    bounded("16 subscribers", || {
+        let options = PublishOptions::default().slots(1 << 16).max_message_len(64);
+        let mut publisher = Publisher::create(&name.0, options).unwrap();
+        let mut records = Records(Vec::new());
+        let mut peers: Vec<Peer> = (0..SUBSCRIBERS)
+            .map(|_| Peer::spawn("counter", &[&name.0]))
+            .collect();
+        records.0.extend(peers.iter().map(Peer::pid));
+        for peer in &mut peers {
+            assert_eq!(peer.recv(), "ready 0");
+        }
+        let mut expected = Checksum::new();
+        let start = Instant::now();
+        for seq in 0..MESSAGES {
+            let msg = message(seq);
+            expected.add(&msg);
+            publisher.publish(&msg).unwrap();
+            // Ten messages a millisecond, on a schedule (the pace is not asserted).
+            if seq % 10 == 9 {
+                let due = start + Duration::from_micros((seq + 1) * 1_000_000 / RATE);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+        let subs = publisher.subscribers().unwrap();
+        for peer in &peers {
+            let sub = subs
+                .iter()
+                .find(|s| s.pid == peer.pid())
+                .unwrap_or_else(|| panic!("subscriber {} not seen: {subs:?}", peer.pid()));
+            assert!(sub.alive && !sub.lapped, "{sub:?}");
+        }
+        assert_eq!(publisher.published(), MESSAGES);
+        drop(publisher);
+        for peer in &mut peers {
+            assert_eq!(
+                peer.recv(),
+                format!("{MESSAGES} {} 0", expected.0),
+                "subscriber {}: count, checksum, missed",
+                peer.pid()
+            );
+        }
+        for peer in peers {
+            assert!(peer.finish().success());
+        }
+    });
+}
+
+/// The publisher's view of a subscriber against what the subscriber's next receive
+/// does, at every distance behind up to twice the ring: `lapped` exactly when that
+/// receive reports `Lagged`, `lagging` from more than half the ring behind.
+#[test]
+fn a_subscriber_is_marked_lapped_exactly_when_its_next_receive_is_lagged() {
+    const SLOTS: u64 = 8;
+    let name = ShmName::new("marks");
+    let options = PublishOptions::default()
+        .slots(SLOTS as usize)
+        .max_message_len(64);
+    let mut publisher = Publisher::create(&name.0, options).unwrap();
+    for behind in 0..=2 * SLOTS {
+        let mut sub = Subscriber::open(&name.0).unwrap();
+        let start = sub.position();
+        for seq in start..start + behind {
+            publisher.publish(&message(seq)).unwrap();
+        }
+        let me = info(&publisher, std::process::id()).expect("this subscriber's record");
+        assert_eq!((me.position, me.lag), (start, behind));
+        assert_eq!(me.lagging, behind > SLOTS / 2, "{behind} behind: {me:?}");
+        let lagged = matches!(sub.try_recv(), Err(Error::Lagged { .. }));
+        assert_eq!(me.lapped, lagged, "{behind} behind: {me:?}");
+        assert_eq!(lagged, behind >= SLOTS, "{behind} behind");
+    }
 }

@@ -41,6 +41,24 @@ pub enum QueueError {
     /// A blocking call's deadline passed.
     #[error("timed out")]
     Timeout,
+    /// A key outside a [`LastValues`](crate::LastValues) table.
+    #[error("key {key} is out of range for a table of {keys} keys")]
+    KeyOutOfRange {
+        /// The key asked for.
+        key: usize,
+        /// Keys in the table (valid keys are `0..keys`).
+        keys: usize,
+    },
+    /// A key's value was being written during every attempt to copy it out of a
+    /// [`LastValues`](crate::LastValues) table (about a millisecond): a writer preempted
+    /// in the middle of setting it, or setting that one key in a tight loop (try again),
+    /// or one that died, or a hostile one, leaving it half-written (until it is set
+    /// again).
+    #[error("the value of key {key} was being written during every attempt to read it")]
+    Busy {
+        /// The key.
+        key: usize,
+    },
     /// The side (producer, consumer, writer) is held by another live handle.
     #[error("the {side} side is already claimed by a live handle")]
     AlreadyClaimed {
@@ -71,7 +89,10 @@ impl QueueError {
         use std::io::ErrorKind;
         match self {
             Self::Full | Self::Empty => ErrorKind::WouldBlock,
-            Self::TooLarge { .. } | Self::BufferTooSmall { .. } => ErrorKind::InvalidInput,
+            Self::TooLarge { .. } | Self::BufferTooSmall { .. } | Self::KeyOutOfRange { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Self::Busy { .. } => ErrorKind::ResourceBusy,
             Self::Disconnected => ErrorKind::BrokenPipe,
             Self::Lagged { .. } | Self::Corrupted { .. } | Self::Layout { .. } => {
                 ErrorKind::InvalidData
@@ -125,6 +146,11 @@ mod tests {
                 QueueError::AlreadyClaimed { side: "producer" },
                 ErrorKind::AddrInUse,
             ),
+            (
+                QueueError::KeyOutOfRange { key: 9, keys: 8 },
+                ErrorKind::InvalidInput,
+            ),
+            (QueueError::Busy { key: 3 }, ErrorKind::ResourceBusy),
         ] {
             assert_eq!(err.io_kind(), kind, "{err}");
             let text = err.to_string();

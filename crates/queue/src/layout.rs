@@ -20,6 +20,7 @@ pub(crate) enum Structure {
     Spsc = 1,
     Mpmc = 2,
     Broadcast = 3,
+    LastValues = 4,
 }
 
 /// Aligns its content to 128 bytes (two cache lines, against adjacent-line prefetch), so

@@ -32,7 +32,8 @@
 //! |---|---|
 //! | [`SpscRing`], [`Producer`], [`Consumer`] | variable-length byte records, zero-copy [`WriteGuard`]/[`ReadGuard`] |
 //! | [`MpmcQueue`], [`MpmcProducer`], [`MpmcConsumer`] | bounded queue of fixed-size slots for many producer and consumer processes; survives peers killed mid-operation ([`Abandoned`]) |
-//! | [`Broadcast`], [`BroadcastWriter`], [`BroadcastReader`] | one writer, any number of readers, lapped readers resync |
+//! | [`Broadcast`], [`BroadcastWriter`], [`BroadcastReader`], [`Resume`] | one writer, any number of readers, lapped readers resync at the oldest record or the newest |
+//! | [`LastValues`], [`LastValueWriter`], [`LastValueReader`] | the latest value of each key (a seqlock per key), one writer, any number of readers |
 //! | [`Memory`], [`HeapMemory`] | where a structure lives |
 //! | [`WaitStrategy`], [`WaitStats`] | spin-then-park settings, and what waiting cost |
 //! | [`QueueError`] | every outcome that is not a value |
@@ -118,6 +119,7 @@ mod error;
 pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
 mod fault;
+mod keyed;
 mod layout;
 mod memory;
 #[cfg(ipclane_loom)]
@@ -129,11 +131,12 @@ mod status;
 mod sync;
 mod wait;
 
-pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter};
+pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter, Resume};
 pub use error::QueueError;
 /// The segment the structures live in between processes, and its error, re-exported so
 /// that opening one needs no direct dependency on ipclane-segment.
 pub use ipclane_segment::{Segment, SegmentError};
+pub use keyed::{LastValueReader, LastValueWriter, LastValues};
 pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};

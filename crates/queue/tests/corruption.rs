@@ -165,7 +165,7 @@ fn an_mpmc_slot_sequence_ahead_of_the_position_is_corrupted_for_both_sides() {
 /// Offsets of the broadcast layout (docs/queue-layout.md), for `Broadcast::heap_memory(4, 24)`.
 mod broadcast {
     pub(crate) const HEAD: usize = 128;
-    pub(crate) const SLOTS: usize = 512;
+    pub(crate) const SLOTS: usize = 640;
     pub(crate) const STRIDE: usize = 16 + 24;
     pub(crate) const fn seq(slot: usize) -> usize {
         SLOTS + slot * STRIDE
@@ -353,7 +353,7 @@ fn broadcast_init_empties_memory_that_held_anything() {
         assert_eq!(
             word(&memory, offset).load(Ordering::Relaxed),
             0,
-            "slot word at {offset}"
+            "lease or slot word at {offset}"
         );
     }
     let memory = std::sync::Arc::new(memory);

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipclane_queue::{
-    Broadcast, BroadcastReader, BroadcastWriter, Consumer, HeapMemory, MpmcConsumer, MpmcProducer,
-    MpmcQueue, Producer, QueueError, SpscRing, WaitStrategy,
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, HeapMemory, LastValueReader,
+    LastValueWriter, LastValues, MpmcConsumer, MpmcProducer, MpmcQueue, Producer, QueueError,
+    SpscRing, WaitStrategy,
 };
 use loom::thread;
 
@@ -106,9 +107,11 @@ const PARK_AT_ONCE: WaitStrategy = WaitStrategy {
     initial_spin: Duration::ZERO,
     min_spin: Duration::ZERO,
     max_spin: Duration::ZERO,
+    spin_worth: 0,
     wake_cost: Duration::from_micros(50),
     liveness_period: Duration::from_millis(10),
     yield_every: Duration::MAX,
+    share_cpus: false,
 };
 
 /// The producer's wait on a full ring, woken by the consumer's pops.
@@ -164,6 +167,35 @@ fn broadcast_blocking_recv_never_loses_a_wake_up() {
         assert_eq!(reader.recv_blocking().unwrap(), record(0, 16));
         assert_eq!(reader.recv_blocking().unwrap(), record(1, 16));
         drop(w.join().unwrap());
+    });
+}
+
+/// Two readers asleep on one ring: the writer wakes one, which wakes the other (the chain
+/// of `wait::word`); a chain that stopped early, or a wake-up that went to a reader that
+/// did not need it, leaves a reader asleep for good (the model's futex has no timeout).
+#[test]
+fn broadcast_two_sleeping_readers_are_both_woken() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(2).max(2));
+    model.check(|| {
+        let memory = Broadcast::heap_memory(4, 16).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
+                reader.set_wait_strategy(PARK_AT_ONCE);
+                thread::spawn(move || {
+                    assert_eq!(reader.recv_blocking().unwrap(), record(0, 16));
+                    assert_eq!(reader.recv_blocking().unwrap(), record(1, 16));
+                })
+            })
+            .collect();
+        writer.write(&record(0, 16)).unwrap();
+        writer.write(&record(1, 16)).unwrap();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        drop(writer);
     });
 }
 
@@ -294,5 +326,43 @@ fn broadcast_reader_is_lapped_but_never_torn() {
             }
         }
         drop(w.join().unwrap());
+    });
+}
+
+/// One key set twice while a reader reads it (tag 1: 16 bytes derived from the tag; tag 2:
+/// 8 bytes, so that a stale length or word shows too): every value the reader returns is
+/// one the writer set, whole, under its own tag, and tags never go back.
+#[test]
+fn last_values_reader_never_sees_a_torn_value() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(3).max(3));
+    model.check(|| {
+        let memory = LastValues::heap_memory(1, 16).unwrap();
+        let mut writer = LastValueWriter::attach(memory.clone()).unwrap();
+        let reader = LastValueReader::attach(memory).unwrap();
+        let value = |tag: u64| record(tag as u8, 24 - 8 * tag as usize);
+        let w = thread::spawn(move || {
+            for tag in 1..=2u64 {
+                writer.set(0, tag, &value(tag)).unwrap();
+            }
+            writer
+        });
+        let mut last = 0u64;
+        for _ in 0..2 {
+            match reader.get(0).unwrap() {
+                None => assert_eq!(last, 0, "unset after a value"),
+                Some((tag, got)) => {
+                    assert!((1..=2).contains(&tag), "tag {tag}");
+                    assert_eq!(got, value(tag), "value {tag} whole");
+                    assert!(tag >= last, "tag {tag} after {last}");
+                    last = tag;
+                }
+            }
+        }
+        drop(w.join().unwrap());
+        assert_eq!(
+            reader.get(0).unwrap().map(|(tag, v)| (tag, v.to_vec())),
+            Some((2, value(2)))
+        );
     });
 }

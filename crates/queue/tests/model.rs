@@ -388,7 +388,7 @@ proptest! {
     }
 
     #[test]
-    fn corrupted_broadcast_never_panics(word in 0usize..(512 + 4 * 48) / 8, value in interesting(), writes in 0usize..10) {
+    fn corrupted_broadcast_never_panics(word in 0usize..(640 + 4 * 48) / 8, value in interesting(), writes in 0usize..10) {
         let memory = Broadcast::heap_memory(4, 32).unwrap();
         let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
         let mut reader = BroadcastReader::attach(memory.clone()).unwrap();

@@ -21,9 +21,11 @@ const PARK_AT_ONCE: WaitStrategy = WaitStrategy {
     initial_spin: Duration::ZERO,
     min_spin: Duration::ZERO,
     max_spin: Duration::ZERO,
+    spin_worth: 0,
     wake_cost: Duration::from_micros(50),
     liveness_period: Duration::from_secs(60),
     yield_every: Duration::MAX,
+    share_cpus: false,
 };
 
 /// How long the peer waits before making the waiter ready: the waiter is asleep by then.

@@ -4,6 +4,6 @@ mod reader;
 mod ring;
 mod writer;
 
-pub use reader::BroadcastReader;
+pub use reader::{BroadcastReader, Resume};
 pub use ring::Broadcast;
 pub use writer::BroadcastWriter;

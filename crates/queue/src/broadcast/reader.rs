@@ -12,7 +12,7 @@ use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
-use crate::wait::{self, Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
+use crate::wait::{self, Blocking, SpinLeases, WaitStats, WaitStrategy, Waiter, WakeWord};
 
 /// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
 /// newest record under it.
@@ -26,8 +26,39 @@ enum Slot {
     Overwritten,
 }
 
+/// Where a [`BroadcastReader`] goes on when it was lapped (see
+/// [`BroadcastReader::set_resume`]). Either way it never returns an overwritten record,
+/// and [`QueueError::Lagged`] counts exactly the records it skipped.
+///
+/// # Examples
+///
+/// ```
+/// use ipclane_queue::{Broadcast, QueueError, Resume};
+///
+/// let (mut writer, mut reader) = Broadcast::heap(4, 64)?;
+/// reader.set_resume(Resume::Newest);
+/// for price in 100..110u32 {
+///     writer.write(&price.to_le_bytes())?;
+/// }
+/// // Ten records, of which it skips all but the newest: nine missed.
+/// assert!(matches!(reader.try_recv(), Err(QueueError::Lagged { missed: 9 })));
+/// assert_eq!(reader.try_recv()?, &109u32.to_le_bytes()[..]);
+/// # Ok::<(), QueueError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Resume {
+    /// With the oldest record still in the ring (the default): it misses only what was
+    /// overwritten, and reads the rest in order.
+    #[default]
+    Oldest,
+    /// With the newest record, skipping the older ones still there too (they count as
+    /// missed): for readers that want current values, not a backlog of stale ones.
+    Newest,
+}
+
 /// A reader of a [`Broadcast`](crate::Broadcast) ring. Any number may exist, in any
-/// processes; a reader only reads the shared memory. `Send`, not `Sync`; a clone is
+/// processes; a reader only reads the ring (it writes nothing but its count and lease in
+/// the wait machinery while it blocks). `Send`, not `Sync`; a clone is
 /// another reader at the same position, which then reads on its own.
 #[derive(Debug)]
 #[must_use = "a BroadcastReader does nothing until it reads"]
@@ -41,6 +72,8 @@ pub struct BroadcastReader<M: Memory> {
     next: u64,
     /// Highest writer position seen (it never goes back).
     head: u64,
+    /// Where it goes on after being lapped.
+    resume: Resume,
     waiter: Waiter,
 }
 
@@ -48,7 +81,8 @@ pub struct BroadcastReader<M: Memory> {
 // atomic loads on it.
 unsafe impl<M: Memory> Send for BroadcastReader<M> {}
 
-/// Another reader at the same position, waiting the same way (its counters start at zero).
+/// Another reader at the same position, waiting and resuming after a lap the same way (its
+/// counters start at zero).
 impl<M: Memory> Clone for BroadcastReader<M> {
     fn clone(&self) -> Self {
         Self {
@@ -86,6 +120,7 @@ impl<M: Memory> BroadcastReader<M> {
             slot_size,
             next: head,
             head,
+            resume: Resume::default(),
             waiter: Waiter::new(WaitStrategy::default()),
         })
     }
@@ -120,6 +155,63 @@ impl<M: Memory> BroadcastReader<M> {
         let head = self.load_head()?;
         self.next = self.oldest(head);
         Ok(())
+    }
+
+    /// Moves to the newest record in the ring, which the next receive returns (on a ring
+    /// still empty: to the first record). Like [`seek_oldest`](Self::seek_oldest), this
+    /// may move back, and what it skips is not counted as missed.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Corrupted`] when the writer position went backwards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipclane_queue::Broadcast;
+    ///
+    /// let (mut writer, mut reader) = Broadcast::heap(8, 64)?;
+    /// for price in 100..105u32 {
+    ///     writer.write(&price.to_le_bytes())?;
+    /// }
+    /// reader.seek_newest()?;
+    /// assert_eq!(reader.position(), 4);
+    /// assert_eq!(reader.try_recv()?, &104u32.to_le_bytes()[..]);
+    /// # Ok::<(), ipclane_queue::QueueError>(())
+    /// ```
+    pub fn seek_newest(&mut self) -> Result<(), QueueError> {
+        let head = self.load_head()?;
+        self.next = head.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Sets where this reader goes on after being lapped: at the oldest record still in
+    /// the ring (the default) or at the newest. Either way the receive that finds it
+    /// lapped returns [`QueueError::Lagged`] with the number of records skipped, and the
+    /// next one the record it moved to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipclane_queue::{Broadcast, QueueError, Resume};
+    ///
+    /// let (mut writer, mut reader) = Broadcast::heap(4, 64)?;
+    /// assert_eq!(reader.resume(), Resume::Oldest);
+    /// for price in 100..110u32 {
+    ///     writer.write(&price.to_le_bytes())?;
+    /// }
+    /// // Of 4 slots the writer is about to overwrite one: 3 records kept, 7 missed.
+    /// assert!(matches!(reader.try_recv(), Err(QueueError::Lagged { missed: 7 })));
+    /// assert_eq!(reader.try_recv()?, &107u32.to_le_bytes()[..]);
+    /// # Ok::<(), QueueError>(())
+    /// ```
+    pub fn set_resume(&mut self, resume: Resume) {
+        self.resume = resume;
+    }
+
+    /// Where this reader goes on after being lapped.
+    pub fn resume(&self) -> Resume {
+        self.resume
     }
 
     /// Whether the writer is still there (a system call for a segment).
@@ -214,8 +306,15 @@ impl<M: Memory> BroadcastReader<M> {
         })
     }
 
+    /// Moves a lapped reader on (at least one record: the one it could not read) and
+    /// says how many records it skipped.
     fn lagged(&mut self, head: u64) -> QueueError {
-        let to = self.oldest(head).max(self.next + 1);
+        let to = match self.resume {
+            Resume::Oldest => self.oldest(head),
+            // The newest record is never the one being overwritten (capacity >= 2).
+            Resume::Newest => head.saturating_sub(1),
+        }
+        .max(self.next + 1);
         let missed = to - self.next;
         self.next = to;
         QueueError::Lagged { missed }
@@ -252,7 +351,8 @@ impl<M: Memory> BroadcastReader<M> {
     /// # Errors
     ///
     /// [`QueueError::Empty`], [`QueueError::Lagged`] (records were overwritten before this
-    /// reader got to them; the next call continues from the oldest still present),
+    /// reader got to them; the next call continues with the oldest record still present,
+    /// or the newest: see [`set_resume`](Self::set_resume)),
     /// [`QueueError::Disconnected`] (the writer closed and everything was read),
     /// [`QueueError::Corrupted`].
     pub fn try_recv(&mut self) -> Result<Bytes, QueueError> {
@@ -374,6 +474,10 @@ impl<M: Memory> Blocking for BroadcastReader<M> {
 
     fn word(&self) -> &WakeWord {
         &self.control().data_ready.0
+    }
+
+    fn leases(&self) -> Option<&SpinLeases> {
+        Some(&self.control().leases.0)
     }
 
     fn peer_closed(&mut self) -> Result<bool, QueueError> {

@@ -5,13 +5,18 @@
 //!      0    128  meta: magic, version, structure = 3, capacity (slots), slot_size
 //!    128    128  head: sequence number of the next record to write (u64, never wraps)
 //!    256    128  writer side state (u32)
-//!    384    128  data_ready: futex word + waiter count (readers sleep here)
-//!    512    ...  slots, each 16 + slot_size bytes (slot_size a multiple of 8):
+//!    384    128  data_ready: futex word, waiter count, wake-up flag and stamp (readers
+//!                sleep here)
+//!    512    128  spin leases: 16 u64 deadlines, one per reader in a blocking call (up to
+//!                one more than the spare CPUs), so readers leave the CPUs to each other
+//!    640    ...  slots, each 16 + slot_size bytes (slot_size a multiple of 8):
 //!                seq (u64): 2n+1 while record n is written, 2n+2 once written
 //!                len (u64), payload as u64 words
 //! ```
 //!
-//! Readers never write the memory, so a reader cannot slow down or block the writer; and
+//! Readers write nothing the writer reads but the wake word's waiter count (and the
+//! advisory spin leases, which only readers read), so a reader cannot slow down or block
+//! the writer; and
 //! after attaching the writer reads nothing back but the wake word's waiter count, so even
 //! a process that writes into the ring can only feed readers garbage, which they validate.
 //! They copy a record and then re-check its slot's sequence number (a seqlock), so a
@@ -24,7 +29,7 @@ use ipclane_segment::{Kind, Segment};
 use crate::layout::{CachePadded, Meta, Side, SideId, Structure};
 use crate::memory::{self, Memory};
 use crate::sync::{AtomicU64, Ordering};
-use crate::wait::WakeWord;
+use crate::wait::{SpinLeases, WakeWord};
 use crate::{BroadcastReader, BroadcastWriter, QueueError};
 
 /// The writer's side: liveness claim 0.
@@ -40,10 +45,11 @@ pub(crate) struct Control {
     pub(crate) head: CachePadded<AtomicU64>,
     pub(crate) writer: CachePadded<Side>,
     pub(crate) data_ready: CachePadded<WakeWord>,
+    pub(crate) leases: CachePadded<SpinLeases>,
 }
 
 #[cfg(not(ipclane_loom))]
-const _: () = assert!(size_of::<Control>() == 512);
+const _: () = assert!(size_of::<Control>() == 640);
 
 pub(crate) const SLOTS_OFFSET: usize = size_of::<Control>().next_multiple_of(memory::ALIGN);
 
@@ -61,7 +67,9 @@ pub(crate) const SLOT_HEADER: usize = size_of::<SlotHeader>();
 ///
 /// - The writer never waits for readers: it overwrites the oldest slot.
 /// - A reader that falls more than the ring behind gets [`QueueError::Lagged`] with the
-///   number of records it missed, and continues from the oldest record still present.
+///   number of records it missed, and continues from the oldest record still present, or
+///   from the newest ([`Resume`](crate::Resume), set with
+///   [`BroadcastReader::set_resume`]).
 /// - A reader never returns a torn or overwritten record (seqlock check after the copy).
 /// - [`BroadcastReader::latest`] gives the newest record, for readers that only want the
 ///   current value (conflation).
@@ -88,7 +96,7 @@ impl Broadcast {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
     pub const KIND: Kind = Kind::from_names(
         "ipclane-queue/broadcast",
-        "v2: seqlock slots @512, seq+len+words",
+        "v2: seqlock slots @640, seq+len+words, spin leases @512, wake-up tree",
     );
 
     crate::memory::structure_calls!(
@@ -130,6 +138,7 @@ impl Broadcast {
             head: CachePadded(AtomicU64::new(0)),
             writer: CachePadded(Side::new()),
             data_ready: CachePadded(WakeWord::new()),
+            leases: CachePadded(SpinLeases::new()),
         };
         let base = memory.as_ptr().as_ptr();
         // SAFETY: check() proved the memory aligned and large enough for the control block

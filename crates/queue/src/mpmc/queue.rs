@@ -140,7 +140,7 @@ impl MpmcQueue {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
     pub const KIND: Kind = Kind::from_names(
         "ipclane-queue/mpmc",
-        "v2: vyukov slots @17408, seq+len headers, intents per side, skipped flag",
+        "v2: vyukov slots @17408, seq+len headers, intents per side, skipped flag, wake-up tree",
     );
 
     crate::memory::structure_calls!(

@@ -1,15 +1,23 @@
 //! The one blocking loop of the crate: every `*_blocking` and `*_timeout` call of every
 //! handle is [`block`] with the handle's own way of trying once.
 //!
-//! It spins within the handle's adaptive budget ([`spin`]), then parks on the handle's
-//! [`WakeWord`] ([`park`]), checking the peer's liveness after each sleep, so a dead peer
-//! ends the wait within the strategy's liveness period.
+//! It spins within the handle's budget ([`spin`]: what the [`Waiter`] measured deems
+//! worth it, cut short where the structure's waiters outnumber the CPUs), then parks on
+//! the handle's [`WakeWord`] ([`park`]), checking the peer's liveness after each sleep,
+//! so a dead peer ends the wait within the strategy's liveness period.
 
 use std::time::{Duration, Instant};
 
+use super::clock::{duration_ns, mono_ns};
+use super::leases::{Held, SpinLeases, spare_cpus};
+use super::waiter::Started;
 use super::{Waiter, WakeWord};
 use crate::QueueError;
 use crate::sync::{spin_hint, yield_now};
+
+/// How long a lease outlives the spin or sleep slice it covers: the time between taking
+/// or renewing it and what follows.
+const LEASE_SLACK: Duration = Duration::from_millis(1);
 
 /// A handle that blocks: what [`block`] asks of it. Each handle waits for one thing (records
 /// for a reader, room for a writer), so it has one word to sleep on and one peer to watch.
@@ -19,6 +27,12 @@ pub(crate) trait Blocking {
 
     /// The word the peer notifies once what this side waits for may have come.
     fn word(&self) -> &WakeWord;
+
+    /// The leases of waiters that share this structure and its CPUs (see
+    /// [`leases`](super::leases)); `None` where this side waits alone.
+    fn leases(&self) -> Option<&SpinLeases> {
+        None
+    }
 
     /// Whether the peer detached: a cheap check, made while spinning.
     ///
@@ -58,10 +72,20 @@ pub(crate) fn block<H: Blocking, T>(
     if let Some(v) = attempt(host)? {
         return Ok(v);
     }
-    if let Some(v) = spin(host, deadline, &mut attempt)? {
-        return Ok(v);
+    let started = Started::now();
+    let mut lease = None;
+    let result = match spin(host, started, deadline, &mut lease, &mut attempt) {
+        Ok(Some(v)) => {
+            host.waiter().ended(started, None);
+            Ok(v)
+        }
+        Ok(None) => park(host, started, deadline, &mut lease, &mut attempt),
+        Err(e) => Err(e),
+    };
+    if let (Some(held), Some(leases)) = (lease, host.leases()) {
+        leases.release(held);
     }
-    park(host, deadline, &mut attempt)
+    result
 }
 
 /// The deadline `timeout` from now; `None` (no deadline) for a timeout so long that
@@ -78,6 +102,35 @@ fn last_look<H, T>(
     attempt(host)?.ok_or(QueueError::Disconnected)
 }
 
+/// The spin budget of the wait begun at `started`: the waiter's, cut to its shortest
+/// spin when this structure's waiters outnumber the spare CPUs. Takes a lease, where the
+/// structure has them, for the spin (and the sleep after it).
+fn spin_budget<H: Blocking>(host: &mut H, started: Instant, lease: &mut Option<Held>) -> Duration {
+    let waiter = host.waiter();
+    waiter.settle(started);
+    let (budget, strategy) = (waiter.budget(), waiter.strategy());
+    if !strategy.share_cpus || strategy.never_sleeps() || budget <= strategy.min_spin {
+        return budget;
+    }
+    let Some(leases) = host.leases() else {
+        return budget;
+    };
+    let now = mono_ns(started);
+    let until = now.saturating_add(duration_ns(budget.saturating_add(LEASE_SLACK)));
+    let spare = spare_cpus();
+    match leases.take(now, until, spare) {
+        Some((held, waiting)) => {
+            *lease = Some(held);
+            if waiting <= spare {
+                budget
+            } else {
+                strategy.min_spin
+            }
+        }
+        None => strategy.min_spin,
+    }
+}
+
 /// Spins within the budget: `Ok(Some)` with a value, `Ok(None)` once the budget is spent
 /// (time to sleep). Long spins yield now and then (see [`WaitStrategy::yield_every`]), and
 /// check once per liveness period that the peer lives.
@@ -85,18 +138,15 @@ fn last_look<H, T>(
 /// [`WaitStrategy::yield_every`]: super::WaitStrategy::yield_every
 fn spin<H: Blocking, T>(
     host: &mut H,
+    started: Started,
     deadline: Option<Instant>,
+    lease: &mut Option<Held>,
     attempt: &mut impl FnMut(&mut H) -> Result<Option<T>, QueueError>,
 ) -> Result<Option<T>, QueueError> {
-    let start = Instant::now();
-    let waiter = host.waiter();
-    waiter.settle(start);
-    let strategy = waiter.strategy();
-    let (budget, yield_every, liveness_period) = (
-        waiter.budget(),
-        strategy.yield_every,
-        strategy.liveness_period,
-    );
+    let start = started.at();
+    let budget = spin_budget(host, start, lease);
+    let strategy = host.waiter().strategy();
+    let (yield_every, liveness_period) = (strategy.yield_every, strategy.liveness_period);
     let mut spins = 0u32;
     let (mut yielded, mut checked) = (start, start);
     while !budget.is_zero() {
@@ -138,14 +188,30 @@ fn spin<H: Blocking, T>(
 
 /// Sleeps on the handle's word until `attempt` yields, the peer is gone or `deadline`
 /// passes; each sleep lasts at most the liveness period, after which the peer is checked.
+/// While asleep the waiter holds a lease, where the structure has them, so that spinning
+/// waiters count it.
 fn park<H: Blocking, T>(
     host: &mut H,
+    started: Started,
     deadline: Option<Instant>,
+    lease: &mut Option<Held>,
     attempt: &mut impl FnMut(&mut H) -> Result<Option<T>, QueueError>,
 ) -> Result<T, QueueError> {
-    let parked = host.waiter().parking();
-    let liveness_period = host.waiter().strategy().liveness_period;
+    host.waiter().parking();
+    let strategy = host.waiter().strategy();
+    let mut notified = None;
     let result = loop {
+        let mut slice = strategy.liveness_period;
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(QueueError::Timeout);
+            }
+            slice = slice.min(left);
+        }
+        if strategy.share_cpus {
+            hold_while_asleep(host, lease, slice);
+        }
         let armed = host.word().arm();
         // The last look before sleeping: after arming, so a notification sent after this
         // look wakes the sleep (see the protocol in `word`).
@@ -154,16 +220,7 @@ fn park<H: Blocking, T>(
             host.word().disarm();
             break ready.map(|v| v.expect("checked"));
         }
-        let mut slice = liveness_period;
-        if let Some(d) = deadline {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                host.word().disarm();
-                break Err(QueueError::Timeout);
-            }
-            slice = slice.min(left);
-        }
-        host.word().sleep(armed, slice);
+        notified = host.word().sleep(armed, slice).or(notified);
         host.word().disarm();
         if let Some(v) = attempt(host)? {
             break Ok(v);
@@ -172,8 +229,21 @@ fn park<H: Blocking, T>(
             break last_look(host, attempt);
         }
     };
-    host.waiter().woke(parked);
+    host.waiter().ended(started, notified);
     result
+}
+
+/// Takes or renews a lease covering a sleep of `slice` from now.
+fn hold_while_asleep<H: Blocking>(host: &mut H, lease: &mut Option<Held>, slice: Duration) {
+    let Some(leases) = host.leases() else {
+        return;
+    };
+    let now = super::clock::now_ns();
+    let until = now.saturating_add(duration_ns(slice.saturating_add(LEASE_SLACK)));
+    match lease {
+        Some(held) => leases.renew(held, until),
+        None => *lease = leases.take(now, until, spare_cpus()).map(|(held, _)| held),
+    }
 }
 
 #[cfg(all(test, not(ipclane_loom)))]

@@ -1,6 +1,8 @@
-//! Blocking without burning a core: each waiting side spins for a while (a budget that
-//! adapts to what waking costs here), then sleeps on a futex word in the shared memory,
-//! with a waiter count so that notifying nobody costs no system call.
+//! Blocking without burning a core: each waiting side spins while its value is expected
+//! soon enough for spinning to pay (measured: how long its waits last, what its wake-ups
+//! cost), then sleeps on a futex word in the shared memory, with a waiter count so that
+//! notifying nobody costs no system call, and a chain of wake-ups so that waking many
+//! sleepers costs the notifier one.
 //!
 //! - [`word`]: the futex word, its waiter count and the wake-up protocol (checked by
 //!   loom).
@@ -11,10 +13,15 @@
 //! - [`fences`]: the store-load barrier of the protocol, asymmetric where `membarrier`
 //!   allows.
 //! - [`futex`]: the system call (or its loom model).
+//! - [`leases`]: who waits on a structure many share, so its waiters leave the CPUs to
+//!   each other.
+//! - [`clock`]: the monotonic clock whose readings processes compare.
 
 mod block;
+mod clock;
 mod fences;
 mod futex;
+mod leases;
 mod stats;
 mod strategy;
 mod waiter;
@@ -22,6 +29,7 @@ mod word;
 
 pub(crate) use block::{Blocking, after, block};
 pub(crate) use fences::prepare;
+pub(crate) use leases::SpinLeases;
 pub use stats::WaitStats;
 pub use strategy::WaitStrategy;
 pub(crate) use waiter::Waiter;

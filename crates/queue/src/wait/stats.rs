@@ -31,4 +31,11 @@ pub struct WaitStats {
     /// The current spin budget of blocking calls; it adapts (see
     /// [`WaitStrategy`](crate::WaitStrategy)). Zero on a handle that never waits.
     pub spin_budget: Duration,
+    /// How long this handle's waits last, as measured (a moving average); `None` before
+    /// the first wait, and on a handle that never waits.
+    pub expected_wait: Option<Duration>,
+    /// What waking this handle costs, as measured from its notifiers' timestamps (a
+    /// moving average; the strategy's `wake_cost` until the first sleep). Zero on a handle
+    /// that never waits.
+    pub wake_cost: Duration,
 }

@@ -1,56 +1,110 @@
-//! The adaptive state of one waiting side: the spin budget, which adapts to how long its
-//! sleeps last, and its counters. The loop that uses it is [`block`](super::block).
+//! The adaptive state of one waiting side: what its waits and wake-ups cost, measured,
+//! and the spin budget that follows from them. The loop that uses it is
+//! [`block`](super::block).
 
 use std::time::{Duration, Instant};
 
+use super::clock::{duration_ns, mono_ns};
 use super::{WaitStats, WaitStrategy};
+
+/// The weight of a new measurement in the moving averages: 1/4, so four waits turn a
+/// regime around.
+const NEW_WEIGHT_SHIFT: u32 = 2;
 
 /// The adaptive state of one waiting side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Waiter {
     strategy: WaitStrategy,
-    budget: Duration,
+    /// How long a wait lasts, ns (moving average); `None` before the first.
+    expected: Option<u64>,
+    /// What a wake-up costs, ns (moving average; the strategy's guess at first).
+    wake: u64,
     parks: u64,
-    /// The last sleep, in CPU ticks, not yet turned into a duration (see [`Slept`]).
-    slept: Option<Slept>,
+    /// The last wait, not yet turned into durations (see [`Ended`]).
+    ended: Option<Ended>,
 }
 
-/// A sleep measured in CPU ticks at wake-up, converted to time at the next clock reading.
+/// When a wait began, by the clock and the tick counter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Started {
+    at: Instant,
+    ticks: Option<u64>,
+}
+
+impl Started {
+    pub(crate) fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            ticks: crate::sync::ticks(),
+        }
+    }
+
+    /// When it began.
+    pub(crate) fn at(&self) -> Instant {
+        self.at
+    }
+}
+
+/// A wait that ended, measured in CPU ticks at its end and converted to time at the
+/// next clock reading ([`Waiter::settle`]).
 ///
 /// Reading the clock right after waking costs ~100 ns here (its data page went cold while
 /// asleep), on the path that hands the peer's message over; reading the tick counter costs
 /// a few cycles. The next wait reads the clock anyway before it spins, and the ticks and
-/// time elapsed since parking give the rate to convert with. The budget is thus adjusted
-/// before the next spin, as if done at wake-up.
+/// time elapsed since the wait began give the rate to convert with.
 #[derive(Debug, Clone, Copy)]
-struct Slept {
-    parked: Instant,
-    parked_ticks: u64,
-    woke_ticks: u64,
+struct Ended {
+    started: Started,
+    /// Where the CPU has no trusted tick counter: the end, by the clock.
+    end: End,
+    /// When the notifier woke this sleeper (shared monotonic clock, ns): then the value
+    /// came, and the rest of the wait was the wake-up. `None` for a wait that ended
+    /// while spinning, or a sleep nobody ended.
+    notified: Option<u64>,
 }
 
-/// When a sleep began, by the clock and the tick counter.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Parked {
-    at: Instant,
-    ticks: Option<u64>,
+enum End {
+    Ticks(u64),
+    At(Instant),
 }
 
 impl Waiter {
     pub(crate) fn new(strategy: WaitStrategy) -> Self {
         Self {
             strategy,
-            budget: strategy
-                .initial_spin
-                .clamp(strategy.min_spin, strategy.max_spin),
+            expected: None,
+            wake: duration_ns(strategy.wake_cost),
             parks: 0,
-            slept: None,
+            ended: None,
         }
     }
 
-    /// Current spin budget.
+    /// The spin budget of a wait starting now: twice the expected wait, when that is
+    /// within what the strategy deems spinning worth; the shortest spin otherwise.
     pub(crate) fn budget(&self) -> Duration {
-        self.budget
+        let s = self.strategy;
+        if s.never_sleeps() {
+            return Duration::MAX;
+        }
+        let within = |d: Duration| d.max(s.min_spin).min(s.max_spin.max(s.min_spin));
+        let Some(expected) = self.expected else {
+            return within(s.initial_spin);
+        };
+        let limit = self.spin_limit();
+        if expected <= duration_ns(limit) {
+            within(Duration::from_nanos(expected.saturating_mul(2)).min(limit))
+        } else {
+            within(s.min_spin)
+        }
+    }
+
+    /// The longest wait worth spinning through: `spin_worth` percent of the wake-up cost,
+    /// at most `max_spin`.
+    fn spin_limit(&self) -> Duration {
+        let s = self.strategy;
+        let ns = u128::from(self.wake) * u128::from(s.spin_worth) / 100;
+        Duration::from_nanos(ns.try_into().unwrap_or(u64::MAX)).min(s.max_spin)
     }
 
     /// Times this side went to sleep.
@@ -64,55 +118,73 @@ impl Waiter {
         self.strategy
     }
 
-    /// Counts a sleep starting now; [`woke`](Self::woke) ends it.
-    pub(super) fn parking(&mut self) -> Parked {
+    /// Counts a sleep.
+    pub(super) fn parking(&mut self) {
         self.parks += 1;
-        Parked {
-            at: Instant::now(),
-            ticks: crate::sync::ticks(),
-        }
     }
 
-    /// Ends the sleep begun at `parked`: notes its length in ticks, to be turned into time
-    /// by the next [`settle`](Self::settle) (or measures it with the clock where the CPU
-    /// has no trusted tick counter).
-    pub(super) fn woke(&mut self, parked: Parked) {
-        match (parked.ticks, crate::sync::ticks()) {
-            (Some(parked_ticks), Some(woke_ticks)) => {
-                self.slept = Some(Slept {
-                    parked: parked.at,
-                    parked_ticks,
-                    woke_ticks,
-                });
-            }
-            _ => self.parked_for(parked.at.elapsed()),
-        }
+    /// Notes that the wait begun at `started` ended now (by a value, or a peer gone):
+    /// turned into durations by the next [`settle`](Self::settle). `notified` is the
+    /// notifier's stamp when the wait slept.
+    pub(super) fn ended(&mut self, started: Started, notified: Option<u64>) {
+        let end = match (started.ticks, crate::sync::ticks()) {
+            (Some(_), Some(ticks)) => End::Ticks(ticks),
+            _ => End::At(Instant::now()),
+        };
+        self.ended = Some(Ended {
+            started,
+            end,
+            notified,
+        });
     }
 
-    /// Adapts the budget to the last sleep measured in ticks, now that the clock says `now`.
+    /// Learns from the last wait, now that the clock says `now`.
     pub(super) fn settle(&mut self, now: Instant) {
-        let (Some(s), Some(now_ticks)) = (self.slept.take(), crate::sync::ticks()) else {
+        let Some(e) = self.ended.take() else {
             return;
         };
-        let elapsed = now.saturating_duration_since(s.parked).as_nanos();
-        let total = now_ticks.wrapping_sub(s.parked_ticks);
-        let asleep = s.woke_ticks.wrapping_sub(s.parked_ticks);
-        // A counter that went backwards (a move to a CPU whose counter lags) says nothing.
-        if total > 0 && asleep <= total {
-            let ns = elapsed * u128::from(asleep) / u128::from(total);
-            self.parked_for(Duration::from_nanos(ns.try_into().unwrap_or(u64::MAX)));
+        let end = match e.end {
+            End::At(at) => at,
+            End::Ticks(end_ticks) => {
+                let (Some(start_ticks), Some(now_ticks)) = (e.started.ticks, crate::sync::ticks())
+                else {
+                    return;
+                };
+                let elapsed = now.saturating_duration_since(e.started.at).as_nanos();
+                let total = now_ticks.wrapping_sub(start_ticks);
+                let waited = end_ticks.wrapping_sub(start_ticks);
+                // A counter that went backwards (a move to a CPU whose counter lags) says
+                // nothing.
+                if total == 0 || waited > total {
+                    return;
+                }
+                let ns = elapsed * u128::from(waited) / u128::from(total);
+                e.started.at + Duration::from_nanos(ns.try_into().unwrap_or(u64::MAX))
+            }
+        };
+        let (start_ns, end_ns) = (mono_ns(e.started.at), mono_ns(end));
+        match e.notified {
+            // A stamp outside the wait is an older notification's (or garbage).
+            Some(at) if (start_ns..=end_ns).contains(&at) => {
+                self.observe(at - start_ns, Some(end_ns - at));
+            }
+            _ => self.observe(end_ns.saturating_sub(start_ns), None),
         }
     }
 
-    fn parked_for(&mut self, slept: Duration) {
-        let s = self.strategy;
-        if slept <= s.wake_cost * 2 {
-            // Woken almost at once: a little more spinning would have avoided the sleep.
-            self.budget = self.budget.saturating_mul(2).min(s.max_spin);
-        } else if slept > s.wake_cost * 20 {
-            // Idle peer: spinning is wasted.
-            self.budget = (self.budget / 2).max(s.min_spin);
+    /// Learns from a wait that lasted `waited` until its value came, and whose wake-up,
+    /// if it slept, took `wake` (all ns): the decisions' inputs, testable without a clock.
+    pub(crate) fn observe(&mut self, waited: u64, wake: Option<u64>) {
+        if let Some(wake) = wake {
+            self.wake = average(self.wake, wake.min(duration_ns(Duration::from_secs(1))));
         }
+        // An outlier (a pause in the feed) counts as a few limits long, so that a feed
+        // back to its pace is recognised within a few waits.
+        let cap = duration_ns(self.spin_limit().max(self.strategy.min_spin))
+            .saturating_mul(4)
+            .max(1);
+        let waited = waited.min(cap);
+        self.expected = Some(self.expected.map_or(waited, |old| average(old, waited)));
     }
 
     /// This side's counters, with the `wakes` its handle counted.
@@ -120,109 +192,147 @@ impl Waiter {
         WaitStats {
             wakes,
             parks: self.parks,
-            spin_budget: self.budget,
+            spin_budget: self.budget(),
+            expected_wait: self.expected.map(Duration::from_nanos),
+            wake_cost: Duration::from_nanos(self.wake),
         }
     }
+}
+
+/// The moving average of `old` with `new`.
+fn average(old: u64, new: u64) -> u64 {
+    old - (old >> NEW_WEIGHT_SHIFT) + (new >> NEW_WEIGHT_SHIFT)
 }
 
 #[cfg(all(test, not(ipclane_loom)))]
 mod tests {
     use super::*;
 
-    #[test]
-    fn budget_grows_when_parking_does_not_pay_and_shrinks_when_idle() {
-        let mut w = Waiter::new(WaitStrategy::default());
-        let start = w.budget();
-        w.parked_for(Duration::from_micros(10));
-        assert_eq!(w.budget(), start * 2);
-        for _ in 0..20 {
-            w.parked_for(Duration::from_micros(10));
+    const US: u64 = 1_000;
+
+    /// A feed with this gap between messages, as the waiter sees it: each wait lasts
+    /// the gap, and each sleep's wake-up takes `wake`.
+    fn feed(w: &mut Waiter, gap_us: u64, wake_us: u64, waits: usize) {
+        for _ in 0..waits {
+            let budget = duration_ns(w.budget());
+            if gap_us * US <= budget {
+                w.observe(gap_us * US, None);
+            } else {
+                w.observe(gap_us * US, Some(wake_us * US));
+            }
         }
-        assert_eq!(w.budget(), WaitStrategy::default().max_spin);
-        for _ in 0..30 {
-            w.parked_for(Duration::from_secs(1));
-        }
-        assert_eq!(w.budget(), WaitStrategy::default().min_spin);
     }
 
-    /// A sleep measured in ticks is converted with the rate seen since parking: a short
-    /// one grows the budget, one as long as the whole interval (> 1 ms) shrinks it.
+    /// The quiet feed: a message every 100 µs against a 50 µs wake-up. Spinning
+    /// through the gap would cost a CPU to save 50 µs: balanced sleeps after the shortest
+    /// spin, low_latency spins through.
     #[test]
-    fn a_sleep_measured_in_ticks_adapts_the_budget_at_the_next_clock_reading() {
-        let Some(start_ticks) = crate::sync::ticks() else {
-            // No trusted counter here: wait() reads the clock at wake-up instead.
+    fn a_quiet_feed_sleeps_unless_latency_was_asked_for() {
+        let mut balanced = Waiter::new(WaitStrategy::balanced());
+        feed(&mut balanced, 100, 50, 20);
+        assert_eq!(balanced.budget(), WaitStrategy::balanced().min_spin);
+        let mut low = Waiter::new(WaitStrategy::low_latency());
+        feed(&mut low, 100, 50, 20);
+        assert!(
+            low.budget() >= Duration::from_micros(100),
+            "{:?}",
+            low.budget()
+        );
+    }
+
+    /// A busy feed (a message every 5 µs) is spun through by balanced, with headroom; the
+    /// efficient preset still sleeps after its 2 µs.
+    #[test]
+    fn a_busy_feed_spins_unless_efficiency_was_asked_for() {
+        let mut balanced = Waiter::new(WaitStrategy::balanced());
+        feed(&mut balanced, 5, 50, 20);
+        let budget = balanced.budget();
+        assert!(
+            budget >= Duration::from_micros(5) && budget <= Duration::from_micros(10),
+            "{budget:?}"
+        );
+        let mut efficient = Waiter::new(WaitStrategy::efficient());
+        feed(&mut efficient, 5, 50, 20);
+        assert_eq!(efficient.budget(), Duration::from_micros(2));
+    }
+
+    /// The limit follows the measured wake-up cost: a 30 µs gap is worth spinning where
+    /// waking was measured at 50 µs, not where it was measured at 10 µs.
+    #[test]
+    fn the_measured_wake_up_cost_sets_the_limit() {
+        let mut slow_wake = Waiter::new(WaitStrategy::balanced());
+        feed(&mut slow_wake, 100, 50, 20);
+        feed(&mut slow_wake, 30, 50, 10);
+        assert!(slow_wake.budget() >= Duration::from_micros(30));
+        let mut fast_wake = Waiter::new(WaitStrategy::balanced());
+        feed(&mut fast_wake, 100, 10, 20);
+        feed(&mut fast_wake, 30, 10, 10);
+        assert_eq!(fast_wake.budget(), Duration::from_micros(2));
+    }
+
+    /// A pause in a busy feed sends the waiter to sleep; once the feed is back to its
+    /// pace, a few waits bring the spinning back.
+    #[test]
+    fn a_pause_is_forgotten_within_a_few_waits() {
+        let mut w = Waiter::new(WaitStrategy::balanced());
+        feed(&mut w, 5, 50, 20);
+        w.observe(1_000_000 * US, Some(50 * US));
+        assert_eq!(w.budget(), Duration::from_micros(2), "after a 1 s pause");
+        feed(&mut w, 5, 50, 8);
+        assert!(w.budget() >= Duration::from_micros(5), "{:?}", w.budget());
+    }
+
+    /// Busy polling never sleeps; the first wait spins the initial budget.
+    #[test]
+    fn busy_polling_spins_forever_and_the_first_wait_spins_the_initial_budget() {
+        assert_eq!(
+            Waiter::new(WaitStrategy::busy_poll()).budget(),
+            Duration::MAX
+        );
+        assert_eq!(
+            Waiter::new(WaitStrategy::balanced()).budget(),
+            WaitStrategy::balanced().initial_spin
+        );
+    }
+
+    /// A sleep measured in ticks is converted with the rate seen since the wait began,
+    /// and the notifier's stamp splits it into the wait and the wake-up.
+    #[test]
+    fn a_sleep_is_split_at_the_notifiers_stamp() {
+        if crate::sync::ticks().is_none() {
             ipclane_testkit::skip(
-                "a_sleep_measured_in_ticks_adapts_the_budget_at_the_next_clock_reading",
+                "a_sleep_is_split_at_the_notifiers_stamp",
                 "this CPU has no invariant TSC",
             );
             return;
-        };
-        let parked = Instant::now();
-        std::thread::sleep(Duration::from_millis(3));
-        let woke_late = crate::sync::ticks().unwrap();
-        let mut w = Waiter::new(WaitStrategy::default());
-        let start = w.budget();
-        w.slept = Some(Slept {
-            parked,
-            parked_ticks: start_ticks,
-            woke_ticks: start_ticks + 1,
+        }
+        // Long limits (2 ms), so that the 1 ms wait is not capped.
+        let mut w = Waiter::new(WaitStrategy {
+            wake_cost: Duration::from_secs(1),
+            ..WaitStrategy::low_latency()
         });
+        let started = Started::now();
+        std::thread::sleep(Duration::from_millis(4));
+        let stamp = mono_ns(started.at) + 1_000_000;
+        w.ended(started, Some(stamp));
         w.settle(Instant::now());
-        assert_eq!(w.budget(), start * 2, "woken at once: spin longer");
-        w.slept = Some(Slept {
-            parked,
-            parked_ticks: start_ticks,
-            woke_ticks: woke_late,
-        });
-        w.settle(Instant::now());
-        assert_eq!(w.budget(), start, "asleep for 3 ms: spin less");
-        assert!(w.slept.is_none());
+        assert_eq!(w.expected, Some(1_000_000), "waited until the stamp");
+        // The wake-up average moved a quarter of the way from 1 s to the ~3 ms measured.
+        let measured = (w.wake - 750_000_000) * 4;
+        assert!((2_900_000..=8_000_000).contains(&measured), "{measured}");
     }
 
-    /// The thresholds of the adaptation, at and beside their edges: a sleep of at most
-    /// twice the wake cost grows the budget, one of more than twenty times shrinks it, one
-    /// between leaves it.
+    /// A stamp from before the wait (an older notification) does not count as this
+    /// wait's: the whole wait counts as waiting, and the wake-up cost stays.
     #[test]
-    fn the_budget_adapts_at_two_and_twenty_wake_costs() {
-        let strategy = WaitStrategy {
-            initial_spin: Duration::from_micros(8),
-            min_spin: Duration::from_micros(1),
-            max_spin: Duration::from_micros(64),
-            wake_cost: Duration::from_micros(10),
-            ..WaitStrategy::default()
-        };
-        let after = |slept_us: u64| {
-            let mut w = Waiter::new(strategy);
-            w.parked_for(Duration::from_micros(slept_us));
-            w.budget().as_micros()
-        };
-        assert_eq!(after(15), 16, "1.5 wake costs: grow");
-        assert_eq!(after(20), 16, "2 wake costs: grow");
-        assert_eq!(after(21), 8, "just over 2: leave");
-        assert_eq!(after(100), 8, "10 wake costs: leave");
-        assert_eq!(after(200), 8, "20 wake costs: leave");
-        assert_eq!(after(201), 4, "just over 20: shrink");
-    }
-
-    /// A tick counter that went backwards between parking and waking (a move to a CPU
-    /// whose counter lags) says nothing about the sleep: the budget stays.
-    #[test]
-    fn a_tick_counter_that_went_backwards_leaves_the_budget() {
-        let Some(now_ticks) = crate::sync::ticks() else {
-            ipclane_testkit::skip(
-                "a_tick_counter_that_went_backwards_leaves_the_budget",
-                "this CPU has no invariant TSC",
-            );
-            return;
-        };
-        let mut w = Waiter::new(WaitStrategy::default());
-        let start = w.budget();
-        w.slept = Some(Slept {
-            parked: Instant::now() - Duration::from_millis(50),
-            parked_ticks: now_ticks,
-            woke_ticks: now_ticks.wrapping_sub(1_000),
-        });
+    fn a_stale_stamp_is_ignored() {
+        let mut w = Waiter::new(WaitStrategy::balanced());
+        let started = Started::now();
+        std::thread::sleep(Duration::from_millis(1));
+        w.ended(started, Some(mono_ns(started.at) - 1));
         w.settle(Instant::now());
-        assert_eq!(w.budget(), start);
+        // 1 ms, counted as four limits of 50 µs: a long wait.
+        assert_eq!(w.expected, Some(200_000));
+        assert_eq!(w.wake, 50_000);
     }
 }

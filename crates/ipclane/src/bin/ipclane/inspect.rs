@@ -63,6 +63,10 @@ struct Subscriber {
     position: u64,
     /// Messages published that it has not received yet.
     lag: u64,
+    /// More than half the ring behind.
+    lagging: bool,
+    /// Messages it has not received were overwritten.
+    lapped: bool,
     alive: bool,
 }
 
@@ -113,7 +117,9 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
                 .map(|sub| Subscriber {
                     pid: sub.pid,
                     position: sub.position,
-                    lag: s.published.saturating_sub(sub.position),
+                    lag: sub.lag,
+                    lagging: sub.lagging,
+                    lapped: sub.lapped,
                     alive: sub.alive,
                 })
                 .collect();
@@ -192,18 +198,21 @@ pub(crate) fn run(name: &str, json: bool) -> Result<(), ipclane::Error> {
         }) => {
             println!("  ring: {capacity} slots of {slot_size} bytes, {published} published");
             println!("  writer: {writer}, readers attached: {readers}");
+            println!("  subscribers: {}", subscribers.len());
             for sub in subscribers {
+                let mark = if sub.lapped {
+                    " (lapped)"
+                } else if sub.lagging {
+                    " (lagging)"
+                } else {
+                    ""
+                };
                 println!(
-                    "  subscriber {}: at {}, {} behind{}{}",
+                    "  subscriber {}: at {}, {} behind{mark}, {}",
                     sub.pid,
                     sub.position,
                     sub.lag,
-                    if sub.lag >= *capacity {
-                        " (lapped)"
-                    } else {
-                        ""
-                    },
-                    if sub.alive { "" } else { ", dead" }
+                    if sub.alive { "alive" } else { "dead" }
                 );
             }
         }
