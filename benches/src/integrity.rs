@@ -58,6 +58,17 @@ pub enum Integrity {
         /// Its last word.
         checksum: u64,
     },
+    /// A lossy feed that tells its receiver what it missed (a broadcast ring's `Lagged`)
+    /// skipped another number of messages than it told.
+    #[error("expected message {expected}, got {got}, but was told of {told} missed")]
+    Misreported {
+        /// The sequence number the receiver expected.
+        expected: u64,
+        /// The one the message carried.
+        got: u64,
+        /// Messages the feed said were missed since the message before.
+        told: u64,
+    },
     /// The message has a length no sender wrote.
     #[error("message of {got} bytes where {expected} were sent")]
     Length {

@@ -1,11 +1,12 @@
 //! The comparison binary's quick run between real processes, as CI runs it: every
-//! transport and every peer library, at a small and a large size, and both scenarios,
-//! deliver every message whole and in order (a peer or the measuring side panics on the
-//! first lost, repeated, reordered or torn message); the report folder is written. It
-//! asserts no timing.
+//! transport and every peer library, at a small and a large size, both scenarios and
+//! the wait presets, deliver every message whole and in order (a peer or the measuring
+//! side panics on the first lost, repeated, reordered or torn message, and on a gap an
+//! ipclane subscriber was not told of); the report folder is written. It asserts no
+//! timing.
 
 use clap::Parser;
-use ipclane_bench::compare::cli::Args;
+use ipclane_bench::compare::cli::{Args, QUICK_RATES, QUICK_SUBSCRIBERS};
 use ipclane_bench::compare::transport::Transport;
 use ipclane_bench::compare::{self, report, run};
 use ipclane_bench::peer::{self, Launcher};
@@ -29,8 +30,6 @@ fn every_transport_and_peer_delivers_every_message_whole() {
         "--quick",
         "--sizes",
         "64,64KiB",
-        "--subscribers",
-        "1,2",
         "--out",
         &out_arg,
     ]);
@@ -58,26 +57,28 @@ fn every_transport_and_peer_delivers_every_message_whole() {
             );
         }
     }
-    // The blocking transports and busy-polling shm; three feeds to 1 and 2 subscribers;
-    // the sidecar over unix and shm.
+    // The blocking transports and busy-polling shm; the quick fan-out grid (three feeds
+    // to each quick subscriber count at each quick rate); one subscriber under each wait
+    // preset at each quick rate; the sidecar over unix and shm.
     let blocking = Transport::ALL
         .iter()
         .filter(|t| t.streams() && (!t.spins() || **t == Transport::ShmBusy))
         .count();
     assert_eq!(results.blocking.len(), blocking);
-    assert_eq!(results.fanout.len(), 6);
-    for f in &results.fanout {
-        assert!(
-            f.latency.count > 0,
-            "{} to {}: nothing delivered",
-            f.transport,
-            f.subscribers
-        );
-        assert!(
-            f.missed < f.published * f.subscribers as u64,
-            "{}",
-            f.transport
-        );
+    let rates = QUICK_RATES.len();
+    assert_eq!(results.fanout.len(), 3 * QUICK_SUBSCRIBERS.len() * rates);
+    assert_eq!(results.presets.len(), 4 * rates);
+    for f in results.fanout.iter().chain(&results.presets) {
+        let what = format!("{} ({:?}) to {}", f.transport, f.wait, f.subscribers);
+        assert!(f.latency.count > 0, "{what}: nothing delivered");
+        assert!(f.missed < f.published * f.subscribers as u64, "{what}");
+        assert!(f.worst_missed <= f.missed, "{what}");
+        if f.transport.starts_with("ipclane pub/sub") {
+            assert_eq!(f.announced, Some(f.missed), "{what}: missed but not told");
+        }
+        if f.transport.starts_with("ipclane unix") {
+            assert_eq!(f.missed, 0, "{what}: a socket lost a message");
+        }
     }
     assert_eq!(results.proxy.len(), 2);
     // Every ipclane row against its baseline (latency and stream), the shm rows against

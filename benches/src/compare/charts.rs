@@ -1,6 +1,6 @@
 //! The charts of a comparison run, as SVG files drawn with plotters: one-way latency and
-//! streaming throughput against message size, and fan-out latency against the number of
-//! subscribers.
+//! streaming throughput against message size, and the fan-out's latency and subscriber
+//! CPU against the number of subscribers (two panels of one file).
 //!
 //! Every axis is logarithmic (base 2 for sizes and counts, base 10 for times and rates).
 //! A value that a log axis cannot show (zero, negative, NaN, infinite) is left out of its
@@ -11,13 +11,14 @@ use std::error::Error;
 use std::io;
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::format;
-use super::results::{Family, Results};
+use super::results::{Family, FanoutRow, Results};
 
 /// Width of every chart, px.
 const WIDTH: u32 = 900;
@@ -29,6 +30,8 @@ const LEGEND_WIDTH: u32 = 250;
 const FONT: &str = "sans-serif";
 /// Lines with more points than this use smaller markers.
 const MANY_POINTS: usize = 12;
+/// The rate the fan-out chart shows when the run measured it (else the first it did).
+const FANOUT_CHART_RATE: u64 = 10_000;
 
 /// An error while drawing a chart (into a string: only formatting can fail).
 type DrawError = Box<dyn Error + Send + Sync>;
@@ -43,7 +46,7 @@ type Coords = Cartesian2d<WithKeyPoints<LogCoord<f64>>, WithKeyPoints<LogCoord<f
 /// The directory must exist. An error names the file that could not be drawn or written.
 pub fn write_all(results: &Results, dir: &Path) -> io::Result<Vec<String>> {
     let mut written = Vec::new();
-    for chart in charts(results) {
+    for chart in figures(results) {
         let path = dir.join(chart.file);
         let svg = chart
             .render()
@@ -55,13 +58,37 @@ pub fn write_all(results: &Results, dir: &Path) -> io::Result<Vec<String>> {
     Ok(written)
 }
 
+/// A chart file: one panel or more, stacked top to bottom.
+struct Figure {
+    /// File name in the report folder.
+    file: &'static str,
+    /// The panels, each with its own axes and legend.
+    panels: Vec<Chart>,
+}
+
+impl Figure {
+    /// The figure of `panels` that have a point to show; `None` when none has.
+    fn new(file: &'static str, panels: impl IntoIterator<Item = Option<Chart>>) -> Option<Self> {
+        let panels: Vec<Chart> = panels.into_iter().flatten().collect();
+        (!panels.is_empty()).then_some(Self { file, panels })
+    }
+
+    /// The SVG document.
+    fn render(&self) -> Result<String, DrawError> {
+        render_panels(&self.panels)
+    }
+}
+
 /// The charts that have at least one point to show.
-fn charts(results: &Results) -> Vec<Chart> {
+fn figures(results: &Results) -> Vec<Figure> {
     [
-        latency_chart(results),
-        throughput_chart(results),
-        throughput_mb_chart(results),
-        fanout_chart(results),
+        Figure::new("latency.svg", [latency_chart(results)]),
+        Figure::new("throughput.svg", [throughput_chart(results)]),
+        Figure::new("throughput-mb.svg", [throughput_mb_chart(results)]),
+        Figure::new(
+            "fanout.svg",
+            [fanout_chart(results), fanout_cpu_chart(results)],
+        ),
     ]
     .into_iter()
     .flatten()
@@ -81,7 +108,6 @@ fn latency_chart(results: &Results) -> Option<Chart> {
         })
     });
     Chart::new(
-        "latency.svg",
         "One-way latency by message size (half a ping-pong round trip)".to_owned(),
         XAxis::Bytes,
         YAxis::Plain,
@@ -104,7 +130,6 @@ fn throughput_chart(results: &Results) -> Option<Chart> {
         })
     });
     Chart::new(
-        "throughput.svg",
         "Streaming throughput by message size (every message checked)".to_owned(),
         XAxis::Bytes,
         YAxis::Rate,
@@ -127,7 +152,6 @@ fn throughput_mb_chart(results: &Results) -> Option<Chart> {
         })
     });
     Chart::new(
-        "throughput-mb.svg",
         "Streaming throughput in MB/s by message size".to_owned(),
         XAxis::Bytes,
         YAxis::Plain,
@@ -137,38 +161,76 @@ fn throughput_mb_chart(results: &Results) -> Option<Chart> {
     )
 }
 
-/// Per-subscriber one-way latency p50 and p99 against the number of subscribers.
-fn fanout_chart(results: &Results) -> Option<Chart> {
-    let mut sizes: Vec<usize> = results.fanout.iter().map(|row| row.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    // One line per transport and size: the size goes into the name only when it varies.
-    let one_size = sizes.len() == 1;
-    let points = results.fanout.iter().map(|row| Point {
-        name: if one_size {
+/// The fan-out rows the charts show: those at [`FANOUT_CHART_RATE`], or at the first
+/// rate measured; with the rate.
+fn charted_fanout(results: &Results) -> Option<(u64, Vec<&FanoutRow>)> {
+    let rows = &results.fanout;
+    let rate = if rows.iter().any(|row| row.rate == FANOUT_CHART_RATE) {
+        FANOUT_CHART_RATE
+    } else {
+        rows.first()?.rate
+    };
+    Some((rate, rows.iter().filter(|row| row.rate == rate).collect()))
+}
+
+/// The name of a fan-out row's line: its transport, and its size when sizes vary.
+fn fanout_line(rows: &[&FanoutRow]) -> impl Fn(&FanoutRow) -> String + use<> {
+    let one_size = rows.windows(2).all(|pair| pair[0].size == pair[1].size);
+    move |row| {
+        if one_size {
             row.transport.clone()
         } else {
             format!("{} ({})", row.transport, format::size(row.size))
-        },
+        }
+    }
+}
+
+/// Per-subscriber one-way latency p50 and p99 against the number of subscribers.
+fn fanout_chart(results: &Results) -> Option<Chart> {
+    let (rate, rows) = charted_fanout(results)?;
+    let name = fanout_line(&rows);
+    let points = rows.iter().map(|row| Point {
+        name: name(row),
         family: row.family,
         x: row.subscribers as f64,
         solid: row.latency.p50 / 1e3,
         dashed: Some(row.latency.p99 / 1e3),
     });
-    let title = match sizes.as_slice() {
-        [size] => format!(
-            "Fan-out: per-subscriber one-way latency, {} messages",
-            format::size(*size)
-        ),
-        _ => "Fan-out: per-subscriber one-way latency".to_owned(),
-    };
+    let size = rows.first().map_or(0, |row| row.size);
     Chart::new(
-        "fanout.svg",
-        title,
+        format!(
+            "Fan-out at {}: per-subscriber one-way latency, {} messages",
+            format::rate(rate as f64),
+            format::size(size)
+        ),
         XAxis::Count,
         YAxis::Plain,
         "one-way latency, µs (log scale)",
         Some(("p50", "p99")),
+        points,
+    )
+}
+
+/// Each subscriber process's CPU, mean and largest, against the number of subscribers.
+fn fanout_cpu_chart(results: &Results) -> Option<Chart> {
+    let (rate, rows) = charted_fanout(results)?;
+    let name = fanout_line(&rows);
+    let points = rows.iter().map(|row| Point {
+        name: name(row),
+        family: row.family,
+        x: row.subscribers as f64,
+        solid: row.subscriber_cpu_mean_percent,
+        dashed: Some(row.subscriber_cpu_max_percent),
+    });
+    Chart::new(
+        format!(
+            "Fan-out at {}: CPU of each subscriber process",
+            format::rate(rate as f64)
+        ),
+        XAxis::Count,
+        YAxis::Plain,
+        "CPU, % of one CPU (log scale)",
+        Some(("mean", "max")),
         points,
     )
 }
@@ -269,10 +331,8 @@ struct Line {
     dashed: Vec<(f64, f64)>,
 }
 
-/// A chart ready to draw.
+/// A chart ready to draw (one panel of a [`Figure`]).
 struct Chart {
-    /// File name in the report folder.
-    file: &'static str,
     /// Title at the top.
     title: String,
     /// What x is.
@@ -291,7 +351,6 @@ impl Chart {
     /// Groups points into lines, one per name in order of first appearance, leaving out
     /// the values a log axis cannot show; `None` when no point is left.
     fn new(
-        file: &'static str,
         title: String,
         x_axis: XAxis,
         y_axis: YAxis,
@@ -338,7 +397,6 @@ impl Chart {
             counts[slot] += 1;
         }
         Some(Chart {
-            file,
             title,
             x_axis,
             y_axis,
@@ -356,8 +414,14 @@ impl Chart {
             .copied()
     }
 
-    /// The SVG document.
+    /// The chart alone, as an SVG document.
+    #[cfg(test)]
     fn render(&self) -> Result<String, DrawError> {
+        render_panels(std::slice::from_ref(self))
+    }
+
+    /// Draws the chart (title, plot and legend) into `area`.
+    fn draw(&self, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), DrawError> {
         let xs: Vec<f64> = self.all_points().map(|p| p.0).collect();
         let ys: Vec<f64> = self.all_points().map(|p| p.1).collect();
         let (x_low, x_high) = padded_bounds(&xs, 2f64.sqrt());
@@ -365,52 +429,45 @@ impl Chart {
         let (x_bold, x_light) = log2_ticks(x_low, x_high, &xs);
         let (y_bold, y_light) = log10_ticks(y_low, y_high);
 
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-            root.fill(&WHITE)?;
-            let body = root.titled(&self.title, (FONT, 24).into_font().color(&BLACK))?;
-            let (plot, legend) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
-            let mut chart = ChartBuilder::on(&plot)
-                .margin_top(8)
-                .margin_left(10)
-                .margin_right(16)
-                .margin_bottom(8)
-                .x_label_area_size(52)
-                .y_label_area_size(76)
-                .build_cartesian_2d(
-                    (x_low..x_high)
-                        .log_scale()
-                        .with_key_points(x_bold)
-                        .with_light_points(x_light),
-                    (y_low..y_high)
-                        .log_scale()
-                        .with_key_points(y_bold)
-                        .with_light_points(y_light),
-                )?;
-            let x_axis = self.x_axis;
-            let y_axis = self.y_axis;
-            let x_label = move |v: &f64| x_axis.label(*v);
-            let y_label = move |v: &f64| y_axis.label(*v);
-            chart
-                .configure_mesh()
-                .x_desc(self.x_axis.description())
-                .y_desc(self.y_description)
-                .x_label_formatter(&x_label)
-                .y_label_formatter(&y_label)
-                .label_style((FONT, 15).into_font().color(&RGBColor(40, 40, 40)))
-                .axis_desc_style((FONT, 17).into_font().color(&BLACK))
-                .axis_style(RGBColor(90, 90, 90))
-                .bold_line_style(BLACK.mix(0.16))
-                .light_line_style(BLACK.mix(0.05))
-                .draw()?;
-            for line in &self.lines {
-                self.draw_line(&mut chart, line)?;
-            }
-            self.draw_legend(&legend)?;
-            root.present()?;
+        let body = area.titled(&self.title, (FONT, 24).into_font().color(&BLACK))?;
+        let (plot, legend) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_top(8)
+            .margin_left(10)
+            .margin_right(16)
+            .margin_bottom(8)
+            .x_label_area_size(52)
+            .y_label_area_size(76)
+            .build_cartesian_2d(
+                (x_low..x_high)
+                    .log_scale()
+                    .with_key_points(x_bold)
+                    .with_light_points(x_light),
+                (y_low..y_high)
+                    .log_scale()
+                    .with_key_points(y_bold)
+                    .with_light_points(y_light),
+            )?;
+        let x_axis = self.x_axis;
+        let y_axis = self.y_axis;
+        let x_label = move |v: &f64| x_axis.label(*v);
+        let y_label = move |v: &f64| y_axis.label(*v);
+        chart
+            .configure_mesh()
+            .x_desc(self.x_axis.description())
+            .y_desc(self.y_description)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .label_style((FONT, 15).into_font().color(&RGBColor(40, 40, 40)))
+            .axis_desc_style((FONT, 17).into_font().color(&BLACK))
+            .axis_style(RGBColor(90, 90, 90))
+            .bold_line_style(BLACK.mix(0.16))
+            .light_line_style(BLACK.mix(0.05))
+            .draw()?;
+        for line in &self.lines {
+            self.draw_line(&mut chart, line)?;
         }
-        Ok(svg)
+        self.draw_legend(&legend)
     }
 
     /// One transport's solid line, its dashed line, and their markers.
@@ -535,6 +592,21 @@ impl Chart {
         }
         Ok(())
     }
+}
+
+/// Charts stacked top to bottom in one SVG document, each [`HEIGHT`] high.
+fn render_panels(panels: &[Chart]) -> Result<String, DrawError> {
+    let rows = u32::try_from(panels.len()).unwrap_or(1).max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT * rows)).into_drawing_area();
+        root.fill(&WHITE)?;
+        for (panel, area) in panels.iter().zip(root.split_evenly((panels.len(), 1))) {
+            panel.draw(&area)?;
+        }
+        root.present()?;
+    }
+    Ok(svg)
 }
 
 /// Markers on every point of a line, shaped by family.

@@ -42,11 +42,21 @@ pub struct Args {
     /// Do not pin: the scheduler places the processes.
     #[arg(long)]
     pub no_pin: bool,
-    /// Subscriber counts of the fan-out (1 to 16).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=16))]
+    /// Subscriber counts of the fan-out, 1 to 16 (default 1,2,4,8,16; quick: 1,4).
+    #[arg(
+        long = "fanout-subscribers",
+        visible_alias = "subscribers",
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u16).range(1..=16)
+    )]
     pub subscribers: Vec<u16>,
-    /// Workloads to run: latency, stream, blocking, fanout, proxy (all by default).
-    #[arg(long, value_delimiter = ',', value_parser = ["latency", "stream", "blocking", "fanout", "proxy"])]
+    /// Publishing rates of the fan-out and the wait presets, messages a second (`1000`,
+    /// `10k`, `1M`; default 1k,10k,100k,1M; quick: 10k).
+    #[arg(long = "fanout-rates", value_delimiter = ',', value_parser = parse_rate)]
+    pub rates: Vec<u64>,
+    /// Workloads to run: latency, stream, blocking, fanout, presets (one ipclane
+    /// subscriber under each wait preset), proxy (all by default).
+    #[arg(long, value_delimiter = ',', value_parser = ["latency", "stream", "blocking", "fanout", "presets", "proxy"])]
     pub workloads: Vec<String>,
     /// Also write results.json to this file.
     #[arg(long)]
@@ -60,6 +70,19 @@ pub struct Args {
 pub const SIZES: [usize; 4] = [64, 1 << 10, 64 << 10, 1 << 20];
 /// The default sizes of a quick run.
 pub const QUICK_SIZES: [usize; 2] = [64, 64 << 10];
+/// The fan-out's default subscriber counts.
+pub const SUBSCRIBERS: [usize; 5] = [1, 2, 4, 8, 16];
+/// Those of a quick run.
+pub const QUICK_SUBSCRIBERS: [usize; 2] = [1, 4];
+/// The fan-out's default rates, messages a second.
+pub const RATES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
+/// Those of a quick run.
+pub const QUICK_RATES: [u64; 1] = [10_000];
+/// Messages a fan-out row publishes at least, for a p99.9 worth reading (a quick run:
+/// a tenth).
+pub const FANOUT_MESSAGES: u64 = 2_000;
+/// How long a fan-out row publishes at least (a quick run: a tenth).
+pub const FANOUT_DURATION: Duration = Duration::from_millis(500);
 
 impl Args {
     /// The transports chosen, in the table's order, with the baselines of the ipclane
@@ -98,9 +121,30 @@ impl Args {
     pub fn chosen_subscribers(&self) -> Vec<usize> {
         match (self.subscribers.is_empty(), self.quick) {
             (false, _) => self.subscribers.iter().map(|&n| usize::from(n)).collect(),
-            (true, false) => vec![1, 2, 4],
-            (true, true) => vec![1, 2],
+            (true, false) => SUBSCRIBERS.to_vec(),
+            (true, true) => QUICK_SUBSCRIBERS.to_vec(),
         }
+    }
+
+    /// The rates of the fan-out and the wait presets.
+    pub fn chosen_rates(&self) -> Vec<u64> {
+        match (self.rates.is_empty(), self.quick) {
+            (false, _) => self.rates.clone(),
+            (true, false) => RATES.to_vec(),
+            (true, true) => QUICK_RATES.to_vec(),
+        }
+    }
+
+    /// How long a fan-out row at `rate` publishes: `--duration` if given, else
+    /// [`FANOUT_DURATION`], and at least long enough for [`FANOUT_MESSAGES`] (a tenth of
+    /// each in a quick run).
+    pub fn fanout_duration(&self, rate: u64) -> Duration {
+        let scale = if self.quick { 10 } else { 1 };
+        let least = self.duration.unwrap_or(FANOUT_DURATION / scale);
+        let messages = FANOUT_MESSAGES / u64::from(scale);
+        least.max(Duration::from_secs_f64(
+            messages as f64 / rate.max(1) as f64,
+        ))
     }
 
     /// Whether `workload` runs.
@@ -159,6 +203,29 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
+/// A rate, messages a second: `1000`, `10k`, `1M` (1 to 10M).
+///
+/// # Errors
+///
+/// For anything else.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let bad = || format!("{s:?} is no rate (1000, 10k, 1M; up to 10M)");
+    let (digits, scale) = match s.strip_suffix(['k', 'K']) {
+        Some(digits) => (digits, 1_000),
+        None => match s.strip_suffix('M') {
+            Some(digits) => (digits, 1_000_000),
+            None => (s, 1),
+        },
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    let rate = n.checked_mul(scale).ok_or_else(bad)?;
+    if !(1..=10_000_000).contains(&rate) {
+        return Err(bad());
+    }
+    Ok(rate)
+}
+
 /// A duration: `250ms`, `2s`, `1.5s`.
 ///
 /// # Errors
@@ -195,6 +262,36 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_rate("1000"), Ok(1_000));
+        assert_eq!(parse_rate("10k"), Ok(10_000));
+        assert_eq!(parse_rate("1M"), Ok(1_000_000));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("20M").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn the_fanout_grid_and_its_durations() {
+        let args = Args::parse_from(["ipclane-bench"]);
+        assert_eq!(args.chosen_subscribers(), SUBSCRIBERS);
+        assert_eq!(args.chosen_rates(), RATES);
+        assert_eq!(args.fanout_duration(1_000), Duration::from_secs(2));
+        assert_eq!(args.fanout_duration(1_000_000), FANOUT_DURATION);
+        let args = Args::parse_from(["ipclane-bench", "--quick"]);
+        assert_eq!(args.chosen_subscribers(), QUICK_SUBSCRIBERS);
+        assert_eq!(args.chosen_rates(), QUICK_RATES);
+        assert_eq!(args.fanout_duration(10_000), Duration::from_millis(50));
+        let args = Args::parse_from([
+            "ipclane-bench",
+            "--fanout-subscribers",
+            "1,16",
+            "--fanout-rates",
+            "10k",
+        ]);
+        assert_eq!(args.chosen_subscribers(), [1, 16]);
+        assert_eq!(args.chosen_rates(), [10_000]);
+        let args = Args::parse_from(["ipclane-bench", "--subscribers", "2"]);
+        assert_eq!(args.chosen_subscribers(), [2]);
     }
 
     #[test]

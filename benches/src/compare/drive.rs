@@ -28,7 +28,17 @@ const CLOCK_EVERY: u64 = 64;
 /// The CPU time this process has used, all its threads, in nanoseconds (what getrusage
 /// reports, to the nanosecond).
 pub fn cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    clock_ns(rustix::time::ClockId::ProcessCPUTime)
+}
+
+/// The CPU time the calling thread has used, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(rustix::time::ClockId::ThreadCPUTime)
+}
+
+/// A clock's time in nanoseconds.
+fn clock_ns(clock: rustix::time::ClockId) -> u64 {
+    let t = rustix::time::clock_gettime(clock);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 

@@ -1,35 +1,35 @@
-//! The market-data scenario: one publisher (this process) paces messages out to N
-//! subscriber processes, which block while there is nothing to read. Each subscriber
-//! takes the time it received every message and checks it whole; the publisher matches
-//! those times with its own send times. A subscriber that falls too far behind a lossy
-//! feed misses messages (it sees a gap in the sequence numbers, never a torn message);
-//! a feed over sockets holds the publisher back instead.
+//! The market-data scenario: one publisher (this process) paces messages out at a set
+//! rate ([`super::pacing`]) to N subscriber processes ([`super::subscribe`]), which
+//! block while there is nothing to read. Each subscriber takes the time it received
+//! every message and checks it whole; the publisher matches those times with its own
+//! send times. A subscriber that falls too far behind a lossy feed misses messages (it
+//! sees a gap in the sequence numbers, never a torn message; ipclane's subscribers are
+//! told how many, and the gaps must match); a feed over sockets holds the publisher
+//! back instead.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ipclane::{PublishOptions, Publisher, Subscriber};
+use ipclane::queue::WaitStrategy;
+use ipclane::{PublishOptions, Publisher};
 
-use super::drive::{STOP, cpu_ns, send_stop};
-use super::link::{self, Rx, Tx};
+use super::drive::{STOP, send_stop};
+use super::link::{self, Tx};
+use super::machine::percentiles;
+use super::pacing::{self, Paced};
 use super::peers::iceoryx2::{self, Delivery, Waiting};
-use super::results::Family;
+use super::results::{Family, FanoutRow, FloorSpan};
+use super::subscribe::{DEFAULT_WAIT, SUBSCRIBE};
 use super::transport::Transport;
-use crate::endpoint::{self, Recv, Send};
-use crate::integrity::{self, Integrity, Stamp};
+use crate::endpoint::Send;
+use crate::integrity::Integrity;
 use crate::peer;
 use crate::stats::Latencies;
 
-/// The peer role of a subscriber: `<feed> <address> <len> <times file>`.
-pub const SUBSCRIBE: &str = "compare-subscribe";
-
-/// The publisher's period: 20,000 messages a second, a busy market-data feed.
-pub const PERIOD: Duration = Duration::from_micros(50);
-
 /// Slots of the ipclane feed's ring, and the depth of each iceoryx2 subscriber's buffer
-/// (the same slack for both lossy feeds): 50 ms of messages at [`PERIOD`].
-const SLOTS: usize = 1024;
+/// (the same slack for both lossy feeds): 100 ms of messages at 10,000 a second, 1 ms at
+/// 1,000,000.
+pub(super) const SLOTS: usize = 1024;
 
 /// How often the stop is sent to a lossy feed, and how far apart: a lapped subscriber
 /// may miss one, never all.
@@ -37,7 +37,7 @@ const STOPS: usize = 5;
 const STOP_GAP: Duration = Duration::from_millis(2);
 
 /// How long the publisher and its subscribers wait for each other.
-const CONNECT: Duration = Duration::from_secs(10);
+pub(super) const CONNECT: Duration = Duration::from_secs(10);
 
 /// One way to fan a feed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,21 +109,77 @@ impl Feed {
     }
 }
 
-/// What a fan-out measured.
-#[derive(Debug)]
-pub struct Fanned {
-    /// Messages published (the stops not counted).
-    pub published: u64,
-    /// Every subscriber's one-way latencies together.
-    pub latencies: Latencies,
-    /// The worst subscriber's p99, ns.
-    pub worst_p99_ns: f64,
-    /// Messages received, all subscribers, per second of publishing.
-    pub delivered_per_sec: f64,
-    /// Time the publisher spent inside its send calls per million messages, s.
-    pub publisher_s_per_million: f64,
-    /// Messages some subscriber never received, summed.
-    pub missed: u64,
+/// ipclane's wait presets ([`WaitStrategy`]), which a subscriber sets with
+/// `Subscriber::set_wait_strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// [`WaitStrategy::low_latency`].
+    LowLatency,
+    /// [`WaitStrategy::balanced`], the default.
+    Balanced,
+    /// [`WaitStrategy::efficient`].
+    Efficient,
+    /// [`WaitStrategy::busy_poll`].
+    BusyPoll,
+}
+
+impl Preset {
+    /// Every preset, in the table's order.
+    pub const ALL: [Preset; 4] = [
+        Preset::LowLatency,
+        Preset::Balanced,
+        Preset::Efficient,
+        Preset::BusyPoll,
+    ];
+
+    /// Its name in a peer's arguments and in the table.
+    pub fn id(self) -> &'static str {
+        match self {
+            Preset::LowLatency => "low-latency",
+            Preset::Balanced => "balanced",
+            Preset::Efficient => "efficient",
+            Preset::BusyPoll => "busy-poll",
+        }
+    }
+
+    /// The preset named `id`.
+    ///
+    /// # Panics
+    ///
+    /// For an unknown name.
+    pub fn parse(id: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.id() == id)
+            .unwrap_or_else(|| panic!("unknown wait preset {id}"))
+    }
+
+    /// The strategy it stands for.
+    pub fn strategy(self) -> WaitStrategy {
+        match self {
+            Preset::LowLatency => WaitStrategy::low_latency(),
+            Preset::Balanced => WaitStrategy::balanced(),
+            Preset::Efficient => WaitStrategy::efficient(),
+            Preset::BusyPoll => WaitStrategy::busy_poll(),
+        }
+    }
+}
+
+/// One fan-out row: which feed, to how many, how fast, for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Fan {
+    /// The feed.
+    pub feed: Feed,
+    /// Subscriber processes.
+    pub subscribers: usize,
+    /// Messages a second.
+    pub rate: u64,
+    /// Message bytes.
+    pub len: usize,
+    /// How long the publisher publishes.
+    pub duration: Duration,
+    /// The wait preset of ipclane's subscribers; `None`: the default.
+    pub wait: Option<Preset>,
 }
 
 /// The publishing side of a feed.
@@ -143,35 +199,56 @@ impl Send for Publishing {
     }
 }
 
-/// Fans `feed` out to `subscribers` subscriber processes for `duration`, messages of
-/// `len` bytes every [`PERIOD`], the subscribers started by `launcher` on `cpu`.
+/// Fans `fan.feed` out to `fan.subscribers` subscriber processes, started by `launcher`
+/// on `cpu`, and measures it (the row's floor is left for the caller).
 ///
 /// # Panics
 ///
-/// When a subscriber receives a message that is not whole or out of order, or fails.
-pub fn fan_out(
-    launcher: &peer::Launcher,
-    feed: Feed,
-    name: &str,
-    subscribers: usize,
-    len: usize,
-    duration: Duration,
-    cpu: Option<usize>,
-) -> Fanned {
-    let files: Vec<PathBuf> = (0..subscribers)
+/// When a subscriber receives a message that is not whole or out of order, or misses
+/// other messages than it was told, or fails.
+pub fn fan_out(launcher: &peer::Launcher, fan: &Fan, name: &str, cpu: Option<usize>) -> FanoutRow {
+    let files: Vec<PathBuf> = (0..fan.subscribers)
         .map(|k| std::env::temp_dir().join(format!("{name}-sub{k}.times")))
         .collect();
+    let (mut publishing, peers) = start(launcher, fan, name, &files, cpu);
+    let paced = pacing::publish_paced(&mut publishing, fan.len, fan.rate, fan.duration);
+    // A socket loses nothing, and a subscriber closes its socket once it has the stop.
+    let stops = if fan.feed.lossless() { 1 } else { STOPS };
+    for _ in 0..stops {
+        std::thread::sleep(STOP_GAP);
+        send_stop(&mut publishing, fan.len);
+    }
+    let heard: Vec<Heard> = peers
+        .into_iter()
+        .zip(&files)
+        .map(|(peer, file)| hear(peer, file, &paced.sent, fan.feed))
+        .collect();
+    drop(publishing);
+    row(fan, &paced, &heard)
+}
+
+/// Creates the feed, starts its subscribers (each with its times file) and waits until
+/// they are all there.
+fn start(
+    launcher: &peer::Launcher,
+    fan: &Fan,
+    name: &str,
+    files: &[PathBuf],
+    cpu: Option<usize>,
+) -> (Publishing, Vec<peer::Peer>) {
+    let (feed, len, subscribers) = (fan.feed, fan.len, fan.subscribers);
+    let wait = fan.wait.map_or(DEFAULT_WAIT, Preset::id);
     let spawn = |address: &str| -> Vec<peer::Peer> {
         files
             .iter()
             .map(|file| {
                 let file = file.display().to_string();
-                let args = [feed.id(), address, &len.to_string(), &file];
+                let args = [feed.id(), address, &len.to_string(), &file, wait];
                 launcher.spawn(SUBSCRIBE, &args, cpu)
             })
             .collect()
     };
-    let (mut publishing, peers) = match feed {
+    match feed {
         Feed::IpclaneShm => {
             let options = PublishOptions::default().slots(SLOTS).max_message_len(len);
             let publisher =
@@ -207,43 +284,6 @@ pub fn fan_out(
             );
             (Publishing::Iceoryx2(tx), peers)
         }
-    };
-    let count = (duration.as_nanos() / PERIOD.as_nanos()).max(1) as u64;
-    let (sent, busy) = publish_paced(&mut publishing, len, count);
-    // A socket loses nothing, and a subscriber closes its socket once it has the stop.
-    let stops = if feed == Feed::IpclaneUnix { 1 } else { STOPS };
-    for _ in 0..stops {
-        std::thread::sleep(STOP_GAP);
-        send_stop(&mut publishing, len);
-    }
-    let mut latencies = Latencies::new();
-    let (mut worst_p99_ns, mut received, mut missed) = (0.0f64, 0u64, 0u64);
-    for (peer, file) in peers.into_iter().zip(&files) {
-        peer.finish();
-        let times = read_times(file);
-        let _ = std::fs::remove_file(file);
-        let mut own = Latencies::new();
-        for (seq, at) in &times {
-            let sent_at = usize::try_from(*seq)
-                .ok()
-                .and_then(|i| sent.get(i))
-                .unwrap_or_else(|| panic!("a subscriber reported message {seq} of {count}"));
-            own.record_ns(at.saturating_sub(*sent_at));
-        }
-        worst_p99_ns = worst_p99_ns.max(own.quantile(0.99).as_nanos() as f64);
-        latencies.merge(&own);
-        received += times.len() as u64;
-        missed += count - times.len() as u64;
-    }
-    drop(publishing);
-    let span = Duration::from_nanos(sent.last().copied().unwrap_or(0) - sent[0]).max(PERIOD);
-    Fanned {
-        published: count,
-        latencies,
-        worst_p99_ns,
-        delivered_per_sec: received as f64 / span.as_secs_f64(),
-        publisher_s_per_million: busy.as_secs_f64() * 1e6 / count as f64,
-        missed,
     }
 }
 
@@ -254,26 +294,123 @@ fn await_subscribers(name: &str, n: usize) {
     });
 }
 
-/// Publishes `count` stamped messages, one every [`PERIOD`] (spinning on the clock in
-/// between, as a sleep is far coarser); returns each send time, and the time spent
-/// inside the send calls (the publisher's own cost: its process CPU counts the pacing).
-fn publish_paced(tx: &mut impl Send, len: usize, count: u64) -> (Vec<u64>, Duration) {
-    let mut out = vec![0u8; len];
-    let mut sent = Vec::with_capacity(count as usize);
-    let mut busy = Duration::ZERO;
-    let start = Instant::now();
-    for seq in 0..count {
-        Stamp::new(seq).write(&mut out);
-        let due = start + PERIOD * u32::try_from(seq).unwrap_or(u32::MAX);
-        while Instant::now() < due {
-            std::hint::spin_loop();
-        }
-        sent.push(endpoint::now_ns());
-        let t0 = Instant::now();
-        tx.send(&out);
-        busy += t0.elapsed();
+/// What one subscriber received, matched with the send times.
+struct Heard {
+    /// Its one-way latencies.
+    latencies: Latencies,
+    /// Messages it received.
+    received: u64,
+    /// Messages it never saw.
+    missed: u64,
+    /// Of those, the ones it was told it missed, on a feed that tells.
+    announced: Option<u64>,
+    /// Its CPU time from its first message to the stop, in percent of that time.
+    cpu_percent: f64,
+}
+
+/// Collects a subscriber: waits for it to end, reads its times file (and removes it)
+/// and its report.
+///
+/// # Panics
+///
+/// When it failed, reported a message never sent, or was told of another number of
+/// missed messages than it missed.
+fn hear(peer: peer::Peer, file: &Path, sent: &[u64], feed: Feed) -> Heard {
+    let lines = peer.finish();
+    let times = read_times(file);
+    let _ = std::fs::remove_file(file);
+    let mut latencies = Latencies::new();
+    for (seq, at) in &times {
+        let sent_at = usize::try_from(*seq)
+            .ok()
+            .and_then(|i| sent.get(i))
+            .unwrap_or_else(|| panic!("a subscriber reported message {seq} of {}", sent.len()));
+        latencies.record_ns(at.saturating_sub(*sent_at));
     }
-    (sent, busy)
+    let published = sent.len() as u64;
+    let received = times.len() as u64;
+    let missed = published - received;
+    let after_last = published - times.last().map_or(0, |(seq, _)| seq + 1);
+    let announced = reported(&lines, "told").map(|told| {
+        let [all, tail] = told[..] else {
+            panic!("{} subscriber: told {told:?}", feed.label());
+        };
+        // The tail holds the stops it missed too, at most all but the last.
+        if tail < after_last || tail > after_last + STOPS as u64 - 1 {
+            let error = Integrity::Misreported {
+                expected: published - after_last,
+                got: STOP,
+                told: tail,
+            };
+            panic!("{} subscriber: {error}", feed.label());
+        }
+        all - (tail - after_last)
+    });
+    let number = |key: &str| {
+        reported(&lines, key)
+            .and_then(|v| v.first().copied())
+            .unwrap_or_else(|| panic!("{} subscriber: no {key} reported", feed.label()))
+    };
+    Heard {
+        latencies,
+        received,
+        missed,
+        announced,
+        cpu_percent: number("cpu") as f64 * 100.0 / number("wall").max(1) as f64,
+    }
+}
+
+/// The numbers a peer reported on its line `<key> <n>...`, if it did.
+fn reported(lines: &[String], key: &str) -> Option<Vec<u64>> {
+    let line = lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))?;
+    Some(
+        line.split(' ')
+            .map(|n| n.parse().unwrap_or_else(|_| panic!("{key} {line}")))
+            .collect(),
+    )
+}
+
+/// The row of a fan-out: the publisher's figures and its subscribers'.
+fn row(fan: &Fan, paced: &Paced, heard: &[Heard]) -> FanoutRow {
+    let mut latencies = Latencies::new();
+    for h in heard {
+        latencies.merge(&h.latencies);
+    }
+    let published = paced.sent.len() as u64;
+    let wall = paced.wall.max(Duration::from_nanos(1));
+    let percent = |d: Duration| d.as_secs_f64() * 100.0 / wall.as_secs_f64();
+    let cpus: Vec<f64> = heard.iter().map(|h| h.cpu_percent).collect();
+    let announced: Option<Vec<u64>> = heard.iter().map(|h| h.announced).collect();
+    FanoutRow {
+        transport: fan.feed.label().to_owned(),
+        family: fan.feed.family(),
+        wait: fan.wait.map(|p| p.id().to_owned()),
+        subscribers: fan.subscribers,
+        size: fan.len,
+        rate: fan.rate,
+        published,
+        achieved_per_sec: published as f64 / wall.as_secs_f64(),
+        pacing: paced.pacing,
+        latency: percentiles(&latencies),
+        worst_p99_ns: heard
+            .iter()
+            .map(|h| h.latencies.quantile(0.99).as_nanos() as f64)
+            .fold(0.0, f64::max),
+        delivered_per_sec: heard.iter().map(|h| h.received).sum::<u64>() as f64
+            / wall.as_secs_f64(),
+        subscriber_cpu_mean_percent: cpus.iter().sum::<f64>() / cpus.len().max(1) as f64,
+        subscriber_cpu_max_percent: cpus.iter().copied().fold(0.0, f64::max),
+        publisher_in_send_percent: percent(paced.in_send),
+        publisher_cpu_percent: percent(paced.cpu_excluding_spin),
+        write_mean_ns: paced.in_send.as_nanos() as f64 / published.max(1) as f64,
+        write_p99_ns: paced.writes.quantile(0.99).as_nanos() as f64,
+        missed: heard.iter().map(|h| h.missed).sum(),
+        worst_missed: heard.iter().map(|h| h.missed).max().unwrap_or(0),
+        announced: announced.map(|a| a.iter().sum()),
+        floor: FloorSpan::default(),
+    }
 }
 
 /// The `(sequence number, receive time)` pairs a subscriber wrote.
@@ -289,101 +426,4 @@ fn read_times(file: &Path) -> Vec<(u64, u64)> {
             )
         })
         .collect()
-}
-
-/// An ipclane subscriber as a receiving end: a lap is a gap in the sequence numbers,
-/// which the subscriber counts as missed.
-struct ShmSubscriber(Subscriber);
-
-impl Recv for ShmSubscriber {
-    fn recv(&mut self, buf: &mut [u8]) -> usize {
-        loop {
-            match self.0.recv_into(buf) {
-                Ok(n) => return n,
-                Err(ipclane::Error::Lagged { .. }) => continue,
-                Err(e) => panic!("subscriber: {e}"),
-            }
-        }
-    }
-
-    fn waits(&self) -> u64 {
-        0
-    }
-}
-
-/// Plays a subscriber: receives until the stop, checking every message whole and its
-/// sequence number rising, and writes the receive times to the file it was given.
-///
-/// # Panics
-///
-/// When a message is not whole or not in order.
-pub fn subscribe(args: &[String]) {
-    let (feed, address, file) = (Feed::parse(&args[0]), &args[1], &args[3]);
-    let len: usize = args[2].parse().expect("a message length");
-    let mut rx: Rx = match feed {
-        Feed::IpclaneShm => {
-            let subscriber =
-                crate::retry::retry(&format!("subscribe to {address}"), CONNECT, || {
-                    Subscriber::open(address)
-                });
-            Box::new(ShmSubscriber(subscriber))
-        }
-        Feed::IpclaneUnix => link::dial(Transport::Unix, address, len).1,
-        Feed::Iceoryx2 => iceoryx2::subscriber(address, Waiting::Event, Delivery::Lossy, SLOTS),
-    };
-    let cpu0 = cpu_ns();
-    let times = receive_until_stop(&mut rx, len, feed.lossless())
-        .unwrap_or_else(|e| panic!("{} subscriber: {e}", feed.label()));
-    peer::report(format!("cpu {}", cpu_ns() - cpu0));
-    let mut out = Vec::with_capacity(times.len() * 16);
-    for (seq, at) in times {
-        out.extend_from_slice(&seq.to_le_bytes());
-        out.extend_from_slice(&at.to_le_bytes());
-    }
-    std::fs::File::create(file)
-        .and_then(|mut f| f.write_all(&out))
-        .unwrap_or_else(|e| panic!("write {file}: {e}"));
-}
-
-/// Receives until the stop; each message's sequence number and receive time.
-///
-/// # Errors
-///
-/// When a message is not whole, or its number is not above the one before, or (on a
-/// `lossless` feed) not the one right after it.
-fn receive_until_stop(
-    rx: &mut impl Recv,
-    len: usize,
-    lossless: bool,
-) -> Result<Vec<(u64, u64)>, Integrity> {
-    let mut buf = vec![0u8; len];
-    let mut times = Vec::new();
-    let mut next = 0;
-    loop {
-        let n = rx.recv(&mut buf);
-        let at = endpoint::now_ns();
-        let message = &buf[..n];
-        let seq = integrity::seq_of(message).ok_or(Integrity::Length {
-            expected: len,
-            got: n,
-        })?;
-        integrity::check(message, seq)?;
-        if seq == STOP {
-            return Ok(times);
-        }
-        if seq < next {
-            return Err(Integrity::Repeated {
-                expected: next,
-                got: seq,
-            });
-        }
-        if lossless && seq > next {
-            return Err(Integrity::Lost {
-                expected: next,
-                got: seq,
-            });
-        }
-        next = seq + 1;
-        times.push((seq, at));
-    }
 }

@@ -1,7 +1,7 @@
 //! How the table, `report.md` and the charts write a figure: durations, sizes, rates,
 //! ratios, floors and families, one formatter each.
 
-use super::results::{Family, FloorSpan};
+use super::results::{Family, FanoutRow, FloorSpan, Pacing, Target};
 
 /// The table's mark for a missing value.
 pub fn dash() -> String {
@@ -27,6 +27,54 @@ pub fn floor(span: &FloorSpan) -> String {
         text.push_str(&format!(" ({} tries)", span.attempts));
     }
     text
+}
+
+/// A percentage: one decimal from 1% up ("45.6%", "3.2%"), two below ("0.22%").
+pub fn percent(value: f64) -> String {
+    if !value.is_finite() {
+        dash()
+    } else if value.abs() >= 1.0 {
+        format!("{value:.1}%")
+    } else {
+        format!("{value:.2}%")
+    }
+}
+
+/// How most of a fan-out publisher's messages were sent.
+pub fn pacing(pacing: Pacing) -> &'static str {
+    match pacing {
+        Pacing::Sleeps => "sleeps",
+        Pacing::Spins => "spins",
+        Pacing::BackToBack => "back to back",
+    }
+}
+
+/// The messages a fan-out row missed, with their share of all it should have delivered:
+/// "12 (0.012 %)", or "0".
+pub fn missed(row: &FanoutRow) -> String {
+    let expected = row.published.saturating_mul(row.subscribers as u64);
+    if row.missed > 0 && expected > 0 {
+        format!(
+            "{} ({:.3} %)",
+            row.missed,
+            row.missed as f64 * 100.0 / expected as f64
+        )
+    } else {
+        row.missed.to_string()
+    }
+}
+
+/// A fan-out row's p50 over the wake-up floor's p50 (`wake_ns`): "x0.62", or "–".
+pub fn wake_ups(row: &FanoutRow, wake_ns: Option<f64>) -> String {
+    wake_ns
+        .filter(|w| *w > 0.0)
+        .map_or_else(dash, |w| times(row.latency.p50 / w))
+}
+
+/// What a target measured: its own figure, or its ratio ("x1.07"); `None` when neither
+/// could be computed.
+pub fn target_figure(target: &Target) -> Option<String> {
+    target.measured.clone().or_else(|| target.ratio.map(times))
 }
 
 /// A ratio as the tables write it: "x1.07" (three decimals below 0.1: "x0.004").
@@ -142,5 +190,8 @@ mod tests {
         assert_eq!(significant(0.999_9), "1.00");
         assert_eq!(significant(9.996), "10.0");
         assert_eq!(times(1.066), "x1.07");
+        assert_eq!(percent(45.63), "45.6%");
+        assert_eq!(percent(0.224), "0.22%");
+        assert_eq!(percent(f64::NAN), "–");
     }
 }

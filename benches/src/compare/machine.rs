@@ -40,8 +40,31 @@ pub fn machine(placement: Placement, quick: bool) -> Machine {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         seconds: 0.0,
+        steal_percent: None,
         quick,
     }
+}
+
+/// The CPUs' time so far and the part of it the hypervisor gave to other guests (steal),
+/// in clock ticks, from /proc/stat; `None` where it cannot be read.
+pub fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest times are inside user).
+    Some((fields.iter().take(8).sum(), *fields.get(7)?))
+}
+
+/// The steal between two [`cpu_ticks`] readings, percent of the CPUs' time.
+pub fn steal_percent(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((total0, steal0), (total1, steal1)) = (before?, after?);
+    let total = total1.checked_sub(total0).filter(|&t| t > 0)?;
+    Some(steal1.saturating_sub(steal0) as f64 * 100.0 / total as f64)
 }
 
 /// Percentiles of `latencies`, in nanoseconds.
@@ -62,19 +85,23 @@ pub fn percentiles(latencies: &Latencies) -> Percentiles {
 /// the calling thread, which should be pinned to the placement's first CPU.
 pub fn floors(launcher: &Launcher, placement: Placement, wakes: u64) -> Floors {
     let first = placement.first();
+    let cross = placement
+        .second()
+        .filter(|&cpu| Some(cpu) != first)
+        .map(|cpu| wake_up(launcher, Some(cpu), wakes));
     Floors {
         cache_line_ns: floor::cache_line(placement).as_nanos() as f64,
-        wake_cross_cpu: placement
-            .second()
-            .filter(|&cpu| Some(cpu) != first)
-            .map(|cpu| percentiles(&wake_up(launcher, Some(cpu), wakes))),
-        wake_same_cpu: first.map(|cpu| percentiles(&wake_up(launcher, Some(cpu), wakes))),
+        wake_cross_cpu: cross.as_ref().map(|(l, _)| percentiles(l)),
+        sleeper_cpu_per_wake_ns: cross.as_ref().map(|&(_, cpu)| cpu),
+        wake_same_cpu: first.map(|cpu| percentiles(&wake_up(launcher, Some(cpu), wakes).0)),
     }
 }
 
 /// One-way latencies of `count` wake-ups: this process sleeps on a futex mailbox, a peer
-/// on `cpu` sends a message after each pause.
-fn wake_up(launcher: &Launcher, cpu: Option<usize>, count: u64) -> Latencies {
+/// on `cpu` sends a message after each pause; and the CPU time each sleep and wake-up
+/// cost this thread, ns (on a VM whose idle vCPUs halt, far more for a waker on the other
+/// CPU than a futex system call's own cost).
+fn wake_up(launcher: &Launcher, cpu: Option<usize>, count: u64) -> (Latencies, f64) {
     let name = format!("bench-{}-wake-{}", std::process::id(), cpu.unwrap_or(0));
     let mut rx = FutexMailbox::create(&name, WAKE_LEN);
     let args = [
@@ -84,13 +111,19 @@ fn wake_up(launcher: &Launcher, cpu: Option<usize>, count: u64) -> Latencies {
         &WAKE_GAP.as_micros().to_string(),
     ];
     let peer = launcher.spawn(FUTEX_SEND, &args, cpu);
+    let thread_cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
+    };
+    let cpu0 = thread_cpu();
     let received = endpoint::receive_times(&mut rx, WAKE_LEN, count)
         .unwrap_or_else(|e| panic!("wake-ups: {e}"));
+    let cpu_per_wake = (thread_cpu() - cpu0) / count.max(1) as f64;
     let sent: Vec<u64> = peer
         .finish()
         .iter()
         .flat_map(|l| l.split(' ').map(|t| t.parse().expect("a send time")))
         .collect();
     assert_eq!(sent.len(), received.len(), "a send time per wake-up");
-    endpoint::one_way(&sent, &received)
+    (endpoint::one_way(&sent, &received), cpu_per_wake)
 }

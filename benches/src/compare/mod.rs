@@ -6,7 +6,8 @@
 //!   them; [`peers`]: iceoryx2 and ipc-channel as transports.
 //! - [`drive`]: timed drivers (ping-pong, stream, sidecar) that stamp every byte sent and
 //!   check every byte received; [`rows`]: one measurement of one transport at one size;
-//!   [`fanout`] and [`proxy`]: the two scenarios; [`machine`]: the floors.
+//!   [`fanout`] and [`proxy`]: the two scenarios (the fan-out's publisher paced by
+//!   [`pacing`], its subscribers played by [`subscribe`]); [`machine`]: the floors.
 //! - [`run`]: a whole run; [`pairs`]: ratios between rows measured back to back on
 //!   one floor; [`targets`]: the layers' targets on them;
 //!   [`results`]: what it measured; [`table`], [`report`], [`charts`]: how it shows,
@@ -20,6 +21,7 @@ pub mod fanout;
 pub mod format;
 pub mod link;
 pub mod machine;
+pub mod pacing;
 pub mod pairs;
 pub mod peers;
 pub mod proxy;
@@ -27,6 +29,7 @@ pub mod report;
 pub mod results;
 pub mod rows;
 pub mod run;
+pub mod subscribe;
 pub mod table;
 pub mod targets;
 pub mod transport;
@@ -38,8 +41,8 @@ use crate::peer::{self, Launcher};
 /// Plays the peer `role` of any measurement of the comparison; `false` for a role it
 /// does not know.
 pub fn play(role: &str, args: &[String]) -> bool {
-    if role == fanout::SUBSCRIBE {
-        fanout::subscribe(args);
+    if role == subscribe::SUBSCRIBE {
+        subscribe::subscribe(args);
         return true;
     }
     rows::play(role, args) || proxy::play(role, args) || crate::queue_targets::play(role, args)

@@ -6,8 +6,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::charts;
-use super::format::{dash, duration, family, floor, rate, significant, size, times};
-use super::results::{FloorSpan, Metric, Percentiles, Results, Row};
+use super::format::{
+    dash, duration, family, floor, missed, pacing, percent, rate, significant, size, target_figure,
+    times, wake_ups,
+};
+use super::results::{FanoutRow, FloorSpan, Metric, Percentiles, Results, Row};
 
 /// Writes `report.md`, `results.json` and the charts into `dir` (created if missing);
 /// returns the paths written: `report.md`, `results.json`, then the charts.
@@ -103,7 +106,15 @@ fn machine(out: &mut String, results: &Results) {
             utc_minute(machine.started_unix)
         ));
     }
-    out.push_str(&format!("- Run time: {:.0} s\n\n", machine.seconds));
+    out.push_str(&format!("- Run time: {:.0} s\n", machine.seconds));
+    if let Some(steal) = machine.steal_percent {
+        out.push_str(&format!(
+            "- Hypervisor steal during the run: {} of the CPUs' time (each steal is a \
+             stall of milliseconds that no transport causes, in every row's tail)\n",
+            super::format::percent(steal)
+        ));
+    }
+    out.push('\n');
 }
 
 /// The machine's floors.
@@ -131,6 +142,15 @@ fn floors(out: &mut String, results: &Results) {
         }
     };
     wake(out, "the other CPU", &floors.wake_cross_cpu);
+    if let Some(cpu) = floors.sleeper_cpu_per_wake_ns {
+        out.push_str(&format!(
+            "- What each of those sleeps and wake-ups costs the sleeper in CPU time: {} \
+             (the floor under the CPU of a subscriber that sleeps between messages: {} at \
+             10,000 messages/s)\n",
+            duration(cpu),
+            super::format::percent(cpu * 10_000.0 / 1e9 * 100.0)
+        ));
+    }
     wake(out, "the same CPU", &floors.wake_same_cpu);
     if let (Some(cross), Some(same)) = (floors.wake_cross_cpu, floors.wake_same_cpu) {
         out.push_str(
@@ -293,57 +313,87 @@ fn blocking(out: &mut String, results: &Results) {
     );
 }
 
-/// One publisher, N subscriber processes.
+/// One publisher, N subscriber processes, at each rate; then one subscriber under each
+/// wait preset.
 fn fanout(out: &mut String, results: &Results) {
-    if results.fanout.is_empty() {
-        return;
+    let wake = results.floors.wake_up_p50_ns();
+    if !results.fanout.is_empty() {
+        out.push_str(
+            "## Fan-out: one publisher, N subscriber processes\n\n\
+             The publisher paces messages to the rate asked (sleeping through gaps over \
+             50 µs, spinning through shorter ones, sending at once when behind); the \
+             subscribers, all on the CPU the publisher is not on, block while there is \
+             nothing to read, and check every message.\n\n",
+        );
+        out.push_str(FANOUT_COLUMNS);
+        fanout_table(out, &results.fanout, wake, "transport", |r| {
+            r.transport.clone()
+        });
     }
-    out.push_str(
-        "## Fan-out: one publisher, N subscriber processes\n\n\
-         Latency is one-way, per subscriber, all subscribers' latencies together; worst \
-         p99 is the worst subscriber's; delivered is summed over subscribers; missed \
-         counts messages published that some subscriber never saw.\n\n",
-    );
-    // Each transport's rows together, by subscriber count.
-    let mut order: Vec<&str> = Vec::new();
-    for row in &results.fanout {
-        if !order.contains(&row.transport.as_str()) {
-            order.push(&row.transport);
-        }
+    if !results.presets.is_empty() {
+        out.push_str(
+            "## Wait presets: one ipclane subscriber\n\n\
+             One ipclane pub/sub subscriber under each of ipclane's wait presets \
+             (`WaitStrategy::low_latency()`, `balanced()` (the default), `efficient()`, \
+             `busy_poll()`), at each rate; the columns are the fan-out's.\n\n",
+        );
+        fanout_table(out, &results.presets, wake, "wait preset", |r| {
+            r.wait.clone().unwrap_or_else(dash)
+        });
     }
-    let mut sorted: Vec<_> = results.fanout.iter().collect();
-    sorted.sort_by_key(|row| {
-        let rank = order.iter().position(|t| *t == row.transport);
-        (rank, row.size, row.subscribers)
-    });
+}
+
+/// What the fan-out tables' columns mean.
+const FANOUT_COLUMNS: &str = "Latency is one-way, from each message's own send time, \
+per subscriber, all subscribers' latencies together; worst p99 is the worst subscriber's; \
+p50/wake-up is the p50 over the p50 of the wake-up floor (a sleeper on the other CPU). \
+Subscriber CPU is each subscriber process's CPU time from its first message to the stop, \
+in percent of that time. Publisher in send is the wall time inside the publish calls, and \
+publisher CPU the publishing thread's CPU time less the time it spun on the clock for its \
+pacing, each in percent of the time spent publishing; a write is one publish call (one \
+message to every subscriber). Most sends says whether most messages were sent after a \
+sleep, after a spin, or back to back (already due: the publisher could not keep up, or \
+caught up after a stall). Missed counts messages published that some subscriber never \
+saw; told, those ipclane's subscribers were told they missed (`Lagged`), which must be all \
+of them.\n\n";
+
+/// One fan-out table, each row named by `name` in the first column (`first`).
+fn fanout_table(
+    out: &mut String,
+    rows: &[FanoutRow],
+    wake: Option<f64>,
+    first: &str,
+    name: impl Fn(&FanoutRow) -> String,
+) {
     let mut moved = false;
     let mut retried = false;
-    let lines: Vec<Vec<String>> = sorted
-        .into_iter()
+    let lines: Vec<Vec<String>> = rows
+        .iter()
         .map(|row| {
             moved |= !row.floor.settled;
             retried |= row.floor.attempts > 1;
-            let expected = row.published.saturating_mul(row.subscribers as u64);
-            let missed = if row.missed > 0 && expected > 0 {
-                format!(
-                    "{} ({:.3} %)",
-                    row.missed,
-                    row.missed as f64 * 100.0 / expected as f64
-                )
-            } else {
-                row.missed.to_string()
-            };
             vec![
-                row.transport.clone(),
+                name(row),
                 family(row.family).to_owned(),
                 size(row.size),
+                rate(row.rate as f64),
                 row.subscribers.to_string(),
+                rate(row.achieved_per_sec),
+                pacing(row.pacing).to_owned(),
                 duration(row.latency.p50),
                 duration(row.latency.p99),
+                duration(row.latency.p999),
                 duration(row.worst_p99_ns),
-                rate(row.delivered_per_sec),
-                significant(row.publisher_cpu_s_per_million),
-                missed,
+                wake_ups(row, wake),
+                percent(row.subscriber_cpu_mean_percent),
+                percent(row.subscriber_cpu_max_percent),
+                percent(row.publisher_in_send_percent),
+                percent(row.publisher_cpu_percent),
+                duration(row.write_mean_ns),
+                duration(row.write_p99_ns),
+                missed(row),
+                row.worst_missed.to_string(),
+                row.announced.map_or_else(dash, |n| n.to_string()),
                 floor(&row.floor),
             ]
         })
@@ -351,16 +401,27 @@ fn fanout(out: &mut String, results: &Results) {
     table(
         out,
         &[
-            "transport",
+            first,
             "family",
             "size",
+            "rate",
             "subscribers",
+            "sent/s",
+            "most sends",
             "p50",
             "p99",
+            "p99.9",
             "worst p99",
-            "delivered",
-            "publisher CPU s/M",
+            "p50/wake-up",
+            "subscriber CPU mean",
+            "subscriber CPU max",
+            "publisher in send",
+            "publisher CPU (less pacing spin)",
+            "write mean",
+            "write p99",
             "missed",
+            "worst subscriber missed",
+            "told",
             "floor before→after, ns",
         ],
         &lines,
@@ -428,10 +489,8 @@ fn targets(out: &mut String, results: &Results) {
     ));
     for target in &results.targets {
         let verdict = if target.pass { "PASS" } else { "FAIL" };
-        let measured = match target.ratio {
-            Some(r) => times(r),
-            None => "not computed (no two rows on a settled floor)".to_owned(),
-        };
+        let measured = target_figure(target)
+            .unwrap_or_else(|| "not computed (no two rows on a settled floor)".to_owned());
         out.push_str(&format!(
             "- **{verdict}** {}: {measured}\n",
             cell(&target.check)
@@ -681,6 +740,9 @@ pub(crate) mod tests {
         assert!(md.contains("### 64 B messages"));
         assert!(md.contains("### 1 MiB messages"));
         assert!(md.contains("12 (0.012 %)"));
+        assert!(md.contains("## Wait presets: one ipclane subscriber"));
+        assert!(md.contains("| low-latency | ipclane |"));
+        assert!(md.contains("| 64 B | 100 k/s | 4 | 99.9 k/s | spins |"));
         assert!(md.contains("x20.00 the same-CPU p50"));
         assert!(md.contains("real processes"));
         assert!(!md.contains("Quick run"));

@@ -15,8 +15,11 @@ pub struct Results {
     pub rows: Vec<Row>,
     /// Blocking transports under a steady stream, and idle.
     pub blocking: Vec<BlockingRow>,
-    /// One publisher, N subscriber processes.
+    /// One publisher, N subscriber processes, at each rate.
     pub fanout: Vec<FanoutRow>,
+    /// One ipclane subscriber under each wait preset, at each rate.
+    #[serde(default)]
+    pub presets: Vec<FanoutRow>,
     /// Client, sidecar and backend: a request through a local proxy.
     pub proxy: Vec<ProxyRow>,
     /// Ratios between two rows, measured back to back in rounds on one floor.
@@ -73,6 +76,11 @@ pub struct Machine {
     pub started_unix: u64,
     /// Seconds the run took.
     pub seconds: f64,
+    /// Share of the CPUs' time that the hypervisor gave to other guests during the run
+    /// (steal, from /proc/stat): each steal is a stall of milliseconds that no transport
+    /// causes and that shows in every row's tail.
+    #[serde(default)]
+    pub steal_percent: Option<f64>,
     /// Whether it was a `--quick` run (integrity only: its figures mean little).
     pub quick: bool,
 }
@@ -85,8 +93,20 @@ pub struct Floors {
     pub cache_line_ns: f64,
     /// Waking a process sleeping in a futex on the other CPU: one-way latency.
     pub wake_cross_cpu: Option<Percentiles>,
+    /// What one such sleep and wake-up cost the sleeper in CPU time, ns: the floor under
+    /// the CPU of any subscriber that sleeps between messages.
+    #[serde(default)]
+    pub sleeper_cpu_per_wake_ns: Option<f64>,
     /// Waking a process sleeping in a futex on the same CPU.
     pub wake_same_cpu: Option<Percentiles>,
+}
+
+impl Floors {
+    /// The wake-up a subscriber on the other CPU pays: the p50 of the cross-CPU wake-up,
+    /// or of the same-CPU one when only that was measured, ns.
+    pub fn wake_up_p50_ns(&self) -> Option<f64> {
+        self.wake_cross_cpu.or(self.wake_same_cpu).map(|p| p.p50)
+    }
 }
 
 /// The cache-line floor just before and just after a measurement.
@@ -189,29 +209,73 @@ pub struct BlockingRow {
     pub idle_cpu_percent: f64,
 }
 
-/// One publisher, N subscriber processes.
+/// How most of a fan-out publisher's messages were sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pacing {
+    /// After a sleep through the gap before it (the publisher's CPU was free).
+    #[default]
+    Sleeps,
+    /// After spinning on the clock through a gap too short to sleep through.
+    Spins,
+    /// At once, already due: the publisher was behind, because it could not keep up or
+    /// was catching up after a stall (a burst).
+    BackToBack,
+}
+
+/// One publisher at a set rate, N subscriber processes, every message checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanoutRow {
-    /// Transport name.
+    /// Transport (feed) name.
     pub transport: String,
     /// Who made it.
     pub family: Family,
+    /// The ipclane wait preset the subscribers used (the `presets` workload); `None`:
+    /// the feed's default waiting (ipclane's default policy, `balanced`).
+    #[serde(default)]
+    pub wait: Option<String>,
     /// Subscriber processes.
     pub subscribers: usize,
     /// Message bytes.
     pub size: usize,
-    /// Messages the publisher sent.
+    /// Messages per second the publisher was asked for.
+    pub rate: u64,
+    /// Messages the publisher sent (the stops not counted).
     pub published: u64,
-    /// Per-subscriber one-way latency, all subscribers' latencies together.
+    /// Messages per second it sent: published over the time it spent publishing.
+    pub achieved_per_sec: f64,
+    /// How most of its messages were sent.
+    pub pacing: Pacing,
+    /// Per-subscriber one-way latency, from each message's send time, all subscribers'
+    /// latencies together.
     pub latency: Percentiles,
     /// The worst subscriber's p99.
     pub worst_p99_ns: f64,
     /// Messages delivered per second, summed over subscribers.
     pub delivered_per_sec: f64,
-    /// The publisher's CPU seconds per million messages published.
-    pub publisher_cpu_s_per_million: f64,
+    /// Each subscriber process's CPU time from its first message to the stop, in percent
+    /// of that time (of one CPU): the mean over subscribers.
+    pub subscriber_cpu_mean_percent: f64,
+    /// The same, the largest over subscribers.
+    pub subscriber_cpu_max_percent: f64,
+    /// Wall time inside the publish calls, in percent of the time spent publishing.
+    pub publisher_in_send_percent: f64,
+    /// CPU time of the publishing thread, less the time it spun on the clock waiting for
+    /// due times, in percent of the time spent publishing (stamping, clock reads, the
+    /// sleeps' system calls and the publish calls).
+    pub publisher_cpu_percent: f64,
+    /// Mean time inside one publish call (one message to every subscriber), ns.
+    pub write_mean_ns: f64,
+    /// p99 of the time inside one publish call, ns.
+    pub write_p99_ns: f64,
     /// Messages published that some subscriber never saw, summed over subscribers.
     pub missed: u64,
+    /// The most messages one subscriber missed.
+    pub worst_missed: u64,
+    /// Of `missed`, those the subscribers were told they missed (ipclane pub/sub's
+    /// `Lagged { missed }`); `None` for feeds that do not tell.
+    #[serde(default)]
+    pub announced: Option<u64>,
     /// The floor around the row.
     pub floor: FloorSpan,
 }
@@ -239,6 +303,9 @@ pub struct Target {
     pub check: String,
     /// The measured ratio, when both rows were measured on one floor.
     pub ratio: Option<f64>,
+    /// What was measured, when the target is not a ratio ("max 3.2% CPU").
+    #[serde(default)]
+    pub measured: Option<String>,
     /// Whether it held (`false` when it could not be computed).
     pub pass: bool,
 }
@@ -288,8 +355,47 @@ pub(crate) mod sample {
         }
     }
 
+    /// A fan-out row: latency and the publisher's cost growing with the subscribers, and
+    /// 12 messages missed on the peer's feed (unannounced).
+    pub(crate) fn fanout_row(
+        transport: &str,
+        family: Family,
+        subscribers: usize,
+        rate: u64,
+    ) -> FanoutRow {
+        let n = subscribers as f64;
+        FanoutRow {
+            transport: transport.to_owned(),
+            family,
+            wait: None,
+            subscribers,
+            size: 64,
+            rate,
+            published: 100_000,
+            achieved_per_sec: rate as f64 * 0.999,
+            pacing: if rate > 10_000 {
+                Pacing::Spins
+            } else {
+                Pacing::Sleeps
+            },
+            latency: percentiles(300.0 * n),
+            worst_p99_ns: 900.0 * n,
+            delivered_per_sec: rate as f64 * n,
+            subscriber_cpu_mean_percent: 2.0 * n,
+            subscriber_cpu_max_percent: 2.5 * n,
+            publisher_in_send_percent: 0.4 * n,
+            publisher_cpu_percent: 1.5 * n,
+            write_mean_ns: 120.0 * n,
+            write_p99_ns: 400.0 * n,
+            missed: if family == Family::Peer { 12 } else { 0 },
+            worst_missed: if family == Family::Peer { 12 } else { 0 },
+            announced: (family == Family::Ipclane).then_some(0),
+            floor: span(true, 1),
+        }
+    }
+
     /// A run with rows of the three families at four sizes, a fan-out of two
-    /// transports, a proxy row, a blocking row and two targets.
+    /// transports at two rates, two wait presets, a proxy row, a blocking row and two targets.
     pub(crate) fn sample() -> Results {
         let mut rows = Vec::new();
         for (i, size) in [64usize, 1024, 65536, 1 << 20].into_iter().enumerate() {
@@ -331,25 +437,22 @@ pub(crate) mod sample {
             ("ipclane broadcast", Family::Ipclane),
             ("iceoryx2 pub-sub", Family::Peer),
         ] {
-            for subscribers in [1usize, 2, 4] {
-                let p50 = 300.0 * subscribers as f64;
-                fanout.push(FanoutRow {
-                    transport: transport.to_owned(),
-                    family,
-                    subscribers,
-                    size: 64,
-                    published: 100_000,
-                    latency: percentiles(p50),
-                    worst_p99_ns: p50 * 3.0,
-                    delivered_per_sec: 1e6 * subscribers as f64,
-                    publisher_cpu_s_per_million: 0.4,
-                    missed: if family == Family::Peer { 12 } else { 0 },
-                    floor: span(true, 1),
-                });
+            for rate in [10_000, 100_000] {
+                for subscribers in [1usize, 2, 4] {
+                    fanout.push(fanout_row(transport, family, subscribers, rate));
+                }
             }
         }
+        let presets = ["low-latency", "efficient"]
+            .into_iter()
+            .map(|wait| FanoutRow {
+                wait: Some(wait.to_owned()),
+                ..fanout_row("ipclane broadcast", Family::Ipclane, 1, 10_000)
+            })
+            .collect();
         Results {
             machine: Machine {
+                steal_percent: Some(0.5),
                 cpu: "AMD EPYC 7B13 64-Core Processor".to_owned(),
                 cpus: 2,
                 kernel: "6.1.0-18-cloud-amd64".to_owned(),
@@ -362,6 +465,7 @@ pub(crate) mod sample {
             floors: Floors {
                 cache_line_ns: 45.3,
                 wake_cross_cpu: Some(percentiles(40_000.0)),
+                sleeper_cpu_per_wake_ns: Some(15_000.0),
                 wake_same_cpu: Some(percentiles(2_000.0)),
             },
             rows,
@@ -374,6 +478,7 @@ pub(crate) mod sample {
                 idle_cpu_percent: 0.02,
             }],
             fanout,
+            presets,
             proxy: vec![ProxyRow {
                 transport: "ipclane unix proxy".to_owned(),
                 size: 1024,
@@ -386,11 +491,13 @@ pub(crate) mod sample {
                 Target {
                     check: "ipclane shm busy-poll p50 <= 1.3x raw mailbox at 64 B".to_owned(),
                     ratio: Some(1.07),
+                    measured: None,
                     pass: true,
                 },
                 Target {
                     check: "ipclane shm busy-poll msg/s >= 0.9x raw mailbox at 64 KiB".to_owned(),
                     ratio: None,
+                    measured: None,
                     pass: false,
                 },
             ],

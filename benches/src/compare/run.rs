@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::cli::Args;
 use super::drive::Timing;
-use super::fanout::{self, Feed};
+use super::fanout::{self, Fan, Feed, Preset};
 use super::machine::{self, percentiles};
 use super::pairs;
 use super::proxy;
@@ -38,7 +38,9 @@ struct Plan {
     transports: Vec<Transport>,
     sizes: Vec<usize>,
     subscribers: Vec<usize>,
+    rates: Vec<u64>,
     feeds: Vec<Feed>,
+    presets: Vec<Preset>,
     proxies: Vec<Transport>,
     blocking: Vec<Transport>,
 }
@@ -54,9 +56,14 @@ impl Plan {
             } else {
                 Vec::new()
             },
+            rates: args.chosen_rates(),
             feeds: Feed::ALL
                 .into_iter()
                 .filter(|f| runs("fanout") && has(f.transport()))
+                .collect(),
+            presets: Preset::ALL
+                .into_iter()
+                .filter(|_| runs("presets") && has(Feed::IpclaneShm.transport()))
                 .collect(),
             proxies: [Transport::Unix, Transport::ShmBlocking]
                 .into_iter()
@@ -90,7 +97,8 @@ impl Plan {
         (1 + per_size * self.sizes.len()
             + pairs
             + 2 * self.blocking.len()
-            + self.feeds.len() * self.subscribers.len()
+            + self.feeds.len() * self.subscribers.len() * self.rates.len()
+            + self.presets.len() * self.rates.len()
             + self.proxies.len()) as u64
     }
 }
@@ -121,6 +129,7 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
     let plan = Plan::new(args, args.chosen_transports()?);
     let placement = args.placement();
     let started = Instant::now();
+    let ticks = machine::cpu_ticks();
     let mut results = Results {
         machine: machine::machine(placement, args.quick),
         ..Results::default()
@@ -155,9 +164,11 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
             Duration::from_millis(300)
         },
     );
+    // A row only where it measures something (a run of the scenarios alone has none).
     let measured: Vec<Transport> = Transport::MEASURED
         .into_iter()
         .filter(|t| plan.transports.contains(t))
+        .filter(|t| args.runs("latency") || (args.runs("stream") && t.streams()))
         .collect();
     for &size in &plan.sizes {
         for &t in &measured {
@@ -227,34 +238,32 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
             idle_cpu_percent: idle,
         });
     }
+    let fan = |feed: Feed, subscribers: usize, rate: u64, wait: Option<Preset>| Fan {
+        feed,
+        subscribers,
+        rate,
+        len: small,
+        duration: args.fanout_duration(rate),
+        wait,
+    };
     for &feed in &plan.feeds {
-        for &n in &plan.subscribers {
-            step(format!("{} to {n} subscribers", feed.label()));
-            let on = bench.on_floor(|| {
-                fanout::fan_out(
-                    launcher,
-                    feed,
-                    &bench.name(feed.id()),
-                    n,
-                    small,
-                    measure,
-                    placement.second(),
-                )
-            });
-            let f = &on.result;
-            results.fanout.push(FanoutRow {
-                transport: feed.label().to_owned(),
-                family: feed.family(),
-                subscribers: n,
-                size: small,
-                published: f.published,
-                latency: percentiles(&f.latencies),
-                worst_p99_ns: f.worst_p99_ns,
-                delivered_per_sec: f.delivered_per_sec,
-                publisher_cpu_s_per_million: f.publisher_s_per_million,
-                missed: f.missed,
-                floor: span(&on),
-            });
+        for &rate in &plan.rates {
+            for &n in &plan.subscribers {
+                step(format!("{} to {n} subscribers at {rate}/s", feed.label()));
+                results
+                    .fanout
+                    .push(fan_row(&bench, &fan(feed, n, rate, None)));
+            }
+        }
+    }
+    for &preset in &plan.presets {
+        for &rate in &plan.rates {
+            step(format!(
+                "one ipclane subscriber, {} wait, at {rate}/s",
+                preset.id()
+            ));
+            let row = fan_row(&bench, &fan(Feed::IpclaneShm, 1, rate, Some(preset)));
+            results.presets.push(row);
         }
     }
     for &t in &plan.proxies {
@@ -273,7 +282,25 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
     ratios(&mut results);
     results.targets = targets::targets(&results);
     results.machine.seconds = started.elapsed().as_secs_f64();
+    results.machine.steal_percent = machine::steal_percent(ticks, machine::cpu_ticks());
     Ok(results)
+}
+
+/// One fan-out row, between two floor measurements (once: the grid has many rows, and
+/// its figures are wake-ups, far above the cache line's).
+fn fan_row(bench: &Bench<'_>, fan: &Fan) -> FanoutRow {
+    let on = bench.on_floor_once(|| {
+        fanout::fan_out(
+            bench.launcher,
+            fan,
+            &bench.name(fan.feed.id()),
+            bench.placement.second(),
+        )
+    });
+    FanoutRow {
+        floor: span(&on),
+        ..on.result
+    }
 }
 
 /// A stream's figures.

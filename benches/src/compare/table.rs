@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::format::{dash, duration, rate, size, times};
-use super::results::{FloorSpan, Results};
+use super::format::{dash, duration, missed, percent, rate, size, target_figure, times, wake_ups};
+use super::results::{FanoutRow, FloorSpan, Results};
 
 /// Columns laid out to their widest cell: the first left-aligned, the rest right.
 fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -43,6 +43,63 @@ fn floor(f: Option<FloorSpan>) -> String {
     f.map_or_else(dash, |f| super::format::floor(&f))
 }
 
+/// A fan-out table: one line per row, named by `name`.
+fn fanout(
+    title: &str,
+    rows: &[FanoutRow],
+    wake: Option<f64>,
+    name: impl Fn(&FanoutRow) -> String,
+) -> String {
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|f| {
+            vec![
+                name(f),
+                rate(f.rate as f64),
+                f.subscribers.to_string(),
+                rate(f.achieved_per_sec),
+                duration(f.latency.p50),
+                duration(f.latency.p99),
+                duration(f.latency.p999),
+                duration(f.worst_p99_ns),
+                wake_ups(f, wake),
+                format!(
+                    "{}/{}",
+                    percent(f.subscriber_cpu_mean_percent),
+                    percent(f.subscriber_cpu_max_percent)
+                ),
+                format!(
+                    "{}/{}",
+                    percent(f.publisher_in_send_percent),
+                    percent(f.publisher_cpu_percent)
+                ),
+                format!("{}/{}", duration(f.write_mean_ns), duration(f.write_p99_ns)),
+                missed(f),
+                floor(Some(f.floor)),
+            ]
+        })
+        .collect();
+    aligned(
+        &[
+            title,
+            "rate",
+            "subs",
+            "sent/s",
+            "p50",
+            "p99",
+            "p99.9",
+            "worst p99",
+            "p50/wake",
+            "sub CPU",
+            "pub",
+            "write",
+            "missed",
+            "floor",
+        ],
+        &lines,
+    )
+}
+
 /// The whole run as text.
 pub fn render(results: &Results) -> String {
     let m = &results.machine;
@@ -52,6 +109,13 @@ pub fn render(results: &Results) -> String {
     );
     if m.quick {
         out.push_str("quick run: every message checked; too few for figures worth quoting\n");
+    }
+    if let Some(steal) = m.steal_percent {
+        let _ = writeln!(
+            out,
+            "hypervisor steal during the run: {} of the CPUs' time (stalls of milliseconds in every tail)",
+            percent(steal)
+        );
     }
     let f = &results.floors;
     let _ = write!(
@@ -71,6 +135,13 @@ pub fn render(results: &Results) -> String {
                 duration(w.p99)
             );
         }
+    }
+    if let Some(cpu) = f.sleeper_cpu_per_wake_ns {
+        let _ = write!(
+            out,
+            "; each cross-CPU sleep and wake-up costs the sleeper {} of CPU",
+            duration(cpu)
+        );
     }
     out.push('\n');
     let mut sizes: Vec<usize> = results.rows.iter().map(|r| r.size).collect();
@@ -158,41 +229,33 @@ pub fn render(results: &Results) -> String {
             )
         );
     }
-    if !results.fanout.is_empty() {
-        let rows: Vec<Vec<String>> = results
-            .fanout
-            .iter()
-            .map(|f| {
-                vec![
-                    f.transport.clone(),
-                    f.subscribers.to_string(),
-                    duration(f.latency.p50),
-                    duration(f.latency.p99),
-                    duration(f.worst_p99_ns),
-                    rate(f.delivered_per_sec),
-                    format!("{:.2}", f.publisher_cpu_s_per_million),
-                    f.missed.to_string(),
-                    floor(Some(f.floor)),
-                ]
-            })
-            .collect();
+    let wake = results.floors.wake_up_p50_ns();
+    if let Some(first) = results.fanout.first() {
+        let title = format!("fan-out of {}", size(first.size));
         let _ = write!(
             out,
-            "\n{}\n",
-            aligned(
-                &[
-                    &format!("fan-out of {}", size(results.fanout[0].size)),
-                    "subs",
-                    "p50",
-                    "p99",
-                    "worst p99",
-                    "delivered",
-                    "pub s/M",
-                    "missed",
-                    "floor",
-                ],
-                &rows,
-            )
+            "\n{}",
+            fanout(&title, &results.fanout, wake, |r| r.transport.clone())
+        );
+    }
+    if !results.presets.is_empty() {
+        let title = "one ipclane subscriber, wait preset";
+        let _ = write!(
+            out,
+            "\n{}",
+            fanout(title, &results.presets, wake, |r| {
+                r.wait.clone().unwrap_or_else(dash)
+            })
+        );
+    }
+    if !results.fanout.is_empty() || !results.presets.is_empty() {
+        let _ = writeln!(
+            out,
+            "p50/wake: p50 over the wake-up floor's p50 ({}); sub CPU: each subscriber's \
+             process from its first message to the stop, mean/max; pub: wall time in the \
+             publish calls / the publishing thread's CPU less its pacing spin, of the time \
+             spent publishing; write: time in one publish call, mean/p99",
+            wake.map_or_else(dash, duration)
         );
     }
     if !results.proxy.is_empty() {
@@ -244,8 +307,7 @@ pub fn render(results: &Results) -> String {
                 "{} {}: {}",
                 if t.pass { "PASS" } else { "FAIL" },
                 t.check,
-                t.ratio
-                    .map_or("no pair on one floor".to_owned(), |r| format!("{r:.2}"))
+                target_figure(t).unwrap_or_else(|| "no pair on one floor".to_owned())
             );
         }
     }
@@ -255,6 +317,20 @@ pub fn render(results: &Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fanout_and_preset_tables_show_every_row() {
+        let results = crate::compare::results::sample::sample();
+        let text = render(&results);
+        assert!(text.contains("fan-out of 64 B"));
+        assert!(text.contains("one ipclane subscriber, wait preset"));
+        for wait in ["low-latency", "efficient"] {
+            assert!(text.contains(wait), "{wait}");
+        }
+        // p50 over the wake-up floor's (40 µs): 600 ns to two subscribers.
+        assert!(text.contains("x0.015"));
+        assert!(text.contains("p50/wake: p50 over the wake-up floor's p50 (40.0 µs)"));
+    }
 
     #[test]
     fn columns_line_up() {

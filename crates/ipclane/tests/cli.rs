@@ -7,8 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use ipclane::{Error, PublishOptions, Publisher};
-use ipclane_testkit::{Peer, ShmName, WAIT_LIMIT, eventually, hold, say};
-use rustix::process::{Pid, Signal, kill_process};
+use ipclane_testkit::{Peer, ShmName, SubscriberRecords, WAIT_LIMIT, eventually, hold, say};
 
 #[test]
 #[ignore = "entry point of peer processes; runs only when a test starts one"]
@@ -207,29 +206,6 @@ fn inspect_shows_each_subscriber_and_its_lag() {
     );
 }
 
-/// Removes the records of the subscriber processes `0` when dropped: a peer killed
-/// because its test failed leaves its record in `/dev/shm` (gc's otherwise).
-struct Records(Vec<u32>);
-
-impl Drop for Records {
-    fn drop(&mut self) {
-        let Ok(dir) = std::fs::read_dir("/dev/shm") else {
-            return;
-        };
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if self
-                .0
-                .iter()
-                .any(|pid| name.starts_with(&format!("ipclane.subscriber-{pid}-")))
-            {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
 /// The subscriber `pid` in what `inspect --json` says of the feed `name`.
 fn inspected_subscriber(name: &str, pid: u32) -> Option<serde_json::Value> {
     let inspected = json(&["inspect", name, "--json"]);
@@ -276,10 +252,9 @@ fn inspect_lists_the_subscriber_processes_of_a_feed_and_marks_the_one_lagging() 
     .unwrap();
     let mut running = Peer::spawn("subscriber", &[&name.0]);
     let mut stopped = Peer::spawn("subscriber", &[&name.0]);
-    let _records = Records(vec![running.pid(), stopped.pid()]);
+    let _records = SubscriberRecords(vec![running.pid(), stopped.pid()]);
     assert_eq!(running.recv(), "ready");
     assert_eq!(stopped.recv(), "ready");
-    let pid = |peer: &Peer| Pid::from_raw(peer.pid() as i32).unwrap();
     publish(&mut publisher, 10);
     for peer in [&running, &stopped] {
         let sub = inspected_at(&name.0, peer.pid(), 10);
@@ -290,14 +265,7 @@ fn inspect_lists_the_subscriber_processes_of_a_feed_and_marks_the_one_lagging() 
         );
     }
 
-    kill_process(pid(&stopped), Signal::STOP).unwrap();
-    let stat = format!("/proc/{}/stat", stopped.pid());
-    assert!(eventually(WAIT_LIMIT / 2, || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
-        })
-    }));
+    stopped.stop();
     // 40 behind, of 64 slots: lagging.
     publish(&mut publisher, 40);
     inspected_at(&name.0, running.pid(), 50);
@@ -336,7 +304,7 @@ fn inspect_lists_the_subscriber_processes_of_a_feed_and_marks_the_one_lagging() 
         assert!(text.contains(&line), "no {line:?} in:\n{text}");
     }
 
-    kill_process(pid(&stopped), Signal::CONT).unwrap();
+    stopped.resume();
     drop(publisher);
     for mut peer in [running, stopped] {
         assert_eq!(peer.recv(), "done");

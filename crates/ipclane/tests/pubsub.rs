@@ -10,8 +10,9 @@ use bytes::Bytes;
 use ipclane::{
     Error, PublishOptions, Publisher, Start, SubscribeOptions, Subscriber, SubscriberInfo,
 };
-use ipclane_testkit::{Peer, ShmName, WAIT_LIMIT, bounded, eventually, hold, listen, say};
-use rustix::process::{Pid, Signal, kill_process};
+use ipclane_testkit::{
+    Peer, ShmName, SubscriberRecords, WAIT_LIMIT, bounded, eventually, hold, listen, say,
+};
 
 /// Message `seq`: its sequence number, then a tail derived from it.
 fn message(seq: u64) -> Vec<u8> {
@@ -311,48 +312,6 @@ impl Checksum {
     }
 }
 
-/// Removes the records of the subscriber processes `0` when dropped: a peer killed
-/// because its test failed leaves its record in `/dev/shm` (gc's otherwise).
-struct Records(Vec<u32>);
-
-impl Drop for Records {
-    fn drop(&mut self) {
-        let Ok(dir) = std::fs::read_dir("/dev/shm") else {
-            return;
-        };
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if self
-                .0
-                .iter()
-                .any(|pid| name.starts_with(&format!("ipclane.subscriber-{pid}-")))
-            {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-fn signal(peer: &Peer, sig: Signal) {
-    let pid = Pid::from_raw(peer.pid() as i32).expect("a peer's pid");
-    kill_process(pid, sig).expect("signal a peer");
-}
-
-/// Stops `peer` (SIGSTOP) and waits until the kernel says it is stopped.
-fn stop(peer: &Peer) {
-    signal(peer, Signal::STOP);
-    let stat = format!("/proc/{}/stat", peer.pid());
-    let stopped = eventually(WAIT_LIMIT / 2, || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            // The state follows the command's closing parenthesis.
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
-        })
-    });
-    assert!(stopped, "peer {} did not stop", peer.pid());
-}
-
 /// The record of the subscriber process `pid`, as `publisher` sees it.
 fn info(publisher: &Publisher, pid: u32) -> Option<SubscriberInfo> {
     publisher
@@ -408,7 +367,7 @@ fn a_stopped_subscriber_is_seen_lagging_then_told_what_it_missed(after_lap: &str
             .slots(SLOTS as usize)
             .max_message_len(64);
         let mut publisher = Publisher::create(&name.0, options).unwrap();
-        let mut records = Records(Vec::new());
+        let mut records = SubscriberRecords::default();
         let mut stopped = Peer::spawn("lagger", &[&name.0, after_lap]);
         let mut running = Peer::spawn("lagger", &[&name.0, "oldest"]);
         records.0.extend([stopped.pid(), running.pid()]);
@@ -426,7 +385,7 @@ fn a_stopped_subscriber_is_seen_lagging_then_told_what_it_missed(after_lap: &str
             );
         }
 
-        stop(&stopped);
+        stopped.stop();
         publish_paced(&mut publisher, BEFORE..LAGGING);
         let sub = caught_up(&publisher, running.pid());
         assert_eq!((sub.lag, sub.lagging), (0, false), "running: {sub:?}");
@@ -449,7 +408,7 @@ fn a_stopped_subscriber_is_seen_lagging_then_told_what_it_missed(after_lap: &str
 
         // Continued with nothing more published: it goes on with the oldest message the
         // ring keeps (its slots less one), or the newest.
-        signal(&stopped, Signal::CONT);
+        stopped.resume();
         let (missed, first) = match after_lap {
             "oldest" => (LAPPED - (SLOTS - 1) - BEFORE, LAPPED - (SLOTS - 1)),
             _ => (LAPPED - 1 - BEFORE, LAPPED - 1),
@@ -509,7 +468,7 @@ fn sixteen_subscriber_processes_each_get_every_message_once_in_order() {
     bounded("16 subscribers", || {
         let options = PublishOptions::default().slots(1 << 16).max_message_len(64);
         let mut publisher = Publisher::create(&name.0, options).unwrap();
-        let mut records = Records(Vec::new());
+        let mut records = SubscriberRecords::default();
         let mut peers: Vec<Peer> = (0..SUBSCRIBERS)
             .map(|_| Peer::spawn("counter", &[&name.0]))
             .collect();

@@ -32,7 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in [1usize, 2, 4, 8, 16] {
         for chain in [false, true] {
             let (p50, p90) = measure(n, chain)?;
-            let how = if chain { "wake one (chain)" } else { "wake all" };
+            let how = if chain {
+                "wake one (chain)"
+            } else {
+                "wake all"
+            };
             println!("N={n:2} {how:17} p50 {p50:7} ns  p90 {p90:7} ns");
         }
     }
@@ -42,7 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Word 0: the futex word; word 1: how many sleep.
 fn words(segment: &Segment) -> Result<(&AtomicU32, &AtomicU32), Box<dyn std::error::Error>> {
     let region = segment.region();
-    Ok((region.atomic::<AtomicU32>(0)?, region.atomic::<AtomicU32>(4)?))
+    Ok((
+        region.atomic::<AtomicU32>(0)?,
+        region.atomic::<AtomicU32>(4)?,
+    ))
 }
 
 fn measure(n: usize, chain: bool) -> Result<(u64, u64), Box<dyn std::error::Error>> {

@@ -234,6 +234,39 @@ impl Peer {
         self.child.wait().expect("reap peer");
     }
 
+    /// Stops the peer with SIGSTOP and waits until the kernel says it is stopped.
+    ///
+    /// # Panics
+    ///
+    /// When it is not stopped within half of [`WAIT_LIMIT`].
+    pub fn stop(&self) {
+        self.signal(rustix::process::Signal::STOP);
+        let stat = format!("/proc/{}/stat", self.pid());
+        let stopped = eventually(WAIT_LIMIT / 2, || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| {
+                // The state follows the command's closing parenthesis.
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+            })
+        });
+        assert!(
+            stopped,
+            "peer {} (pid {}) did not stop",
+            self.role,
+            self.pid()
+        );
+    }
+
+    /// Lets a stopped peer go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).expect("a peer's pid");
+        rustix::process::kill_process(pid, signal).expect("signal a peer");
+    }
+
     /// Closes the peer's stdin (its cue to finish) and waits for it to exit.
     ///
     /// # Panics
@@ -399,5 +432,30 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Removes, when dropped, the `/dev/shm` records that ipclane subscribers of the
+/// processes it holds left: a peer killed because its test failed leaves its record
+/// (`ipclane gc`'s otherwise).
+#[derive(Debug, Default)]
+pub struct SubscriberRecords(pub Vec<u32>);
+
+impl Drop for SubscriberRecords {
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if self
+                .0
+                .iter()
+                .any(|pid| name.starts_with(&format!("ipclane.subscriber-{pid}-")))
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
-use crate::wait::{self, Blocking, SpinLeases, WaitStats, WaitStrategy, Waiter, WakeWord};
+use crate::wait::{self, Blocking, Fence, SpinLeases, WaitStats, WaitStrategy, Waiter, WakeWord};
 
 /// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
 /// newest record under it.
@@ -478,6 +478,11 @@ impl<M: Memory> Blocking for BroadcastReader<M> {
 
     fn leases(&self) -> Option<&SpinLeases> {
         Some(&self.control().leases.0)
+    }
+
+    fn fence(&self) -> Fence {
+        // Many readers per writer: see `wait::fences`.
+        Fence::Symmetric
     }
 
     fn peer_closed(&mut self) -> Result<bool, QueueError> {

@@ -137,7 +137,7 @@ impl<M: Memory> BroadcastWriter<M> {
         self.head = n + 1;
         // Release: a reader that sees the new head finds the slot written.
         self.control().head.0.store(self.head, Ordering::Release);
-        if self.control().data_ready.0.notify() {
+        if self.control().data_ready.0.notify_symmetric() {
             self.wakes += 1;
         }
         Ok(())
@@ -147,6 +147,6 @@ impl<M: Memory> BroadcastWriter<M> {
 impl<M: Memory> Drop for BroadcastWriter<M> {
     fn drop(&mut self) {
         self.control().writer.0.detach();
-        self.control().data_ready.0.notify();
+        self.control().data_ready.0.notify_symmetric();
     }
 }

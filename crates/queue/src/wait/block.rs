@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::clock::{duration_ns, mono_ns};
+use super::fences::Fence;
 use super::leases::{Held, SpinLeases, spare_cpus};
 use super::waiter::Started;
 use super::{Waiter, WakeWord};
@@ -32,6 +33,11 @@ pub(crate) trait Blocking {
     /// [`leases`](super::leases)); `None` where this side waits alone.
     fn leases(&self) -> Option<&SpinLeases> {
         None
+    }
+
+    /// The barrier form its notifier uses (see [`fences`](super::fences)).
+    fn fence(&self) -> Fence {
+        Fence::Asymmetric
     }
 
     /// Whether the peer detached: a cheap check, made while spinning.
@@ -212,7 +218,7 @@ fn park<H: Blocking, T>(
         if strategy.share_cpus {
             hold_while_asleep(host, lease, slice);
         }
-        let armed = host.word().arm();
+        let armed = host.word().arm(host.fence());
         // The last look before sleeping: after arming, so a notification sent after this
         // look wakes the sleep (see the protocol in `word`).
         let ready = attempt(host);

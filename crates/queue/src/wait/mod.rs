@@ -28,7 +28,7 @@ mod waiter;
 mod word;
 
 pub(crate) use block::{Blocking, after, block};
-pub(crate) use fences::prepare;
+pub(crate) use fences::{Fence, prepare};
 pub(crate) use leases::SpinLeases;
 pub use stats::WaitStats;
 pub use strategy::WaitStrategy;

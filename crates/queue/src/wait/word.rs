@@ -69,7 +69,8 @@
 //! again. The loom model `broadcast_two_sleeping_readers_are_both_woken` checks the tree
 //! with a futex model that wakes by bits, in arrival order.
 
-use super::{clock, fences, futex};
+use super::fences::{self, Fence};
+use super::{clock, futex};
 use crate::sync::{AtomicU32, Ordering};
 
 /// The futex word and waiter count of one direction ("data available", "space available").
@@ -119,7 +120,14 @@ impl WakeWord {
     /// where `membarrier` is unavailable; with a wake-up already in flight, one swap.
     #[inline(always)]
     pub(crate) fn notify(&self) -> bool {
-        fences::notifier_sees_waiters(&self.waiters) && self.wake()
+        fences::notifier_sees_waiters(&self.waiters, Fence::Asymmetric) && self.wake()
+    }
+
+    /// [`notify`](Self::notify) for a word whose waiters arm with [`Fence::Symmetric`]
+    /// (one read-modify-write with nobody waiting).
+    #[inline(always)]
+    pub(crate) fn notify_symmetric(&self) -> bool {
+        fences::notifier_sees_waiters(&self.waiters, Fence::Symmetric) && self.wake()
     }
 
     /// The part of [`notify`](Self::notify) that runs when somebody waits (out of line:
@@ -146,9 +154,9 @@ impl WakeWord {
     /// re-arm, or it would silence the next notification while this waiter sleeps on a
     /// value that already includes the bump. Every `arm` is followed by one
     /// [`disarm`](Self::disarm).
-    pub(crate) fn arm(&self) -> Armed {
+    pub(crate) fn arm(&self, fence: Fence) -> Armed {
         self.waiters.fetch_add(1, Ordering::AcqRel);
-        fences::waiter_fence();
+        fences::waiter_fence(fence);
         let seq = self.seq.load(Ordering::Acquire);
         // Re-arm: the next notification must wake us.
         self.woken.swap(0, Ordering::AcqRel);
@@ -192,13 +200,13 @@ mod tests {
     fn one_wake_system_call_per_sleep() {
         let word = WakeWord::new();
         assert!(!word.notify(), "nobody waits: no system call");
-        let _armed = word.arm();
+        let _armed = word.arm(Fence::Asymmetric);
         assert!(word.notify(), "the first notification wakes");
         assert!(!word.notify(), "the wake-up is in flight");
         assert!(!word.notify());
         word.disarm();
         // It ran, found nothing more, and sleeps again.
-        let _armed = word.arm();
+        let _armed = word.arm(Fence::Asymmetric);
         assert!(word.notify(), "asleep again: woken again");
         word.disarm();
         assert!(!word.has_waiters());
