@@ -6,8 +6,9 @@
 //!   them; [`peers`]: iceoryx2 and ipc-channel as transports.
 //! - [`drive`]: timed drivers (ping-pong, stream, sidecar) that stamp every byte sent and
 //!   check every byte received; [`rows`]: one measurement of one transport at one size;
-//!   [`fanout`] and [`proxy`]: the two scenarios (the fan-out's publisher paced by
-//!   [`pacing`], its subscribers played by [`subscribe`]); [`machine`]: the floors.
+//!   [`fanout`] and [`proxy`]: the two scenarios (the fan-out's feeds and presets in
+//!   [`feed`], its publisher paced by [`pacing`], its subscribers played by
+//!   [`subscribe`]); [`machine`]: the floors.
 //! - [`run`]: a whole run; [`pairs`]: ratios between rows measured back to back on
 //!   one floor; [`targets`]: the layers' targets on them;
 //!   [`results`]: what it measured; [`table`], [`report`], [`charts`]: how it shows,
@@ -18,6 +19,7 @@ pub mod charts;
 pub mod cli;
 pub mod drive;
 pub mod fanout;
+pub mod feed;
 pub mod format;
 pub mod link;
 pub mod machine;

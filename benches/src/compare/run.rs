@@ -7,7 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::cli::Args;
 use super::drive::Timing;
-use super::fanout::{self, Fan, Feed, Preset};
+use super::fanout::{self, Fan};
+use super::feed::{Feed, Preset};
 use super::machine::{self, percentiles};
 use super::pairs;
 use super::proxy;

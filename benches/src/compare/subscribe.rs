@@ -15,7 +15,7 @@ use std::time::Instant;
 use ipclane::Subscriber;
 
 use super::drive::{STOP, cpu_ns};
-use super::fanout::{CONNECT, Feed, Preset, SLOTS};
+use super::feed::{CONNECT, DEFAULT_WAIT, Feed, Preset, SLOTS};
 use super::link::{self, Rx};
 use super::peers::iceoryx2::{self, Delivery, Waiting};
 use super::transport::Transport;
@@ -26,9 +26,6 @@ use crate::peer;
 /// The peer role of a subscriber: `<feed> <address> <len> <times file> <wait>`, where
 /// `<wait>` is a [`Preset`] id or [`DEFAULT_WAIT`].
 pub const SUBSCRIBE: &str = "compare-subscribe";
-
-/// The `<wait>` of a subscriber that keeps its feed's default waiting.
-pub const DEFAULT_WAIT: &str = "default";
 
 /// A subscriber's end of a feed.
 enum Subscription {

@@ -12,7 +12,7 @@
 //! is the `efficient` preset's, which sleeps too, where the presets ran), at each rate;
 //! and no message missed that the subscriber was not told of.
 
-use super::fanout::{Feed, Preset};
+use super::feed::{Feed, Preset};
 use super::format::{pacing, percent, rate};
 use super::results::{FanoutRow, Metric, Results, Target};
 use super::transport::Transport;
