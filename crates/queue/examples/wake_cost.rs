@@ -1,5 +1,5 @@
 //! What `FUTEX_WAKE` costs the waker when N processes sleep on one word: waking them all
-//! at once, against waking one (the first hop of the chain `ipclane-queue` wakes in),
+//! at once, against waking one (the first hop of the tree `ipclane-queue` wakes in),
 //! with each woken process waking the next.
 //!
 //! ```text
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for chain in [false, true] {
             let (p50, p90) = measure(n, chain)?;
             let how = if chain {
-                "wake one (chain)"
+                "wake one, passed on"
             } else {
                 "wake all"
             };
@@ -83,7 +83,8 @@ fn measure(n: usize, chain: bool) -> Result<(u64, u64), Box<dyn std::error::Erro
     Ok((costs[costs.len() / 2], costs[costs.len() * 9 / 10]))
 }
 
-/// Sleeps on the word until it changes, again and again; in a chain, wakes the next.
+/// Sleeps on the word until it changes, again and again; in a chain, wakes the next (the
+/// library wakes two, by generation: the waker's cost is the same).
 fn sleeper(name: &str, chain: bool) -> Result<(), Box<dyn std::error::Error>> {
     let segment = Segment::named(name).open()?;
     let (word, asleep) = words(&segment)?;

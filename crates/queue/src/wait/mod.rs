@@ -1,7 +1,7 @@
 //! Blocking without burning a core: each waiting side spins while its value is expected
 //! soon enough for spinning to pay (measured: how long its waits last, what its wake-ups
 //! cost), then sleeps on a futex word in the shared memory, with a waiter count so that
-//! notifying nobody costs no system call, and a chain of wake-ups so that waking many
+//! notifying nobody costs no system call, and a tree of wake-ups so that waking many
 //! sleepers costs the notifier one.
 //!
 //! - [`word`]: the futex word, its waiter count and the wake-up protocol (checked by
