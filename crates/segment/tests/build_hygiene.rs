@@ -40,10 +40,11 @@ fn each_published_crate_builds_only_the_rustix_modules_it_uses() {
             .collect::<Vec<_>>()
     };
     assert_eq!(used("ipclane-segment"), ["fs", "mm", "param", "process"]);
-    // The queue adds futex and membarrier (`thread`) to what the segment needs.
+    // The queue adds futex and membarrier (`thread`), and the monotonic clock that
+    // processes compare wake-up stamps on (`time`), to what the segment needs.
     assert_eq!(
         used("ipclane-queue"),
-        ["fs", "mm", "param", "process", "thread"]
+        ["fs", "mm", "param", "process", "thread", "time"]
     );
     assert_eq!(used("ipclane-uds"), ["fs", "net", "process", "thread"]);
 }
