@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 "wake all"
             };
-            println!("N={n:2} {how:17} p50 {p50:7} ns  p90 {p90:7} ns");
+            println!("N={n:2} {how:21} p50 {p50:7} ns  p90 {p90:7} ns");
         }
     }
     Ok(())

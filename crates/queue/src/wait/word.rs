@@ -47,7 +47,7 @@
 //! # Many waiters: a tree of wake-ups
 //!
 //! Waking N sleepers at once costs the waker about N times one wake-up (measured here by
-//! `examples/wake_cost.rs`: 7 µs for one, 83 µs for sixteen), on the writer's critical
+//! `examples/wake_cost.rs`: 7-8 µs for one, 59-83 µs for sixteen), on the writer's critical
 //! path. So each sleeper sleeps in the *generation* of the value it armed with (one of 32
 //! futex bits: `1 << (s % 32)`), the notifier wakes *one* sleeper of the generation its
 //! bump ends (d), and each sleeper that wakes to find `seq` moved since it armed wakes two
