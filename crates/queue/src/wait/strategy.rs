@@ -72,6 +72,10 @@ impl WaitStrategy {
     /// lowest latency short of busy polling, at up to a CPU per waiting handle on a feed
     /// with gaps below 2 ms. Still leaves CPUs to other waiters of the same structure.
     ///
+    /// Measured for one broadcast subscriber on a 2-vCPU VM (p50 one-way, the
+    /// subscriber's CPU; docs/choosing.md): 410 ns, 99.8% at 1,000 messages/s; 200 ns,
+    /// 99.8% at 10,000/s; 141 ns, 99.8% at 100,000/s; 140 ns, 99.7% at 1,000,000/s.
+    ///
     /// ```
     /// use ipclane_queue::{Broadcast, WaitStrategy};
     ///
@@ -95,6 +99,11 @@ impl WaitStrategy {
     /// (a wake-up measured longer than that is a busy machine's run queue, where spinning
     /// would only make it longer); and only while the structure's waiters do not
     /// outnumber the CPUs.
+    ///
+    /// Measured for one broadcast subscriber on a 2-vCPU VM (p50 one-way, the
+    /// subscriber's CPU): 41.7 µs, 1.6% at 1,000 messages/s; 33.4 µs, 12.3% at 10,000/s
+    /// (it sleeps: a wake-up each); 180 ns, 97.3% at 100,000/s; 140 ns, 98.4% at
+    /// 1,000,000/s (it spins).
     pub fn balanced() -> Self {
         Self {
             initial_spin: Duration::from_micros(20),
@@ -110,6 +119,11 @@ impl WaitStrategy {
 
     /// Never spins (after the first wait's 2 µs): the least CPU, at the cost of a wake-up
     /// per wait that finds nothing.
+    ///
+    /// Measured for one broadcast subscriber on a 2-vCPU VM (p50 one-way, the
+    /// subscriber's CPU): 46.5 µs, 1.8% at 1,000 messages/s; 33.5 µs, 12.4% at 10,000/s;
+    /// 12.4 µs, 21.0% at 100,000/s; 4.3 µs, 56.2% at 1,000,000/s (several messages per
+    /// wake-up).
     pub fn efficient() -> Self {
         Self {
             initial_spin: Duration::from_micros(2),
@@ -122,6 +136,10 @@ impl WaitStrategy {
     /// at the cost of a whole CPU per waiting handle, idle or not. A dead peer is still
     /// found within the liveness period (the spin checks it that often), and a deadline
     /// still ends the wait.
+    ///
+    /// Measured for one broadcast subscriber on a 2-vCPU VM (p50 one-way, the
+    /// subscriber's CPU): 501 ns at 1,000 messages/s, 211 ns at 10,000/s, 156 ns at
+    /// 100,000/s, 135 ns at 1,000,000/s, all at 100% of a CPU.
     ///
     /// ```
     /// use ipclane_queue::{SpscRing, WaitStrategy};
