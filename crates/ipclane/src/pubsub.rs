@@ -97,8 +97,6 @@ impl PublishOptions {
 pub struct Publisher {
     writer: BroadcastWriter<Segment>,
     name: String,
-    /// Messages its ring keeps, for the lag of its subscribers.
-    slots: u64,
     /// The latest message of each key (`PublishOptions::keys`), see `keyed.rs`.
     pub(crate) last: Option<crate::queue::LastValueWriter<crate::queue::Segment>>,
 }
@@ -119,7 +117,6 @@ impl Publisher {
         Ok(Self {
             writer: BroadcastWriter::attach(Arc::new(segment))?,
             name: name.to_owned(),
-            slots: options.slots as u64,
             last,
         })
     }
@@ -186,7 +183,9 @@ impl Publisher {
     /// # Ok::<(), ipclane::Error>(())
     /// ```
     pub fn subscribers(&self) -> Result<Vec<SubscriberInfo>, Error> {
-        crate::subscribers::of(&self.name, || Ok((self.published(), self.slots)))
+        crate::subscribers::of(&self.name, || {
+            Ok((self.published(), self.writer.capacity()))
+        })
     }
 }
 

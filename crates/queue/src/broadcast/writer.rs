@@ -79,6 +79,12 @@ impl<M: Memory> BroadcastWriter<M> {
         self.slot_size
     }
 
+    /// Slots of the ring: a reader this many records behind or more is lapped (readers
+    /// are kept this many less one).
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// Sequence number the next record gets (records written so far).
     pub fn position(&self) -> u64 {
         self.head
