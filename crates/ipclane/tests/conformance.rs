@@ -626,3 +626,45 @@ fn options_that_cannot_work_are_refused_before_any_socket_exists() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidOptions { .. }), "{err}");
 }
+
+/// A process with every facility open — a listener and a connection of each scheme
+/// (sockets, the shm rings' memfds), a feed with its keyed table and a subscriber
+/// (named segments and their claims), descriptors received over SCM_RIGHTS — runs a
+/// program: the program sees only its stdin, stdout and stderr, and what this test
+/// process itself inherited without close-on-exec (a harness's jobserver pipe, a shell's
+/// descriptor), which it sees before anything is opened too. Segments used to leak their
+/// directory descriptor here: `dup(2)` drops close-on-exec.
+#[test]
+fn a_program_run_by_a_process_holding_every_facility_sees_none_of_them() {
+    use std::os::fd::AsFd;
+
+    let _serial = ipclane_testkit::serial("ipclane-conformance-fds");
+    let inherited = ipclane_testkit::descriptors_a_program_inherits();
+    let dir = TempDir::new("conformance-exec");
+    let mut held = Vec::new();
+    for scheme in SCHEMES {
+        let (listener, _) = listen(scheme, &dir, &Options::default());
+        let (mut server, mut client) = pair(scheme, &dir, &Options::default());
+        client.send(b"x").unwrap();
+        assert_eq!(server.recv().unwrap(), &b"x"[..]);
+        held.push((listener, server, client));
+    }
+    let feed = format!("conformance-exec-{}", std::process::id());
+    let mut publisher =
+        ipclane::Publisher::create(&feed, ipclane::PublishOptions::default().keys(4)).unwrap();
+    let mut subscriber = ipclane::Subscriber::open(&feed).unwrap();
+    publisher.publish_keyed(1, b"quote").unwrap();
+    assert_eq!(subscriber.recv().unwrap(), &b"quote"[..]);
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let file = std::fs::File::open("/dev/null").unwrap();
+    ipclane::uds::send_fds(&a, b"fd", &[file.as_fd()]).unwrap();
+    let (n, received) = ipclane::uds::recv_fds(&b, &mut [0u8; 2], 4).unwrap();
+    assert_eq!((n, received.len()), (2, 1));
+
+    let seen = ipclane_testkit::descriptors_a_program_inherits();
+    assert_eq!(
+        seen, inherited,
+        "a program run now inherits more than this process was given"
+    );
+    drop((held, publisher, subscriber, received));
+}

@@ -79,7 +79,10 @@ pub(crate) fn create_path(
             name: name.clone(),
             display: display.clone(),
             place: Place::Path {
-                dir: rustix::io::dup(&dirfd).map_err(os("dup"))?,
+                // Close-on-exec like every descriptor of this crate: a program this
+                // process runs must not inherit it (dup(2) would clear the flag).
+                dir: rustix::io::fcntl_dupfd_cloexec(&dirfd, 0)
+                    .map_err(os("fcntl(F_DUPFD_CLOEXEC)"))?,
                 file: file.clone(),
             },
         })
@@ -118,7 +121,8 @@ pub(crate) fn create_path(
                     | OFlags::CLOEXEC;
                 match rustix::fs::openat(&dirfd, file, flags, mode) {
                     Ok(fd) => {
-                        let named = rustix::io::dup(&fd).map_err(os("dup"))?;
+                        let named = rustix::io::fcntl_dupfd_cloexec(&fd, 0)
+                            .map_err(os("fcntl(F_DUPFD_CLOEXEC)"))?;
                         let segment =
                             build(fd, fresh()?, config, sizes, false).inspect_err(|_| {
                                 // Best effort: the failure being reported matters more.

@@ -459,3 +459,29 @@ impl Drop for SubscriberRecords {
         }
     }
 }
+
+/// The descriptors a program run from this process starts with beyond stdin, stdout and
+/// stderr, other than the one its listing opens: `ls -l /proc/self/fd` run with stdin from
+/// /dev/null and stdout a pipe; each as `"<fd> -> <target>"`. What this process was itself
+/// given without close-on-exec shows here too: compare with a listing taken before.
+///
+/// # Panics
+///
+/// When `ls` cannot be run.
+pub fn descriptors_a_program_inherits() -> Vec<String> {
+    let out = std::process::Command::new("ls")
+        .args(["-l", "/proc/self/fd"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("run ls");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(" -> "))
+        .filter(|(_, target)| !(target.starts_with("/proc/") && target.ends_with("/fd")))
+        .filter_map(|(left, target)| {
+            let fd = left.split_whitespace().last()?;
+            (fd.parse::<u32>().ok()? > 2).then(|| format!("{fd} -> {target}"))
+        })
+        .collect()
+}
