@@ -130,6 +130,7 @@ mod spsc;
 mod status;
 mod sync;
 mod wait;
+mod words;
 
 pub use broadcast::{Broadcast, BroadcastReader, BroadcastWriter, Resume};
 pub use error::QueueError;

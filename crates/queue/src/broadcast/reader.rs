@@ -280,22 +280,9 @@ impl<M: Memory> BroadcastReader<M> {
                 }
             });
         }
-        let buf = out.buffer(len as usize);
-        let word = |i: usize| {
-            // SAFETY: callers pass i < ceil(len / 8) <= slot_size / 8 words of this slot.
-            unsafe { words.add(i).as_ref() }.load(Ordering::Relaxed)
-        };
-        // Whole words first, with copies of a fixed size (no call per word), then the
-        // tail of the last.
-        let mut chunks = buf.chunks_exact_mut(8);
-        for (i, chunk) in (&mut chunks).enumerate() {
-            chunk.copy_from_slice(&word(i).to_ne_bytes());
-        }
-        let tail = chunks.into_remainder();
-        if !tail.is_empty() {
-            let last = word(len as usize / 8).to_ne_bytes();
-            tail.copy_from_slice(&last[..tail.len()]);
-        }
+        // SAFETY: len <= slot_size (checked above), and the slot holds slot_size / 8
+        // words (slot_size a multiple of 8).
+        unsafe { crate::words::load(words, out.buffer(len as usize)) };
         // Seqlock read: the loads above happen before the re-check below.
         fence(Ordering::Acquire);
         let after = header.seq.load(Ordering::Relaxed);

@@ -122,22 +122,9 @@ impl<M: Memory> BroadcastWriter<M> {
         // reader that sees new data also sees the odd (or a later) sequence on re-check.
         fence(Ordering::Release);
         header.len.store(record.len() as u64, Ordering::Relaxed);
-        let store = |i: usize, word: [u8; 8]| {
-            // SAFETY: callers pass i < ceil(len / 8) <= slot_size / 8 words of this slot.
-            unsafe { words.add(i).as_ref() }.store(u64::from_ne_bytes(word), Ordering::Relaxed)
-        };
-        // Whole words first, with copies of a fixed size (no call per word), then the
-        // last, padded with zeros.
-        let chunks = record.chunks_exact(8);
-        let tail = chunks.remainder();
-        for (i, chunk) in chunks.enumerate() {
-            store(i, chunk.try_into().expect("chunks of 8 bytes"));
-        }
-        if !tail.is_empty() {
-            let mut last = [0u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            store(record.len() / 8, last);
-        }
+        // SAFETY: record.len() <= slot_size (checked above), and the slot holds
+        // slot_size / 8 words (slot_size a multiple of 8).
+        unsafe { crate::words::store(words, record) };
         // Release: a reader that reads this even sequence (Acquire) sees the record.
         header.seq.store(2 * n + 2, Ordering::Release);
         self.head = n + 1;

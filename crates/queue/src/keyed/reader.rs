@@ -197,20 +197,9 @@ impl<M: Memory> LastValueReader<M> {
                 }
             });
         }
-        let buf = out.buffer(len as usize);
-        let word = |i: usize| {
-            // SAFETY: callers pass i < ceil(len / 8) <= value_size / 8 words of this entry.
-            unsafe { words.add(i).as_ref() }.load(Ordering::Relaxed)
-        };
-        let mut chunks = buf.chunks_exact_mut(8);
-        for (i, chunk) in (&mut chunks).enumerate() {
-            chunk.copy_from_slice(&word(i).to_ne_bytes());
-        }
-        let tail = chunks.into_remainder();
-        if !tail.is_empty() {
-            let last = word(len as usize / 8).to_ne_bytes();
-            tail.copy_from_slice(&last[..tail.len()]);
-        }
+        // SAFETY: len <= value_size (checked above), and the entry holds value_size / 8
+        // words (value_size a multiple of 8).
+        unsafe { crate::words::load(words, out.buffer(len as usize)) };
         // Seqlock read: the loads above happen before the re-check below (pairs with the
         // writer's Release fence after its odd store: a copy that saw any new word sees
         // the sequence changed).

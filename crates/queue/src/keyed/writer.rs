@@ -143,20 +143,9 @@ impl<M: Memory> LastValueWriter<M> {
         fence(Ordering::Release);
         header.tag.store(tag, Ordering::Relaxed);
         header.len.store(value.len() as u64, Ordering::Relaxed);
-        let store = |i: usize, word: [u8; 8]| {
-            // SAFETY: callers pass i < ceil(len / 8) <= value_size / 8 words of this entry.
-            unsafe { words.add(i).as_ref() }.store(u64::from_ne_bytes(word), Ordering::Relaxed)
-        };
-        let chunks = value.chunks_exact(8);
-        let tail = chunks.remainder();
-        for (i, chunk) in chunks.enumerate() {
-            store(i, chunk.try_into().expect("chunks of 8 bytes"));
-        }
-        if !tail.is_empty() {
-            let mut last = [0u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            store(value.len() / 8, last);
-        }
+        // SAFETY: value.len() <= value_size (checked above), and the entry holds
+        // value_size / 8 words (value_size a multiple of 8).
+        unsafe { crate::words::store(words, value) };
         // Release: a reader that loads this even sequence (Acquire) sees the whole value.
         header.seq.store(odd + 1, Ordering::Release);
         self.next[key] = odd + 2;

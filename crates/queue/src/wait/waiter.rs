@@ -305,20 +305,25 @@ mod tests {
         );
     }
 
-    /// A wait measured in ticks: at the next clock reading, 1,000 ns and 2,000 ticks after
-    /// it began, an end 400 ticks in was 200 ns in; the notifier's stamp 50 ns in splits
-    /// it into 50 ns of waiting and 150 ns of waking up.
-    #[test]
-    fn a_sleep_is_split_at_the_notifiers_stamp() {
-        let at = Instant::now();
-        let ended = Ended {
+    /// A wait begun at `at` (tick 10,000) that ended at tick 10,400.
+    fn ended_400_ticks_in(at: Instant) -> Ended {
+        Ended {
             started: Started {
                 at,
                 ticks: Some(10_000),
             },
             end: End::Ticks(10_400),
             notified: None,
-        };
+        }
+    }
+
+    /// A wait measured in ticks: at the next clock reading, 1,000 ns and 2,000 ticks after
+    /// it began, an end 400 ticks in was 200 ns in; the notifier's stamp 50 ns in splits
+    /// it into 50 ns of waiting and 150 ns of waking up.
+    #[test]
+    fn a_sleep_is_split_at_the_notifiers_stamp() {
+        let at = Instant::now();
+        let ended = ended_400_ticks_in(at);
         let end = ended.end_at(at + Duration::from_nanos(1_000), Some(12_000));
         assert_eq!(end, Some(at + Duration::from_nanos(200)));
         let mut w = Waiter::new(WaitStrategy::balanced());
@@ -335,14 +340,7 @@ mod tests {
     #[test]
     fn a_tick_counter_that_went_backwards_says_nothing() {
         let at = Instant::now();
-        let ended = Ended {
-            started: Started {
-                at,
-                ticks: Some(10_000),
-            },
-            end: End::Ticks(10_400),
-            notified: None,
-        };
+        let ended = ended_400_ticks_in(at);
         assert_eq!(
             ended.end_at(at + Duration::from_micros(1), Some(10_200)),
             None
