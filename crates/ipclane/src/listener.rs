@@ -1,6 +1,7 @@
 //! Listening on a URL and accepting connections.
 
 use std::net::TcpListener;
+use std::sync::{Mutex, PoisonError};
 
 use crate::announce::{self, Announcement};
 use crate::connection::tcp_ready;
@@ -19,6 +20,8 @@ pub struct Listener {
     socket: Socket,
     options: Options,
     url: Url,
+    /// `shm:` handshakes under way (none for the other schemes).
+    handshakes: Mutex<shm::Handshakes>,
 }
 
 #[derive(Debug)]
@@ -73,38 +76,56 @@ impl Listener {
             socket,
             options,
             url,
+            handshakes: Mutex::default(),
         })
     }
 
     /// Waits for the next connection.
+    ///
+    /// On `shm:`, each client's handshake runs inside `accept`, all of them at once (up
+    /// to 64; more clients wait in the socket's backlog): a client that is slow, silent
+    /// or sends garbage delays nobody else, and is dropped, with the reason as this
+    /// call's error, when its handshake fails or outlasts the handshake timeout. Calls
+    /// from several threads take turns.
+    ///
+    /// When the process or the system is out of descriptors (or memory for a socket),
+    /// `accept` waits 50 ms and tries once more before it returns that error, so a loop
+    /// that calls it again does not spin while the client waits in the backlog.
     ///
     /// # Errors
     ///
     /// [`Error::Uds`] with [`PeerRejected`](crate::uds::UdsError::PeerRejected) for a
     /// client the access policy refuses, [`Error::Refused`] for a shared-memory client
     /// whose handshake failed (in both cases the client's connection is closed: call
-    /// `accept` again for the next one), or an OS error.
+    /// `accept` again for the next one), an error making a client's rings, or an OS
+    /// error ([`Error::io_kind`] tells `EMFILE` and the like apart).
     pub fn accept(&self) -> Result<Connection, Error> {
         let url = self.url.clone();
         match &self.socket {
+            Socket::Unix(listener) if matches!(url, Url::Shm(_)) => {
+                let (halves, peer) = self
+                    .handshakes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .accept(listener, &url.to_string(), &self.options)?;
+                Ok(Connection::shm(halves, peer, url, &self.options))
+            }
             Socket::Unix(listener) => {
                 let (socket, peer) = listener.accept()?;
-                if matches!(url, Url::Shm(_)) {
-                    let halves = shm::accept(socket, &url.to_string(), &self.options)?;
-                    Ok(Connection::shm(halves, peer, url, &self.options))
-                } else {
-                    Connection::socket(socket.into(), Some(peer), url, &self.options)
-                }
+                Connection::socket(socket.into(), Some(peer), url, &self.options)
             }
             Socket::Seq(listener) => {
                 let (socket, peer) = listener.accept()?;
                 Connection::seqpacket(socket, Some(peer), url, &self.options)
             }
             Socket::Tcp(listener) => {
-                let (socket, _) = listener.accept().map_err(|source| Error::Io {
-                    op: "accept a TCP connection",
-                    source,
-                })?;
+                let (socket, _) =
+                    uds::retry_when_exhausted(|| listener.accept()).map_err(|source| {
+                        Error::Io {
+                            op: "accept a TCP connection",
+                            source,
+                        }
+                    })?;
                 Connection::socket(tcp_ready(socket)?, None, url, &self.options)
             }
         }

@@ -18,8 +18,12 @@
 //!    connection is its: a client that died before attaching would leave sides nobody
 //!    will take. The socket stays open for the connection's life.
 //!
-//! Every read of the handshake is bounded by the time left of the handshake timeout, so
-//! a peer that trickles its bytes cannot stretch it.
+//! The whole handshake is bounded by the handshake timeout, on both sides, so a peer that
+//! trickles its bytes cannot stretch it. A listener runs the handshakes of up to 64
+//! clients at once (`wire.rs` decides, without I/O, what each client's bytes call for;
+//! `accepting.rs` drives them from one `poll(2)`): a client that is silent, slow or
+//! sends garbage holds up nobody else, and a flood of them costs the server at most 64
+//! sockets and pairs of rings while the rest wait in the backlog.
 //!
 //! # Messages
 //!
@@ -37,8 +41,6 @@
 //! The segments have no name: the kernel frees them with the last descriptor and
 //! mapping, so nothing is left in `/dev/shm` after any crash.
 
-use std::io::{Read, Write};
-use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,256 +48,17 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::liveness::Liveness;
-use crate::queue::{Consumer, Producer, QueueError, Segment, SpscRing, WaitStats, WriteGuard};
+use crate::queue::{Consumer, Producer, QueueError, Segment, WaitStats, WriteGuard};
 use crate::reassembly::Reassembly;
-use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
 
-/// The handshake's version: a peer of another one is refused.
-pub const HANDSHAKE_VERSION: u8 = 1;
+mod accepting;
+mod connecting;
+mod wire;
 
-/// First bytes of every handshake message.
-const MAGIC: [u8; 4] = *b"IPCL";
-
-/// Reply status: accepted, the two ring descriptors attached.
-const ACCEPTED: u8 = 0;
-
-/// Reply status: the client's handshake version is not this server's.
-const WRONG_VERSION: u8 = 1;
-
-/// The client's last message: its sides of both rings are attached.
-const ATTACHED: u8 = 2;
-
-/// A hello or a reply: magic, version, status (zero in a hello), two zero bytes.
-fn message(version: u8, status: u8) -> [u8; 8] {
-    let [a, b, c, d] = MAGIC;
-    [a, b, c, d, version, status, 0, 0]
-}
-
-/// The end of a handshake: every read of it is bounded by the time left, so a peer that
-/// trickles its bytes cannot stretch the handshake past its timeout.
-#[derive(Debug, Clone, Copy)]
-struct Deadline(Instant);
-
-impl Deadline {
-    fn after(timeout: Duration) -> Self {
-        Self(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400)),
-        )
-    }
-
-    /// Bounds `socket`'s next read by the time left.
-    fn arm(self, socket: &UnixStream) -> Result<(), Error> {
-        let left = self.0.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::TIMEOUT);
-        }
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|source| Error::Io {
-                op: "set the handshake timeout",
-                source,
-            })
-    }
-
-    /// Reads `buf` whole by the deadline.
-    fn read_exact(self, socket: &UnixStream, buf: &mut [u8]) -> Result<(), Error> {
-        let mut got = 0;
-        while got < buf.len() {
-            self.arm(socket)?;
-            match (&*socket).read(&mut buf[got..]) {
-                Ok(0) => return Err(Error::DISCONNECTED),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(Error::TIMEOUT);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Err(Error::DISCONNECTED);
-                }
-                Err(source) => {
-                    return Err(Error::Io {
-                        op: "read the shm handshake",
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Lifts the handshake's bound on reads once it is done.
-fn handshake_done(socket: &UnixStream) -> Result<(), Error> {
-    socket.set_read_timeout(None).map_err(|source| Error::Io {
-        op: "clear the handshake timeout",
-        source,
-    })
-}
-
-/// Sends `hello`'s bytes and reads the server's reply and the descriptors it carries.
-fn handshake(
-    socket: &UnixStream,
-    url: &str,
-    version: u8,
-    deadline: Deadline,
-) -> Result<Vec<std::os::fd::OwnedFd>, Error> {
-    let refused = |reason: String| Error::Refused {
-        url: url.to_owned(),
-        reason,
-    };
-    // A server that refuses this client closes the connection at once: the hello may
-    // then meet a closed socket, and the reply a reset or the end of the stream.
-    let closed = || {
-        refused(
-            "the server closed the connection during the handshake (its access policy may refuse this user)"
-                .into(),
-        )
-    };
-    if let Err(source) = (&*socket).write_all(&message(version, 0)) {
-        return Err(match source.kind() {
-            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => closed(),
-            _ => Error::Io {
-                op: "send the shm hello",
-                source,
-            },
-        });
-    }
-    let mut reply = [0u8; 8];
-    deadline.arm(socket)?;
-    let (n, fds) = match uds::recv_fds(socket, &mut reply, 2) {
-        Ok((0, _)) | Err(uds::UdsError::Disconnected) => return Err(closed()),
-        Ok(received) => received,
-        Err(e) => return Err(Error::from(e).at(url)),
-    };
-    deadline
-        .read_exact(socket, &mut reply[n..])
-        .map_err(|e| match e {
-            Error::Disconnected { .. } => refused("the server's reply was cut short".into()),
-            other => other.at(url),
-        })?;
-    if reply[..4] != MAGIC {
-        return Err(refused(format!(
-            "the reply {reply:02x?} is not an ipclane handshake"
-        )));
-    }
-    match reply[5] {
-        ACCEPTED if reply[4] == version && fds.len() == 2 => Ok(fds),
-        ACCEPTED => Err(refused(format!(
-            "the server accepted with version {} and {} descriptors (expected {version} and 2)",
-            reply[4],
-            fds.len()
-        ))),
-        WRONG_VERSION => Err(refused(format!(
-            "the server speaks handshake version {}, this client {version}",
-            reply[4]
-        ))),
-        other => Err(refused(format!("the server answered with status {other}"))),
-    }
-}
-
-/// The client's side: hello, reply, then the rings.
-pub(crate) fn connect(
-    socket: UnixStream,
-    url: &str,
-    options: &Options,
-) -> Result<(ShmSender, ShmReceiver, PeerCredentials), Error> {
-    let deadline = Deadline::after(options.handshake_timeout);
-    let fds = handshake(&socket, url, HANDSHAKE_VERSION, deadline)?;
-    let mut fds = fds.into_iter();
-    let up = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
-    let down = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
-    let peer = uds::peer_credentials(&socket)?;
-    let producer = Producer::attach(Arc::new(up))?;
-    let consumer = Consumer::attach(Arc::new(down))?;
-    // Step 3: both sides attached, so the server's waits can tell a client that dies
-    // from here on; before this, its sides were free, and free sides are not "gone".
-    (&socket)
-        .write_all(&message(HANDSHAKE_VERSION, ATTACHED))
-        .map_err(|source| Error::Io {
-            op: "send the shm attached message",
-            source,
-        })?;
-    handshake_done(&socket)?;
-    let control = Arc::new(socket);
-    Ok((
-        ShmSender::new(producer, control.clone(), options),
-        ShmReceiver::new(consumer, control, options),
-        peer,
-    ))
-}
-
-/// The server's side, on a connection its listener accepted (and whose credentials it
-/// checked): reads the hello, makes the rings and hands them over.
-pub(crate) fn accept(
-    socket: UnixStream,
-    url: &str,
-    options: &Options,
-) -> Result<(ShmSender, ShmReceiver), Error> {
-    let refused = |reason: String| Error::Refused {
-        url: url.to_owned(),
-        reason,
-    };
-    let deadline = Deadline::after(options.handshake_timeout);
-    let handshake_failed = |e: Error, what: &str| match e {
-        Error::Timeout { .. } => refused(format!(
-            "no {what} within the handshake timeout of {:?}",
-            options.handshake_timeout
-        )),
-        Error::Disconnected { .. } => refused(format!("the client left before its {what}")),
-        other => other,
-    };
-    let mut hello = [0u8; 8];
-    deadline
-        .read_exact(&socket, &mut hello)
-        .map_err(|e| handshake_failed(e, "hello"))?;
-    if hello[..4] != MAGIC {
-        return Err(refused(format!(
-            "the hello {hello:02x?} is not an ipclane handshake"
-        )));
-    }
-    if hello[4] != HANDSHAKE_VERSION {
-        // Best effort: the client learns why; the connection ends either way.
-        let _ = uds::send_fds(&socket, &message(HANDSHAKE_VERSION, WRONG_VERSION), &[]);
-        return Err(refused(format!(
-            "the client speaks handshake version {}, this server {HANDSHAKE_VERSION}",
-            hello[4]
-        )));
-    }
-    let up = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
-    let down = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
-    let receiver = Consumer::attach(up.clone())?;
-    let sender = Producer::attach(down.clone())?;
-    uds::send_fds(
-        &socket,
-        &message(HANDSHAKE_VERSION, ACCEPTED),
-        &[up.as_fd(), down.as_fd()],
-    )?;
-    // Step 3: the client attached its sides (a client that dies before never leaves
-    // this connection waiting on sides nobody will take).
-    let mut attached = [0u8; 8];
-    deadline
-        .read_exact(&socket, &mut attached)
-        .map_err(|e| handshake_failed(e, "attached message"))?;
-    if attached != message(HANDSHAKE_VERSION, ATTACHED) {
-        return Err(refused(format!(
-            "the attached message {attached:02x?} is not an ipclane handshake's"
-        )));
-    }
-    handshake_done(&socket)?;
-    let control = Arc::new(socket);
-    Ok((
-        ShmSender::new(sender, control.clone(), options),
-        ShmReceiver::new(receiver, control, options),
-    ))
-}
+pub(crate) use accepting::Handshakes;
+pub(crate) use connecting::connect;
+pub use wire::HANDSHAKE_VERSION;
 
 /// The sending half: the producer of this side's outgoing ring.
 #[derive(Debug)]

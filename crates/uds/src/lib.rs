@@ -82,6 +82,7 @@ mod codec;
 mod credentials;
 mod datagram;
 mod error;
+mod exhaustion;
 mod fd_passing;
 mod framed;
 mod io;
@@ -96,6 +97,7 @@ pub use codec::{
 pub use credentials::{AccessPolicy, PeerCredentials, peer_credentials};
 pub use datagram::DatagramSocket;
 pub use error::UdsError;
+pub use exhaustion::{ACCEPT_BACKOFF, is_exhaustion, retry_when_exhausted};
 pub use fd_passing::{MAX_FDS, recv_fds, send_fds};
 pub use framed::FramedStream;
 pub use listener::{Listener, ListenerBuilder, SeqpacketListener, connect};

@@ -1,5 +1,6 @@
 //! Listening sockets: stream (`SOCK_STREAM`) and seqpacket (`SOCK_SEQPACKET`).
 
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -7,7 +8,9 @@ use rustix::io::Errno;
 use rustix::net::{SocketFlags, SocketType};
 
 use crate::bind::{self, Bound};
-use crate::{AccessPolicy, PeerCredentials, SeqpacketStream, UdsAddr, UdsError};
+use crate::{
+    AccessPolicy, PeerCredentials, SeqpacketStream, UdsAddr, UdsError, retry_when_exhausted,
+};
 
 /// Settings of a listener: mode of its socket file, access policy, backlog.
 ///
@@ -89,18 +92,18 @@ impl ListenerBuilder {
 
 /// Accepts the next connection of `bound` that `policy` permits.
 fn accept(bound: &Bound, policy: &AccessPolicy) -> Result<(OwnedFd, PeerCredentials), UdsError> {
-    let fd = loop {
-        match rustix::net::accept_with(&bound.fd, SocketFlags::CLOEXEC) {
-            Ok(fd) => break fd,
-            Err(Errno::INTR | Errno::CONNABORTED) => continue,
-            Err(e) => {
-                return Err(UdsError::Io {
-                    op: "accept",
-                    source: e.into(),
-                });
+    let fd = retry_when_exhausted(|| {
+        loop {
+            match rustix::net::accept_with(&bound.fd, SocketFlags::CLOEXEC) {
+                Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                accepted => return accepted.map_err(io::Error::from),
             }
         }
-    };
+    })
+    .map_err(|source| UdsError::Io {
+        op: "accept",
+        source,
+    })?;
     // A refused peer's connection is closed here, when `fd` drops.
     let credentials = policy.check(&fd)?;
     Ok((fd, credentials))
@@ -153,6 +156,10 @@ impl Listener {
     }
 
     /// Waits for a connection from a peer the access policy permits.
+    ///
+    /// Out of descriptors or memory, it waits [`ACCEPT_BACKOFF`](crate::ACCEPT_BACKOFF)
+    /// and tries once more before it returns the error, so a loop calling it does not spin
+    /// while the client waits in the backlog ([`retry_when_exhausted`]).
     ///
     /// # Errors
     ///

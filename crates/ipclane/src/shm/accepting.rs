@@ -1,0 +1,235 @@
+//! The server's side of the handshake, for many clients at once: a listener's `accept`
+//! drives every handshake under way from one `poll(2)`, so a client that is slow, silent
+//! or hostile holds up nobody but itself until the handshake timeout drops it.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
+use super::wire::{self, HANDSHAKE_VERSION, Next, ServerHandshake};
+use super::{ShmReceiver, ShmSender};
+use crate::queue::{Consumer, Producer, Segment, SpscRing};
+use crate::uds::{self, PeerCredentials};
+use crate::{Error, Options};
+
+/// Most handshakes a listener has under way at once. Clients beyond it wait in the
+/// socket's backlog until one finishes or times out, so a flood of clients that never
+/// finish costs the server at most this many descriptors and pairs of rings.
+pub(crate) const MAX_HANDSHAKES: usize = 64;
+
+/// A server's handshake with one client.
+#[derive(Debug)]
+struct Pending {
+    /// Non-blocking while the handshake runs.
+    socket: UnixStream,
+    peer: PeerCredentials,
+    deadline: Instant,
+    machine: ServerHandshake,
+    /// The server's sides of the rings, once they were made and sent.
+    rings: Option<(Consumer<Segment>, Producer<Segment>)>,
+}
+
+/// A connection whose handshake succeeded: the server's halves and the client.
+type Accepted = ((ShmSender, ShmReceiver), PeerCredentials);
+
+/// The handshakes under way on one `shm:` listener.
+#[derive(Debug, Default)]
+pub(crate) struct Handshakes {
+    pending: Vec<Pending>,
+}
+
+impl Handshakes {
+    /// Waits until a client's handshake succeeds, accepting new clients and advancing
+    /// every handshake under way meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// One client's failure at a time: [`Error::Refused`] for a handshake that failed or
+    /// timed out (that client's connection is closed), the access policy's refusal, the
+    /// rings that could not be made, or an OS error; the other handshakes go on at the
+    /// next call.
+    pub(crate) fn accept(
+        &mut self,
+        listener: &uds::Listener,
+        url: &str,
+        options: &Options,
+    ) -> Result<Accepted, Error> {
+        let refused = |reason: String| Error::Refused {
+            url: url.to_owned(),
+            reason,
+        };
+        loop {
+            let now = Instant::now();
+            if let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
+                let late = self.pending.swap_remove(i);
+                return Err(refused(format!(
+                    "no {} within the handshake timeout of {:?}",
+                    late.machine.awaiting(),
+                    options.handshake_timeout
+                )));
+            }
+            let (listener_ready, ready) = self.wait(listener, now)?;
+            // Finished or failed handshakes leave the list: walk it from the end.
+            for i in ready.into_iter().rev() {
+                if let Some(accepted) = self.advance(i, url, options)? {
+                    return Ok(accepted);
+                }
+            }
+            if listener_ready {
+                let (socket, peer) = listener.accept()?;
+                socket.set_nonblocking(true).map_err(|source| Error::Io {
+                    op: "make a handshake's socket non-blocking",
+                    source,
+                })?;
+                self.pending.push(Pending {
+                    socket,
+                    peer,
+                    deadline: Instant::now()
+                        .checked_add(options.handshake_timeout)
+                        .unwrap_or(now),
+                    machine: ServerHandshake::new(),
+                    rings: None,
+                });
+            }
+        }
+    }
+
+    /// Polls the listener (while there is room for another handshake) and every client
+    /// under way until one is ready or the first deadline: whether the listener has a
+    /// client waiting, and the indices of the handshakes with something to read.
+    fn wait(&self, listener: &uds::Listener, now: Instant) -> Result<(bool, Vec<usize>), Error> {
+        let room = self.pending.len() < MAX_HANDSHAKES;
+        let mut fds = Vec::with_capacity(self.pending.len() + 1);
+        fds.push(PollFd::new(
+            listener,
+            if room {
+                PollFlags::IN
+            } else {
+                PollFlags::empty()
+            },
+        ));
+        fds.extend(
+            self.pending
+                .iter()
+                .map(|p| PollFd::new(&p.socket, PollFlags::IN)),
+        );
+        let timeout = self
+            .pending
+            .iter()
+            .map(|p| p.deadline.saturating_duration_since(now))
+            .min()
+            .map(|left| Timespec::try_from(left).unwrap_or(Timespec::default()));
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    op: "poll the handshakes under way",
+                    source: e.into(),
+                });
+            }
+        }
+        let listener_ready = room && !fds[0].revents().is_empty();
+        let ready = (0..self.pending.len())
+            .filter(|&i| !fds[i + 1].revents().is_empty())
+            .collect();
+        Ok((listener_ready, ready))
+    }
+
+    /// Reads what client `i` sent and acts on it: the connection once its handshake
+    /// succeeded. A handshake that ends, either way, leaves the list.
+    fn advance(
+        &mut self,
+        i: usize,
+        url: &str,
+        options: &Options,
+    ) -> Result<Option<Accepted>, Error> {
+        let refused = |reason: String| Error::Refused {
+            url: url.to_owned(),
+            reason,
+        };
+        let client = &mut self.pending[i];
+        let mut buf = [0u8; wire::MESSAGE_LEN];
+        let wanted = client.machine.wanted();
+        let left = |client: &Pending| {
+            refused(format!(
+                "the client left before its {}",
+                client.machine.awaiting()
+            ))
+        };
+        let next = match (&client.socket).read(&mut buf[..wanted]) {
+            Ok(0) => Err(left(client)),
+            Ok(n) => client.machine.feed(&buf[..n]).map_err(refused),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(Next::Read)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Err(left(client)),
+            Err(source) => Err(Error::Io {
+                op: "read the shm handshake",
+                source,
+            }),
+        };
+        let done = match next {
+            Ok(Next::Read) => return Ok(None),
+            Ok(Next::Accept) => match send_rings(&client.socket, options) {
+                Ok(rings) => {
+                    client.rings = Some(rings);
+                    return Ok(None);
+                }
+                Err(e) => Err(e),
+            },
+            Ok(Next::WrongVersion(theirs)) => {
+                // Best effort: the client learns why; the connection ends either way.
+                let _ = uds::send_fds(&client.socket, &wire::WRONG_VERSION_REPLY, &[]);
+                Err(refused(format!(
+                    "the client speaks handshake version {theirs}, this server {HANDSHAKE_VERSION}"
+                )))
+            }
+            Ok(Next::Connected) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let client = self.pending.swap_remove(i);
+        done?;
+        let (receiver, sender) = client
+            .rings
+            .expect("a client attaches only to rings it was sent");
+        client
+            .socket
+            .set_nonblocking(false)
+            .map_err(|source| Error::Io {
+                op: "make a connection's socket blocking",
+                source,
+            })?;
+        let control = Arc::new(client.socket);
+        Ok(Some((
+            (
+                ShmSender::new(sender, control.clone(), options),
+                ShmReceiver::new(receiver, control, options),
+            ),
+            client.peer,
+        )))
+    }
+}
+
+/// Makes the connection's two rings, attaches the server's sides and sends the accepted
+/// reply with both descriptors: the client-to-server ring first.
+fn send_rings(
+    socket: &UnixStream,
+    options: &Options,
+) -> Result<(Consumer<Segment>, Producer<Segment>), Error> {
+    let up = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
+    let down = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
+    let receiver = Consumer::attach(up.clone())?;
+    let sender = Producer::attach(down.clone())?;
+    // The socket is fresh and its buffer empty: the 8 bytes go at once, non-blocking.
+    uds::send_fds(socket, &wire::ACCEPTED_REPLY, &[up.as_fd(), down.as_fd()])?;
+    Ok((receiver, sender))
+}
