@@ -20,7 +20,15 @@ fn serve(url: &str) -> Result<(), ipclane::Error> {
     let listener = ipclane::listen(url)?;
     println!("echo server on {}", listener.url());
     loop {
-        let mut conn = listener.accept()?;
+        // A client refused (by the access policy, or a handshake that failed or timed
+        // out) or a lack of descriptors is that client's loss, not the server's.
+        let mut conn = match listener.accept() {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("echo server: a client was dropped: {e}");
+                continue;
+            }
+        };
         std::thread::spawn(move || {
             let mut buf = BytesMut::new();
             loop {

@@ -20,6 +20,16 @@ use hdrhistogram::Histogram;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// The next connection of `listener`, or `None` when that client was dropped (refused
+/// by the access policy, a handshake that failed or timed out, no descriptor left): that
+/// is the client's loss, logged, and the server goes on.
+fn accept(listener: &ipclane::Listener) -> Option<ipclane::Connection> {
+    listener
+        .accept()
+        .map_err(|e| eprintln!("a client was dropped: {e}"))
+        .ok()
+}
+
 /// Serves each connection on a thread of its own with `answer`, until the peer leaves.
 fn serve(
     url: &str,
@@ -28,7 +38,9 @@ fn serve(
     let listener = ipclane::listen(url)?;
     println!("ready");
     loop {
-        let mut conn = listener.accept()?;
+        let Some(mut conn) = accept(&listener) else {
+            continue;
+        };
         let answer = answer.clone();
         std::thread::spawn(move || {
             let mut buf = BytesMut::new();
@@ -53,8 +65,18 @@ fn proxy(listen: &str, backend: &str) -> Result<()> {
     let listener = ipclane::listen(listen)?;
     println!("ready");
     loop {
-        let mut client = listener.accept()?;
-        let mut upstream = ipclane::connect(backend)?;
+        let Some(mut client) = accept(&listener) else {
+            continue;
+        };
+        let mut upstream = match ipclane::connect(backend) {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                // The client learns at once (its connection closes), and the next may
+                // find the backend back.
+                eprintln!("proxy: no backend for a client: {e}");
+                continue;
+            }
+        };
         std::thread::spawn(move || {
             let mut buf = BytesMut::new();
             while client.receiver().recv_into(&mut buf).is_ok() {

@@ -129,3 +129,49 @@ fn nonsense_arguments_fail_without_a_panic() {
         );
     }
 }
+
+/// A client that is not one (garbage instead of the shared-memory handshake) costs the
+/// echo server nothing but that client: it logs why it dropped it and serves the next.
+#[test]
+fn the_echo_server_outlives_a_client_that_is_not_one() {
+    let test = "the_echo_server_outlives_a_client_that_is_not_one";
+    let Some(exe) = example("echo") else {
+        skip(
+            test,
+            "example not built (cargo builds the examples with the test targets)",
+        );
+        return;
+    };
+    let dir = TempDir::new("example-echo-garbage");
+    let path = dir.path().join("echo.sock");
+    let url = format!("shm://{}", path.display());
+    let mut server = Command::new(&exe)
+        .args(["server", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the echo server");
+    let mut banner = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut banner,
+    )
+    .unwrap();
+    assert!(banner.starts_with("echo server on"), "{banner}");
+    let mut garbage = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    std::io::Write::write_all(&mut garbage, b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let out = bounded(test, || {
+        Command::new(&exe)
+            .args(["client", &url, "100", "64"])
+            .output()
+            .expect("run the echo client")
+    });
+    server.kill().unwrap();
+    let log = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&log.stderr);
+    succeeded(&out, &format!("the client after the garbage (server: {stderr})"));
+    assert!(
+        stderr.contains("a client was dropped") && stderr.contains("not an ipclane handshake"),
+        "{stderr}"
+    );
+}
