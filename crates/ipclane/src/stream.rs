@@ -124,11 +124,19 @@ impl StreamReceiver {
 /// A receive's outcome in the facade's terms: a frame header over the maximum is the
 /// peer breaking the format (the stream is out of step), not a message this side refused
 /// to send, so it is [`Error::Protocol`], as a broken message is on every transport.
+///
+/// The stream ending inside a frame (the codec's `Truncated`) is a peer that closed or
+/// died in the middle of a send: [`Error::Disconnected`], as on shared memory and
+/// seqpacket, whose fragments of a message cut short are dropped the same way. The part
+/// is never delivered; every message the peer sent whole was received before. (Found by
+/// `tests/crash.rs`: a sender killed inside a large message left the receiver with
+/// `Error::Uds(Truncated)` on `unix:` and `tcp:` only.)
 fn received<T>(result: Result<T, crate::uds::UdsError>) -> Result<T, Error> {
     result.map_err(|e| match e {
         crate::uds::UdsError::TooLarge { len, max } => Error::protocol(format!(
             "a frame header announces {len} bytes, over the maximum of {max} (close the connection)"
         )),
+        crate::uds::UdsError::Truncated { .. } => Error::DISCONNECTED,
         other => other.into(),
     })
 }

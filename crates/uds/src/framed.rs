@@ -157,8 +157,9 @@ impl<S: AsFd> FramedStream<S> {
     ///
     /// # Errors
     ///
-    /// [`UdsError::Disconnected`] once the peer closed the stream (cleanly between
-    /// frames or not), otherwise those of `read_frame`.
+    /// [`UdsError::Disconnected`] once the peer closed the stream between frames,
+    /// [`UdsError::Truncated`] when it closed inside one (the part is dropped), otherwise
+    /// those of `read_frame`.
     ///
     /// ```
     /// use std::os::unix::net::UnixStream;
