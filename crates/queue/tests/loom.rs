@@ -4,7 +4,7 @@
 //! RUSTFLAGS="--cfg ipclane_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ipclane-queue --test loom --release
 //! ```
 //!
-//! (`.ci/run` does.) Loom explores the thread interleavings and memory orderings the
+//! (`scripts/test.sh` does, which `.ci/run` calls.) Loom explores the thread interleavings and memory orderings the
 //! models allow; the data those structures copy is checked for content, so a torn,
 //! duplicated, lost or reordered record fails the model.
 
