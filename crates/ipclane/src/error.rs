@@ -67,6 +67,15 @@ pub enum Error {
         missed: u64,
     },
 
+    /// No memory for a message of `bytes` bytes (a process under `RLIMIT_AS` or a cgroup
+    /// limit receiving a large one): nothing was lost, the message stays next for a later
+    /// receive once memory is free. Close the connection to give it up.
+    #[error("no memory for {bytes} bytes of a message received (it stays next)")]
+    OutOfMemory {
+        /// The allocation that failed.
+        bytes: usize,
+    },
+
     /// The other end refused the connection during the handshake.
     #[error("connection to {url} refused: {reason}")]
     Refused {
@@ -134,6 +143,7 @@ impl From<crate::uds::UdsError> for Error {
             UdsError::Disconnected => Self::DISCONNECTED,
             UdsError::Timeout { .. } => Self::TIMEOUT,
             UdsError::BufferTooSmall { len, capacity } => Self::BufferTooSmall { len, capacity },
+            UdsError::OutOfMemory { bytes } => Self::OutOfMemory { bytes },
             UdsError::TooLarge { len, max } => Self::MessageTooLarge {
                 len: usize::try_from(len).unwrap_or(usize::MAX),
                 max: usize::try_from(max).unwrap_or(usize::MAX),
@@ -175,6 +185,23 @@ impl Error {
         }
     }
 
+    /// The OS error number behind this error, from whichever layer it came (`EMFILE`
+    /// when the process is out of descriptors, say, which [`io_kind`](Self::io_kind)
+    /// cannot tell: `std` has no kind for it); `None` when no OS call failed.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = next {
+            if let Some(code) = err
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::raw_os_error)
+            {
+                return Some(code);
+            }
+            next = err.source();
+        }
+        None
+    }
+
     /// The [`io::ErrorKind`] that best describes this error (the layer's own for a
     /// layer's error).
     pub fn io_kind(&self) -> io::ErrorKind {
@@ -186,6 +213,7 @@ impl Error {
             Self::Disconnected { .. } => io::ErrorKind::BrokenPipe,
             Self::Timeout { .. } => io::ErrorKind::TimedOut,
             Self::Refused { .. } => io::ErrorKind::ConnectionRefused,
+            Self::OutOfMemory { .. } => io::ErrorKind::OutOfMemory,
             Self::Protocol { .. } | Self::Lagged { .. } => io::ErrorKind::InvalidData,
             Self::Io { source, .. } => source.kind(),
             Self::Segment(e) => e.io_kind(),
@@ -246,6 +274,28 @@ mod tests {
             Error::from(QueueError::Lagged { missed: 3 }),
             Error::Lagged { missed: 3 }
         ));
+    }
+
+    #[test]
+    fn the_os_error_is_found_through_every_layer() {
+        let emfile = || io::Error::from_raw_os_error(24);
+        for err in [
+            Error::Io {
+                op: "accept a TCP connection",
+                source: emfile(),
+            },
+            Error::from(UdsError::Io {
+                op: "accept",
+                source: emfile(),
+            }),
+        ] {
+            assert_eq!(err.raw_os_error(), Some(24), "{err}");
+        }
+        assert_eq!(Error::DISCONNECTED.raw_os_error(), None);
+        assert_eq!(
+            Error::from(UdsError::OutOfMemory { bytes: 9 }).io_kind(),
+            io::ErrorKind::OutOfMemory
+        );
     }
 
     #[test]

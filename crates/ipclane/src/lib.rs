@@ -49,6 +49,7 @@ struct ReadmeDoctests;
 struct WorkspaceReadmeDoctests;
 
 mod announce;
+mod buffer;
 mod connection;
 mod error;
 mod keyed;

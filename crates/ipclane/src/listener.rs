@@ -98,7 +98,7 @@ impl Listener {
     /// client the access policy refuses, [`Error::Refused`] for a shared-memory client
     /// whose handshake failed (in both cases the client's connection is closed: call
     /// `accept` again for the next one), an error making a client's rings, or an OS
-    /// error ([`Error::io_kind`] tells `EMFILE` and the like apart).
+    /// error ([`Error::raw_os_error`] tells `EMFILE` and the like apart).
     pub fn accept(&self) -> Result<Connection, Error> {
         let url = self.url.clone();
         match &self.socket {

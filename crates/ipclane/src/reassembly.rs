@@ -87,13 +87,38 @@ impl Reassembly {
                 self.max
             )));
         }
+        // Room was made before the packet was received (`reserve`); a caller that did not
+        // may abort the process here when memory runs out.
         self.partial.extend_from_slice(bytes);
         self.ready = flag == LAST;
         Ok(self.ready)
     }
 
+    /// Makes room for `more` bytes of the message in progress (at most what its maximum
+    /// leaves), before they are received, so that the message is never left half taken
+    /// when memory runs out: the capacity doubles, within the maximum, so appending
+    /// stays amortised O(1) per byte.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`], nothing changed.
+    pub(crate) fn reserve(&mut self, more: usize) -> Result<(), Error> {
+        let len = self.partial.len();
+        let want = len + more.min(self.max.saturating_sub(len));
+        if self.partial.capacity() >= want {
+            return Ok(());
+        }
+        let doubled = self.partial.capacity().saturating_mul(2).min(self.max);
+        crate::buffer::try_grow(&mut self.partial, want.max(doubled))
+    }
+
     /// Appends a fragment's bytes received elsewhere (after its flag was read): see
     /// [`absorb`](Self::absorb).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] for a message over the maximum, [`Error::OutOfMemory`] when
+    /// there is no memory for the fragment (nothing changed: offer it again later).
     pub(crate) fn spare(&mut self, len: usize) -> Result<&mut [u8], Error> {
         if self.partial.len() + len > self.max {
             return Err(Error::protocol(format!(
@@ -101,6 +126,7 @@ impl Reassembly {
                 self.max
             )));
         }
+        self.reserve(len)?;
         let start = self.partial.len();
         self.partial.resize(start + len, 0);
         Ok(&mut self.partial[start..])

@@ -114,12 +114,15 @@ impl SeqSender {
 
 impl SeqReceiver {
     /// Receives one packet and hands it to `take`: [`Error::Disconnected`] at the end of
-    /// the stream; a packet lost to a short receive buffer breaks its message.
+    /// the stream; a packet lost to a short receive buffer breaks its message. Room for
+    /// the packet in the message is made first: out of memory, it stays in the socket
+    /// ([`Error::OutOfMemory`]), and nothing is lost.
     fn packet<T>(
         socket: &mut SeqpacketStream,
         message: &mut Reassembly,
         take: impl FnOnce(&mut Reassembly, &[u8]) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        message.reserve(socket.max_message_len())?;
         let taken = socket.recv_with(|packet| take(&mut *message, packet));
         match taken {
             Ok(Some(result)) => result,

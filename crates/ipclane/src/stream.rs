@@ -22,6 +22,9 @@ pub(crate) struct StreamSender {
 #[derive(Debug)]
 pub(crate) struct StreamReceiver {
     frames: FramedStream<OwnedFd>,
+    /// A frame `recv_into` took but had no memory to copy into the caller's buffer: the
+    /// next message, so that running out of memory loses nothing.
+    held: Option<Bytes>,
 }
 
 /// Splits a connected stream socket into its two halves, framed with `options`' maximum
@@ -45,6 +48,7 @@ pub(crate) fn split(
         },
         StreamReceiver {
             frames: FramedStream::with_codec(reading, codec()),
+            held: None,
         },
     ))
 }
@@ -90,6 +94,9 @@ impl StreamSender {
 
 impl StreamReceiver {
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
+        if let Some(frame) = self.held.take() {
+            return Ok(frame);
+        }
         received(self.frames.read_frame())?.ok_or(Error::DISCONNECTED)
     }
 
@@ -105,17 +112,38 @@ impl StreamReceiver {
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
+        if let Some(frame) = self.held.take() {
+            return Ok(Some(frame));
+        }
         received(self.frames.try_read_frame())
     }
 
     /// Straight into `buf` (a large frame is received in place).
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if let Some(frame) = self.held.take_if(|frame| frame.len() <= buf.len()) {
+            buf[..frame.len()].copy_from_slice(&frame);
+            return Ok(frame.len());
+        }
+        if let Some(frame) = &self.held {
+            return Err(Error::BufferTooSmall {
+                len: frame.len(),
+                capacity: buf.len(),
+            });
+        }
         received(self.frames.read_frame_into(buf))?.ok_or(Error::DISCONNECTED)
     }
 
+    /// Into `buf`, grown fallibly: out of memory, the frame is held for the next call.
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        let frame = received(self.frames.read_frame())?.ok_or(Error::DISCONNECTED)?;
+        let frame = match self.held.take() {
+            Some(frame) => frame,
+            None => received(self.frames.read_frame())?.ok_or(Error::DISCONNECTED)?,
+        };
         buf.clear();
+        if let Err(e) = crate::buffer::try_grow(buf, frame.len()) {
+            self.held = Some(frame);
+            return Err(e);
+        }
         buf.extend_from_slice(&frame);
         Ok(frame.len())
     }

@@ -254,7 +254,7 @@ impl FrameCodec {
         let frame = self.decode_unreserved(src)?;
         if frame.is_none() && matches!(self.state, DecodeState::Data(_)) {
             let need = self.pending(src);
-            buffer::reserve(src, need.min(DECODE_RESERVE), need);
+            buffer::reserve(src, need.min(DECODE_RESERVE), need)?;
         }
         Ok(frame)
     }

@@ -154,8 +154,19 @@ pub enum UdsError {
 
     /// The ancillary data did not fit (`MSG_CTRUNC`); every descriptor that arrived was
     /// closed.
-    #[error("ancillary data was truncated; the descriptors received were closed")]
+    #[error(
+        "ancillary data was truncated (descriptors beyond what this process may open, or than were expected); the descriptors received were closed"
+    )]
     ControlTruncated,
+
+    /// No memory for a receive buffer of `bytes` bytes: the frame stays in progress,
+    /// nothing of it is lost, and a later receive goes on once memory is free (or close
+    /// the connection).
+    #[error("no memory for a receive buffer of {bytes} bytes (the frame stays in progress)")]
+    OutOfMemory {
+        /// The buffer's size.
+        bytes: usize,
+    },
 
     /// More descriptors arrived than the caller accepts; all of them were closed.
     #[error("{received} descriptors received, at most {max} accepted; all were closed")]
@@ -231,6 +242,7 @@ impl UdsError {
                 io::ErrorKind::InvalidData
             }
             Self::ControlTruncated | Self::TooManyFds { .. } => io::ErrorKind::InvalidData,
+            Self::OutOfMemory { .. } => io::ErrorKind::OutOfMemory,
             Self::EmptyMessage | Self::InvalidAddress { .. } | Self::BufferTooSmall { .. } => {
                 io::ErrorKind::InvalidInput
             }

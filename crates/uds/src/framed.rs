@@ -287,7 +287,7 @@ impl<S: AsFd> FramedStream<S> {
         if spare < READ_CHUNK / 4 && !self.read_buf.try_reclaim(READ_CHUNK / 4) {
             let need = self.codec.pending(&self.read_buf);
             if spare < need {
-                buffer::grow(&mut self.read_buf, READ_CHUNK, need);
+                buffer::grow(&mut self.read_buf, READ_CHUNK, need)?;
             }
         }
         let filled = self.read_buf.len();

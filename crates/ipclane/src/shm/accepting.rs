@@ -184,7 +184,11 @@ impl Handshakes {
                     client.rings = Some(rings);
                     return Ok(None);
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    // Best effort: the client learns it was not its fault.
+                    let _ = uds::send_fds(&client.socket, &wire::FAILED_REPLY, &[]);
+                    Err(e)
+                }
             },
             Ok(Next::WrongVersion(theirs)) => {
                 // Best effort: the client learns why; the connection ends either way.

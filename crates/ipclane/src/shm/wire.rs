@@ -6,7 +6,8 @@
 //!  0      4         5        6   8
 //!  +------+---------+--------+---+
 //!  | IPCL | version | status | 0 |   hello (status 0), reply (0 accepted,
-//!  +------+---------+--------+---+   1 wrong version), attached (status 2)
+//!  +------+---------+--------+---+   1 wrong version, 3 server failed),
+//!                                    attached (status 2)
 //! ```
 //!
 //! This file uses nothing but `std`: the fuzz target (`fuzz/`) and the test that replays
@@ -30,6 +31,10 @@ const WRONG_VERSION: u8 = 1;
 /// The client's last message: its sides of both rings are attached.
 const ATTACHED: u8 = 2;
 
+/// Reply status: the server could not make the connection's rings (no memory, no
+/// descriptor left, `memfd_create` refused); its `accept` returned why.
+const SERVER_FAILED: u8 = 3;
+
 /// A handshake message: magic, version, status, two zero bytes.
 const fn message(version: u8, status: u8) -> [u8; MESSAGE_LEN] {
     let [a, b, c, d] = MAGIC;
@@ -44,6 +49,9 @@ pub(super) const ACCEPTED_REPLY: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, 
 
 /// The server's reply to a client of another version (no descriptors).
 pub(super) const WRONG_VERSION_REPLY: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, WRONG_VERSION);
+
+/// The server's reply when it could not make the rings (no descriptors).
+pub(super) const FAILED_REPLY: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, SERVER_FAILED);
 
 /// The client's message once both its ring sides are attached.
 pub(super) const ATTACHED_MESSAGE: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, ATTACHED);
@@ -194,6 +202,9 @@ pub(super) fn check_reply(
             "the server speaks handshake version {}, this client {version}",
             reply[4]
         )),
+        SERVER_FAILED => Err(
+            "the server could not set up the connection's shared memory (its accept says why: out of memory or descriptors, memfd_create refused)".into(),
+        ),
         other => Err(format!("the server answered with status {other}")),
     }
 }
