@@ -73,6 +73,9 @@ pub(crate) struct ShmSender {
 impl ShmSender {
     fn new(mut producer: Producer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
         producer.set_wait_strategy(options.wait_strategy);
+        // The handshake is over: the peer attached its side, so a side it marks free
+        // later is a lie, not a peer yet to come (which a blocked send would wait for).
+        producer.note_consumer_attached();
         Self {
             producer,
             liveness: Liveness::new(options.wait_strategy.liveness_period),
@@ -160,6 +163,8 @@ pub(crate) struct ShmReceiver {
 impl ShmReceiver {
     fn new(mut consumer: Consumer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
+        // As for the sender: the peer's side attached during the handshake.
+        consumer.note_producer_attached();
         Self {
             liveness: Liveness::new(options.wait_strategy.liveness_period),
             consumer,

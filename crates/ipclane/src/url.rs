@@ -18,7 +18,7 @@ pub const MAX_SOCKET_NAME: usize = 107;
 /// | `unix:///run/app/feed.sock` | framed Unix stream socket at a path |
 /// | `unix:@app-feed` | framed Unix stream socket with an abstract name |
 /// | `seqpacket:///run/app/feed.sock` | Unix `SOCK_SEQPACKET`, one message per packet |
-/// | `tcp://127.0.0.1:7000`, `tcp://[::1]:7000`, `tcp://feed.local:7000` | framed TCP |
+/// | `tcp://127.0.0.1:7000`, `tcp://[::1]:7000`, `tcp://feed.local:7000` | framed TCP, with no authentication or encryption ([`Url::Tcp`]) |
 /// | `shm:///run/app/feed.sock` | shared memory, set up over the Unix socket at that path |
 ///
 /// Parsing checks everything that can be checked without the network: the scheme, that a
@@ -49,6 +49,17 @@ pub enum Url {
     SeqPacket(PathBuf),
     /// `tcp://host:port`: a framed TCP stream; `host` is a name, an IPv4 address or an
     /// IPv6 address (written in brackets in the URL, kept without them here).
+    ///
+    /// **No authentication, no encryption.** A `tcp:` listener accepts anyone who can
+    /// reach its port, and its messages cross the network in the clear: TCP has no peer
+    /// credentials, so the [access policy](crate::Options::access_policy) of the local
+    /// schemes does not apply, and [`Connection::peer_credentials`](crate::Connection::peer_credentials)
+    /// is `None`. A listener binds exactly the address given (`tcp://127.0.0.1:0` is
+    /// reachable on the loopback only; `tcp://0.0.0.0:7000` on every interface), so keep
+    /// strangers out by where it listens: bind to loopback or to a private interface,
+    /// firewall the port, or carry the connection through a tunnel or TLS terminator
+    /// (ssh port forwarding, WireGuard, stunnel). Between processes of one machine, use
+    /// `unix:` or `shm:`, whose listeners check who connects.
     Tcp {
         /// Host name or address, without brackets.
         host: String,

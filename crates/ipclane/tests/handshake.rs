@@ -1,13 +1,13 @@
 //! The shared-memory handshake refuses what it must, cleanly on both sides: a client of
-//! another handshake version, a client of another user, a client that never says hello.
+//! another handshake version, a client that never says hello. (A client of another user:
+//! `access.rs`, on every local transport.)
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use ipclane::{Error, Options};
-use ipclane_testkit::{Peer, TempDir, bounded, say};
+use ipclane_testkit::{TempDir, bounded};
 
 /// A hello of handshake `version`.
 fn hello(version: u8) -> [u8; 8] {
@@ -24,21 +24,6 @@ fn shm_listener(tag: &str, timeout: Duration) -> (TempDir, std::path::PathBuf, i
         .listen(&format!("shm://{}", path.display()))
         .unwrap();
     (dir, path, listener)
-}
-
-#[test]
-#[ignore = "entry point of peer processes; runs only when a test starts one"]
-fn peer_entry() {
-    ipclane_testkit::run_peer(|role, args| match role {
-        "connect_as_nobody" => {
-            ipclane_testkit::become_nobody();
-            match ipclane::connect(&args[0]) {
-                Err(Error::Refused { reason, .. }) => say(format!("refused: {reason}")),
-                other => say(format!("unexpected {other:?}")),
-            }
-        }
-        other => panic!("unknown role {other}"),
-    });
 }
 
 #[test]
@@ -97,32 +82,6 @@ fn a_client_that_never_says_hello_is_dropped_after_the_handshake_timeout() {
         Err(Error::Refused { reason, .. }) => assert!(reason.contains("no hello"), "{reason}"),
         other => panic!("{other:?}"),
     });
-}
-
-#[test]
-fn a_client_of_another_user_is_refused_by_the_default_policy() {
-    if !ipclane_testkit::is_root() {
-        ipclane_testkit::skip(
-            "a_client_of_another_user_is_refused_by_the_default_policy",
-            "needs root to run a peer as another user",
-        );
-        return;
-    }
-    let dir = TempDir::new("handshake-uid");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let url = format!("shm://{}", dir.path().join("shm.sock").display());
-    // The socket file lets anyone connect: the access policy is what refuses.
-    let listener = Options::default().socket_mode(0o666).listen(&url).unwrap();
-    let mut peer = Peer::spawn("connect_as_nobody", &[&url]);
-    match listener.accept() {
-        Err(Error::Uds(ipclane::uds::UdsError::PeerRejected { credentials })) => {
-            assert_eq!(credentials.uid, 65534)
-        }
-        other => panic!("accepted another user: {other:?}"),
-    }
-    let said = peer.recv();
-    assert!(said.starts_with("refused: "), "{said}");
-    assert!(peer.finish().success());
 }
 
 /// A client that takes the rings but never attaches to them (it died, or failed to map

@@ -249,9 +249,43 @@ impl Side {
         memory: &M,
         id: SideId,
     ) -> Result<bool, QueueError> {
+        self.gone(memory, id, false)
+    }
+
+    /// [`is_gone`](Self::is_gone) for a side whose holder is known to have attached (the
+    /// peers' handshake said so): free, a state no attached handle goes back to, is then
+    /// [`QueueError::Corrupted`] rather than a holder yet to come.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`state`](Self::state), and `Corrupted` for a free side.
+    pub(crate) fn is_gone_once_attached<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        id: SideId,
+    ) -> Result<bool, QueueError> {
+        self.gone(memory, id, true)
+    }
+
+    fn gone<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        id: SideId,
+        attached: bool,
+    ) -> Result<bool, QueueError> {
         Ok(match self.state(id)? {
             SideState::Closed => true,
             SideState::Attached => memory.is_claimed(id.claim) == Some(false),
+            // A holder that attached and then wrote "free" lies: were it taken for one yet
+            // to come, a hostile peer that marks its side free and dies would leave the
+            // other side's blocking calls waiting for ever, since "free" is never "gone"
+            // (issue 13, pinned by crates/ipclane/tests/hostile_rings.rs).
+            SideState::Free if attached => {
+                return Err(QueueError::corrupted(format!(
+                    "{} side state {SIDE_FREE} (free) after its holder attached",
+                    id.name
+                )));
+            }
             SideState::Free => false,
         })
     }
@@ -295,6 +329,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_free_side_is_corrupted_once_its_holder_attached() {
+        let memory = HeapMemory::new(128);
+        let side = Side::new();
+        assert!(
+            !side.is_gone(&memory, SIDE).unwrap(),
+            "free: its holder may come"
+        );
+        match side.is_gone_once_attached(&memory, SIDE) {
+            Err(QueueError::Corrupted { reason }) => assert!(reason.contains("free"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        side.detach();
+        assert!(side.is_gone_once_attached(&memory, SIDE).unwrap(), "closed");
     }
 }
 

@@ -79,8 +79,9 @@ impl SegmentBuilder {
         self
     }
 
-    /// Permission bits of a created segment's file; default `0o600`. Applied exactly,
-    /// whatever the process umask.
+    /// Permission bits of a created segment's file; default `0o600` (`0o666` for an
+    /// [anonymous](Segment::anonymous) one, which only holders of its descriptor reach).
+    /// Applied exactly, whatever the process umask.
     pub fn mode(mut self, mode: u32) -> Self {
         self.config.mode = mode & 0o7777;
         self
@@ -273,9 +274,21 @@ impl Segment {
     /// assert_eq!(peer.region().atomic::<AtomicU64>(0)?.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// Its file mode is `0o666` unless [`mode`](SegmentBuilder::mode) says otherwise: the
+    /// descriptor is the capability. A memfd has no name, so only a process that holds
+    /// its descriptor (or may ptrace one that does) can reach it through `/proc`; and
+    /// [`Segment::from_fd`] reopens it there with the receiving process's own rights, so
+    /// under `0o600` a peer of another user that was handed the descriptor could not open
+    /// it.
     #[doc(alias = "memfd_create")]
     pub fn anonymous(name: &str) -> SegmentBuilder {
-        SegmentBuilder::new(Location::memfd(name))
+        let mut builder = SegmentBuilder::new(Location::memfd(name));
+        // Not 0o600 as for a named file: from_fd's reopen checks the mode against the
+        // receiver, and a receiver of another user (a shm: client that an access policy
+        // admits) was refused its rings (issue 13, crates/ipclane/tests/access.rs).
+        builder.config.mode = 0o666;
+        builder
     }
 
     /// A builder for a segment in the file at `path`, normally on a tmpfs or hugetlbfs

@@ -52,6 +52,8 @@ pub struct Consumer<M: Memory> {
     waiter: Waiter,
     /// Wake system calls made for the other side.
     wakes: u64,
+    /// Whether the producer is known to have attached ([`note_producer_attached`](Self::note_producer_attached)).
+    producer_attached: bool,
     _claim: Option<Claim>,
 }
 
@@ -85,8 +87,28 @@ impl<M: Memory> Consumer<M> {
             prefetched: ring::Prefetcher::new(head),
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
+            producer_attached: false,
             _claim: claim,
         })
+    }
+
+    /// Tells this consumer that the producer has attached (a handshake between the
+    /// peers said so). From then on a producer side marked free, a state no attached
+    /// handle goes back to, is [`QueueError::Corrupted`] where a side never attached is
+    /// one whose producer may still come: a hostile producer that marks its side free and
+    /// dies cannot leave a blocking call waiting for ever.
+    pub fn note_producer_attached(&mut self) {
+        self.producer_attached = true;
+    }
+
+    /// Whether the producer is gone (see [`note_producer_attached`](Self::note_producer_attached)).
+    fn producer_gone(&self) -> Result<bool, QueueError> {
+        let side = &self.control().producer.0;
+        if self.producer_attached {
+            side.is_gone_once_attached(&*self.memory, PRODUCER)
+        } else {
+            side.is_gone(&*self.memory, PRODUCER)
+        }
     }
 
     fn control(&self) -> &Control {
@@ -119,9 +141,10 @@ impl<M: Memory> Consumer<M> {
     ///
     /// # Errors
     ///
-    /// [`QueueError::Corrupted`] when the producer's side word holds no valid state.
+    /// [`QueueError::Corrupted`] when the producer's side word holds no valid state (or
+    /// says free after [`note_producer_attached`](Self::note_producer_attached)).
     pub fn is_producer_alive(&self) -> Result<bool, QueueError> {
-        Ok(!self.control().producer.0.is_gone(&*self.memory, PRODUCER)?)
+        Ok(!self.producer_gone()?)
     }
 
     /// Finds the next record, validating every header it reads from the ring.
@@ -322,7 +345,7 @@ impl<M: Memory> Blocking for Consumer<M> {
     }
 
     fn peer_gone(&mut self) -> Result<bool, QueueError> {
-        self.control().producer.0.is_gone(&*self.memory, PRODUCER)
+        self.producer_gone()
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Producer<M: Memory> {
     waiter: Waiter,
     /// Wake system calls made for the other side.
     wakes: u64,
+    /// Whether the consumer is known to have attached ([`note_consumer_attached`](Self::note_consumer_attached)).
+    consumer_attached: bool,
     _claim: Option<Claim>,
 }
 
@@ -83,6 +85,7 @@ impl<M: Memory> Producer<M> {
             head,
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
+            consumer_attached: false,
             _claim: claim,
         };
         // Where a previous producer stopped: after the last record it published.
@@ -96,6 +99,25 @@ impl<M: Memory> Producer<M> {
                 drop(producer);
                 Err(err)
             }
+        }
+    }
+
+    /// Tells this producer that the consumer has attached (a handshake between the
+    /// peers said so). From then on a consumer side marked free, a state no attached
+    /// handle goes back to, is [`QueueError::Corrupted`] where a side never attached is
+    /// one whose consumer may still come: a hostile consumer that marks its side free and
+    /// dies cannot leave a blocking call waiting for ever.
+    pub fn note_consumer_attached(&mut self) {
+        self.consumer_attached = true;
+    }
+
+    /// Whether the consumer is gone (see [`note_consumer_attached`](Self::note_consumer_attached)).
+    fn consumer_gone(&self) -> Result<bool, QueueError> {
+        let side = &self.control().consumer.0;
+        if self.consumer_attached {
+            side.is_gone_once_attached(&*self.memory, CONSUMER)
+        } else {
+            side.is_gone(&*self.memory, CONSUMER)
         }
     }
 
@@ -149,9 +171,10 @@ impl<M: Memory> Producer<M> {
     ///
     /// # Errors
     ///
-    /// [`QueueError::Corrupted`] when the consumer's side word holds no valid state.
+    /// [`QueueError::Corrupted`] when the consumer's side word holds no valid state (or
+    /// says free after [`note_consumer_attached`](Self::note_consumer_attached)).
     pub fn is_consumer_alive(&self) -> Result<bool, QueueError> {
-        Ok(!self.control().consumer.0.is_gone(&*self.memory, CONSUMER)?)
+        Ok(!self.consumer_gone()?)
     }
 
     /// Reads the consumer's position, validated against ours.
@@ -349,7 +372,7 @@ impl<M: Memory> Blocking for Producer<M> {
     }
 
     fn peer_gone(&mut self) -> Result<bool, QueueError> {
-        self.control().consumer.0.is_gone(&*self.memory, CONSUMER)
+        self.consumer_gone()
     }
 }
 
