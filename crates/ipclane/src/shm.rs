@@ -41,7 +41,6 @@
 //! The segments have no name: the kernel frees them with the last descriptor and
 //! mapping, so nothing is left in `/dev/shm` after any crash.
 
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,7 +53,10 @@ use crate::{Error, Options};
 
 mod accepting;
 mod connecting;
+mod control;
 mod wire;
+
+use control::Control;
 
 pub(crate) use accepting::Handshakes;
 pub(crate) use connecting::connect;
@@ -66,12 +68,11 @@ pub(crate) struct ShmSender {
     producer: Producer<Segment>,
     /// When `try_send` last asked whether the receiver lives.
     liveness: Liveness,
-    /// The connection's socket, open while either half lives.
-    _control: Arc<UnixStream>,
+    control: Arc<Control>,
 }
 
 impl ShmSender {
-    fn new(mut producer: Producer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
+    fn new(mut producer: Producer<Segment>, control: Arc<Control>, options: &Options) -> Self {
         producer.set_wait_strategy(options.wait_strategy);
         // The handshake is over: the peer attached its side, so a side it marks free
         // later is a lie, not a peer yet to come (which a blocked send would wait for).
@@ -79,8 +80,25 @@ impl ShmSender {
         Self {
             producer,
             liveness: Liveness::new(options.wait_strategy.liveness_period),
-            _control: control,
+            control,
         }
+    }
+
+    /// Runs `op`, unless the connection was closed for the peer's corruption
+    /// (`Disconnected`), and closes it when `op` finds the peer broke the rings (see
+    /// `control.rs`).
+    fn checked<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        if self.control.is_broken() {
+            self.producer.close();
+            return Err(Error::DISCONNECTED);
+        }
+        let result = op(self);
+        if let Err(e) = &result
+            && self.control.breaks_off(e)
+        {
+            self.producer.close();
+        }
+        result
     }
 
     /// Sends `msg`, waiting for room for its first fragment within `first` (`None`:
@@ -91,6 +109,10 @@ impl ShmSender {
         msg: &[u8],
         first: Option<Duration>,
     ) -> Result<bool, Error> {
+        self.checked(|tx| tx.push_fragments(msg, first))
+    }
+
+    fn push_fragments(&mut self, msg: &[u8], first: Option<Duration>) -> Result<bool, Error> {
         // The length was checked against the connection's maximum by the Sender.
         let room = self.producer.max_record_len();
         // Full records while more follow, then the rest (shorter than a full one, maybe
@@ -134,7 +156,18 @@ impl ShmSender {
         if len >= self.producer.max_record_len() {
             return Ok(None);
         }
-        Ok(Some(self.producer.reserve_blocking(len)?))
+        // The sends' `checked`, by hand, since the guard borrows the producer: a breach
+        // found here closes this side at the next call (the borrow checker cannot yet see
+        // that the producer is free again when the reservation failed).
+        if self.control.is_broken() {
+            self.producer.close();
+            return Err(Error::DISCONNECTED);
+        }
+        self.producer.reserve_blocking(len).map(Some).map_err(|e| {
+            let err = Error::from(e);
+            self.control.breaks_off(&err);
+            err
+        })
     }
 }
 
@@ -157,11 +190,11 @@ pub(crate) struct ShmReceiver {
     /// When `try_recv` last asked whether the sender lives.
     liveness: Liveness,
     message: Reassembly,
-    _control: Arc<UnixStream>,
+    control: Arc<Control>,
 }
 
 impl ShmReceiver {
-    fn new(mut consumer: Consumer<Segment>, control: Arc<UnixStream>, options: &Options) -> Self {
+    fn new(mut consumer: Consumer<Segment>, control: Arc<Control>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
         // As for the sender: the peer's side attached during the handshake.
         consumer.note_producer_attached();
@@ -169,8 +202,24 @@ impl ShmReceiver {
             liveness: Liveness::new(options.wait_strategy.liveness_period),
             consumer,
             message: Reassembly::new(options.max_message_len),
-            _control: control,
+            control,
         }
+    }
+
+    /// As [`ShmSender`]'s: runs `op` unless the connection was closed for the peer's
+    /// corruption, and closes it when `op` finds the peer broke the rings.
+    fn checked<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        if self.control.is_broken() {
+            self.consumer.close();
+            return Err(Error::DISCONNECTED);
+        }
+        let result = op(self);
+        if let Err(e) = &result
+            && self.control.breaks_off(e)
+        {
+            self.consumer.close();
+        }
+        result
     }
 
     pub(crate) fn wait_stats(&self) -> WaitStats {
@@ -178,30 +227,40 @@ impl ShmReceiver {
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
-        self.fill(Wait::Forever)?;
-        Ok(self.message.take())
+        self.checked(|rx| {
+            rx.fill(Wait::Forever)?;
+            Ok(rx.message.take())
+        })
     }
 
     pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<Bytes, Error> {
         let wait = Instant::now()
             .checked_add(timeout)
             .map_or(Wait::Forever, Wait::Until);
-        self.fill(wait)?;
-        Ok(self.message.take())
+        self.checked(|rx| {
+            rx.fill(wait)?;
+            Ok(rx.message.take())
+        })
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        Ok(self.fill(Wait::Never)?.then(|| self.message.take()))
+        self.checked(|rx| Ok(rx.fill(Wait::Never)?.then(|| rx.message.take())))
     }
 
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        self.fill(Wait::Forever)?;
-        Ok(self.message.take_into(buf))
+        self.checked(|rx| {
+            rx.fill(Wait::Forever)?;
+            Ok(rx.message.take_into(buf))
+        })
     }
 
     /// Straight from the ring into `buf` when the message is one record that fits; a
     /// message that does not fit stays for the next call.
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.checked(|rx| rx.recv_into_slice_unchecked(buf))
+    }
+
+    fn recv_into_slice_unchecked(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         if self.message.is_idle() {
             let room = self.consumer.max_record_len();
             let guard = self.consumer.read_blocking()?;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ipclane::queue::{Consumer, Producer, QueueError, Segment, SpscRing};
-use ipclane::{Connection, Error, Listener, Options};
+use ipclane::{Connection, Error, Listener, Options, Receiver, Sender};
 use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, bounded, listen, say};
 
 /// Bytes of each ring (the listener's `ring_capacity`): small, so a few messages wrap it
@@ -207,6 +207,22 @@ impl Hostile {
                 say("exiting");
                 std::process::exit(0);
             }
+            // The states of the server's sides: its producer's in `down`, its consumer's in
+            // `up` (2: closed).
+            "sides" => {
+                let state = |ring: &str, offset: usize| {
+                    self.ring(ring)
+                        .region()
+                        .atomic::<AtomicU32>(offset)
+                        .unwrap()
+                        .load(Ordering::SeqCst)
+                };
+                say(format!(
+                    "sides {} {}",
+                    state("down", PRODUCER_SIDE),
+                    state("up", CONSUMER_SIDE)
+                ));
+            }
             // Waits for the end of the stream on its socket: the server closed it.
             "socket" => {
                 self.socket.set_read_timeout(Some(WAIT_LIMIT)).unwrap();
@@ -389,6 +405,43 @@ impl Fixture {
         });
     }
 
+    /// After the error that found the hostile's corruption: the server closed `conn`
+    /// itself, while it still holds it. Every later call on it is `Disconnected`, both its
+    /// ring sides are closed (an ipclane peer would see `Disconnected`), the hostile's
+    /// socket ends, and the healthy connection goes on.
+    fn broken_off(&mut self, conn: Connection, what: &str) {
+        let (tx, rx) = conn.split();
+        self.halves_broken_off(tx, rx, what);
+    }
+
+    /// [`broken_off`](Self::broken_off) for a connection split in its halves.
+    fn halves_broken_off(&mut self, mut tx: Sender, mut rx: Receiver, what: &str) {
+        bounded(what, || {
+            let gone = |got: Result<(), Error>, call: &str| {
+                assert!(
+                    matches!(got, Err(Error::Disconnected { .. })),
+                    "{what}: {call} after the breach: {got:?}"
+                );
+            };
+            gone(rx.recv().map(drop), "recv");
+            gone(rx.try_recv().map(drop), "try_recv");
+            gone(
+                rx.recv_timeout(Duration::from_millis(20)).map(drop),
+                "recv_timeout",
+            );
+            gone(tx.send(b"x"), "send");
+            gone(tx.try_send(b"x").map(drop), "try_send");
+        });
+        assert_eq!(self.hostile("sides"), "sides 2 2", "{what}: sides closed");
+        assert_eq!(
+            self.hostile("socket"),
+            "eof",
+            "{what}: the server closed the hostile's socket itself"
+        );
+        drop((tx, rx));
+        self.check_healthy();
+    }
+
     /// Drops the server's side of `conn`, as the error it gave asks: the hostile client
     /// sees its socket end, and the healthy connection goes on.
     fn close(&mut self, conn: Connection) {
@@ -409,12 +462,13 @@ fn is_corrupted<T: std::fmt::Debug>(result: &Result<T, Error>, word: &str) -> bo
 
 /// Headers no producer writes, at the position the server reads next: a record longer
 /// than the ring, longer than the largest record, an unknown tag, padding that does not
-/// end at the ring's end, all ones. Every receive call reports `Corrupted`, the blocking
-/// one at once, and keeps reporting it (the record is never taken); no message comes out.
+/// end at the ring's end, all ones. The receive call reports `Corrupted` (a blocking one
+/// at once; each case uses another of the four) and the connection is closed; no message
+/// comes out.
 #[test]
 fn a_record_header_no_producer_writes_is_corrupted_for_every_receive() {
     let mut fx = Fixture::new("hostile-rings-headers");
-    for (what, header) in [
+    for (case, (what, header)) in [
         ("a record longer than the ring", TAG_DATA << 32 | 0x1_0000),
         (
             "a record longer than the largest",
@@ -423,7 +477,10 @@ fn a_record_header_no_producer_writes_is_corrupted_for_every_receive() {
         ("an unknown tag", 7 << 32 | 8),
         ("padding short of the ring's end", TAG_PAD << 32 | 8),
         ("all ones", u64::MAX),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut conn = fx.hostile_connection();
         // A message in fragments, then records of 1 KiB to the ring's end: the
         // connection works, and the next header is at ring offset 0 of the second lap,
@@ -450,28 +507,29 @@ fn a_record_header_no_producer_writes_is_corrupted_for_every_receive() {
             "stored at ring offset 0",
             "{what}"
         );
-        bounded(what, || {
-            let header = format!("{header:#018x}");
-            let got = conn.receiver().recv_timeout(WAIT_LIMIT);
-            assert!(is_corrupted(&got, &header), "{what}: recv_timeout {got:?}");
-            let got = conn.receiver().try_recv();
-            assert!(is_corrupted(&got, &header), "{what}: try_recv {got:?}");
-            let got = conn.recv();
-            assert!(is_corrupted(&got, &header), "{what}: recv {got:?}");
-            let mut buf = [0u8; 64];
-            let got = conn.receiver().recv_into_slice(&mut buf);
-            assert!(
-                is_corrupted(&got, &header),
-                "{what}: recv_into_slice {got:?}"
-            );
+        let header = format!("{header:#018x}");
+        let mut buf = [0u8; 64];
+        let (call, got) = bounded(what, || match case % 4 {
+            0 => (
+                "recv_timeout",
+                conn.receiver().recv_timeout(WAIT_LIMIT).map(drop),
+            ),
+            1 => ("try_recv", conn.receiver().try_recv().map(drop)),
+            2 => ("recv", conn.recv().map(drop)),
+            _ => (
+                "recv_into_slice",
+                conn.receiver().recv_into_slice(&mut buf).map(drop),
+            ),
         });
-        fx.close(conn);
+        assert!(is_corrupted(&got, &header), "{what}: {call} {got:?}");
+        fx.broken_off(conn, what);
     }
 }
 
 /// Consumer positions no consumer writes, found when the server's ring looks full and it
-/// reads the position: beyond what it published, not 8-aligned. Every send reports
-/// `Corrupted` from then on; nothing is written over records the consumer may still read.
+/// reads the position: beyond what it published, not 8-aligned. The send reports
+/// `Corrupted` and the connection is closed; nothing is written over records the consumer
+/// may still read.
 #[test]
 fn a_consumer_position_no_consumer_writes_is_corrupted_for_every_send() {
     let mut fx = Fixture::new("hostile-rings-head");
@@ -505,27 +563,21 @@ fn a_consumer_position_no_consumer_writes_is_corrupted_for_every_send() {
             };
             let word = head.to_string();
             assert!(is_corrupted(&first, &word), "{what}: try_send {first:?}");
-            // The same size again needs the position again (a smaller one might fit
-            // what room the ring still has).
-            let got = conn.sender().send_timeout(&[7; 100], WAIT_LIMIT);
-            assert!(is_corrupted(&got, &word), "{what}: send_timeout {got:?}");
-            let got = conn.send(&[7; 500]);
-            assert!(is_corrupted(&got, &word), "{what}: send {got:?}");
         });
-        fx.close(conn);
+        fx.broken_off(conn, what);
     }
 }
 
 /// A side state that is none of free, attached, closed: `Corrupted` for the server's
-/// receives (the hostile produces) and sends (the hostile consumes), including a blocking
-/// receive that was already waiting. A side marked closed, a value a correct peer
-/// writes, is `Disconnected` after what was sent.
+/// receive (the hostile produces: a blocking receive that was already waiting) and send
+/// (the hostile consumes), and the connection is closed. A side marked closed, a value a
+/// correct peer writes, is `Disconnected` after what was sent.
 #[test]
 fn an_unknown_side_state_is_corrupted_and_a_closed_one_disconnected() {
     let mut fx = Fixture::new("hostile-rings-sides");
 
     let conn = fx.hostile_connection();
-    let (mut tx, mut rx) = conn.split();
+    let (tx, mut rx) = conn.split();
     // A receive blocked on an empty ring learns of the state within its liveness period.
     let waiting = std::thread::spawn(move || {
         let started = Instant::now();
@@ -537,39 +589,24 @@ fn an_unknown_side_state_is_corrupted_and_a_closed_one_disconnected() {
         fx.hostile(&format!("store32 up {PRODUCER_SIDE} 7")),
         "stored"
     );
-    let (got, waited, mut rx) = bounded("blocked recv", || waiting.join().unwrap());
+    let (got, waited, rx) = bounded("blocked recv", || waiting.join().unwrap());
     assert!(
         is_corrupted(&got, "producer side state 7"),
         "recv {got:?} after {waited:?}"
     );
-    let got = rx.try_recv();
-    assert!(
-        is_corrupted(&got, "producer side state 7"),
-        "try_recv {got:?}"
-    );
-    let got = rx.recv_timeout(Duration::from_millis(20));
-    assert!(
-        is_corrupted(&got, "producer side state 7"),
-        "recv_timeout {got:?}"
-    );
+    fx.halves_broken_off(tx, rx, "producer side state 7");
     // The other direction's consumer side.
+    let mut conn = fx.hostile_connection();
     assert_eq!(
         fx.hostile(&format!("store32 down {CONSUMER_SIDE} 0xdead")),
         "stored"
     );
-    for got in [
-        tx.try_send(b"x").map(drop),
-        tx.send(b"x"),
-        tx.send_timeout(b"x", WAIT_LIMIT),
-    ] {
-        assert!(
-            is_corrupted(&got, "consumer side state 57005"),
-            "send {got:?}"
-        );
-    }
-    drop((tx, rx));
-    assert_eq!(fx.hostile("socket"), "eof");
-    fx.check_healthy();
+    let got = conn.send(b"x");
+    assert!(
+        is_corrupted(&got, "consumer side state 57005"),
+        "send {got:?}"
+    );
+    fx.broken_off(conn, "consumer side state 57005");
 
     // Marked closed: what was sent is received, then the peer is gone.
     let mut conn = fx.hostile_connection();
@@ -694,7 +731,7 @@ fn garbage_in_the_words_read_only_at_attach_or_as_hints_changes_nothing() {
 
 /// Well-formed records that never end a message (each of the largest size, which says
 /// more follow) are refused once they pass the listener's largest message: `Protocol`,
-/// before more is buffered, and again on the next call; the connection closes cleanly.
+/// before more is buffered, and the connection is closed.
 #[test]
 fn endless_fragments_are_a_protocol_error_at_the_maximum_message() {
     let mut fx = Fixture::new("hostile-rings-fragments");
@@ -707,11 +744,9 @@ fn endless_fragments_are_a_protocol_error_at_the_maximum_message() {
             matches!(&got, Err(Error::Protocol { reason }) if reason.contains("maximum")),
             "{got:?}"
         );
-        let got = conn.receiver().recv_timeout(Duration::from_millis(20));
-        assert!(matches!(got, Err(Error::Protocol { .. })), "{got:?}");
     });
     assert_eq!(fx.hostile.recv(), format!("pushed {records} records"));
-    fx.close(conn);
+    fx.broken_off(conn, "endless fragments");
 }
 
 /// One round of random garbage on a fresh hostile connection: messages both ways first

@@ -11,7 +11,7 @@ use std::time::Instant;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::wire::{self, HANDSHAKE_VERSION, Next, ServerHandshake};
-use super::{ShmReceiver, ShmSender};
+use super::{Control, ShmReceiver, ShmSender};
 use crate::queue::{Consumer, Producer, Segment, SpscRing};
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
@@ -212,7 +212,7 @@ impl Handshakes {
                 op: "make a connection's socket blocking",
                 source,
             })?;
-        let control = Arc::new(client.socket);
+        let control = Arc::new(Control::new(client.socket));
         Ok(Some((
             (
                 ShmSender::new(sender, control.clone(), options),

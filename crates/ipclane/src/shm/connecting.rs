@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::wire::{self, ATTACHED_MESSAGE, HANDSHAKE_VERSION, MESSAGE_LEN};
-use super::{ShmReceiver, ShmSender};
+use super::{Control, ShmReceiver, ShmSender};
 use crate::queue::{Consumer, Producer, SpscRing};
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
@@ -141,7 +141,7 @@ pub(crate) fn connect(
         op: "clear the handshake timeout",
         source,
     })?;
-    let control = Arc::new(socket);
+    let control = Arc::new(Control::new(socket));
     Ok((
         ShmSender::new(producer, control.clone(), options),
         ShmReceiver::new(consumer, control, options),

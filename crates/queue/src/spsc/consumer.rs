@@ -349,12 +349,22 @@ impl<M: Memory> Blocking for Consumer<M> {
     }
 }
 
-impl<M: Memory> Drop for Consumer<M> {
-    fn drop(&mut self) {
+impl<M: Memory> Consumer<M> {
+    /// Closes this side now, as dropping the handle will: what was committed stays for the
+    /// producer, which then sees [`QueueError::Disconnected`], and a producer asleep is
+    /// woken. For a caller that must give the ring up while it still holds the handle
+    /// (it found the producer corrupting it, say); the handle is not to be used after.
+    pub fn close(&mut self) {
         self.flush();
         self.control().consumer.0.detach();
         // A producer asleep waiting for room must learn that none will come.
         self.control().space_ready.0.notify();
+    }
+}
+
+impl<M: Memory> Drop for Consumer<M> {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

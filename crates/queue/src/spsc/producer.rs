@@ -376,12 +376,22 @@ impl<M: Memory> Blocking for Producer<M> {
     }
 }
 
-impl<M: Memory> Drop for Producer<M> {
-    fn drop(&mut self) {
+impl<M: Memory> Producer<M> {
+    /// Closes this side now, as dropping the handle will: what was committed stays for the
+    /// consumer, which then sees [`QueueError::Disconnected`], and a consumer asleep is
+    /// woken. For a caller that must give the ring up while it still holds the handle
+    /// (it found the consumer corrupting it, say); the handle is not to be used after.
+    pub fn close(&mut self) {
         self.flush();
         self.control().producer.0.detach();
         // A consumer asleep waiting for data must learn that none will come.
         self.control().data_ready.0.notify();
+    }
+}
+
+impl<M: Memory> Drop for Producer<M> {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

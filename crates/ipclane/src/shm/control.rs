@@ -1,0 +1,53 @@
+//! What the two halves of a shared-memory connection share: its Unix socket, open while
+//! either half lives, and whether the connection was closed because the peer broke its
+//! rings.
+//!
+//! A half that finds the peer's writes corrupt (`Corrupted`, or a `Protocol` violation:
+//! fragments past the maximum) closes the whole connection: it marks it broken, closes
+//! its own ring side, so an ipclane peer sees `Disconnected`, and shuts the socket down,
+//! so a raw peer reads its end. The other half closes its side at its next call, and
+//! every later call on either half is `Disconnected`.
+
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::Error;
+use crate::queue::QueueError;
+
+/// The shared part of a shared-memory connection.
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// Open while either half lives; nothing is sent on it after the handshake.
+    socket: UnixStream,
+    broken: AtomicBool,
+}
+
+impl Control {
+    pub(crate) fn new(socket: UnixStream) -> Self {
+        Self {
+            socket,
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a half closed the connection for the peer's corruption. Relaxed: the flag
+    /// guards no data, and a call that misses it by a moment meets the corruption itself
+    /// or the closed side.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection if `err` says the peer broke the rings; the caller then
+    /// closes its own side.
+    pub(crate) fn breaks_off(&self, err: &Error) -> bool {
+        let breach = matches!(
+            err,
+            Error::Queue(QueueError::Corrupted { .. }) | Error::Protocol { .. }
+        );
+        if breach {
+            self.broken.store(true, Ordering::Relaxed);
+            let _ = rustix::net::shutdown(&self.socket, rustix::net::Shutdown::Both);
+        }
+        breach
+    }
+}
