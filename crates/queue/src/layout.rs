@@ -267,13 +267,44 @@ impl Side {
         self.gone(memory, id, true)
     }
 
+    /// [`is_gone`](Self::is_gone) for a holder that remembers in `seen_attached` whether
+    /// it ever saw the side attached: from then on, free is `Corrupted`, as for
+    /// [`is_gone_once_attached`](Self::is_gone_once_attached). For a reader that meets
+    /// its writer without a handshake (a broadcast ring's).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`state`](Self::state), and `Corrupted` for a side free after it was seen
+    /// attached.
+    pub(crate) fn is_gone_watching<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        id: SideId,
+        seen_attached: &mut bool,
+    ) -> Result<bool, QueueError> {
+        let state = self.state(id)?;
+        *seen_attached |= state == SideState::Attached;
+        self.judge(memory, id, state, *seen_attached)
+    }
+
     fn gone<M: Memory + ?Sized>(
         &self,
         memory: &M,
         id: SideId,
         attached: bool,
     ) -> Result<bool, QueueError> {
-        Ok(match self.state(id)? {
+        self.judge(memory, id, self.state(id)?, attached)
+    }
+
+    /// Whether a side in `state` is gone, its holder known to have `attached` or not.
+    fn judge<M: Memory + ?Sized>(
+        &self,
+        memory: &M,
+        id: SideId,
+        state: SideState,
+        attached: bool,
+    ) -> Result<bool, QueueError> {
+        Ok(match state {
             SideState::Closed => true,
             SideState::Attached => memory.is_claimed(id.claim) == Some(false),
             // A holder that attached and then wrote "free" lies: were it taken for one yet

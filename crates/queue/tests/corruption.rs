@@ -165,6 +165,7 @@ fn an_mpmc_slot_sequence_ahead_of_the_position_is_corrupted_for_both_sides() {
 /// Offsets of the broadcast layout (docs/queue-layout.md), for `Broadcast::heap_memory(4, 24)`.
 mod broadcast {
     pub(crate) const HEAD: usize = 128;
+    pub(crate) const WRITER_SIDE: usize = 256;
     pub(crate) const SLOTS: usize = 640;
     pub(crate) const STRIDE: usize = 16 + 24;
     pub(crate) const fn seq(slot: usize) -> usize {
@@ -188,6 +189,26 @@ fn a_broadcast_writer_position_out_of_range_is_corrupted() {
     assert!(is_corrupted(&attached), "reader: {attached:?}");
     let writer = BroadcastWriter::attach(memory.clone()).map(|_| ());
     assert!(is_corrupted(&writer), "writer: {writer:?}");
+}
+
+/// A writer side marked free (0) once the reader saw it attached: a state no attached
+/// writer goes back to, so a hostile or broken writer, not one yet to come. A blocking
+/// receive, which would otherwise wait for that writer for ever, and the liveness check
+/// report `Corrupted`.
+#[test]
+fn a_broadcast_writer_side_free_after_it_was_attached_is_corrupted() {
+    let memory = Broadcast::heap_memory(4, 24).unwrap();
+    let _writer = BroadcastWriter::attach(memory.clone()).unwrap();
+    let mut reader = BroadcastReader::attach(memory.clone()).unwrap();
+    word(&memory, broadcast::WRITER_SIDE).store(0, Ordering::Release);
+    let recv = reader.recv_timeout(std::time::Duration::from_secs(30));
+    assert!(is_corrupted(&recv), "blocking receive: {recv:?}");
+    let alive = reader.is_writer_alive();
+    assert!(is_corrupted(&alive), "liveness: {alive:?}");
+    // A reader that never saw the writer attached may still wait for it.
+    let mut early = BroadcastReader::attach(memory.clone()).unwrap();
+    assert!(matches!(early.is_writer_alive(), Ok(true)));
+    assert!(matches!(early.try_recv(), Err(QueueError::Empty)));
 }
 
 /// A writer position that went back, below what a reader already read.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::ring::{self, Control, WRITER};
 use crate::QueueError;
-use crate::layout::MAX_POSITION;
+use crate::layout::{MAX_POSITION, SideState};
 use crate::memory::Memory;
 use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
@@ -75,6 +75,10 @@ pub struct BroadcastReader<M: Memory> {
     /// Where it goes on after being lapped.
     resume: Resume,
     waiter: Waiter,
+    /// Whether it saw the writer's side attached: a side free after that is a lie (a
+    /// hostile or broken writer), `Corrupted`, not a writer yet to come that a blocking
+    /// receive would wait for (`Side::is_gone_watching`).
+    writer_seen: bool,
 }
 
 // SAFETY: the pointers point into memory the Arc keeps alive; a reader only performs
@@ -112,6 +116,8 @@ impl<M: Memory> BroadcastReader<M> {
         if head >= MAX_POSITION {
             return Err(QueueError::corrupted(format!("writer position {head}")));
         }
+        // SAFETY: as above.
+        let writer = unsafe { control.as_ref() }.writer.0.state(WRITER)?;
         Ok(Self {
             memory,
             control,
@@ -122,6 +128,7 @@ impl<M: Memory> BroadcastReader<M> {
             head,
             resume: Resume::default(),
             waiter: Waiter::new(WaitStrategy::default()),
+            writer_seen: writer == SideState::Attached,
         })
     }
 
@@ -220,7 +227,12 @@ impl<M: Memory> BroadcastReader<M> {
     ///
     /// [`QueueError::Corrupted`] when the writer's side word holds no valid state.
     pub fn is_writer_alive(&self) -> Result<bool, QueueError> {
-        Ok(!self.control().writer.0.is_gone(&*self.memory, WRITER)?)
+        let mut seen = self.writer_seen;
+        Ok(!self
+            .control()
+            .writer
+            .0
+            .is_gone_watching(&*self.memory, WRITER, &mut seen)?)
     }
 
     /// The oldest record that the writer is not about to overwrite.
@@ -477,6 +489,13 @@ impl<M: Memory> Blocking for BroadcastReader<M> {
     }
 
     fn peer_gone(&mut self) -> Result<bool, QueueError> {
-        self.control().writer.0.is_gone(&*self.memory, WRITER)
+        let mut seen = self.writer_seen;
+        let gone = self
+            .control()
+            .writer
+            .0
+            .is_gone_watching(&*self.memory, WRITER, &mut seen);
+        self.writer_seen = seen;
+        gone
     }
 }
