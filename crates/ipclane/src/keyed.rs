@@ -29,7 +29,8 @@ pub(crate) fn create_table(
     if options.get_keys() == 0 {
         return Ok(None);
     }
-    let segment = LastValues::create_named(
+    // A dead publisher's table is taken over, as its feed is (`Publisher::create`).
+    let segment = LastValues::create_named_reclaiming(
         &table_name(feed),
         options.get_keys(),
         options.get_max_message_len(),

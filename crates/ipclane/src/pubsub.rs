@@ -81,7 +81,8 @@ impl PublishOptions {
 /// [`Error::Disconnected`] after the last message, and the feed's name is removed. A
 /// publisher killed instead is seen by its subscribers as `Disconnected` within their
 /// wait strategy's liveness period; its name then stays until `ipclane gc` (or
-/// `ipclane::segment::gc()`) removes it, since its owner is dead.
+/// `ipclane::segment::gc()`) removes it, since its owner is dead, or a new publisher
+/// takes it over ([`create`](Self::create)).
 ///
 /// ```
 /// use ipclane::{Publisher, Subscriber};
@@ -108,12 +109,18 @@ impl Publisher {
     /// # Errors
     ///
     /// [`Error::Queue`] for bad options, [`Error::Segment`] when the name is taken
-    /// ([`AlreadyExists`](crate::segment::SegmentError::AlreadyExists): a live feed, or a dead publisher's that `gc` has
-    /// not removed yet) or invalid.
+    /// ([`AlreadyExists`](crate::segment::SegmentError::AlreadyExists): a live feed) or
+    /// invalid. A dead publisher's feed under the name (one killed before it could remove
+    /// it) is taken over: a publisher restarted after a crash goes on under its name.
     pub fn create(name: &str, options: PublishOptions) -> Result<Self, Error> {
         // The table first: a subscriber that finds the feed finds its table.
         let last = crate::keyed::create_table(name, &options)?;
-        let segment = Broadcast::create_named(name, options.slots, options.max_message_len)?;
+        // Reclaiming: a killed publisher leaves its feed, and its restart must not need a
+        // `gc` first. Only a feed proven dead (its owner lock free) is replaced; its
+        // subscribers keep the old ring, see the dead publisher as `Disconnected`, and
+        // subscribe again by name.
+        let segment =
+            Broadcast::create_named_reclaiming(name, options.slots, options.max_message_len)?;
         Ok(Self {
             writer: BroadcastWriter::attach(Arc::new(segment))?,
             name: name.to_owned(),
@@ -187,6 +194,30 @@ impl Publisher {
             Ok((self.published(), self.writer.capacity()))
         })
     }
+}
+
+/// How long [`Subscriber::open`] waits for the publisher of a feed it just made to become
+/// its writer (microseconds, unless the publisher is descheduled in between).
+const WRITER_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits until the feed in `segment` has its writer: a publisher makes the feed, then
+/// attaches as its writer, and one killed in between leaves a feed whose writer side is
+/// free, which the ring takes for a writer still to come (its readers would wait for
+/// ever). A facade feed is written by the publisher that made it, its owner, alone: a free
+/// writer side with a dead owner is a publisher gone. Goes on after [`WRITER_WAIT`] with a
+/// live owner that has not attached (a feed made by other means than [`Publisher`]).
+fn writer_came(segment: &Segment) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + WRITER_WAIT;
+    while Broadcast::status(segment)?.writer == crate::queue::SideStatus::Free {
+        if !segment.owner_alive()? {
+            return Err(Error::DISCONNECTED);
+        }
+        if std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 /// Where a subscriber starts ([`SubscribeOptions::start`]) and where it goes on after
@@ -302,7 +333,8 @@ impl Subscriber {
     /// # Errors
     ///
     /// [`Error::Segment`] ([`NotFound`](crate::segment::SegmentError::NotFound) when no feed has that name, or the
-    /// segment holds something else).
+    /// segment holds something else), [`Error::Disconnected`] when its publisher died
+    /// between making the feed and becoming its writer.
     pub fn open(name: &str) -> Result<Self, Error> {
         Self::open_at(name, Start::Newest)
     }
@@ -323,6 +355,7 @@ impl Subscriber {
     /// Those of [`open`](Self::open).
     pub fn open_with(name: &str, options: SubscribeOptions) -> Result<Self, Error> {
         let segment = Broadcast::open_named(name)?;
+        writer_came(&segment).map_err(|e| e.at(&format!("feed {name}")))?;
         let mut reader = BroadcastReader::attach(Arc::new(segment))?;
         if options.start == Start::Oldest {
             reader.seek_oldest()?;

@@ -188,14 +188,16 @@ pub(crate) fn heap_with(
 }
 
 /// Creates the named segment `name` of `len` bytes and `kind`, holding a structure
-/// written by `init` before anyone can open it.
+/// written by `init` before anyone can open it; `exclusive: false` takes the name over
+/// from a stale segment (see `SegmentBuilder::exclusive`).
 pub(crate) fn named_with(
     name: &str,
+    exclusive: bool,
     len: usize,
     kind: Kind,
     init: impl FnOnce(&RegionMemory) -> Result<(), QueueError> + Send + 'static,
 ) -> Result<Segment, QueueError> {
-    create_with(Segment::named(name), len, kind, init)
+    create_with(Segment::named(name).exclusive(exclusive), len, kind, init)
 }
 
 /// Creates an anonymous segment of `len` bytes and `kind`, a memfd called `debug_name`
@@ -277,7 +279,25 @@ macro_rules! structure_calls {
         /// segment's errors ([`SegmentError::AlreadyExists`](crate::SegmentError), say).
         pub fn create_named(name: &str, $($param: usize),+) -> Result<Segment, QueueError> {
             Self::check_params($($param),+)?;
-            $crate::memory::named_with(name, Self::required_len($($param),+), Self::KIND, move |m| {
+            $crate::memory::named_with(name, true, Self::required_len($($param),+), Self::KIND, move |m| {
+                Self::init(m, $($param),+)
+            })
+        }
+
+        /// Like [`create_named`](Self::create_named), but takes the name over from a
+        /// stale segment under it: one whose owner died (a crashed process's, that `gc`
+        /// has not removed yet), removed only once proven stale as `gc` proves it
+        /// ([`SegmentBuilder::exclusive`](ipclane_segment::SegmentBuilder::exclusive)
+        /// `(false)`). A live owner's segment, or a file that is not a segment of this
+        /// user, is never touched. For a process restarted on the name it had.
+        ///
+        /// # Errors
+        ///
+        /// Those of `create_named` ([`SegmentError::AlreadyExists`](crate::SegmentError)
+        /// for a live owner's segment under the name).
+        pub fn create_named_reclaiming(name: &str, $($param: usize),+) -> Result<Segment, QueueError> {
+            Self::check_params($($param),+)?;
+            $crate::memory::named_with(name, false, Self::required_len($($param),+), Self::KIND, move |m| {
                 Self::init(m, $($param),+)
             })
         }
