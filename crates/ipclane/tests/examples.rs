@@ -169,7 +169,10 @@ fn the_echo_server_outlives_a_client_that_is_not_one() {
     server.kill().unwrap();
     let log = server.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&log.stderr);
-    succeeded(&out, &format!("the client after the garbage (server: {stderr})"));
+    succeeded(
+        &out,
+        &format!("the client after the garbage (server: {stderr})"),
+    );
     assert!(
         stderr.contains("a client was dropped") && stderr.contains("not an ipclane handshake"),
         "{stderr}"
