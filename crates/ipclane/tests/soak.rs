@@ -545,9 +545,9 @@ fn soak(duration: Duration) {
     }
 }
 
-/// Every transport and pub/sub at once, for 24 seconds (see [`soak`]): the four
+/// Every transport and pub/sub at once, for 30 seconds (see [`soak`]): the four
 /// connections and the feed share the machine's CPUs, each as fast as it goes (the 30
-/// seconds of the suite's budget are spent at once, not split between them).
+/// seconds issue 13 gives the default suite are spent at once, not split between them).
 ///
 /// The pace is each process's messages per second of its own CPU time: the median of the
 /// 5 seconds after a 3-second warm-up against the median of the last 5, which must stay
@@ -570,7 +570,7 @@ fn soak(duration: Duration) {
 /// `/dev/shm` entries not at all.
 #[test]
 fn every_transport_and_a_feed_deliver_exactly_once_in_order_without_slowing_or_growing() {
-    soak(Duration::from_secs(24));
+    soak(Duration::from_secs(30));
 }
 
 /// The same for `IPCLANE_SOAK_SECS` seconds (default 600).
