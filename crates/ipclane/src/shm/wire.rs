@@ -198,6 +198,9 @@ pub(super) fn check_reply(
         ACCEPTED => Err(format!(
             "the server accepted with the reply {reply:02x?} and {fds} descriptors (expected version {version} and 2)"
         )),
+        WRONG_VERSION if reply[4] == version => Err(format!(
+            "the server refused this client's handshake version {version}, which it speaks itself (not an ipclane server?)"
+        )),
         WRONG_VERSION => Err(format!(
             "the server speaks handshake version {}, this client {version}",
             reply[4]
@@ -253,5 +256,7 @@ mod tests {
         }
         let why = check_reply(&WRONG_VERSION_REPLY, 0, HANDSHAKE_VERSION + 1).unwrap_err();
         assert!(why.contains("version 1, this client 2"), "{why}");
+        let why = check_reply(&WRONG_VERSION_REPLY, 0, HANDSHAKE_VERSION).unwrap_err();
+        assert!(why.contains("which it speaks itself"), "{why}");
     }
 }
