@@ -7,13 +7,15 @@ use bytes::{Bytes, BytesMut};
 use crate::Error;
 
 /// Makes `buf`'s capacity at least `capacity`, keeping its bytes: at once if it has
-/// room, else by moving them into one new, exactly sized allocation.
+/// room or can take its whole allocation back (nothing else refers to it any more, as
+/// when the messages split off it were dropped: steady traffic allocates nothing), else
+/// by moving them into one new, exactly sized allocation.
 ///
 /// # Errors
 ///
 /// [`Error::OutOfMemory`], `buf` untouched, when the memory cannot be had.
 pub(crate) fn try_grow(buf: &mut BytesMut, capacity: usize) -> Result<(), Error> {
-    if buf.capacity() >= capacity {
+    if buf.capacity() >= capacity || buf.try_reclaim(capacity.saturating_sub(buf.len())) {
         return Ok(());
     }
     let mut grown = Vec::new();
@@ -29,6 +31,20 @@ pub(crate) fn try_grow(buf: &mut BytesMut, capacity: usize) -> Result<(), Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_buffer_whose_messages_were_dropped_is_reused() {
+        let mut buf = BytesMut::new();
+        try_grow(&mut buf, 4096).unwrap();
+        let start = buf.as_ptr();
+        buf.extend_from_slice(&[7; 4096]);
+        let message = buf.split().freeze();
+        assert_eq!(buf.capacity(), 0);
+        drop(message);
+        try_grow(&mut buf, 4096).unwrap();
+        assert!(buf.capacity() >= 4096);
+        assert_eq!(buf.as_ptr(), start, "the same allocation, taken back");
+    }
 
     #[test]
     fn growing_keeps_the_bytes_and_an_impossible_size_is_an_error() {

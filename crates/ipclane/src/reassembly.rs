@@ -105,7 +105,9 @@ impl Reassembly {
     pub(crate) fn reserve(&mut self, more: usize) -> Result<(), Error> {
         let len = self.partial.len();
         let want = len + more.min(self.max.saturating_sub(len));
-        if self.partial.capacity() >= want {
+        // Room, or the buffer's own allocation back once the messages handed out of it
+        // were dropped: steady traffic allocates nothing.
+        if self.partial.capacity() >= want || self.partial.try_reclaim(want - len) {
             return Ok(());
         }
         let doubled = self.partial.capacity().saturating_mul(2).min(self.max);
