@@ -71,6 +71,16 @@ pub(crate) struct ShmSender {
     control: Arc<Control>,
 }
 
+impl control::Half for ShmSender {
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn close_side(&mut self) {
+        self.producer.close();
+    }
+}
+
 impl ShmSender {
     fn new(mut producer: Producer<Segment>, control: Arc<Control>, options: &Options) -> Self {
         producer.set_wait_strategy(options.wait_strategy);
@@ -84,23 +94,6 @@ impl ShmSender {
         }
     }
 
-    /// Runs `op`, unless the connection was closed for the peer's corruption
-    /// (`Disconnected`), and closes it when `op` finds the peer broke the rings (see
-    /// `control.rs`).
-    fn checked<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
-        if self.control.is_broken() {
-            self.producer.close();
-            return Err(Error::DISCONNECTED);
-        }
-        let result = op(self);
-        if let Err(e) = &result
-            && self.control.breaks_off(e)
-        {
-            self.producer.close();
-        }
-        result
-    }
-
     /// Sends `msg`, waiting for room for its first fragment within `first` (`None`:
     /// forever; zero: not at all) and as long as needed for the others, since a message
     /// half sent cannot be taken back. `false` when the first fragment found no room.
@@ -109,7 +102,7 @@ impl ShmSender {
         msg: &[u8],
         first: Option<Duration>,
     ) -> Result<bool, Error> {
-        self.checked(|tx| tx.push_fragments(msg, first))
+        control::checked(self, |tx| tx.push_fragments(msg, first))
     }
 
     fn push_fragments(&mut self, msg: &[u8], first: Option<Duration>) -> Result<bool, Error> {
@@ -193,6 +186,16 @@ pub(crate) struct ShmReceiver {
     control: Arc<Control>,
 }
 
+impl control::Half for ShmReceiver {
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn close_side(&mut self) {
+        self.consumer.close();
+    }
+}
+
 impl ShmReceiver {
     fn new(mut consumer: Consumer<Segment>, control: Arc<Control>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
@@ -206,28 +209,12 @@ impl ShmReceiver {
         }
     }
 
-    /// As [`ShmSender`]'s: runs `op` unless the connection was closed for the peer's
-    /// corruption, and closes it when `op` finds the peer broke the rings.
-    fn checked<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
-        if self.control.is_broken() {
-            self.consumer.close();
-            return Err(Error::DISCONNECTED);
-        }
-        let result = op(self);
-        if let Err(e) = &result
-            && self.control.breaks_off(e)
-        {
-            self.consumer.close();
-        }
-        result
-    }
-
     pub(crate) fn wait_stats(&self) -> WaitStats {
         self.consumer.wait_stats()
     }
 
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
-        self.checked(|rx| {
+        control::checked(self, |rx| {
             rx.fill(Wait::Forever)?;
             Ok(rx.message.take())
         })
@@ -237,18 +224,20 @@ impl ShmReceiver {
         let wait = Instant::now()
             .checked_add(timeout)
             .map_or(Wait::Forever, Wait::Until);
-        self.checked(|rx| {
+        control::checked(self, |rx| {
             rx.fill(wait)?;
             Ok(rx.message.take())
         })
     }
 
     pub(crate) fn try_recv(&mut self) -> Result<Option<Bytes>, Error> {
-        self.checked(|rx| Ok(rx.fill(Wait::Never)?.then(|| rx.message.take())))
+        control::checked(self, |rx| {
+            Ok(rx.fill(Wait::Never)?.then(|| rx.message.take()))
+        })
     }
 
     pub(crate) fn recv_into(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
-        self.checked(|rx| {
+        control::checked(self, |rx| {
             rx.fill(Wait::Forever)?;
             Ok(rx.message.take_into(buf))
         })
@@ -257,7 +246,7 @@ impl ShmReceiver {
     /// Straight from the ring into `buf` when the message is one record that fits; a
     /// message that does not fit stays for the next call.
     pub(crate) fn recv_into_slice(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.checked(|rx| rx.recv_into_slice_unchecked(buf))
+        control::checked(self, |rx| rx.recv_into_slice_unchecked(buf))
     }
 
     fn recv_into_slice_unchecked(&mut self, buf: &mut [u8]) -> Result<usize, Error> {

@@ -51,3 +51,46 @@ impl Control {
         breach
     }
 }
+
+/// A half of a shared-memory connection, as [`checked`] sees it.
+pub(crate) trait Half {
+    fn control(&self) -> &Control;
+    /// Closes this half's ring side (the peer then sees `Disconnected`).
+    fn close_side(&mut self);
+}
+
+/// Runs `op` on `half`, unless the connection was closed for the peer's corruption
+/// (`Disconnected`, and this half's side closed too), and closes the connection when `op`
+/// finds the peer broke the rings. On the path of every message: one relaxed load when
+/// all is well, the rest out of line.
+#[inline]
+pub(crate) fn checked<H: Half, T>(
+    half: &mut H,
+    op: impl FnOnce(&mut H) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if half.control().is_broken() {
+        return Err(closed(half));
+    }
+    match op(half) {
+        Ok(done) => Ok(done),
+        Err(e) => Err(on_error(half, e)),
+    }
+}
+
+/// `Disconnected`, after closing this half's side of a connection already closed.
+#[cold]
+#[inline(never)]
+fn closed<H: Half>(half: &mut H) -> Error {
+    half.close_side();
+    Error::DISCONNECTED
+}
+
+/// `err`, after closing the connection if it is the peer's breach.
+#[cold]
+#[inline(never)]
+fn on_error<H: Half>(half: &mut H, err: Error) -> Error {
+    if half.control().breaks_off(&err) {
+        half.close_side();
+    }
+    err
+}
