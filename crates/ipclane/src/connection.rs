@@ -447,7 +447,12 @@ impl Receiver {
     /// # Errors
     ///
     /// [`Error::Disconnected`] once the peer closed or died and every message it sent was
-    /// received; [`Error::Protocol`] for a peer that breaks the message format.
+    /// received; [`Error::Protocol`] for a peer that breaks the message format (one whose
+    /// maximum message is larger than this side's, say); on `shm:`,
+    /// [`Error::Queue`] with `Corrupted` for a peer that wrote what no peer writes into
+    /// the ring. On `shm:` either of those two closes the connection: the peer is told,
+    /// and every later call on either half is `Disconnected`. [`Error::OutOfMemory`] when
+    /// no memory is left for the message, which then stays next.
     pub fn recv(&mut self) -> Result<Bytes, Error> {
         let got = match &mut self.half {
             RecvHalf::Stream(r) => r.recv(),

@@ -67,10 +67,11 @@ pub enum Error {
         missed: u64,
     },
 
-    /// No memory for a message of `bytes` bytes (a process under `RLIMIT_AS` or a cgroup
-    /// limit receiving a large one): nothing was lost, the message stays next for a later
-    /// receive once memory is free. Close the connection to give it up.
-    #[error("no memory for {bytes} bytes of a message received (it stays next)")]
+    /// No memory for an allocation of `bytes` bytes for a message received (a process
+    /// under `RLIMIT_AS` or a cgroup limit receiving a large one): nothing was lost, the
+    /// message stays next for a later receive once memory is free. Close the connection
+    /// to give it up.
+    #[error("no memory for an allocation of {bytes} bytes for a message received (it stays next)")]
     OutOfMemory {
         /// The allocation that failed.
         bytes: usize,
@@ -179,6 +180,14 @@ impl Error {
         }
     }
 
+    /// The handshake with `url` refused, for `reason`.
+    pub(crate) fn refused(url: &str, reason: impl Into<String>) -> Self {
+        Self::Refused {
+            url: url.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn protocol(reason: impl Into<String>) -> Self {
         Self::Protocol {
             reason: reason.into(),
@@ -187,7 +196,9 @@ impl Error {
 
     /// The OS error number behind this error, from whichever layer it came (`EMFILE`
     /// when the process is out of descriptors, say, which [`io_kind`](Self::io_kind)
-    /// cannot tell: `std` has no kind for it); `None` when no OS call failed.
+    /// cannot tell: `std` has no kind for it); `None` when no OS error is kept (none
+    /// failed, or a variant that names the outcome stands for it: `Disconnected` for
+    /// `EPIPE`, a segment's `NoSpace` for `ENOSPC`).
     pub fn raw_os_error(&self) -> Option<i32> {
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(err) = next {

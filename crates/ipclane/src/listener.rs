@@ -20,14 +20,13 @@ pub struct Listener {
     socket: Socket,
     options: Options,
     url: Url,
-    /// `shm:` handshakes under way (none for the other schemes).
-    handshakes: Mutex<shm::Handshakes>,
 }
 
 #[derive(Debug)]
 enum Socket {
-    /// `unix:` and `shm:` (whose connections start on a Unix stream).
     Unix(uds::Listener),
+    /// `shm:`: connections start on a Unix stream, with the handshakes under way.
+    Shm(uds::Listener, Mutex<shm::Handshakes>),
     Seq(uds::SeqpacketListener),
     Tcp(TcpListener),
 }
@@ -41,9 +40,11 @@ impl Listener {
         };
         let local = |addr: &UdsAddr| builder().bind(addr);
         let (socket, url) = match url {
-            Url::Unix(ref path) | Url::Shm(ref path) => {
-                (Socket::Unix(local(&UdsAddr::Path(path.clone()))?), url)
-            }
+            Url::Unix(ref path) => (Socket::Unix(local(&UdsAddr::Path(path.clone()))?), url),
+            Url::Shm(ref path) => (
+                Socket::Shm(local(&UdsAddr::Path(path.clone()))?, Mutex::default()),
+                url,
+            ),
             Url::UnixAbstract(ref name) => (
                 Socket::Unix(local(&UdsAddr::Abstract(name.as_bytes().to_vec()))?),
                 url,
@@ -76,7 +77,6 @@ impl Listener {
             socket,
             options,
             url,
-            handshakes: Mutex::default(),
         })
     }
 
@@ -102,9 +102,8 @@ impl Listener {
     pub fn accept(&self) -> Result<Connection, Error> {
         let url = self.url.clone();
         match &self.socket {
-            Socket::Unix(listener) if matches!(url, Url::Shm(_)) => {
-                let (halves, peer) = self
-                    .handshakes
+            Socket::Shm(listener, handshakes) => {
+                let (halves, peer) = handshakes
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .accept(listener, &url.to_string(), &self.options)?;

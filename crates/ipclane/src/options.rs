@@ -53,7 +53,8 @@ impl Default for Options {
 impl Options {
     /// The largest message, the same on every transport (default
     /// [`DEFAULT_MAX_MESSAGE_LEN`]); a longer one is [`Error::MessageTooLarge`] before
-    /// anything is sent. Both ends should agree: a receiver refuses a longer message.
+    /// anything is sent. Both ends should agree: a receiver refuses a longer message as
+    /// [`Error::Protocol`], which on `shm:` closes the connection.
     pub fn max_message_len(mut self, len: usize) -> Self {
         self.max_message_len = len;
         self

@@ -7,6 +7,14 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use crate::Error;
 
+/// `left` for `poll(2)`: a wait too long to say is one that never ends in practice.
+pub(crate) fn timespec(left: Duration) -> Timespec {
+    Timespec::try_from(left).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    })
+}
+
 /// Waits at most `timeout` (`None`: forever; zero: a single look) until `socket` is ready
 /// for `flags`. An error or hang-up counts as ready: the call that follows reports it.
 pub(crate) fn ready(
@@ -16,12 +24,7 @@ pub(crate) fn ready(
 ) -> Result<bool, Error> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
-        let left = deadline.map(|d| {
-            Timespec::try_from(d.saturating_duration_since(Instant::now())).unwrap_or(Timespec {
-                tv_sec: i64::MAX,
-                tv_nsec: 0,
-            })
-        });
+        let left = deadline.map(|d| timespec(d.saturating_duration_since(Instant::now())));
         let mut fds = [PollFd::new(&socket, flags)];
         match poll(&mut fds, left.as_ref()) {
             Ok(n) => return Ok(n > 0),

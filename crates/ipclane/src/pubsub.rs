@@ -206,7 +206,7 @@ const WRITER_WAIT: Duration = Duration::from_secs(2);
 /// ever). A facade feed is written by the publisher that made it, its owner, alone: a free
 /// writer side with a dead owner is a publisher gone. Goes on after [`WRITER_WAIT`] with a
 /// live owner that has not attached (a feed made by other means than [`Publisher`]).
-fn writer_came(segment: &Segment) -> Result<(), Error> {
+fn wait_for_writer(segment: &Segment) -> Result<(), Error> {
     let deadline = std::time::Instant::now() + WRITER_WAIT;
     while Broadcast::status(segment)?.writer == crate::queue::SideStatus::Free {
         if !segment.owner_alive()? {
@@ -334,7 +334,8 @@ impl Subscriber {
     ///
     /// [`Error::Segment`] ([`NotFound`](crate::segment::SegmentError::NotFound) when no feed has that name, or the
     /// segment holds something else), [`Error::Disconnected`] when its publisher died
-    /// between making the feed and becoming its writer.
+    /// between making the feed and becoming its writer. (A feed whose live owner has not
+    /// become its writer yet is waited for, up to 2 s: microseconds for a [`Publisher`].)
     pub fn open(name: &str) -> Result<Self, Error> {
         Self::open_at(name, Start::Newest)
     }
@@ -355,7 +356,7 @@ impl Subscriber {
     /// Those of [`open`](Self::open).
     pub fn open_with(name: &str, options: SubscribeOptions) -> Result<Self, Error> {
         let segment = Broadcast::open_named(name)?;
-        writer_came(&segment).map_err(|e| e.at(&format!("feed {name}")))?;
+        wait_for_writer(&segment).map_err(|e| e.at(&format!("feed {name}")))?;
         let mut reader = BroadcastReader::attach(Arc::new(segment))?;
         if options.start == Start::Oldest {
             reader.seek_oldest()?;

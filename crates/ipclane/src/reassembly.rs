@@ -15,6 +15,10 @@ pub(crate) const MORE: u8 = 1;
 /// Flag byte of a message's last (or only) fragment.
 pub(crate) const LAST: u8 = 0;
 
+/// Least a buffer grows by when it must: small messages kept by the caller then cost
+/// one allocation for many, not one each.
+const MIN_GROWTH: usize = 64 << 10;
+
 /// The message being put together.
 #[derive(Debug)]
 pub(crate) struct Reassembly {
@@ -110,8 +114,11 @@ impl Reassembly {
         if self.partial.capacity() >= want || self.partial.try_reclaim(want - len) {
             return Ok(());
         }
-        let doubled = self.partial.capacity().saturating_mul(2).min(self.max);
-        crate::buffer::try_grow(&mut self.partial, want.max(doubled))
+        // Doubling what it had, and at least a block of messages at once: a caller that
+        // keeps the messages leaves only the tail of the buffer each time.
+        let doubled = self.partial.capacity().saturating_mul(2);
+        let grown = want.max(doubled.max(MIN_GROWTH).min(self.max));
+        crate::buffer::try_grow(&mut self.partial, grown)
     }
 
     /// Appends a fragment's bytes received elsewhere (after its flag was read): see

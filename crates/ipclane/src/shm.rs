@@ -12,7 +12,8 @@
 //!    direction, and replies `IPCL`, its version and a status byte (0: accepted), with
 //!    the two descriptors attached (`SCM_RIGHTS`): first the client-to-server ring, then
 //!    the server-to-client one. A hello of another version gets status 1 and no
-//!    descriptors, so a future layout is refused cleanly on both sides.
+//!    descriptors, so a future layout is refused cleanly on both sides; a server that
+//!    could not make the rings answers status 3, with none.
 //! 4. The client attaches its producer and consumer, then sends `IPCL`, its version,
 //!    status 2 ("attached"). The server, attached since step 3, waits for this before the
 //!    connection is its: a client that died before attaching would leave sides nobody
@@ -56,7 +57,7 @@ mod connecting;
 mod control;
 mod wire;
 
-use control::Control;
+use control::Shared;
 
 pub(crate) use accepting::Handshakes;
 pub(crate) use connecting::connect;
@@ -68,11 +69,11 @@ pub(crate) struct ShmSender {
     producer: Producer<Segment>,
     /// When `try_send` last asked whether the receiver lives.
     liveness: Liveness,
-    control: Arc<Control>,
+    control: Arc<Shared>,
 }
 
 impl control::Half for ShmSender {
-    fn control(&self) -> &Control {
+    fn control(&self) -> &Shared {
         &self.control
     }
 
@@ -82,7 +83,7 @@ impl control::Half for ShmSender {
 }
 
 impl ShmSender {
-    fn new(mut producer: Producer<Segment>, control: Arc<Control>, options: &Options) -> Self {
+    fn new(mut producer: Producer<Segment>, control: Arc<Shared>, options: &Options) -> Self {
         producer.set_wait_strategy(options.wait_strategy);
         // The handshake is over: the peer attached its side, so a side it marks free
         // later is a lie, not a peer yet to come (which a blocked send would wait for).
@@ -158,7 +159,7 @@ impl ShmSender {
         }
         self.producer.reserve_blocking(len).map(Some).map_err(|e| {
             let err = Error::from(e);
-            self.control.breaks_off(&err);
+            self.control.close_if_breach(&err);
             err
         })
     }
@@ -183,11 +184,11 @@ pub(crate) struct ShmReceiver {
     /// When `try_recv` last asked whether the sender lives.
     liveness: Liveness,
     message: Reassembly,
-    control: Arc<Control>,
+    control: Arc<Shared>,
 }
 
 impl control::Half for ShmReceiver {
-    fn control(&self) -> &Control {
+    fn control(&self) -> &Shared {
         &self.control
     }
 
@@ -197,7 +198,7 @@ impl control::Half for ShmReceiver {
 }
 
 impl ShmReceiver {
-    fn new(mut consumer: Consumer<Segment>, control: Arc<Control>, options: &Options) -> Self {
+    fn new(mut consumer: Consumer<Segment>, control: Arc<Shared>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
         // As for the sender: the peer's side attached during the handshake.
         consumer.note_producer_attached();

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use ipclane::{Error, Listener, Options};
-use ipclane_testkit::{Peer, TempDir, bounded, hold, say};
+use ipclane_testkit::{Peer, TempDir, WAIT_LIMIT, bounded, hold, say};
 
 /// Clients that never finish their handshake in the flood: a third silent, a third
 /// sending garbage, a third sending a hello and then nothing.
@@ -193,4 +193,94 @@ fn a_thousand_stalled_clients_cost_a_bounded_number_of_descriptors() {
     );
     drop((flood, good, before, established));
     assert_eq!(open_fds(), idle, "descriptors once the clients are gone");
+}
+
+/// A client that finished its handshake in time is not refused because the server called
+/// `accept` again only after the handshake timeout: what clients sent is read before any
+/// is found late. (Found by review: the expiry ran first, so a client whose `connect` had
+/// succeeded was reset.)
+#[test]
+fn a_client_that_finished_in_time_is_served_by_a_late_accept() {
+    let (_dir, url, listener) = shm_listener("slow-late-accept", Duration::from_millis(300));
+    let listener = std::sync::Arc::new(listener);
+    let first = {
+        let listener = listener.clone();
+        std::thread::spawn(move || listener.accept())
+    };
+    // A client by hand: its hello, the rings in the reply, both sides attached...
+    let mut socket = UnixStream::connect(path(&url)).unwrap();
+    socket.write_all(&hello()).unwrap();
+    let mut reply = [0u8; 8];
+    let (n, fds) = bounded("the reply", || {
+        ipclane::uds::recv_fds(&socket, &mut reply, 2).unwrap()
+    });
+    assert_eq!((n, fds.len()), (8, 2), "{reply:02x?}");
+    let mut fds = fds.into_iter();
+    let up = ipclane::queue::SpscRing::open_fd(fds.next().unwrap()).unwrap();
+    let down = ipclane::queue::SpscRing::open_fd(fds.next().unwrap()).unwrap();
+    let _producer = ipclane::queue::Producer::attach(std::sync::Arc::new(up)).unwrap();
+    let mut consumer = ipclane::queue::Consumer::attach(std::sync::Arc::new(down)).unwrap();
+    // ... while another client's connection is what the first `accept` returns.
+    let mut other = Peer::spawn("client", &[&url]);
+    let mut conn = bounded("the other client", || first.join().unwrap()).unwrap();
+    assert_eq!(conn.recv().unwrap(), &b"ping"[..]);
+    conn.send(b"pong").unwrap();
+    assert_eq!(other.recv(), "served");
+    // Attached in time; the server calls `accept` again only well after the timeout.
+    socket
+        .write_all(&[
+            b'I',
+            b'P',
+            b'C',
+            b'L',
+            ipclane::shm::HANDSHAKE_VERSION,
+            2,
+            0,
+            0,
+        ])
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut late = bounded("the late accept", || listener.accept())
+        .expect("the client that attached in time is served");
+    late.send(b"welcome").unwrap();
+    let got = bounded("the message", || consumer.pop_timeout(WAIT_LIMIT)).unwrap();
+    assert_eq!(&got[..], b"welcome");
+}
+
+/// A handshake timeout too long to reach (`Duration::MAX`) is no timeout, on both sides:
+/// clients are served. (Found by review: the server took the overflow for a deadline
+/// already passed and refused every client.)
+#[test]
+fn a_handshake_timeout_too_long_to_reach_is_none() {
+    let (_dir, url, listener) = shm_listener("slow-forever", Duration::MAX);
+    let client = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut conn = Options::default()
+                .handshake_timeout(Duration::MAX)
+                .connect(&url)
+                .unwrap();
+            conn.send(b"ping").unwrap();
+        })
+    };
+    let mut conn = bounded("accept", || listener.accept()).unwrap();
+    assert_eq!(conn.recv().unwrap(), &b"ping"[..]);
+    client.join().unwrap();
+}
+
+/// A client that leaves right after its hello is `Refused` for the server, a client's
+/// loss like any other, never `Disconnected`, which a server loop could take for its own
+/// end. (Found by review.)
+#[test]
+fn a_client_that_leaves_after_its_hello_is_refused_not_disconnected() {
+    let (_dir, url, listener) = shm_listener("slow-leaves", Duration::from_secs(30));
+    for _ in 0..20 {
+        let mut socket = UnixStream::connect(path(&url)).unwrap();
+        socket.write_all(&hello()).unwrap();
+        drop(socket);
+        match bounded("accept", || listener.accept()) {
+            Err(Error::Refused { reason, .. }) => assert!(reason.contains("left"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -278,10 +278,7 @@ macro_rules! structure_calls {
         /// [`QueueError::Layout`] for bad parameters (nothing is created), or the
         /// segment's errors ([`SegmentError::AlreadyExists`](crate::SegmentError), say).
         pub fn create_named(name: &str, $($param: usize),+) -> Result<Segment, QueueError> {
-            Self::check_params($($param),+)?;
-            $crate::memory::named_with(name, true, Self::required_len($($param),+), Self::KIND, move |m| {
-                Self::init(m, $($param),+)
-            })
+            Self::named(name, true, $($param),+)
         }
 
         /// Like [`create_named`](Self::create_named), but takes the name over from a
@@ -296,8 +293,13 @@ macro_rules! structure_calls {
         /// Those of `create_named` ([`SegmentError::AlreadyExists`](crate::SegmentError)
         /// for a live owner's segment under the name).
         pub fn create_named_reclaiming(name: &str, $($param: usize),+) -> Result<Segment, QueueError> {
+            Self::named(name, false, $($param),+)
+        }
+
+        /// `create_named`, taking a stale segment's name over unless `exclusive`.
+        fn named(name: &str, exclusive: bool, $($param: usize),+) -> Result<Segment, QueueError> {
             Self::check_params($($param),+)?;
-            $crate::memory::named_with(name, false, Self::required_len($($param),+), Self::KIND, move |m| {
+            $crate::memory::named_with(name, exclusive, Self::required_len($($param),+), Self::KIND, move |m| {
                 Self::init(m, $($param),+)
             })
         }

@@ -280,7 +280,8 @@ impl Segment {
     /// its descriptor (or may ptrace one that does) can reach it through `/proc`; and
     /// [`Segment::from_fd`] reopens it there with the receiving process's own rights, so
     /// under `0o600` a peer of another user that was handed the descriptor could not open
-    /// it.
+    /// it. Passing the descriptor therefore grants read and write, whatever its open
+    /// mode: a receiver can reopen even a read-only one read-write through `/proc`.
     #[doc(alias = "memfd_create")]
     pub fn anonymous(name: &str) -> SegmentBuilder {
         let mut builder = SegmentBuilder::new(Location::memfd(name));

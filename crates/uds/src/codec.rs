@@ -249,7 +249,8 @@ impl FrameCodec {
     ///
     /// # Errors
     ///
-    /// [`UdsError::TooLarge`] when a header announces more than the maximum.
+    /// [`UdsError::TooLarge`] when a header announces more than the maximum,
+    /// [`UdsError::OutOfMemory`] when `src` cannot grow for the rest of the frame.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, UdsError> {
         let frame = self.decode_unreserved(src)?;
         if frame.is_none() && matches!(self.state, DecodeState::Data(_)) {

@@ -136,8 +136,9 @@ impl<S: AsFd> FramedStream<S> {
     ///
     /// [`UdsError::Truncated`] when the stream ends inside a frame,
     /// [`UdsError::TooLarge`] for a header over the maximum (the stream is then out
-    /// of step: close it), [`UdsError::Disconnected`] on a connection reset, or an OS error
-    /// ([`UdsError::Timeout`] when the read timeout expired).
+    /// of step: close it), [`UdsError::Disconnected`] on a connection reset,
+    /// [`UdsError::OutOfMemory`] when the frame's buffer cannot grow (it stays in
+    /// progress), or an OS error ([`UdsError::Timeout`] when the read timeout expired).
     pub fn read_frame(&mut self) -> Result<Option<Bytes>, UdsError> {
         loop {
             if let Some(frame) = self.codec.decode_unreserved(&mut self.read_buf)? {

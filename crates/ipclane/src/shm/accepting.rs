@@ -8,10 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::{PollFd, PollFlags, poll};
 
 use super::wire::{self, HANDSHAKE_VERSION, Next, ServerHandshake};
-use super::{Control, ShmReceiver, ShmSender};
+use super::{Shared, ShmReceiver, ShmSender};
 use crate::queue::{Consumer, Producer, Segment, SpscRing};
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
@@ -27,9 +27,11 @@ struct Pending {
     /// Non-blocking while the handshake runs.
     socket: UnixStream,
     peer: PeerCredentials,
-    deadline: Instant,
+    /// `None`: a handshake timeout too long to reach is none.
+    deadline: Option<Instant>,
     machine: ServerHandshake,
-    /// The server's sides of the rings, once they were made and sent.
+    /// The server's sides of the rings, once they were made and sent (`Some` exactly when
+    /// the machine waits for the attached message: `wire.rs` knows nothing of rings).
     rings: Option<(Consumer<Segment>, Producer<Segment>)>,
 }
 
@@ -58,26 +60,31 @@ impl Handshakes {
         url: &str,
         options: &Options,
     ) -> Result<Accepted, Error> {
-        let refused = |reason: String| Error::Refused {
-            url: url.to_owned(),
-            reason,
-        };
         loop {
-            let now = Instant::now();
-            if let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
-                let late = self.pending.swap_remove(i);
-                return Err(refused(format!(
-                    "no {} within the handshake timeout of {:?}",
-                    late.machine.awaiting(),
-                    options.handshake_timeout
-                )));
-            }
-            let (listener_ready, ready) = self.wait(listener, now)?;
-            // Finished or failed handshakes leave the list: walk it from the end.
-            for i in ready.into_iter().rev() {
+            let (listener_ready, ready) = self.wait(listener)?;
+            // What clients sent is read before any is found late: a client that finished
+            // in time is never refused because `accept` was called late. A handshake
+            // that ends, either way, leaves the list and ends this call, so the indices
+            // hold until then.
+            for &i in ready.iter().rev() {
                 if let Some(accepted) = self.advance(i, url, options)? {
                     return Ok(accepted);
                 }
+            }
+            let now = Instant::now();
+            let late = (0..self.pending.len()).find(|&i| {
+                !ready.contains(&i) && self.pending[i].deadline.is_some_and(|d| d <= now)
+            });
+            if let Some(i) = late {
+                let late = self.pending.swap_remove(i);
+                return Err(Error::refused(
+                    url,
+                    format!(
+                        "no {} within the handshake timeout of {:?}",
+                        late.machine.awaiting(),
+                        options.handshake_timeout
+                    ),
+                ));
             }
             if listener_ready {
                 let (socket, peer) = listener.accept()?;
@@ -88,9 +95,7 @@ impl Handshakes {
                 self.pending.push(Pending {
                     socket,
                     peer,
-                    deadline: Instant::now()
-                        .checked_add(options.handshake_timeout)
-                        .unwrap_or(now),
+                    deadline: Instant::now().checked_add(options.handshake_timeout),
                     machine: ServerHandshake::new(),
                     rings: None,
                 });
@@ -99,9 +104,11 @@ impl Handshakes {
     }
 
     /// Polls the listener (while there is room for another handshake) and every client
-    /// under way until one is ready or the first deadline: whether the listener has a
-    /// client waiting, and the indices of the handshakes with something to read.
-    fn wait(&self, listener: &uds::Listener, now: Instant) -> Result<(bool, Vec<usize>), Error> {
+    /// under way until one is ready or the first deadline (at once if one passed):
+    /// whether the listener has a client waiting, and the indices of the handshakes with
+    /// something to read (or a hang-up).
+    fn wait(&self, listener: &uds::Listener) -> Result<(bool, Vec<usize>), Error> {
+        let now = Instant::now();
         let room = self.pending.len() < MAX_HANDSHAKES;
         let mut fds = Vec::with_capacity(self.pending.len() + 1);
         fds.push(PollFd::new(
@@ -120,9 +127,9 @@ impl Handshakes {
         let timeout = self
             .pending
             .iter()
-            .map(|p| p.deadline.saturating_duration_since(now))
+            .filter_map(|p| p.deadline)
             .min()
-            .map(|left| Timespec::try_from(left).unwrap_or(Timespec::default()));
+            .map(|d| crate::poll::timespec(d.saturating_duration_since(now)));
         match poll(&mut fds, timeout.as_ref()) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => {
@@ -147,22 +154,21 @@ impl Handshakes {
         url: &str,
         options: &Options,
     ) -> Result<Option<Accepted>, Error> {
-        let refused = |reason: String| Error::Refused {
-            url: url.to_owned(),
-            reason,
-        };
         let client = &mut self.pending[i];
         let mut buf = [0u8; wire::MESSAGE_LEN];
         let wanted = client.machine.wanted();
         let left = |client: &Pending| {
-            refused(format!(
-                "the client left before its {}",
-                client.machine.awaiting()
-            ))
+            Error::refused(
+                url,
+                format!("the client left before its {}", client.machine.awaiting()),
+            )
         };
         let next = match (&client.socket).read(&mut buf[..wanted]) {
             Ok(0) => Err(left(client)),
-            Ok(n) => client.machine.feed(&buf[..n]).map_err(refused),
+            Ok(n) => client
+                .machine
+                .feed(&buf[..n])
+                .map_err(|why| Error::refused(url, why)),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -179,11 +185,19 @@ impl Handshakes {
         };
         let done = match next {
             Ok(Next::Read) => return Ok(None),
-            Ok(Next::Accept) => match send_rings(&client.socket, options) {
-                Ok(rings) => {
-                    client.rings = Some(rings);
-                    return Ok(None);
-                }
+            Ok(Next::Accept) => match make_rings(options) {
+                Ok(rings) => match send_rings(&client.socket, &rings) {
+                    Ok(()) => {
+                        client.rings = Some((rings.receiver, rings.sender));
+                        return Ok(None);
+                    }
+                    // The client went away (or does not read: 8 bytes always fit a
+                    // fresh socket): its loss, not the server's.
+                    Err(e) => Err(Error::refused(
+                        url,
+                        format!("the client left before the reply: {e}"),
+                    )),
+                },
                 Err(e) => {
                     // Best effort: the client learns it was not its fault.
                     let _ = uds::send_fds(&client.socket, &wire::FAILED_REPLY, &[]);
@@ -193,9 +207,12 @@ impl Handshakes {
             Ok(Next::WrongVersion(theirs)) => {
                 // Best effort: the client learns why; the connection ends either way.
                 let _ = uds::send_fds(&client.socket, &wire::WRONG_VERSION_REPLY, &[]);
-                Err(refused(format!(
-                    "the client speaks handshake version {theirs}, this server {HANDSHAKE_VERSION}"
-                )))
+                Err(Error::refused(
+                    url,
+                    format!(
+                        "the client speaks handshake version {theirs}, this server {HANDSHAKE_VERSION}"
+                    ),
+                ))
             }
             Ok(Next::Connected) => Ok(()),
             Err(e) => Err(e),
@@ -212,7 +229,7 @@ impl Handshakes {
                 op: "make a connection's socket blocking",
                 source,
             })?;
-        let control = Arc::new(Control::new(client.socket));
+        let control = Arc::new(Shared::new(client.socket));
         Ok(Some((
             (
                 ShmSender::new(sender, control.clone(), options),
@@ -223,17 +240,34 @@ impl Handshakes {
     }
 }
 
-/// Makes the connection's two rings, attaches the server's sides and sends the accepted
-/// reply with both descriptors: the client-to-server ring first.
-fn send_rings(
-    socket: &UnixStream,
-    options: &Options,
-) -> Result<(Consumer<Segment>, Producer<Segment>), Error> {
+/// A connection's two rings, the server's sides attached.
+struct Rings {
+    up: Arc<Segment>,
+    down: Arc<Segment>,
+    receiver: Consumer<Segment>,
+    sender: Producer<Segment>,
+}
+
+/// Makes the connection's two rings and attaches the server's sides.
+fn make_rings(options: &Options) -> Result<Rings, Error> {
     let up = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
     let down = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
     let receiver = Consumer::attach(up.clone())?;
     let sender = Producer::attach(down.clone())?;
-    // The socket is fresh and its buffer empty: the 8 bytes go at once, non-blocking.
-    uds::send_fds(socket, &wire::ACCEPTED_REPLY, &[up.as_fd(), down.as_fd()])?;
-    Ok((receiver, sender))
+    Ok(Rings {
+        up,
+        down,
+        receiver,
+        sender,
+    })
+}
+
+/// Sends the accepted reply with both rings' descriptors, the client-to-server ring first.
+/// The socket is fresh and its buffer empty: the 8 bytes go at once, non-blocking.
+fn send_rings(socket: &UnixStream, rings: &Rings) -> Result<(), crate::uds::UdsError> {
+    uds::send_fds(
+        socket,
+        &wire::ACCEPTED_REPLY,
+        &[rings.up.as_fd(), rings.down.as_fd()],
+    )
 }

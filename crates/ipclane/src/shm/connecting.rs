@@ -8,37 +8,34 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::wire::{self, ATTACHED_MESSAGE, HANDSHAKE_VERSION, MESSAGE_LEN};
-use super::{Control, ShmReceiver, ShmSender};
+use super::{Shared, ShmReceiver, ShmSender};
 use crate::queue::{Consumer, Producer, SpscRing};
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
 
 /// The end of a handshake: every read of it is bounded by the time left, so a server that
-/// trickles its bytes cannot stretch the handshake past its timeout.
+/// trickles its bytes cannot stretch the handshake past its timeout. `None`: a timeout
+/// too long to reach is none (as on the server's side).
 #[derive(Debug, Clone, Copy)]
-struct Deadline(Instant);
+struct Deadline(Option<Instant>);
 
 impl Deadline {
     fn after(timeout: Duration) -> Self {
-        Self(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400)),
-        )
+        Self(Instant::now().checked_add(timeout))
     }
 
     /// Bounds `socket`'s next read by the time left.
     fn arm(self, socket: &UnixStream) -> Result<(), Error> {
-        let left = self.0.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = self
+            .0
+            .map(|end| end.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
             return Err(Error::TIMEOUT);
         }
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|source| Error::Io {
-                op: "set the handshake timeout",
-                source,
-            })
+        socket.set_read_timeout(left).map_err(|source| Error::Io {
+            op: "set the handshake timeout",
+            source,
+        })
     }
 
     /// Reads `buf` whole by the deadline.
@@ -75,10 +72,7 @@ impl Deadline {
 
 /// Sends the hello and reads the server's reply and the descriptors it carries.
 fn handshake(socket: &UnixStream, url: &str, deadline: Deadline) -> Result<Vec<OwnedFd>, Error> {
-    let refused = |reason: String| Error::Refused {
-        url: url.to_owned(),
-        reason,
-    };
+    let refused = |reason: String| Error::refused(url, reason);
     // A server that refuses this client closes the connection at once: the hello may
     // then meet a closed socket, and the reply a reset or the end of the stream.
     let closed = || {
@@ -141,7 +135,7 @@ pub(crate) fn connect(
         op: "clear the handshake timeout",
         source,
     })?;
-    let control = Arc::new(Control::new(socket));
+    let control = Arc::new(Shared::new(socket));
     Ok((
         ShmSender::new(producer, control.clone(), options),
         ShmReceiver::new(consumer, control, options),

@@ -16,13 +16,13 @@ use crate::queue::QueueError;
 
 /// The shared part of a shared-memory connection.
 #[derive(Debug)]
-pub(crate) struct Control {
+pub(crate) struct Shared {
     /// Open while either half lives; nothing is sent on it after the handshake.
     socket: UnixStream,
     broken: AtomicBool,
 }
 
-impl Control {
+impl Shared {
     pub(crate) fn new(socket: UnixStream) -> Self {
         Self {
             socket,
@@ -31,15 +31,15 @@ impl Control {
     }
 
     /// Whether a half closed the connection for the peer's corruption. Relaxed: the flag
-    /// guards no data, and a call that misses it by a moment meets the corruption itself
-    /// or the closed side.
+    /// orders no data; it only makes the other half give up at its next call, and a call
+    /// that misses it by a moment does what it would have done a moment earlier.
     pub(crate) fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)
     }
 
     /// Closes the connection if `err` says the peer broke the rings; the caller then
     /// closes its own side.
-    pub(crate) fn breaks_off(&self, err: &Error) -> bool {
+    pub(crate) fn close_if_breach(&self, err: &Error) -> bool {
         let breach = matches!(
             err,
             Error::Queue(QueueError::Corrupted { .. }) | Error::Protocol { .. }
@@ -54,7 +54,7 @@ impl Control {
 
 /// A half of a shared-memory connection, as [`checked`] sees it.
 pub(crate) trait Half {
-    fn control(&self) -> &Control;
+    fn control(&self) -> &Shared;
     /// Closes this half's ring side (the peer then sees `Disconnected`).
     fn close_side(&mut self);
 }
@@ -89,7 +89,7 @@ fn closed<H: Half>(half: &mut H) -> Error {
 #[cold]
 #[inline(never)]
 fn on_error<H: Half>(half: &mut H, err: Error) -> Error {
-    if half.control().breaks_off(&err) {
+    if half.control().close_if_breach(&err) {
         half.close_side();
     }
     err

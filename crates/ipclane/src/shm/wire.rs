@@ -126,6 +126,9 @@ impl ServerHandshake {
     /// Why the client is refused, once anything it sent is not the handshake (or it sent
     /// more than was wanted, or after the end); the handshake is then over.
     pub(super) fn feed(&mut self, bytes: &[u8]) -> Result<Next, String> {
+        if self.stage == Stage::Over {
+            return Err("the handshake is over".into());
+        }
         if bytes.len() > self.wanted() {
             let wanted = self.wanted();
             self.stage = Stage::Over;
@@ -170,7 +173,7 @@ impl ServerHandshake {
                     ))
                 }
             }
-            // `wanted` is zero once over, so only an empty feed gets here.
+            // Refused at the top.
             Stage::Over => Err("the handshake is over".into()),
         }
     }

@@ -111,13 +111,15 @@ impl<M: Memory> BroadcastReader<M> {
             capacity,
             slot_size,
         } = ring::attach(&*memory)?;
-        // SAFETY: validated by attach.
-        let head = unsafe { control.as_ref() }.head.0.load(Ordering::Acquire);
+        // SAFETY: `ring::attach` checked that the control block lies inside `memory`, is
+        // aligned for `Control` and holds only atomics; the `memory` Arc, moved into the
+        // reader below, keeps it mapped while the reference is used here.
+        let block = unsafe { control.as_ref() };
+        let head = block.head.0.load(Ordering::Acquire);
         if head >= MAX_POSITION {
             return Err(QueueError::corrupted(format!("writer position {head}")));
         }
-        // SAFETY: as above.
-        let writer = unsafe { control.as_ref() }.writer.0.state(WRITER)?;
+        let writer = block.writer.0.state(WRITER)?;
         Ok(Self {
             memory,
             control,
@@ -128,7 +130,8 @@ impl<M: Memory> BroadcastReader<M> {
             head,
             resume: Resume::default(),
             waiter: Waiter::new(WaitStrategy::default()),
-            writer_seen: writer == SideState::Attached,
+            // Attached or closed: a writer was there.
+            writer_seen: writer != SideState::Free,
         })
     }
 
@@ -227,12 +230,16 @@ impl<M: Memory> BroadcastReader<M> {
     ///
     /// [`QueueError::Corrupted`] when the writer's side word holds no valid state.
     pub fn is_writer_alive(&self) -> Result<bool, QueueError> {
-        let mut seen = self.writer_seen;
-        Ok(!self
-            .control()
+        Ok(!self.writer_gone(&mut self.writer_seen.clone())?)
+    }
+
+    /// Whether the writer is gone, noting in `seen` whether it was ever seen attached
+    /// (`Side::is_gone_watching`).
+    fn writer_gone(&self, seen: &mut bool) -> Result<bool, QueueError> {
+        self.control()
             .writer
             .0
-            .is_gone_watching(&*self.memory, WRITER, &mut seen)?)
+            .is_gone_watching(&*self.memory, WRITER, seen)
     }
 
     /// The oldest record that the writer is not about to overwrite.
@@ -490,11 +497,7 @@ impl<M: Memory> Blocking for BroadcastReader<M> {
 
     fn peer_gone(&mut self) -> Result<bool, QueueError> {
         let mut seen = self.writer_seen;
-        let gone = self
-            .control()
-            .writer
-            .0
-            .is_gone_watching(&*self.memory, WRITER, &mut seen);
+        let gone = self.writer_gone(&mut seen);
         self.writer_seen = seen;
         gone
     }
