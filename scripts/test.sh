@@ -3,7 +3,8 @@
 # 1. the ordinary suite (unit, integration across processes, property tests) under
 #    cargo-nextest, one process per test, killed and failed by name if it runs for more
 #    than 4 minutes (.config/nextest.toml); installed from crates.io when missing;
-# 2. the doc tests (nextest does not run them);
+#    then the facade with its optional features (typed messages);
+# 2. the doc tests (nextest does not run them), with and without those features;
 # 3. the loom models of the lock-free protocols, which need their own build (`--cfg ipclane_loom`,
 #    kept in target/loom so the two builds do not evict each other).
 # Tests that cannot run here (no root, no invariant TSC, ...) say so and are listed and
@@ -23,7 +24,12 @@ mkdir -p target
 
 cargo nextest run --workspace
 
+# The optional features (typed messages: serde, pod): their tests and doc tests, and the
+# facade's unit tests built with them.
+cargo nextest run -p ipclane --all-features -E 'binary(typed) | kind(lib)'
+
 cargo test --workspace --doc
+cargo test -p ipclane --all-features --doc
 
 RUSTFLAGS="--cfg ipclane_loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" CARGO_TARGET_DIR=target/loom \
     timeout 20m cargo test -p ipclane-queue --test loom --release

@@ -77,6 +77,28 @@ pub enum Error {
         bytes: usize,
     },
 
+    /// A message that is not a `what` (feature `serde` or `pod`): of another type, or not
+    /// from an ipclane peer of the same program. The message was dropped; the next
+    /// receive goes on.
+    #[error("a message of {len} bytes is not a {what}: {reason}")]
+    Decode {
+        /// The type expected.
+        what: &'static str,
+        /// The message's length.
+        len: usize,
+        /// What did not fit.
+        reason: String,
+    },
+
+    /// A value serde could not encode (feature `serde`); nothing was sent.
+    #[error("a {what} could not be encoded: {reason}")]
+    Encode {
+        /// Its type.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+
     /// The other end refused the connection during the handshake.
     #[error("connection to {url} refused: {reason}")]
     Refused {
@@ -225,7 +247,10 @@ impl Error {
             Self::Timeout { .. } => io::ErrorKind::TimedOut,
             Self::Refused { .. } => io::ErrorKind::ConnectionRefused,
             Self::OutOfMemory { .. } => io::ErrorKind::OutOfMemory,
-            Self::Protocol { .. } | Self::Lagged { .. } => io::ErrorKind::InvalidData,
+            Self::Protocol { .. } | Self::Lagged { .. } | Self::Decode { .. } => {
+                io::ErrorKind::InvalidData
+            }
+            Self::Encode { .. } => io::ErrorKind::InvalidInput,
             Self::Io { source, .. } => source.kind(),
             Self::Segment(e) => e.io_kind(),
             Self::Queue(e) => e.io_kind(),

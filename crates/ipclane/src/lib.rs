@@ -14,6 +14,10 @@
 //! - The layers, re-exported for teams that want one: [`segment`] (shared-memory segment
 //!   lifecycle), [`queue`] (lock-free rings in shared memory), [`uds`] (Unix-socket
 //!   framing, credentials, descriptor passing).
+//! - Optional features: `serde`, typed messages of serde types encoded with postcard
+//!   (`TypedSender`, `TypedReceiver`, `TypedPublisher`, `TypedSubscriber`, the `typed`
+//!   module); `pod`, plain-old-data types sent as their bytes (`send_pod`, `recv_pod`,
+//!   `publish_pod`; zerocopy's traits).
 //!
 //! # Example
 //!
@@ -56,6 +60,8 @@ mod keyed;
 mod listener;
 mod liveness;
 mod options;
+#[cfg(feature = "pod")]
+mod pod;
 mod poll;
 mod pubsub;
 mod reassembly;
@@ -63,6 +69,8 @@ mod seqpacket;
 pub mod shm;
 mod stream;
 mod subscribers;
+#[cfg(feature = "serde")]
+pub mod typed;
 mod url;
 mod writer;
 
@@ -73,6 +81,8 @@ pub use listener::Listener;
 pub use options::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_RING_CAPACITY, Options};
 pub use pubsub::{PublishOptions, Publisher, Start, SubscribeOptions, Subscriber};
 pub use subscribers::{SUBSCRIBER_KIND, SubscriberInfo, subscribers};
+#[cfg(feature = "serde")]
+pub use typed::{TypedPublisher, TypedReceiver, TypedSender, TypedSubscriber};
 pub use url::{MAX_SOCKET_NAME, Url};
 pub use writer::MessageWriter;
 

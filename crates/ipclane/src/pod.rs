@@ -1,0 +1,104 @@
+//! Plain-old-data messages (feature `pod`): a value of a type whose bytes are its value
+//! ([zerocopy](https://docs.rs/zerocopy)'s `IntoBytes` to send, `FromBytes` to
+//! receive: no padding, every bit pattern valid) is sent as its bytes, without encoding,
+//! and received by copying a message of exactly its size into a value, so what a peer
+//! writes can never make an invalid one. Both ends must use the same type; a message of
+//! another size is [`Error::Decode`].
+//!
+//! ```
+//! use zerocopy::{FromBytes, Immutable, IntoBytes};
+//!
+//! #[derive(FromBytes, IntoBytes, Immutable, Debug, PartialEq, Clone, Copy)]
+//! #[repr(C)]
+//! struct Quote { bid: i64, ask: i64, instrument: u32, size: u32 }
+//!
+//! let feed = format!("pod-doc-{}", std::process::id());
+//! let mut publisher = ipclane::Publisher::create(&feed, Default::default())?;
+//! let mut subscriber = ipclane::Subscriber::open(&feed)?;
+//! let quote = Quote { bid: 100, ask: 101, instrument: 7, size: 300 };
+//! publisher.publish_pod(&quote)?;
+//! assert_eq!(subscriber.recv_pod::<Quote>()?, quote);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::{Error, Publisher, Receiver, Sender, Subscriber};
+
+/// A message of `len` bytes that is not a `T`.
+fn wrong_size<T>(len: usize) -> Error {
+    Error::Decode {
+        what: std::any::type_name::<T>(),
+        len,
+        reason: format!(
+            "a {} is {} bytes",
+            std::any::type_name::<T>(),
+            size_of::<T>()
+        ),
+    }
+}
+
+/// Receives one message of `from` into a new `T` with `recv_into` (which copies a
+/// message into a slice and says how long it was, leaving a longer one next); a longer
+/// message is then taken with `recv_len` (which says how long it was) and refused.
+fn recv_value<R, T: FromBytes + IntoBytes>(
+    from: &mut R,
+    recv_into: fn(&mut R, &mut [u8]) -> Result<usize, Error>,
+    recv_len: fn(&mut R) -> Result<usize, Error>,
+) -> Result<T, Error> {
+    let mut value = T::new_zeroed();
+    match recv_into(from, value.as_mut_bytes()) {
+        Ok(len) if len == size_of::<T>() => Ok(value),
+        Ok(len) => Err(wrong_size::<T>(len)),
+        Err(Error::BufferTooSmall { .. }) => Err(wrong_size::<T>(recv_len(from)?)),
+        Err(e) => Err(e),
+    }
+}
+
+impl Sender {
+    /// Sends `value`'s bytes as one message ([`send`](Self::send)), without encoding.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`send`](Self::send).
+    pub fn send_pod<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result<(), Error> {
+        self.send(value.as_bytes())
+    }
+}
+
+impl Receiver {
+    /// The next message, as a `T`: copied out of the transport into a new value, waiting
+    /// for it as long as needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] for a message of another size than a `T` (it is dropped: call
+    /// again for the next), then those of [`recv_into_slice`](Receiver::recv_into_slice).
+    pub fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
+        recv_value(self, Receiver::recv_into_slice, |r| Ok(r.recv()?.len()))
+    }
+}
+
+impl Publisher {
+    /// Publishes `value`'s bytes as one message ([`publish`](Self::publish)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`publish`](Self::publish).
+    pub fn publish_pod<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result<(), Error> {
+        self.publish(value.as_bytes())
+    }
+}
+
+impl Subscriber {
+    /// The next message, as a `T` ([`recv_into`](Subscriber::recv_into) into a new value).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] for a message of another size than a `T` (dropped), then those
+    /// of [`recv_into`](Subscriber::recv_into) ([`Error::Lagged`] says how many were
+    /// missed).
+    pub fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
+        recv_value(self, Subscriber::recv_into, |s| Ok(s.recv()?.len()))
+    }
+}
