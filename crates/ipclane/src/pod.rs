@@ -38,17 +38,17 @@ fn wrong_size<T>(len: usize) -> Error {
     }
 }
 
-/// Receives one message of `from` into a new `T` with `recv_into` (which copies a
-/// message into a slice and says how long it was, leaving a longer one next); a longer
-/// message is then taken with `recv_len` (which says how long it was) and refused.
+/// Receives one message of `from` into `value` with `recv_into` (which copies a message
+/// into a slice and says how long it was, leaving a longer one next); a longer message
+/// is then taken with `recv_len` (which says how long it was) and refused.
 fn recv_value<R, T: FromBytes + IntoBytes>(
     from: &mut R,
+    value: &mut T,
     recv_into: fn(&mut R, &mut [u8]) -> Result<usize, Error>,
     recv_len: fn(&mut R) -> Result<usize, Error>,
-) -> Result<T, Error> {
-    let mut value = T::new_zeroed();
+) -> Result<(), Error> {
     match recv_into(from, value.as_mut_bytes()) {
-        Ok(len) if len == size_of::<T>() => Ok(value),
+        Ok(len) if len == size_of::<T>() => Ok(()),
         Ok(len) => Err(wrong_size::<T>(len)),
         Err(Error::BufferTooSmall { .. }) => Err(wrong_size::<T>(recv_len(from)?)),
         Err(e) => Err(e),
@@ -67,15 +67,31 @@ impl Sender {
 }
 
 impl Receiver {
-    /// The next message, as a `T`: copied out of the transport into a new value, waiting
-    /// for it as long as needed.
+    /// The next message, as a new `T`, waiting for it as long as needed (see
+    /// [`recv_pod_into`](Self::recv_pod_into), which spares the zeroing and the move of
+    /// a large `T`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`recv_pod_into`](Self::recv_pod_into).
+    pub fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
+        let mut value = T::new_zeroed();
+        self.recv_pod_into(&mut value)?;
+        Ok(value)
+    }
+
+    /// The next message, copied out of the transport into `value` (the hot path: one
+    /// copy, as [`recv_into_slice`](Self::recv_into_slice) of as many bytes).
     ///
     /// # Errors
     ///
     /// [`Error::Decode`] for a message of another size than a `T` (it is dropped: call
-    /// again for the next), then those of [`recv_into_slice`](Receiver::recv_into_slice).
-    pub fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
-        recv_value(self, Receiver::recv_into_slice, |r| Ok(r.recv()?.len()))
+    /// again for the next; `value` may hold part of it), then those of
+    /// [`recv_into_slice`](Receiver::recv_into_slice).
+    pub fn recv_pod_into<T: FromBytes + IntoBytes>(&mut self, value: &mut T) -> Result<(), Error> {
+        recv_value(self, value, Receiver::recv_into_slice, |r| {
+            Ok(r.recv()?.len())
+        })
     }
 }
 
@@ -91,14 +107,25 @@ impl Publisher {
 }
 
 impl Subscriber {
-    /// The next message, as a `T` ([`recv_into`](Subscriber::recv_into) into a new value).
+    /// The next message, as a new `T` (see [`recv_pod_into`](Self::recv_pod_into)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`recv_pod_into`](Self::recv_pod_into).
+    pub fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
+        let mut value = T::new_zeroed();
+        self.recv_pod_into(&mut value)?;
+        Ok(value)
+    }
+
+    /// The next message, copied into `value` ([`recv_into`](Subscriber::recv_into)).
     ///
     /// # Errors
     ///
     /// [`Error::Decode`] for a message of another size than a `T` (dropped), then those
     /// of [`recv_into`](Subscriber::recv_into) ([`Error::Lagged`] says how many were
     /// missed).
-    pub fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
-        recv_value(self, Subscriber::recv_into, |s| Ok(s.recv()?.len()))
+    pub fn recv_pod_into<T: FromBytes + IntoBytes>(&mut self, value: &mut T) -> Result<(), Error> {
+        recv_value(self, value, Subscriber::recv_into, |s| Ok(s.recv()?.len()))
     }
 }
