@@ -495,3 +495,29 @@ fn a_mode_never_reaches_a_file_swapped_in_at_the_path() {
         "the race was not exercised: {rounds} rounds, {bound} bound, {swapped} swapped"
     );
 }
+
+/// A listener removes its socket file on drop only while the file is still its own: a
+/// file put at the path after it (another server's socket, a regular file) stays.
+#[test]
+fn a_listener_leaves_a_file_that_replaced_its_own() {
+    let dir = TempDir::new("replaced");
+    let path = dir.path().join("l.sock");
+    let addr: UdsAddr = path.as_path().into();
+    // Another server's socket in its place.
+    let listener = Listener::bind(&addr).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let other = UnixListener::bind(&path).unwrap();
+    drop(listener);
+    assert!(
+        path.symlink_metadata().unwrap().file_type().is_socket(),
+        "the other server's socket is still there"
+    );
+    drop(other);
+    std::fs::remove_file(&path).unwrap();
+    // A regular file in its place.
+    let listener = Listener::bind(&addr).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"not a socket").unwrap();
+    drop(listener);
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+}
