@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use ipclane::queue::SpscRing;
 use ipclane::{Error, Listener, Options, PublishOptions, Publisher, Receiver, Start, Subscriber};
+use ipclane_testkit::rng::{self, Rng, mix};
 use ipclane_testkit::{
     Peer, ShmName, SubscriberRecords, TempDir, bounded, hold, listen as next_line, say,
 };
@@ -36,42 +37,9 @@ const SENDER_LIMIT: u64 = 1_000_000;
 // ---------------------------------------------------------------------------------------
 // Randomness and messages
 
-/// SplitMix64's finalizer: a well-mixed 64-bit value of `z`.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A small deterministic generator (SplitMix64): the tests' kill points and contents.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    /// A value in `0..n` (0 when `n` is 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next().checked_rem(n).unwrap_or(0)
-    }
-}
-
-/// The run's seed: `IPCLANE_CRASH_SEED`, else one from the clock, printed for a rerun.
+/// The run's seed (see [`rng::seed`]).
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("IPCLANE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            mix(now.as_nanos() as u64 ^ u64::from(std::process::id()))
-        });
-    println!("{test}: seed {seed} (IPCLANE_CRASH_SEED={seed} repeats this run)");
-    seed
+    rng::seed("IPCLANE_CRASH_SEED", test)
 }
 
 /// Rounds per transport: `IPCLANE_CRASH_ROUNDS`, else `default`.

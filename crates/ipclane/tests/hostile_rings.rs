@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use ipclane::queue::{Consumer, Producer, QueueError, Segment, SpscRing};
 use ipclane::{Connection, Error, Listener, Options, Receiver, Sender};
+use ipclane_testkit::rng::Rng;
 use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, bounded, listen, say};
 
 /// Bytes of each ring (the listener's `ring_capacity`): small, so a few messages wrap it
@@ -50,24 +51,6 @@ fn message(from: u8, i: u64, len: usize) -> Vec<u8> {
     (0..len)
         .map(|k| (from as u64 * 131 + i * 7 + k as u64 * 3) as u8)
         .collect()
-}
-
-/// splitmix64: the random garbage, reproducible from a seed.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The hostile client's connection: its socket, both rings' segments (written at will)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ipclane::segment::SegmentState;
 use ipclane::{Error, Options, PublishOptions, Publisher, Subscriber};
+use ipclane_testkit::rng::{self, Rng};
 use ipclane_testkit::{
     Peer, ShmName, SubscriberRecords, TempDir, WAIT_LIMIT, bounded, listen, say,
 };
@@ -30,24 +31,6 @@ const FEED_SLOTS: usize = 4096;
 
 /// How long a peer may take to get messages flowing again before it says it is stuck.
 const STUCK_AFTER: Duration = Duration::from_secs(20);
-
-/// splitmix64: the test's only randomness, from one seed it prints.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// FNV-1a of `bytes`.
 fn fnv(bytes: &[u8]) -> u64 {
@@ -485,16 +468,7 @@ fn dir_entries(dir: &TempDir) -> BTreeSet<String> {
 /// test's processes made is left in `/dev/shm` (the feed, its listener records, its
 /// subscribers' records) or the socket directory.
 fn kill_everything_and_restart(rounds: u64) {
-    let seed = std::env::var("IPCLANE_RESTART_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("seed {seed} (IPCLANE_RESTART_SEED={seed} replays the rounds' choices)");
+    let seed = rng::seed("IPCLANE_RESTART_SEED", "restart");
     let mut rng = Rng(seed);
     let dir = TempDir::new("restart");
     let feed = ShmName::new("restart");

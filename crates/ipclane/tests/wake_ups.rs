@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipclane::queue::WaitStrategy;
 use ipclane::{Error, Options};
+use ipclane_testkit::rng::{self, Rng};
 use ipclane_testkit::{Deadline, Peer, TempDir, WAIT_LIMIT, say};
 
 /// How long one round's receive may wait: far above a wake-up on a loaded machine, so a
@@ -26,33 +27,9 @@ fn sleep_only_until_woken() -> WaitStrategy {
     }
 }
 
-/// SplitMix64: the killed wakers' timings.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)).checked_rem(n).unwrap_or(0)
-    }
-}
-
-/// The run's seed: `IPCLANE_CRASH_SEED`, else one from the clock, printed for a rerun.
+/// The run's seed (see [`rng::seed`]).
 fn seed(test: &str) -> u64 {
-    let seed = std::env::var("IPCLANE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            now.as_nanos() as u64 ^ u64::from(std::process::id())
-        });
-    println!("{test}: seed {seed} (IPCLANE_CRASH_SEED={seed} repeats this run)");
-    seed
+    rng::seed("IPCLANE_CRASH_SEED", test)
 }
 
 /// A shared-memory listener under `dir` whose connections wait with `strategy`, and its
