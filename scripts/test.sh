@@ -24,9 +24,9 @@ mkdir -p target
 
 cargo nextest run --workspace
 
-# The optional features (typed messages: serde, pod): their tests and doc tests, and the
+# The optional features (typed messages: serde, pod; the async front end: tokio): their tests and doc tests, and the
 # facade's unit tests built with them.
-cargo nextest run -p ipclane --all-features -E 'binary(typed) | kind(lib)'
+cargo nextest run -p ipclane --all-features -E 'binary(typed) | binary(tokio) | kind(lib)'
 
 cargo test --workspace --doc
 cargo test -p ipclane --all-features --doc

@@ -197,6 +197,12 @@ impl Connection {
         )
     }
 
+    /// Its parts, for the async front end: the halves, the peer, the URL.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_parts(self) -> (Sender, Receiver, Option<PeerCredentials>, Url) {
+        (self.sender, self.receiver, self.peer, self.url)
+    }
+
     /// Its two halves, for two threads (both directions work at once).
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
@@ -438,6 +444,53 @@ impl Sender {
     /// The largest message this connection carries (the same on every transport).
     pub fn max_message_len(&self) -> usize {
         self.max_message_len
+    }
+}
+
+/// How a sender's messages reach its socket, for the async front end, which writes them
+/// without blocking.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wire<'a> {
+    /// A stream socket: frames of a length header and the payload.
+    Stream(std::os::fd::BorrowedFd<'a>),
+    /// A seqpacket socket: a message in packets of a flag byte and at most `fragment`
+    /// bytes.
+    Packets {
+        socket: std::os::fd::BorrowedFd<'a>,
+        fragment: usize,
+    },
+}
+
+#[cfg(feature = "tokio")]
+impl Sender {
+    /// Its socket and how messages go over it; `None` on shared memory.
+    pub(crate) fn wire(&self) -> Option<Wire<'_>> {
+        match &self.half {
+            SendHalf::Stream(s) => Some(Wire::Stream(s.socket())),
+            SendHalf::Seq(s) => {
+                let (socket, fragment) = s.packets();
+                Some(Wire::Packets { socket, fragment })
+            }
+            SendHalf::Shm(_) => None,
+        }
+    }
+
+    /// The connection's URL, which its errors name.
+    pub(crate) fn url(&self) -> &Arc<str> {
+        &self.url
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Receiver {
+    /// Its socket, readable when a message may have come; `None` on shared memory.
+    pub(crate) fn socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.half {
+            RecvHalf::Stream(r) => Some(r.socket()),
+            RecvHalf::Seq(r) => Some(r.socket()),
+            RecvHalf::Shm(_) => None,
+        }
     }
 }
 

@@ -17,7 +17,8 @@
 //! - Optional features: `serde`, typed messages of serde types encoded with postcard
 //!   (`TypedSender`, `TypedReceiver`, `TypedPublisher`, `TypedSubscriber`, the `typed`
 //!   module); `pod`, plain-old-data types sent as their bytes (`send_pod`, `recv_pod`,
-//!   `publish_pod`; zerocopy's traits).
+//!   `publish_pod`; zerocopy's traits); `tokio`, the async front end ([`tokio`](mod@crate::tokio):
+//!   `connect(url).await`, `recv().await`, cancel-safe, over the socket transports).
 //!
 //! # Example
 //!
@@ -39,7 +40,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![forbid(unsafe_code)]
+// No unsafe code, but for registering a descriptor with tokio's reactor (`tokio/ready.rs`,
+// feature `tokio`), which tokio makes an unsafe call.
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 
 /// The README's examples, compiled and run as doc tests.
@@ -69,6 +72,8 @@ mod seqpacket;
 pub mod shm;
 mod stream;
 mod subscribers;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 #[cfg(feature = "serde")]
 pub mod typed;
 mod url;

@@ -130,6 +130,19 @@ impl Listener {
         }
     }
 
+    /// Its listening socket, for the async front end; `None` on `shm:`, whose `accept`
+    /// also runs handshakes.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match &self.socket {
+            Socket::Unix(l) => Some(l.as_fd()),
+            Socket::Seq(l) => Some(l.as_fd()),
+            Socket::Tcp(l) => Some(l.as_fd()),
+            Socket::Shm(..) => None,
+        }
+    }
+
     /// The URL it listens on: for `tcp://host:0`, with the port the system chose.
     pub fn url(&self) -> &Url {
         &self.url

@@ -85,6 +85,13 @@ impl Drop for SeqReceiver {
 }
 
 impl SeqSender {
+    #[cfg(feature = "tokio")]
+    /// Its socket and the longest fragment a packet carries, for a front end that sends
+    /// packets without blocking.
+    pub(crate) fn packets(&self) -> (std::os::fd::BorrowedFd<'_>, usize) {
+        (self.socket.as_fd(), self.fragment)
+    }
+
     pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         let mut fragments = msg.chunks(self.fragment).peekable();
         loop {
@@ -113,6 +120,12 @@ impl SeqSender {
 }
 
 impl SeqReceiver {
+    #[cfg(feature = "tokio")]
+    /// Its socket, for a front end that waits for it to be readable.
+    pub(crate) fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
     /// Receives one packet and hands it to `take`: [`Error::Disconnected`] at the end of
     /// the stream; a packet lost to a short receive buffer breaks its message. Room for
     /// the packet in the message is made first: out of memory, it stays in the socket

@@ -71,6 +71,12 @@ impl Drop for StreamReceiver {
 }
 
 impl StreamSender {
+    #[cfg(feature = "tokio")]
+    /// Its socket, for a front end that writes frames without blocking.
+    pub(crate) fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.frames.get_ref().as_fd()
+    }
+
     pub(crate) fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         Ok(self.frames.write_frame(msg)?)
     }
@@ -93,6 +99,12 @@ impl StreamSender {
 }
 
 impl StreamReceiver {
+    #[cfg(feature = "tokio")]
+    /// Its socket, for a front end that waits for it to be readable.
+    pub(crate) fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.frames.get_ref().as_fd()
+    }
+
     pub(crate) fn recv(&mut self) -> Result<Bytes, Error> {
         if let Some(frame) = self.held.take() {
             return Ok(frame);

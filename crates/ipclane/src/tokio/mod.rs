@@ -1,0 +1,128 @@
+//! The async front end (feature `tokio`): the blocking API's connections, awaited on a
+//! tokio runtime, over `unix:`, `tcp:` and `seqpacket:` URLs.
+//!
+//! - [`connect`] and [`listen`] (or [`Options::connect`](crate::Options::connect)'s
+//!   settings through [`connect_with`] and [`listen_with`]) take the same URLs and give
+//!   the same connections: the peer may be a blocking ipclane process, an async one, or
+//!   any program speaking the wire format (`docs/wire-format.md`; a tokio-util
+//!   `Framed` with `LengthDelimitedCodec::new()` on `unix:` and `tcp:`).
+//! - [`Receiver::recv`] waits on the socket's readiness through tokio's reactor, with no
+//!   thread of its own and no timer; [`Sender::send`] waits for room in the socket.
+//! - Both are **cancel-safe**, as tokio defines it: a `recv` future dropped before it
+//!   completed (the losing branch of a `select!`) took no message, which stays next; a
+//!   `send` future dropped before it completed sent nothing. What arrived of a message
+//!   is kept in the receiver, and a message begun is finished by its sender (see
+//!   [`Sender::send`]).
+//! - Bounded waits are tokio's own: `tokio::time::timeout(d, rx.recv())` loses nothing,
+//!   since `recv` is cancel-safe.
+//!
+//! Not yet served here: `shm:` connections and feeds, whose waits need a doorbell the
+//! shared memory can ring (refused with [`Error::InvalidUrl`] naming why); use the
+//! blocking API for them.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), ipclane::Error> {
+//! let dir = std::env::temp_dir().join(format!("ipclane-tokio-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let url = format!("unix://{}", dir.join("echo.sock").display());
+//! let listener = ipclane::tokio::listen(&url).await?;
+//! let client = tokio::spawn(async move {
+//!     let mut conn = ipclane::tokio::connect(&url).await?;
+//!     conn.send(b"hello").await?;
+//!     conn.recv().await
+//! });
+//! let mut conn = listener.accept().await?;
+//! let msg = conn.recv().await?;
+//! conn.send(&msg).await?;
+//! assert_eq!(client.await.unwrap()?, &b"hello"[..]);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(())
+//! # }
+//! ```
+
+mod connection;
+mod listener;
+mod ready;
+mod receiver;
+mod sender;
+
+pub use connection::Connection;
+pub use listener::Listener;
+pub use receiver::Receiver;
+pub use sender::Sender;
+
+use crate::{Error, Options, Url};
+
+/// Connects to `url` with the default [`Options`].
+///
+/// # Errors
+///
+/// Those of [`connect_with`].
+pub async fn connect(url: &str) -> Result<Connection, Error> {
+    connect_with(url, &Options::default()).await
+}
+
+/// Connects to `url` with `options`, as [`Options::connect`] does. The connect itself
+/// (a name lookup for `tcp:`, the connect timeout) runs on tokio's blocking pool.
+///
+/// # Errors
+///
+/// Those of [`Options::connect`]; [`Error::InvalidUrl`] for an `shm:` URL (not yet
+/// served here); [`Error::Io`] outside a tokio runtime.
+pub async fn connect_with(url: &str, options: &Options) -> Result<Connection, Error> {
+    served(url)?;
+    let (url, options) = (url.to_owned(), options.clone());
+    let conn = blocking(move || options.connect(&url)).await?;
+    Connection::from_blocking(conn)
+}
+
+/// Listens on `url` with the default [`Options`].
+///
+/// # Errors
+///
+/// Those of [`listen_with`].
+pub async fn listen(url: &str) -> Result<Listener, Error> {
+    listen_with(url, &Options::default()).await
+}
+
+/// Listens on `url` with `options`, as [`Options::listen`] does (binding runs on tokio's
+/// blocking pool: a `tcp:` host name is looked up).
+///
+/// # Errors
+///
+/// Those of [`Options::listen`]; [`Error::InvalidUrl`] for an `shm:` URL (not yet
+/// served here); [`Error::Io`] outside a tokio runtime.
+pub async fn listen_with(url: &str, options: &Options) -> Result<Listener, Error> {
+    served(url)?;
+    let (url, options) = (url.to_owned(), options.clone());
+    let listener = blocking(move || options.listen(&url)).await?;
+    Listener::from_blocking(listener)
+}
+
+/// Refuses, before any socket exists, a URL this front end does not serve yet.
+fn served(url: &str) -> Result<(), Error> {
+    if let Url::Shm(_) = url.parse::<Url>()? {
+        return Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "the tokio front end does not serve shm:// yet (an async wait on shared \
+                     memory needs a doorbell the peer rings, not built yet): use the blocking \
+                     API, ipclane::connect / ipclane::listen"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `f` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    ready::runtime()?;
+    ::tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io {
+            op: "run the blocking connect",
+            source: std::io::Error::other(e.to_string()),
+        })?
+}
