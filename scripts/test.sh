@@ -22,6 +22,11 @@ export IPCLANE_SKIP_LOG="$PWD/target/skipped-tests.txt"
 mkdir -p target
 : > "$IPCLANE_SKIP_LOG"
 
+# Every package of the lock file, for every cfg: build_hygiene's `cargo tree --offline`
+# resolves the loom build too, whose dependencies no ordinary build downloads (a fresh
+# machine's cache lacked `generator`, loom's).
+cargo fetch --locked
+
 cargo nextest run --workspace
 
 # The optional features (typed messages: serde, pod; the async front end: tokio): their tests and doc tests, and the
