@@ -17,7 +17,7 @@
 //! - Optional features: `serde`, typed messages of serde types encoded with postcard
 //!   (`TypedSender`, `TypedReceiver`, `TypedPublisher`, `TypedSubscriber`, the `typed`
 //!   module); `pod`, plain-old-data types sent as their bytes (`send_pod`, `recv_pod`,
-//!   `publish_pod`; zerocopy's traits); `tokio`, the async front end ([`tokio`](mod@crate::tokio):
+//!   `publish_pod`; zerocopy's traits); `tokio`, the async front end (the `tokio` module:
 //!   `connect(url).await`, `recv().await`, cancel-safe, over the socket transports).
 //!
 //! # Example
