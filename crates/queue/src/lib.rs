@@ -109,6 +109,43 @@
 //! producer.join().unwrap()?;
 //! # Ok::<(), QueueError>(())
 //! ```
+//!
+//! # Async waiting
+//!
+//! A side that lives in an async runtime cannot sleep on the futex. It arms its wait in
+//! the async form instead ([`Consumer::arm_async`], [`Producer::arm_async`]), looks once
+//! more, and awaits a [`Doorbell`] that the other side's notifications ring
+//! ([`Producer::set_doorbell`], [`Consumer::set_doorbell`]): once per arming, and only
+//! while it is armed, so a stream the waiter keeps up with still costs no system call per
+//! record. `ipclane::tokio` rings a datagram socket registered with tokio.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use ipclane_queue::{Doorbell, QueueError, SpscRing};
+//!
+//! #[derive(Debug, Default)]
+//! struct Flag(AtomicBool);
+//!
+//! impl Doorbell for Flag {
+//!     fn ring(&self) {
+//!         self.0.store(true, Ordering::Release); // a real one wakes a task
+//!     }
+//! }
+//!
+//! let (mut tx, mut rx) = SpscRing::heap(4096)?;
+//! let bell = Arc::new(Flag::default());
+//! tx.set_doorbell(bell.clone());
+//! rx.arm_async();
+//! // Armed, then one more look: still nothing, so the task would await the bell.
+//! assert!(matches!(rx.try_pop(), Err(QueueError::Empty)));
+//! tx.try_push(b"tick")?;
+//! assert!(bell.0.load(Ordering::Acquire), "the push rang");
+//! rx.disarm_async();
+//! assert_eq!(rx.try_pop()?, &b"tick"[..]);
+//! tx.try_push(b"tock")?; // disarmed: no ring, no system call
+//! # Ok::<(), QueueError>(())
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -142,7 +179,7 @@ pub use memory::{ALIGN, HeapMemory, Memory};
 pub use mpmc::{Abandoned, MpmcConsumer, MpmcProducer, MpmcQueue};
 pub use spsc::{Consumer, Producer, ReadGuard, SpscRing, WriteGuard};
 pub use status::{BroadcastStatus, MpmcStatus, SideStatus, SpscStatus};
-pub use wait::{WaitStats, WaitStrategy};
+pub use wait::{Doorbell, WaitStats, WaitStrategy};
 
 /// The README's examples, compiled (and run) as doc tests.
 #[cfg(doctest)]

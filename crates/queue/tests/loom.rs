@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipclane_queue::{
-    Broadcast, BroadcastReader, BroadcastWriter, Consumer, HeapMemory, LastValueReader,
+    Broadcast, BroadcastReader, BroadcastWriter, Consumer, Doorbell, HeapMemory, LastValueReader,
     LastValueWriter, LastValues, MpmcConsumer, MpmcProducer, MpmcQueue, Producer, QueueError,
     SpscRing, WaitStrategy,
 };
@@ -99,6 +99,97 @@ fn spsc_blocking_pop_never_loses_a_wake_up() {
         assert_eq!(rx.pop_blocking().unwrap(), &b"again"[..]);
         drop(producer.join().unwrap());
         assert!(matches!(rx.pop_blocking(), Err(QueueError::Disconnected)));
+    });
+}
+
+/// A doorbell as a socket is one: rings accumulate until the waiter drains them, and an
+/// await returns once a ring it has not drained is there (a lost one deadlocks the model).
+#[derive(Default)]
+struct Bell {
+    rings: loom::sync::Mutex<u32>,
+    rung: loom::sync::Condvar,
+}
+
+impl std::fmt::Debug for Bell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bell")
+    }
+}
+
+impl Doorbell for Bell {
+    fn ring(&self) {
+        *self.rings.lock().unwrap() += 1;
+        self.rung.notify_one();
+    }
+}
+
+impl Bell {
+    /// Awaits a ring after the `drained` first ones; returns how many it drained then.
+    fn await_ring(&self, drained: u32) -> u32 {
+        let mut rings = self.rings.lock().unwrap();
+        while *rings == drained {
+            rings = self.rung.wait(rings).unwrap();
+        }
+        *rings
+    }
+}
+
+/// The async receive of `ipclane::tokio`: arm, look once more, await the bell; once it
+/// rang, drain it, disarm, and begin again.
+fn pop_async(
+    rx: &mut Consumer<HeapMemory>,
+    bell: &Bell,
+    drained: &mut u32,
+) -> Result<Vec<u8>, QueueError> {
+    let mut armed = false;
+    loop {
+        match rx.try_pop() {
+            Ok(record) => {
+                rx.disarm_async();
+                return Ok(record.to_vec());
+            }
+            Err(QueueError::Empty) => {}
+            Err(e) => {
+                rx.disarm_async();
+                return Err(e);
+            }
+        }
+        if armed {
+            *drained = bell.await_ring(*drained);
+            rx.disarm_async();
+            armed = false;
+        } else {
+            rx.arm_async();
+            armed = true;
+        }
+    }
+}
+
+/// The async form of the consumer's wait: woken by the bell, never the futex, twice (the
+/// second notification may find the first ring not yet heard), then by the close.
+#[test]
+fn spsc_async_pop_never_loses_a_wake_up() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(3).max(3));
+    model.check(|| {
+        let (mut tx, mut rx) = spsc(256);
+        let bell = Arc::new(Bell::default());
+        tx.set_doorbell(bell.clone());
+        let producer = thread::spawn(move || {
+            tx.try_push(b"wake").unwrap();
+            tx.try_push(b"again").unwrap();
+            tx
+        });
+        let mut drained = 0;
+        assert_eq!(pop_async(&mut rx, &bell, &mut drained).unwrap(), b"wake");
+        assert_eq!(pop_async(&mut rx, &bell, &mut drained).unwrap(), b"again");
+        let tx = producer.join().unwrap();
+        let closer = thread::spawn(move || drop(tx));
+        assert!(matches!(
+            pop_async(&mut rx, &bell, &mut drained),
+            Err(QueueError::Disconnected)
+        ));
+        closer.join().unwrap();
     });
 }
 

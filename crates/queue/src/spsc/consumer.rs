@@ -11,7 +11,9 @@ use super::ring::{self, Control, Entry, PRODUCER, header_word};
 use crate::QueueError;
 use crate::memory::{self, Memory};
 use crate::sync::{self, Ordering};
-use crate::wait::{self, Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
+use crate::wait::{
+    self, AsyncArm, Bell, Blocking, Doorbell, Fence, WaitStats, WaitStrategy, Waiter, WakeWord,
+};
 
 /// How far ahead of its position the consumer prefetches published lines.
 const PREFETCH_AHEAD: u64 = 4096;
@@ -52,6 +54,10 @@ pub struct Consumer<M: Memory> {
     waiter: Waiter,
     /// Wake system calls made for the other side.
     wakes: u64,
+    /// What this side's notifications ring for the other side's async waiter.
+    bell: Bell,
+    /// Whether this side's async wait is armed.
+    armed: AsyncArm,
     /// Whether the producer is known to have attached ([`note_producer_attached`](Self::note_producer_attached)).
     producer_attached: bool,
     _claim: Option<Claim>,
@@ -87,6 +93,8 @@ impl<M: Memory> Consumer<M> {
             prefetched: ring::Prefetcher::new(head),
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
+            bell: Bell::NONE,
+            armed: AsyncArm::default(),
             producer_attached: false,
             _claim: claim,
         })
@@ -324,7 +332,7 @@ impl<M: Memory> Consumer<M> {
             // reading this position with Acquire, overwrites them.
             self.control().head.0.store(self.head, Ordering::Release);
             self.published = self.head;
-            if self.control().space_ready.0.notify() {
+            if self.control().space_ready.0.notify_ringing(&self.bell) {
                 self.wakes += 1;
             }
         }
@@ -355,10 +363,41 @@ impl<M: Memory> Consumer<M> {
     /// woken. For a caller that must give the ring up while it still holds the handle
     /// (it found the producer corrupting it, say); the handle is not to be used after.
     pub fn close(&mut self) {
+        self.disarm_async();
         self.flush();
         self.control().consumer.0.detach();
         // A producer asleep waiting for room must learn that none will come.
-        self.control().space_ready.0.notify();
+        self.control().space_ready.0.notify_ringing(&self.bell);
+    }
+}
+
+/// Async waits: the side waits in its runtime, woken by a [`Doorbell`] the other side
+/// rings, instead of sleeping on the futex (see the crate docs, "Async waiting").
+impl<M: Memory> Consumer<M> {
+    /// Sets what this consumer rings when the producer's async wait is armed
+    /// ([`Producer::arm_async`](crate::Producer::arm_async)), once per arming; without one,
+    /// an async producer is never woken.
+    pub fn set_doorbell(&mut self, bell: Arc<dyn Doorbell>) {
+        self.bell = Bell::new(bell);
+    }
+
+    /// Arms this consumer's async wait for records: from now on the producer's next
+    /// notification rings the doorbell set on it. Then look again ([`try_pop`](Self::try_pop)
+    /// or the like), and only if there is still nothing await the doorbell, whose
+    /// readiness must not be cleared between this call and the await; once it rang,
+    /// [`disarm_async`](Self::disarm_async) and look again. Arming an armed wait does
+    /// nothing, so a cancelled await can simply be begun again.
+    pub fn arm_async(&mut self) {
+        if self.armed.arming() {
+            self.control().data_ready.0.arm_async(Fence::Asymmetric);
+        }
+    }
+
+    /// Disarms the async wait (done on drop too): the producer stops ringing.
+    pub fn disarm_async(&mut self) {
+        if self.armed.disarming() {
+            self.control().data_ready.0.disarm_async();
+        }
     }
 }
 

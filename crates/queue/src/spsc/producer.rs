@@ -10,7 +10,9 @@ use super::ring::{self, CONSUMER, Control, Entry, HEADER, LINE, TAG_DATA, TAG_PA
 use crate::QueueError;
 use crate::memory::{self, Memory};
 use crate::sync::Ordering;
-use crate::wait::{self, Blocking, WaitStats, WaitStrategy, Waiter, WakeWord};
+use crate::wait::{
+    self, AsyncArm, Bell, Blocking, Doorbell, Fence, WaitStats, WaitStrategy, Waiter, WakeWord,
+};
 
 /// The producer stores its position in the tail hint each time it enters a new block of
 /// this many bytes.
@@ -47,6 +49,10 @@ pub struct Producer<M: Memory> {
     waiter: Waiter,
     /// Wake system calls made for the other side.
     wakes: u64,
+    /// What this side's notifications ring for the other side's async waiter.
+    bell: Bell,
+    /// Whether this side's async wait is armed.
+    armed: AsyncArm,
     /// Whether the consumer is known to have attached ([`note_consumer_attached`](Self::note_consumer_attached)).
     consumer_attached: bool,
     _claim: Option<Claim>,
@@ -85,6 +91,8 @@ impl<M: Memory> Producer<M> {
             head,
             waiter: Waiter::new(WaitStrategy::default()),
             wakes: 0,
+            bell: Bell::NONE,
+            armed: AsyncArm::default(),
             consumer_attached: false,
             _claim: claim,
         };
@@ -351,7 +359,7 @@ impl<M: Memory> Producer<M> {
                 self.hinted = self.tail;
             }
             self.published = self.tail;
-            if self.control().data_ready.0.notify() {
+            if self.control().data_ready.0.notify_ringing(&self.bell) {
                 self.wakes += 1;
             }
         }
@@ -382,10 +390,41 @@ impl<M: Memory> Producer<M> {
     /// woken. For a caller that must give the ring up while it still holds the handle
     /// (it found the consumer corrupting it, say); the handle is not to be used after.
     pub fn close(&mut self) {
+        self.disarm_async();
         self.flush();
         self.control().producer.0.detach();
         // A consumer asleep waiting for data must learn that none will come.
-        self.control().data_ready.0.notify();
+        self.control().data_ready.0.notify_ringing(&self.bell);
+    }
+}
+
+/// Async waits: the side waits in its runtime, woken by a [`Doorbell`] the other side
+/// rings, instead of sleeping on the futex (see the crate docs, "Async waiting").
+impl<M: Memory> Producer<M> {
+    /// Sets what this producer rings when the consumer's async wait is armed
+    /// ([`Consumer::arm_async`](crate::Consumer::arm_async)), once per arming; without one,
+    /// an async consumer is never woken.
+    pub fn set_doorbell(&mut self, bell: Arc<dyn Doorbell>) {
+        self.bell = Bell::new(bell);
+    }
+
+    /// Arms this producer's async wait for room: from now on the consumer's next
+    /// notification rings the doorbell set on it. Then look again ([`try_push`](Self::try_push)
+    /// or the like), and only if there is still nothing await the doorbell, whose
+    /// readiness must not be cleared between this call and the await; once it rang,
+    /// [`disarm_async`](Self::disarm_async) and look again. Arming an armed wait does
+    /// nothing, so a cancelled await can simply be begun again.
+    pub fn arm_async(&mut self) {
+        if self.armed.arming() {
+            self.control().space_ready.0.arm_async(Fence::Asymmetric);
+        }
+    }
+
+    /// Disarms the async wait (done on drop too): the consumer stops ringing.
+    pub fn disarm_async(&mut self) {
+        if self.armed.disarming() {
+            self.control().space_ready.0.disarm_async();
+        }
     }
 }
 

@@ -123,7 +123,7 @@ impl SpscRing {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
     pub const KIND: Kind = Kind::from_names(
         "ipclane-queue/spsc",
-        "v2: meta,head,tail hint,sides,2 wake words @896; header commits",
+        "v3: meta,head,tail hint,sides,2 wake words (async waiters, rung) @896; header commits",
     );
 
     crate::memory::structure_calls!(

@@ -85,16 +85,16 @@ mod imp {
         registered();
     }
 
-    /// The notifier's half: whether anybody waits on `waiters`.
+    /// The notifier's half: the waiter count it sees (zero: nobody waits).
     #[inline(always)]
-    pub(crate) fn notifier_sees_waiters(waiters: &AtomicU32, fence: Fence) -> bool {
+    pub(crate) fn notifier_sees_waiters(waiters: &AtomicU32, fence: Fence) -> u32 {
         if fence == Fence::Asymmetric && registered() {
             // Waiters run a barrier on this CPU for us (membarrier); the compiler must
             // still not move the load above the publication.
             compiler_fence(Ordering::SeqCst);
-            waiters.load(Ordering::Relaxed) != 0
+            waiters.load(Ordering::Relaxed)
         } else {
-            waiters.fetch_add(0, Ordering::AcqRel) != 0
+            waiters.fetch_add(0, Ordering::AcqRel)
         }
     }
 
@@ -117,8 +117,8 @@ mod imp {
 
     pub(crate) fn prepare() {}
 
-    pub(crate) fn notifier_sees_waiters(waiters: &AtomicU32, _fence: Fence) -> bool {
-        waiters.fetch_add(0, Ordering::AcqRel) != 0
+    pub(crate) fn notifier_sees_waiters(waiters: &AtomicU32, _fence: Fence) -> u32 {
+        waiters.fetch_add(0, Ordering::AcqRel)
     }
 
     pub(crate) fn waiter_fence(_fence: Fence) {}

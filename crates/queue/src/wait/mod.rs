@@ -16,9 +16,11 @@
 //! - [`leases`]: who waits on a structure many share, so its waiters leave the CPUs to
 //!   each other.
 //! - [`clock`]: the monotonic clock whose readings processes compare.
+//! - [`doorbell`]: [`Doorbell`], how a notifier wakes an async waiter.
 
 mod block;
 mod clock;
+mod doorbell;
 mod fences;
 mod futex;
 mod leases;
@@ -28,6 +30,8 @@ mod waiter;
 mod word;
 
 pub(crate) use block::{Blocking, after, block};
+pub use doorbell::Doorbell;
+pub(crate) use doorbell::{AsyncArm, Bell};
 pub(crate) use fences::{Fence, prepare};
 pub(crate) use leases::SpinLeases;
 pub use stats::WaitStats;

@@ -44,6 +44,32 @@
 //! woken waiter is on its way (tens of microseconds when its CPU was halted), further
 //! notifications cost a swap, not a system call each.
 //!
+//! # Async waiters: a doorbell in the futex's place
+//!
+//! A waiter that is an async task cannot sleep on the futex; it waits for a
+//! [`Doorbell`](super::Doorbell) its notifier rings (see [`doorbell`](super::doorbell)).
+//! It counts itself in with [`ASYNC_WAITER`] instead of one, so the one count the notifier
+//! reads at (b) tells both kinds apart, and it has a flag of its own, `rung`, in the role
+//! `woken` plays for sleepers:
+//!
+//! ```text
+//! async waiter                              notifier, at (b') when n >= ASYNC_WAITER
+//! ------------                              --------
+//! waiters.fetch_add(ASYNC_WAITER)  (1)      if rung.swap(1, AcqRel) == 0:     (b'')
+//! rung.swap(0, AcqRel)             (1'')        ring the bell                 (c')
+//! re-check position                (3)
+//! if nothing: await the bell       (4')
+//! waiters.fetch_sub(ASYNC_WAITER)
+//! ```
+//!
+//! The argument is the one above with the bell for the futex value: a bell rung after
+//! (1'') is still unheard at (4') (the waiter only clears its bell's readiness before it
+//! arms), and a swap at (b'') that reads 1 found a ring sent after (1''), or comes before
+//! (1'') in `rung`'s order and then (3) sees the position. A notifier that sees only async
+//! waiters (`n % ASYNC_WAITER == 0`) makes no futex call, and one that sees only sleepers
+//! leaves `rung` alone, so each kind costs the other nothing. The loom model
+//! `spsc_async_pop_never_loses_a_wake_up` checks it, with a bell that counts its rings.
+//!
 //! # Many waiters: a tree of wake-ups
 //!
 //! Waking N sleepers at once costs the waker about N times one wake-up (measured here by
@@ -70,7 +96,7 @@
 //! with a futex model that wakes by bits, in arrival order.
 
 use super::fences::{self, Fence};
-use super::{clock, futex};
+use super::{Bell, clock, futex};
 use crate::sync::{AtomicU32, Ordering};
 
 /// The futex word and waiter count of one direction ("data available", "space available").
@@ -82,6 +108,9 @@ pub(crate) struct WakeWord {
     /// 1 once a notifier woke the waiters, until one of them re-arms it before sleeping
     /// again: a wake-up already in flight needs no second system call.
     woken: AtomicU32,
+    /// 1 once a notifier rang the async waiter's bell, until it re-arms: `woken` for the
+    /// bell (see the module docs). In what was padding before the stamp.
+    rung: AtomicU32,
     /// When the last wake-up was sent (shared monotonic clock, ns): a sleeper learns from
     /// it how long its wait lasted and what its wake-up cost (see
     /// [`Waiter`](super::Waiter)). A statistic, no part of the protocol: a plain `std`
@@ -89,6 +118,10 @@ pub(crate) struct WakeWord {
     /// spin budget.
     stamp: std::sync::atomic::AtomicU64,
 }
+
+/// What an async waiter adds to the waiter count (a sleeper adds one): the count's high
+/// half counts async waiters, its low half sleepers.
+pub(crate) const ASYNC_WAITER: u32 = 1 << 16;
 
 /// How many sleepers of its generation a woken sleeper wakes.
 const FAN_OUT: u32 = 2;
@@ -109,42 +142,60 @@ impl WakeWord {
             seq: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
             woken: AtomicU32::new(0),
+            rung: AtomicU32::new(0),
             stamp: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Wakes the waiters, if any; call after publishing what they wait for. Returns
-    /// whether it made the wake system call.
+    /// Wakes the waiters, if any, sleepers with the futex and an async waiter with
+    /// `bell`; call after publishing what they wait for. Returns whether it made a
+    /// system call (a futex wake or a ring).
     ///
     /// With nobody waiting it costs one load (see [`fences`]), or one read-modify-write
     /// where `membarrier` is unavailable; with a wake-up already in flight, one swap.
     #[inline(always)]
+    pub(crate) fn notify_ringing(&self, bell: &Bell) -> bool {
+        match fences::notifier_sees_waiters(&self.waiters, Fence::Asymmetric) {
+            0 => false,
+            seen => self.wake(seen, bell),
+        }
+    }
+
+    /// [`notify_ringing`](Self::notify_ringing) for a word whose waiters only sleep on
+    /// the futex.
+    #[inline(always)]
     pub(crate) fn notify(&self) -> bool {
-        fences::notifier_sees_waiters(&self.waiters, Fence::Asymmetric) && self.wake()
+        self.notify_ringing(&Bell::NONE)
     }
 
     /// [`notify`](Self::notify) for a word whose waiters arm with [`Fence::Symmetric`]
-    /// (one read-modify-write with nobody waiting).
+    /// (one read-modify-write with nobody waiting), and only sleep on the futex.
     #[inline(always)]
     pub(crate) fn notify_symmetric(&self) -> bool {
-        fences::notifier_sees_waiters(&self.waiters, Fence::Symmetric) && self.wake()
+        match fences::notifier_sees_waiters(&self.waiters, Fence::Symmetric) {
+            0 => false,
+            seen => self.wake(seen, &Bell::NONE),
+        }
     }
 
-    /// The part of [`notify`](Self::notify) that runs when somebody waits (out of line:
-    /// a steady stream never gets here).
+    /// The part of [`notify_ringing`](Self::notify_ringing) that runs when somebody waits (out of line:
+    /// a steady stream never gets here): `seen` is the waiter count read at (b).
     #[inline(never)]
-    fn wake(&self) -> bool {
-        // AcqRel on the swap: see (b') in the module docs.
-        if self.woken.swap(1, Ordering::AcqRel) == 0 {
+    fn wake(&self, seen: u32, bell: &Bell) -> bool {
+        let mut called = false;
+        // AcqRel on the swaps: see (b') and (b'') in the module docs.
+        if seen % ASYNC_WAITER != 0 && self.woken.swap(1, Ordering::AcqRel) == 0 {
             self.stamp
                 .store(clock::now_ns(), std::sync::atomic::Ordering::Relaxed);
             let old = self.seq.fetch_add(1, Ordering::Release);
             // One: the woken sleeper wakes the next ones (see the module docs).
             futex::wake(&self.seq, 1, generation(old));
-            true
-        } else {
-            false
+            called = true;
         }
+        if seen >= ASYNC_WAITER && self.rung.swap(1, Ordering::AcqRel) == 0 {
+            called |= bell.ring();
+        }
+        called
     }
 
     /// The waiter's half, before its last look at what it waits for: counts itself in
@@ -183,6 +234,22 @@ impl WakeWord {
         self.waiters.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// The async waiter's half, before its last look at what it waits for: counts itself
+    /// in as an async waiter ((1) and the barrier), then re-arms the bell flag (1''), so
+    /// the next notification rings. The waiter must not clear its bell's readiness between
+    /// this and its await (see the module docs). Every `arm_async` is followed by one
+    /// [`disarm_async`](Self::disarm_async).
+    pub(crate) fn arm_async(&self, fence: Fence) {
+        self.waiters.fetch_add(ASYNC_WAITER, Ordering::AcqRel);
+        fences::waiter_fence(fence);
+        self.rung.swap(0, Ordering::AcqRel);
+    }
+
+    /// Counts the async waiter out again.
+    pub(crate) fn disarm_async(&self) {
+        self.waiters.fetch_sub(ASYNC_WAITER, Ordering::AcqRel);
+    }
+
     /// Whether anybody is parked here (for statistics and tests).
     #[cfg(test)]
     pub(crate) fn has_waiters(&self) -> bool {
@@ -209,6 +276,54 @@ mod tests {
         let _armed = word.arm(Fence::Asymmetric);
         assert!(word.notify(), "asleep again: woken again");
         word.disarm();
+        assert!(!word.has_waiters());
+    }
+
+    /// Counts its rings.
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::atomic::AtomicU32);
+
+    impl super::super::Doorbell for Counting {
+        fn ring(&self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    impl Counting {
+        fn rings(&self) -> u32 {
+            self.0.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    /// An async waiter's bell is rung once per arming, never for a sleeper, and a
+    /// notification for an async waiter alone makes no futex call.
+    #[test]
+    fn one_ring_per_async_arming_and_none_for_sleepers() {
+        let word = WakeWord::new();
+        let counting = std::sync::Arc::new(Counting::default());
+        let bell = Bell::new(counting.clone());
+        let seq = word.seq.load(Ordering::Relaxed);
+        word.arm_async(Fence::Asymmetric);
+        assert!(word.notify_ringing(&bell), "the parked task is rung");
+        assert!(!word.notify_ringing(&bell), "the ring is in flight");
+        assert_eq!(counting.rings(), 1);
+        assert_eq!(word.seq.load(Ordering::Relaxed), seq, "no futex wake");
+        word.disarm_async();
+        assert!(!word.notify_ringing(&bell), "disarmed: nobody to ring");
+        word.arm_async(Fence::Asymmetric);
+        assert!(word.notify_ringing(&bell), "armed again: rung again");
+        assert_eq!(counting.rings(), 2);
+        // A sleeper beside it is woken by the futex; the bell is not rung again.
+        let _armed = word.arm(Fence::Asymmetric);
+        assert!(word.notify_ringing(&bell));
+        assert_eq!(counting.rings(), 2);
+        assert_ne!(
+            word.seq.load(Ordering::Relaxed),
+            seq,
+            "the sleeper's futex wake"
+        );
+        word.disarm();
+        word.disarm_async();
         assert!(!word.has_waiters());
     }
 }
