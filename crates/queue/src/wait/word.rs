@@ -184,7 +184,7 @@ impl WakeWord {
     fn wake(&self, seen: u32, bell: &Bell) -> bool {
         let mut called = false;
         // AcqRel on the swaps: see (b') and (b'') in the module docs.
-        if seen % ASYNC_WAITER != 0 && self.woken.swap(1, Ordering::AcqRel) == 0 {
+        if !seen.is_multiple_of(ASYNC_WAITER) && self.woken.swap(1, Ordering::AcqRel) == 0 {
             self.stamp
                 .store(clock::now_ns(), std::sync::atomic::Ordering::Relaxed);
             let old = self.seq.fetch_add(1, Ordering::Release);
