@@ -196,7 +196,7 @@ mod tests {
         let paced = publish_paced(&mut tx, 64, 2_000, Duration::from_millis(50));
         assert!((1..=100).contains(&tx.0), "{} sent", tx.0);
         assert_eq!(paced.sent.len() as u64, tx.0);
-        assert_eq!(paced.writes.len() as u64, tx.0);
+        assert_eq!(paced.writes.len(), tx.0);
         assert!(
             paced.wall >= Duration::from_micros(49_500),
             "{:?}",

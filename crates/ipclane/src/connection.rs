@@ -480,6 +480,18 @@ impl Sender {
     pub(crate) fn url(&self) -> &Arc<str> {
         &self.url
     }
+
+    /// Its shared-memory half, or itself on another transport.
+    #[allow(
+        clippy::result_large_err,
+        reason = "called once per connection, and the error is the value itself, given back"
+    )]
+    pub(crate) fn into_shm(self) -> Result<ShmSender, Self> {
+        match self.half {
+            SendHalf::Shm(shm) => Ok(shm),
+            half => Err(Self { half, ..self }),
+        }
+    }
 }
 
 #[cfg(feature = "tokio")]
@@ -490,6 +502,18 @@ impl Receiver {
             RecvHalf::Stream(r) => Some(r.socket()),
             RecvHalf::Seq(r) => Some(r.socket()),
             RecvHalf::Shm(_) => None,
+        }
+    }
+
+    /// Its shared-memory half, or itself on another transport.
+    #[allow(
+        clippy::result_large_err,
+        reason = "called once per connection, and the error is the value itself, given back"
+    )]
+    pub(crate) fn into_shm(self) -> Result<ShmReceiver, Self> {
+        match self.half {
+            RecvHalf::Shm(shm) => Ok(shm),
+            half => Err(Self { half, ..self }),
         }
     }
 }

@@ -143,6 +143,16 @@ impl Listener {
         }
     }
 
+    /// On `shm:`, its listening socket, for the async front end, which runs the
+    /// handshakes itself; the options they follow.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shm_socket(&self) -> Option<(&uds::Listener, &Options)> {
+        match &self.socket {
+            Socket::Shm(listener, _) => Some((listener, &self.options)),
+            _ => None,
+        }
+    }
+
     /// The URL it listens on: for `tcp://host:0`, with the port the system chose.
     pub fn url(&self) -> &Url {
         &self.url

@@ -15,25 +15,35 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct Liveness {
     period: Duration,
-    asked: Instant,
+    /// `None`: ask at the next look.
+    asked: Option<Instant>,
 }
 
 impl Liveness {
     pub(crate) fn new(period: Duration) -> Self {
         Self {
             period,
-            asked: Instant::now(),
+            asked: Some(Instant::now()),
         }
     }
 
     /// Whether it is time to ask again (and, if so, counts this as asking).
     pub(crate) fn due(&mut self) -> bool {
         let now = Instant::now();
-        if now.saturating_duration_since(self.asked) >= self.period {
-            self.asked = now;
+        if self
+            .asked
+            .is_none_or(|asked| now.saturating_duration_since(asked) >= self.period)
+        {
+            self.asked = Some(now);
             true
         } else {
             false
         }
+    }
+
+    /// Makes the next look ask, whenever the last was (the peer's socket just closed).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn ask_next(&mut self) {
+        self.asked = None;
     }
 }

@@ -53,11 +53,26 @@ use crate::reassembly::Reassembly;
 use crate::{Error, Options};
 
 mod accepting;
+#[cfg(feature = "tokio")]
+mod async_wait;
+mod bell;
 mod connecting;
 mod control;
+#[cfg(feature = "tokio")]
+mod own_bells;
 mod wire;
 
+use bell::{PeerBell, Which};
 use control::Shared;
+
+#[cfg(feature = "tokio")]
+pub(crate) use accepting::{MAX_HANDSHAKES, Pending, Step};
+#[cfg(feature = "tokio")]
+pub(crate) use bell::Look;
+#[cfg(feature = "tokio")]
+pub(crate) use control::Shared as ConnectionShared;
+#[cfg(feature = "tokio")]
+pub(crate) use own_bells::{OwnBells, drain};
 
 pub(crate) use accepting::Handshakes;
 pub(crate) use connecting::connect;
@@ -85,6 +100,7 @@ impl control::Half for ShmSender {
 impl ShmSender {
     fn new(mut producer: Producer<Segment>, control: Arc<Shared>, options: &Options) -> Self {
         producer.set_wait_strategy(options.wait_strategy);
+        producer.set_doorbell(PeerBell::doorbell(control.clone(), Which::Data));
         // The handshake is over: the peer attached its side, so a side it marks free
         // later is a lie, not a peer yet to come (which a blocked send would wait for).
         producer.note_consumer_attached();
@@ -170,6 +186,9 @@ impl ShmSender {
 enum Wait {
     /// Not at all.
     Never,
+    /// As long as spinning pays, not asleep (an async receive, which then awaits).
+    #[cfg(feature = "tokio")]
+    Spin,
     /// As long as needed.
     Forever,
     /// Until then.
@@ -200,6 +219,7 @@ impl control::Half for ShmReceiver {
 impl ShmReceiver {
     fn new(mut consumer: Consumer<Segment>, control: Arc<Shared>, options: &Options) -> Self {
         consumer.set_wait_strategy(options.wait_strategy);
+        consumer.set_doorbell(PeerBell::doorbell(control.clone(), Which::Room));
         // As for the sender: the peer's side attached during the handshake.
         consumer.note_producer_attached();
         Self {
@@ -277,6 +297,8 @@ impl ShmReceiver {
         while !self.message.is_ready() {
             let guard = match wait {
                 Wait::Never => self.consumer.try_read(),
+                #[cfg(feature = "tokio")]
+                Wait::Spin => self.consumer.read_spin(),
                 Wait::Forever => self.consumer.read_blocking(),
                 Wait::Until(deadline) => self
                     .consumer

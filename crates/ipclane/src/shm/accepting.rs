@@ -23,7 +23,7 @@ pub(crate) const MAX_HANDSHAKES: usize = 64;
 
 /// A server's handshake with one client.
 #[derive(Debug)]
-struct Pending {
+pub(crate) struct Pending {
     /// Non-blocking while the handshake runs.
     socket: UnixStream,
     peer: PeerCredentials,
@@ -36,7 +36,7 @@ struct Pending {
 }
 
 /// A connection whose handshake succeeded: the server's halves and the client.
-type Accepted = ((ShmSender, ShmReceiver), PeerCredentials);
+pub(crate) type Accepted = ((ShmSender, ShmReceiver), PeerCredentials);
 
 /// The handshakes under way on one `shm:` listener.
 #[derive(Debug, Default)]
@@ -88,17 +88,7 @@ impl Handshakes {
             }
             if listener_ready {
                 let (socket, peer) = listener.accept()?;
-                socket.set_nonblocking(true).map_err(|source| Error::Io {
-                    op: "make a handshake's socket non-blocking",
-                    source,
-                })?;
-                self.pending.push(Pending {
-                    socket,
-                    peer,
-                    deadline: Instant::now().checked_add(options.handshake_timeout),
-                    machine: ServerHandshake::new(),
-                    rings: None,
-                });
+                self.pending.push(Pending::new(socket, peer, options)?);
             }
         }
     }
@@ -154,42 +144,110 @@ impl Handshakes {
         url: &str,
         options: &Options,
     ) -> Result<Option<Accepted>, Error> {
-        let client = &mut self.pending[i];
+        match self.pending[i].advance(url, options) {
+            Ok(Step::Waiting { .. }) => Ok(None),
+            Ok(Step::Connected) => self.pending.swap_remove(i).finish(options).map(Some),
+            Err(e) => {
+                self.pending.swap_remove(i);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Where one client's handshake stands after [`Pending::advance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// More is to come from the client; `blocked` once its socket had nothing more.
+    Waiting { blocked: bool },
+    /// The client attached: [`Pending::finish`] makes the connection.
+    Connected,
+}
+
+impl Pending {
+    /// The handshake of a client just accepted (its socket made non-blocking).
+    pub(crate) fn new(
+        socket: UnixStream,
+        peer: PeerCredentials,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        socket.set_nonblocking(true).map_err(|source| Error::Io {
+            op: "make a handshake's socket non-blocking",
+            source,
+        })?;
+        Ok(Self {
+            socket,
+            peer,
+            deadline: Instant::now().checked_add(options.handshake_timeout),
+            machine: ServerHandshake::new(),
+            rings: None,
+        })
+    }
+
+    /// The client's socket.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn socket(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// When the handshake must be over (`None`: never).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// What it waits for, to say what did not come in time.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn awaiting(&self) -> &'static str {
+        self.machine.awaiting()
+    }
+
+    /// Reads once what the client sent and acts on it (makes and sends the rings after
+    /// its hello).
+    ///
+    /// # Errors
+    ///
+    /// Why the handshake failed ([`Error::Refused`] for the client's part): it is over.
+    pub(crate) fn advance(&mut self, url: &str, options: &Options) -> Result<Step, Error> {
         let mut buf = [0u8; wire::MESSAGE_LEN];
-        let wanted = client.machine.wanted();
+        let wanted = self.machine.wanted();
         let left = |client: &Pending| {
             Error::refused(
                 url,
                 format!("the client left before its {}", client.machine.awaiting()),
             )
         };
-        let next = match (&client.socket).read(&mut buf[..wanted]) {
-            Ok(0) => Err(left(client)),
-            Ok(n) => client
+        let next = match (&self.socket).read(&mut buf[..wanted]) {
+            Ok(0) => return Err(left(self)),
+            Ok(n) => self
                 .machine
                 .feed(&buf[..n])
-                .map_err(|why| Error::refused(url, why)),
+                .map_err(|why| Error::refused(url, why))?,
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
                 ) =>
             {
-                Ok(Next::Read)
+                return Ok(Step::Waiting {
+                    blocked: e.kind() == std::io::ErrorKind::WouldBlock,
+                });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Err(left(client)),
-            Err(source) => Err(Error::Io {
-                op: "read the shm handshake",
-                source,
-            }),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Err(left(self)),
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "read the shm handshake",
+                    source,
+                });
+            }
         };
-        let done = match next {
-            Ok(Next::Read) => return Ok(None),
-            Ok(Next::Accept) => match make_rings(options) {
-                Ok(rings) => match send_rings(&client.socket, &rings) {
+        match next {
+            Next::Read => Ok(Step::Waiting { blocked: false }),
+            Next::Accept => match make_rings(options) {
+                Ok(rings) => match send_rings(&self.socket, &rings) {
                     Ok(()) => {
-                        client.rings = Some((rings.receiver, rings.sender));
-                        return Ok(None);
+                        self.rings = Some((rings.receiver, rings.sender));
+                        Ok(Step::Waiting { blocked: false })
                     }
                     // The client went away (or does not read: 8 bytes always fit a
                     // fresh socket): its loss, not the server's.
@@ -200,13 +258,13 @@ impl Handshakes {
                 },
                 Err(e) => {
                     // Best effort: the client learns it was not its fault.
-                    let _ = uds::send_fds(&client.socket, &wire::FAILED_REPLY, &[]);
+                    let _ = uds::send_fds(&self.socket, &wire::FAILED_REPLY, &[]);
                     Err(e)
                 }
             },
-            Ok(Next::WrongVersion(theirs)) => {
+            Next::WrongVersion(theirs) => {
                 // Best effort: the client learns why; the connection ends either way.
-                let _ = uds::send_fds(&client.socket, &wire::WRONG_VERSION_REPLY, &[]);
+                let _ = uds::send_fds(&self.socket, &wire::WRONG_VERSION_REPLY, &[]);
                 Err(Error::refused(
                     url,
                     format!(
@@ -214,29 +272,33 @@ impl Handshakes {
                     ),
                 ))
             }
-            Ok(Next::Connected) => Ok(()),
-            Err(e) => Err(e),
-        };
-        let client = self.pending.swap_remove(i);
-        done?;
-        let (receiver, sender) = client
+            Next::Connected => Ok(Step::Connected),
+        }
+    }
+
+    /// The connection of a handshake that reached [`Step::Connected`].
+    ///
+    /// # Errors
+    ///
+    /// An OS error making its socket blocking again.
+    pub(crate) fn finish(self, options: &Options) -> Result<Accepted, Error> {
+        let (receiver, sender) = self
             .rings
             .expect("a client attaches only to rings it was sent");
-        client
-            .socket
+        self.socket
             .set_nonblocking(false)
             .map_err(|source| Error::Io {
                 op: "make a connection's socket blocking",
                 source,
             })?;
-        let control = Arc::new(Shared::new(client.socket));
-        Ok(Some((
+        let control = Arc::new(Shared::new(self.socket));
+        Ok((
             (
                 ShmSender::new(sender, control.clone(), options),
                 ShmReceiver::new(receiver, control, options),
             ),
-            client.peer,
-        )))
+            self.peer,
+        ))
     }
 }
 

@@ -8,18 +8,23 @@
 //! so a raw peer reads its end. The other half closes its side at its next call, and
 //! every later call on either half is `Disconnected`.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::bell::PeerBells;
 use crate::Error;
 use crate::queue::QueueError;
 
 /// The shared part of a shared-memory connection.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// Open while either half lives; nothing is sent on it after the handshake.
+    /// Open while either half lives; after the handshake only an async half's bells
+    /// are sent on it (see [`bell`](super::bell)).
     socket: UnixStream,
     broken: AtomicBool,
+    /// The peer's bells, once read.
+    peer_bells: PeerBells,
 }
 
 impl Shared {
@@ -27,7 +32,18 @@ impl Shared {
         Self {
             socket,
             broken: AtomicBool::new(false),
+            peer_bells: PeerBells::default(),
         }
+    }
+
+    /// The connection's socket.
+    pub(crate) fn socket(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// The peer's bells (read when first rung).
+    pub(crate) fn peer_bells(&self) -> &PeerBells {
+        &self.peer_bells
     }
 
     /// Whether a half closed the connection for the peer's corruption. Relaxed: the flag

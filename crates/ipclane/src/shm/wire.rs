@@ -7,7 +7,8 @@
 //!  +------+---------+--------+---+
 //!  | IPCL | version | status | 0 |   hello (status 0), reply (0 accepted,
 //!  +------+---------+--------+---+   1 wrong version, 3 server failed),
-//!                                    attached (status 2)
+//!                                    attached (status 2), an async half's
+//!                                    bells after the handshake (status 4)
 //! ```
 //!
 //! This file uses nothing but `std`: the fuzz target (`fuzz/`) and the test that replays
@@ -35,6 +36,10 @@ const ATTACHED: u8 = 2;
 /// descriptor left, `memfd_create` refused); its `accept` returned why.
 const SERVER_FAILED: u8 = 3;
 
+/// Status of the message an async half sends after the handshake, with its two bells
+/// attached (see `bell.rs`).
+const BELLS: u8 = 4;
+
 /// A handshake message: magic, version, status, two zero bytes.
 const fn message(version: u8, status: u8) -> [u8; MESSAGE_LEN] {
     let [a, b, c, d] = MAGIC;
@@ -55,6 +60,9 @@ pub(super) const FAILED_REPLY: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, SE
 
 /// The client's message once both its ring sides are attached.
 pub(super) const ATTACHED_MESSAGE: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, ATTACHED);
+
+/// An async half's bells, sent after the handshake.
+pub(super) const BELLS_MESSAGE: [u8; MESSAGE_LEN] = message(HANDSHAKE_VERSION, BELLS);
 
 /// What the server does after the bytes it was fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

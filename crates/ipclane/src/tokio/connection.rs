@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::{Receiver, Sender};
+use crate::shm::OwnBells;
 use crate::uds::PeerCredentials;
 use crate::{Error, Url};
 
@@ -19,20 +20,34 @@ pub struct Connection {
     url: Url,
 }
 
-/// The error for a transport this front end does not serve yet.
+/// The error for halves the front end cannot take (never one of its own connections').
 pub(super) fn unserved() -> Error {
     Error::InvalidOptions {
-        reason: "the tokio front end does not serve shm:// connections yet".into(),
+        reason: "a connection whose halves are not both of one transport".into(),
     }
 }
 
 impl Connection {
-    /// The async form of a blocking connection.
+    /// The async form of a blocking connection. On shared memory it makes this side's
+    /// bells and sends the peer its ends (see `shm/bell.rs`).
     pub(super) fn from_blocking(conn: crate::Connection) -> Result<Self, Error> {
         let (sender, receiver, peer, url) = conn.into_parts();
+        let (name, max_message_len) = (sender.url().clone(), sender.max_message_len());
+        let (sender, receiver) = match (sender.into_shm(), receiver.into_shm()) {
+            (Ok(tx), Ok(rx)) => {
+                let bells = OwnBells::make_and_send(tx.shared()).map_err(|e| e.at(&name))?;
+                (
+                    Sender::shm(tx, bells.room, name.clone(), max_message_len)?,
+                    Receiver::shm(rx, bells.data, name)?,
+                )
+            }
+            (Err(tx), Err(rx)) => (Sender::new(tx)?, Receiver::new(rx)?),
+            // A connection's halves share one transport.
+            _ => return Err(unserved()),
+        };
         Ok(Self {
-            sender: Sender::new(sender)?,
-            receiver: Receiver::new(receiver)?,
+            sender,
+            receiver,
             peer,
             url,
         })

@@ -1,5 +1,5 @@
 //! The async front end (feature `tokio`): the blocking API's connections, awaited on a
-//! tokio runtime, over `unix:`, `tcp:` and `seqpacket:` URLs.
+//! tokio runtime, over every connection URL: `unix:`, `tcp:`, `seqpacket:` and `shm:`.
 //!
 //! - [`connect`] and [`listen`] (or [`Options::connect`](crate::Options::connect)'s
 //!   settings through [`connect_with`] and [`listen_with`]) take the same URLs and give
@@ -8,6 +8,15 @@
 //!   `Framed` with `LengthDelimitedCodec::new()` on `unix:` and `tcp:`).
 //! - [`Receiver::recv`] waits on the socket's readiness through tokio's reactor, with no
 //!   thread of its own and no timer; [`Sender::send`] waits for room in the socket.
+//! - On `shm:`, a half looks at its ring as the blocking one does (spinning while that
+//!   pays, by the same [`WaitStrategy`](crate::queue::WaitStrategy)); where the blocking
+//!   one would sleep on the futex, it awaits a *doorbell*: a datagram socket of its own,
+//!   registered with the reactor, whose other end the peer's ring rings once the waiter
+//!   count says an async waiter is parked (`docs/architecture.md`, "Doorbells"). A
+//!   stream the receiver keeps up with costs no system call per message, as on the
+//!   blocking path, and blocking and async peers mix on one connection. A peer that
+//!   dies closes the connection's socket, which the half awaits too: `Disconnected`,
+//!   without a timer.
 //! - Both are **cancel-safe**, as tokio defines it: a `recv` future dropped before it
 //!   completed (the losing branch of a `select!`) took no message, which stays next; a
 //!   `send` future dropped before it completed sent nothing. What arrived of a message
@@ -16,9 +25,9 @@
 //! - Bounded waits are tokio's own: `tokio::time::timeout(d, rx.recv())` loses nothing,
 //!   since `recv` is cancel-safe.
 //!
-//! Not yet served here: `shm:` connections and feeds, whose waits need a doorbell the
-//! shared memory can ring (refused with [`Error::InvalidUrl`] naming why); use the
-//! blocking API for them.
+//! Not yet served here: feeds ([`Publisher`](crate::Publisher) and
+//! [`Subscriber`](crate::Subscriber)), whose many readers would each need a doorbell
+//! registered in the broadcast segment; use the blocking API for them.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -46,13 +55,14 @@ mod listener;
 mod ready;
 mod receiver;
 mod sender;
+mod shm;
 
 pub use connection::Connection;
 pub use listener::Listener;
 pub use receiver::Receiver;
 pub use sender::Sender;
 
-use crate::{Error, Options, Url};
+use crate::{Error, Options};
 
 /// Connects to `url` with the default [`Options`].
 ///
@@ -68,10 +78,8 @@ pub async fn connect(url: &str) -> Result<Connection, Error> {
 ///
 /// # Errors
 ///
-/// Those of [`Options::connect`]; [`Error::InvalidUrl`] for an `shm:` URL (not yet
-/// served here); [`Error::Io`] outside a tokio runtime.
+/// Those of [`Options::connect`]; [`Error::Io`] outside a tokio runtime.
 pub async fn connect_with(url: &str, options: &Options) -> Result<Connection, Error> {
-    served(url)?;
     let (url, options) = (url.to_owned(), options.clone());
     let conn = blocking(move || options.connect(&url)).await?;
     Connection::from_blocking(conn)
@@ -91,27 +99,11 @@ pub async fn listen(url: &str) -> Result<Listener, Error> {
 ///
 /// # Errors
 ///
-/// Those of [`Options::listen`]; [`Error::InvalidUrl`] for an `shm:` URL (not yet
-/// served here); [`Error::Io`] outside a tokio runtime.
+/// Those of [`Options::listen`]; [`Error::Io`] outside a tokio runtime.
 pub async fn listen_with(url: &str, options: &Options) -> Result<Listener, Error> {
-    served(url)?;
     let (url, options) = (url.to_owned(), options.clone());
     let listener = blocking(move || options.listen(&url)).await?;
     Listener::from_blocking(listener)
-}
-
-/// Refuses, before any socket exists, a URL this front end does not serve yet.
-fn served(url: &str) -> Result<(), Error> {
-    if let Url::Shm(_) = url.parse::<Url>()? {
-        return Err(Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: "the tokio front end does not serve shm:// yet (an async wait on shared \
-                     memory needs a doorbell the peer rings, not built yet): use the blocking \
-                     API, ipclane::connect / ipclane::listen"
-                .into(),
-        });
-    }
-    Ok(())
 }
 
 /// Runs `f` on tokio's blocking pool.

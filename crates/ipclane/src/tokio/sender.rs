@@ -8,11 +8,15 @@
 //! for that task. A `send` therefore only ever waits before a message begins, which is
 //! what makes it cancel-safe, and a tail goes out even if its sender is never called
 //! again (a request waiting for its reply).
+//!
+//! On shared memory the same holds with ring records for bytes: a message begins with
+//! its first fragment in the ring, the fragments that find no room go to a task, and a
+//! sender waits for room on its doorbell (see [`shm`](super::shm)).
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use ::tokio::task::JoinHandle;
@@ -22,8 +26,10 @@ use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendFlags};
 
 use super::ready::{Ready, waiting};
+use super::shm::{Waits, until};
 use crate::connection::Wire;
 use crate::reassembly::{LAST, MORE};
+use crate::shm::{ConnectionShared, ShmSender};
 use crate::{Error, uds};
 
 /// The sending half of a [`Connection`](super::Connection); `Send`, so another task
@@ -32,11 +38,31 @@ use crate::{Error, uds};
 /// runtime runs; [`flush`](Self::flush) waits for it).
 #[derive(Debug)]
 pub struct Sender {
-    socket: Arc<Socket>,
-    /// `Some(fragment)` on seqpacket: messages go in packets of at most this many bytes.
-    fragment: Option<usize>,
+    path: Path,
     /// The task writing the tail of the last message, while it runs.
     tail: Option<JoinHandle<Result<(), Error>>>,
+}
+
+/// Where messages go.
+#[derive(Debug)]
+enum Path {
+    Socket {
+        socket: Arc<Socket>,
+        /// `Some(fragment)` on seqpacket: messages go in packets of at most this many
+        /// bytes.
+        fragment: Option<usize>,
+    },
+    Shm(Arc<Ring>),
+}
+
+/// What a shared-memory sender and its tail's task share.
+#[derive(Debug)]
+struct Ring {
+    half: Mutex<ShmSender>,
+    waits: Waits,
+    shared: Arc<ConnectionShared>,
+    url: Arc<str>,
+    max_message_len: usize,
 }
 
 /// What a sender and its tail's task share: the blocking half (whose drop ends the
@@ -70,22 +96,44 @@ impl Sender {
         let ready = Ready::new(socket, Interest::WRITABLE)?;
         let (url, max_message_len) = (inner.url().clone(), inner.max_message_len());
         Ok(Self {
-            socket: Arc::new(Socket {
-                _inner: std::sync::Mutex::new(inner),
-                ready,
-                url,
-                max_message_len,
-            }),
-            fragment,
+            path: Path::Socket {
+                socket: Arc::new(Socket {
+                    _inner: std::sync::Mutex::new(inner),
+                    ready,
+                    url,
+                    max_message_len,
+                }),
+                fragment,
+            },
             tail: None,
         })
     }
 
-    /// Sends `msg`, waiting for room in the socket as long as needed.
+    /// A shared-memory sender, woken by `bell` (its end of the room bell).
+    pub(super) fn shm(
+        half: ShmSender,
+        bell: OwnedFd,
+        url: Arc<str>,
+        max_message_len: usize,
+    ) -> Result<Self, Error> {
+        let shared = half.shared().clone();
+        Ok(Self {
+            path: Path::Shm(Arc::new(Ring {
+                waits: Waits::new(bell, &shared)?,
+                half: Mutex::new(half),
+                shared,
+                url,
+                max_message_len,
+            })),
+            tail: None,
+        })
+    }
+
+    /// Sends `msg`, waiting for room in the socket (or the ring) as long as needed.
     ///
-    /// Returns once the message is sent: its first bytes (on seqpacket, its first packet)
-    /// are in the socket, and a tail that did not fit is written by a task of its own as
-    /// the peer reads, before the next message.
+    /// Returns once the message is sent: its first bytes (on seqpacket, its first packet;
+    /// on shared memory, its first fragment) are in the socket, and a tail that did not
+    /// fit is written by a task of its own as the peer reads, before the next message.
     ///
     /// Cancel-safe: dropped before it completes, it sent nothing of `msg` (it waits only
     /// before the message begins).
@@ -96,11 +144,26 @@ impl Sender {
     /// (nothing sent), [`Error::Disconnected`] when the peer is gone.
     pub async fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.check(msg)?;
+        self.flush().await?;
+        let (socket, fragment) = match &self.path {
+            Path::Socket { socket, fragment } => (socket.clone(), *fragment),
+            Path::Shm(ring) => {
+                let ring = ring.clone();
+                // Waits only while no fragment went in (the attempt pushed none).
+                let next = until(&ring.waits, &ring.shared, &ring.half, |tx, _| {
+                    let mut next = 0;
+                    let done = tx.push_now(msg, &mut next)?;
+                    Ok((next > 0).then_some((done, next)))
+                })
+                .await
+                .map_err(|e| e.at(&ring.url))?;
+                self.tail = tail_of(&ring, msg, next);
+                return Ok(());
+            }
+        };
         loop {
-            self.flush().await?;
-            let socket = self.socket.clone();
             let mut writable = socket.ready.0.writable().await.map_err(waiting)?;
-            if self.begin(writable.get_inner().as_fd(), msg)? {
+            if self.begin(&socket, fragment, writable.get_inner().as_fd(), msg)? {
                 return Ok(());
             }
             // `begin` said no only after the socket refused with EAGAIN.
@@ -125,8 +188,27 @@ impl Sender {
                 }
             }
         }
-        let socket = self.socket.clone();
-        self.begin(socket.ready.0.get_ref().as_fd(), msg)
+        match &self.path {
+            Path::Socket { socket, fragment } => {
+                let (socket, fragment) = (socket.clone(), *fragment);
+                self.begin(&socket, fragment, socket.ready.0.get_ref().as_fd(), msg)
+            }
+            Path::Shm(ring) => {
+                let ring = ring.clone();
+                let mut next = 0;
+                let done = ring
+                    .half
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push_now(msg, &mut next)
+                    .map_err(|e| e.at(&ring.url))?;
+                if next == 0 {
+                    return Ok(false);
+                }
+                self.tail = tail_of(&ring, msg, (done, next));
+                Ok(true)
+            }
+        }
     }
 
     /// Waits until the tail of the last message, if any, is in the socket.
@@ -147,7 +229,10 @@ impl Sender {
 
     /// The largest message this connection carries (the same on every transport).
     pub fn max_message_len(&self) -> usize {
-        self.socket.max_message_len
+        match &self.path {
+            Path::Socket { socket, .. } => socket.max_message_len,
+            Path::Shm(ring) => ring.max_message_len,
+        }
     }
 
     fn check(&self, msg: &[u8]) -> Result<(), Error> {
@@ -163,16 +248,40 @@ impl Sender {
 
     /// Begins `msg` (no tail is left): `false` when the socket took none of it. What it
     /// does not take at once goes to a task, which writes it as the socket drains.
-    fn begin(&mut self, socket: BorrowedFd<'_>, msg: &[u8]) -> Result<bool, Error> {
-        let url = &self.socket.url;
-        let Some(mut tail) = begin(socket, self.fragment, msg).map_err(|e| e.at(url))? else {
+    fn begin(
+        &mut self,
+        shared: &Arc<Socket>,
+        fragment: Option<usize>,
+        socket: BorrowedFd<'_>,
+        msg: &[u8],
+    ) -> Result<bool, Error> {
+        let url = &shared.url;
+        let Some(mut tail) = begin(socket, fragment, msg).map_err(|e| e.at(url))? else {
             return Ok(false);
         };
         if !tail.write_now(socket).map_err(|e| e.at(url))? {
-            self.tail = Some(::tokio::spawn(finish(self.socket.clone(), tail)));
+            self.tail = Some(::tokio::spawn(finish(shared.clone(), tail)));
         }
         Ok(true)
     }
+}
+
+/// The task that pushes the fragments of `msg` from `next` on, unless `done`.
+fn tail_of(
+    ring: &Arc<Ring>,
+    msg: &[u8],
+    (done, next): (bool, usize),
+) -> Option<JoinHandle<Result<(), Error>>> {
+    (!done).then(|| ::tokio::spawn(finish_fragments(ring.clone(), msg.to_vec(), next)))
+}
+
+/// A shared-memory tail's task: pushes the fragments left as the receiver frees room.
+async fn finish_fragments(ring: Arc<Ring>, msg: Vec<u8>, mut next: usize) -> Result<(), Error> {
+    until(&ring.waits, &ring.shared, &ring.half, |tx, _| {
+        Ok(tx.push_now(&msg, &mut next)?.then_some(()))
+    })
+    .await
+    .map_err(|e| e.at(&ring.url))
 }
 
 /// The outcome of a tail's task.

@@ -239,6 +239,21 @@ impl<M: Memory> Consumer<M> {
         Ok(self.guard(found))
     }
 
+    /// Like [`read_blocking`](Self::read_blocking) without its sleep: spins as long as
+    /// the wait strategy deems worth it, then gives up with [`QueueError::Empty`] where
+    /// `read_blocking` would sleep. For a caller that then waits its own way (an async
+    /// task: [`arm_async`](Self::arm_async)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`try_read`](Self::try_read).
+    pub fn read_spin(&mut self) -> Result<ReadGuard<'_, M>, QueueError> {
+        match wait::spin_only(self, Self::next)? {
+            Some(found) => Ok(self.guard(found)),
+            None => Err(QueueError::Empty),
+        }
+    }
+
     /// Like [`read_blocking`](Self::read_blocking), giving up after `timeout`.
     ///
     /// # Errors

@@ -94,6 +94,33 @@ pub(crate) fn block<H: Blocking, T>(
     result
 }
 
+/// The spin of [`block`] without its sleep: `Ok(None)` where `block` would park (the
+/// caller then waits its own way, an async task on a doorbell). The peer checks are
+/// those of the spin: a peer found gone still gets its last look.
+///
+/// # Errors
+///
+/// Those of `attempt` and of the peer checks, [`QueueError::Disconnected`].
+#[inline]
+pub(crate) fn spin_only<H: Blocking, T>(
+    host: &mut H,
+    mut attempt: impl FnMut(&mut H) -> Result<Option<T>, QueueError>,
+) -> Result<Option<T>, QueueError> {
+    if let Some(v) = attempt(host)? {
+        return Ok(Some(v));
+    }
+    let started = Started::now();
+    let mut lease = None;
+    let result = spin(host, started, None, &mut lease, &mut attempt);
+    if let Ok(Some(_)) = result {
+        host.waiter().ended(started, None);
+    }
+    if let (Some(held), Some(leases)) = (lease, host.leases()) {
+        leases.release(held);
+    }
+    result
+}
+
 /// The deadline `timeout` from now; `None` (no deadline) for a timeout so long that
 /// the clock cannot express its end, such as `Duration::MAX`.
 pub(crate) fn after(timeout: Duration) -> Option<Instant> {

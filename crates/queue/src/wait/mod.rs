@@ -29,7 +29,7 @@ mod strategy;
 mod waiter;
 mod word;
 
-pub(crate) use block::{Blocking, after, block};
+pub(crate) use block::{Blocking, after, block, spin_only};
 pub use doorbell::Doorbell;
 pub(crate) use doorbell::{AsyncArm, Bell};
 pub(crate) use fences::{Fence, prepare};
