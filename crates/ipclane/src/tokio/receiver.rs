@@ -89,6 +89,19 @@ impl Receiver {
         }
     }
 
+    /// What waiting cost this receiver on shared memory (see
+    /// [`Receiver::wait_stats`](crate::Receiver::wait_stats)); `None` on sockets.
+    pub fn wait_stats(&self) -> Option<crate::queue::WaitStats> {
+        match &self.0 {
+            Path::Socket { inner, .. } => inner.wait_stats(),
+            Path::Shm { half, .. } => Some(
+                half.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .wait_stats(),
+            ),
+        }
+    }
+
     /// The next message if it has wholly arrived, `Ok(None)` if not (what arrived of it
     /// is kept).
     ///

@@ -227,6 +227,21 @@ impl Sender {
         Ok(())
     }
 
+    /// What waiting cost this sender on shared memory: its `wakes` count the futex wakes
+    /// and doorbell rings it made for the receiver (see
+    /// [`Sender::wait_stats`](crate::Sender::wait_stats)); `None` on sockets.
+    pub fn wait_stats(&self) -> Option<crate::queue::WaitStats> {
+        match &self.path {
+            Path::Socket { .. } => None,
+            Path::Shm(ring) => Some(
+                ring.half
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .wait_stats(),
+            ),
+        }
+    }
+
     /// The largest message this connection carries (the same on every transport).
     pub fn max_message_len(&self) -> usize {
         match &self.path {

@@ -21,8 +21,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct WaitStats {
-    /// Wake system calls this handle made for sleeping peers (a notification with
-    /// nobody asleep costs none). Zero on a handle whose peers never sleep for it (a
+    /// Wake system calls this handle made for sleeping peers, futex wakes and doorbell
+    /// rings for async ones (a notification with nobody asleep costs none). Zero on a handle whose peers never sleep for it (a
     /// broadcast reader).
     pub wakes: u64,
     /// Times a blocking call of this handle went to sleep. Zero on a handle that never
