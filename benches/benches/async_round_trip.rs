@@ -129,7 +129,10 @@ fn main() {
     );
     for scheme in ["shm", "unix"] {
         let (url, accepting) = echo_server(
-            &format!("{scheme}://{}", dir.join(format!("{scheme}.sock")).display()),
+            &format!(
+                "{scheme}://{}",
+                dir.join(format!("{scheme}.sock")).display()
+            ),
             2,
             placement,
         );
@@ -149,8 +152,15 @@ fn main() {
         let b_client = blocking.sender().wait_stats().map_or(0, |s| s.wakes);
         let a_client = asynch.sender().wait_stats().map_or(0, |s| s.wakes);
         drop((blocking, asynch));
-        let echo_wakes: Vec<u64> = echoes.into_iter().map(|e| e.join().expect("echo")).collect();
-        let floors = floors.iter().map(|f| format!("{f:.0?}")).collect::<Vec<_>>().join(" ");
+        let echo_wakes: Vec<u64> = echoes
+            .into_iter()
+            .map(|e| e.join().expect("echo"))
+            .collect();
+        let floors = floors
+            .iter()
+            .map(|f| format!("{f:.0?}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         for (name, row, wakes) in [
             ("blocking", &b_row, b_client + echo_wakes[0]),
             ("async", &a_row, a_client + echo_wakes[1]),
@@ -175,8 +185,8 @@ fn main() {
 /// A blocking sender on the other CPU streams messages as fast as it can into an async
 /// `shm:` receiver: the receiver's rate, and the rings and wakes per message.
 fn stream(runtime: &tokio::runtime::Runtime, dir: &std::path::Path, placement: Placement) {
-    let listener = ipclane::listen(&format!("shm://{}", dir.join("stream.sock").display()))
-        .expect("listen");
+    let listener =
+        ipclane::listen(&format!("shm://{}", dir.join("stream.sock").display())).expect("listen");
     let url = listener.url().to_string();
     let source = std::thread::spawn(move || {
         if let Some(cpu) = placement.second() {

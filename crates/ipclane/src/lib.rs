@@ -18,7 +18,8 @@
 //!   (`TypedSender`, `TypedReceiver`, `TypedPublisher`, `TypedSubscriber`, the `typed`
 //!   module); `pod`, plain-old-data types sent as their bytes (`send_pod`, `recv_pod`,
 //!   `publish_pod`; zerocopy's traits); `tokio`, the async front end (the `tokio` module:
-//!   `connect(url).await`, `recv().await`, cancel-safe, over the socket transports).
+//!   `connect(url).await`, `recv().await`, cancel-safe, on every connection URL, `shm:`
+//!   included, woken by doorbells rather than a thread or a timer).
 //!
 //! # Example
 //!
