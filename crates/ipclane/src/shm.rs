@@ -62,8 +62,8 @@ mod control;
 mod own_bells;
 mod wire;
 
-use bell::{PeerBell, Which};
-use control::Shared;
+use bell::Which;
+use control::{PeerBell, Shared};
 
 #[cfg(feature = "tokio")]
 pub(crate) use accepting::{MAX_HANDSHAKES, Pending, Step};

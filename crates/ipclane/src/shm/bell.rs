@@ -9,7 +9,7 @@
 //! producer rings, then the one its consumer rings. It sends them before it first arms a
 //! wait, and only then; a peer that never waits async never sends any.
 //!
-//! The peer's rings set a [`PeerBell`] as their doorbell, on every connection: it costs
+//! The peer's rings set a `PeerBell` (`control.rs`) as their doorbell, on every connection: it costs
 //! nothing until the waiter count says an async waiter is parked (see `ipclane-queue`'s
 //! "Async waiting"). The first ring then reads the bells message (without waiting: it was
 //! sent before the waiter armed), checks each descriptor is a Unix datagram socket, and
@@ -24,16 +24,14 @@
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use rustix::io::Errno;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendFlags, SocketType,
 };
 
-use super::control::Shared;
 use super::wire;
-use crate::queue::Doorbell;
 
 /// Which of the peer's two bells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +68,12 @@ pub(crate) enum Look {
 }
 
 impl PeerBells {
-    /// Rings the peer's bell `which`, reading the bells first if they are not yet.
-    fn ring(&self, control: &Shared, which: Which) {
+    /// Rings the peer's bell `which`, reading the bells from the connection's `socket`
+    /// first if they are not yet.
+    pub(crate) fn ring(&self, socket: BorrowedFd<'_>, which: Which) {
         let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(*known, Known::Unread) {
-            read(control.socket(), &mut known);
+            read(socket, &mut known);
         }
         if let Known::Bells(bells) = &*known {
             // A full bell, or one whose reader is gone: only its owner loses.
@@ -90,9 +89,9 @@ impl PeerBells {
     /// Reads what the peer sent on the connection's socket (its bells, the first time),
     /// without waiting: an async waiter watching the socket for the peer's end calls it
     /// when the socket is readable.
-    pub(crate) fn look(&self, control: &Shared) -> Look {
+    pub(crate) fn look(&self, socket: BorrowedFd<'_>) -> Look {
         let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        read(control.socket(), &mut known)
+        read(socket, &mut known)
     }
 }
 
@@ -147,23 +146,4 @@ fn read(socket: BorrowedFd<'_>, known: &mut Known) -> Look {
 fn is_datagram_socket(fd: &OwnedFd) -> bool {
     rustix::net::sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::DGRAM)
         && rustix::net::sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
-}
-
-/// The doorbell one ring of a connection rings: the peer's bell `which`.
-#[derive(Debug)]
-pub(crate) struct PeerBell {
-    control: Arc<Shared>,
-    which: Which,
-}
-
-impl PeerBell {
-    pub(crate) fn doorbell(control: Arc<Shared>, which: Which) -> Arc<dyn Doorbell> {
-        Arc::new(Self { control, which })
-    }
-}
-
-impl Doorbell for PeerBell {
-    fn ring(&self) {
-        self.control.peer_bells().ring(&self.control, self.which);
-    }
 }

@@ -1,6 +1,6 @@
 //! What the two halves of a shared-memory connection share: its Unix socket, open while
-//! either half lives, and whether the connection was closed because the peer broke its
-//! rings.
+//! either half lives, whether the connection was closed because the peer broke its
+//! rings, and the peer's bells, which its rings' doorbells ring.
 //!
 //! A half that finds the peer's writes corrupt (`Corrupted`, or a `Protocol` violation:
 //! fragments past the maximum) closes the whole connection: it marks it broken, closes
@@ -12,8 +12,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::bell::PeerBells;
+use std::sync::Arc;
+
+use super::bell::{PeerBells, Which};
 use crate::Error;
+use crate::queue::Doorbell;
 use crate::queue::QueueError;
 
 /// The shared part of a shared-memory connection.
@@ -109,4 +112,25 @@ fn on_error<H: Half>(half: &mut H, err: Error) -> Error {
         half.close_side();
     }
     err
+}
+
+/// The doorbell one ring of a connection rings: the peer's bell `which`.
+#[derive(Debug)]
+pub(crate) struct PeerBell {
+    control: Arc<Shared>,
+    which: Which,
+}
+
+impl PeerBell {
+    pub(crate) fn doorbell(control: Arc<Shared>, which: Which) -> Arc<dyn Doorbell> {
+        Arc::new(Self { control, which })
+    }
+}
+
+impl Doorbell for PeerBell {
+    fn ring(&self) {
+        self.control
+            .peer_bells()
+            .ring(self.control.socket(), self.which);
+    }
 }

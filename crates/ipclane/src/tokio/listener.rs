@@ -53,7 +53,8 @@ impl Listener {
     ///
     /// Cancel-safe: dropped before it completes, it accepted nobody (a client waiting
     /// stays in the backlog for the next call; on `shm:`, a handshake under way goes on,
-    /// and its connection is the next call's). Calls from several tasks take turns.
+    /// and its connection is the next call's). On sockets, calls from several tasks take
+    /// turns; on `shm:`, accept from one task at a time (the reactor wakes one caller).
     ///
     /// # Errors
     ///

@@ -56,7 +56,7 @@ impl Waits {
                     Poll::Pending => {}
                 }
                 match self.control.0.poll_read_ready(cx) {
-                    Poll::Ready(Ok(mut ready)) => match shared.peer_bells().look(shared) {
+                    Poll::Ready(Ok(mut ready)) => match shared.peer_bells().look(shared.socket()) {
                         // Readable for good: not cleared.
                         Look::Closed => return Poll::Ready(Ok(Woken::PeerClosed)),
                         // The peer's bells, now read: look again, to register.
