@@ -348,6 +348,33 @@ macro_rules! structure_calls {
         pub fn open_fd(fd: std::os::fd::OwnedFd) -> Result<Segment, QueueError> {
             $crate::memory::open_fd(fd, Self::KIND)
         }
+
+        /// Like [`create_memfd`](Self::create_memfd), for records that `content`
+        /// describes (a message type): its kind is this structure's
+        /// [`holding`](ipclane_segment::Kind::holding) `content`, so an
+        /// [`open_fd_holding`](Self::open_fd_holding) that expects other records, or
+        /// an [`open_fd`](Self::open_fd) that expects none in particular, is refused.
+        ///
+        /// # Errors
+        ///
+        /// Those of `create_memfd`.
+        pub fn create_memfd_holding(content: &str, $($param: usize),+) -> Result<Segment, QueueError> {
+            Self::check_params($($param),+)?;
+            $crate::memory::memfd_with($memfd, Self::required_len($($param),+), Self::KIND.holding(content), move |m| {
+                Self::init(m, $($param),+)
+            })
+        }
+
+        /// Like [`open_fd`](Self::open_fd), expecting records that `content` describes
+        /// (see [`create_memfd_holding`](Self::create_memfd_holding)).
+        ///
+        /// # Errors
+        ///
+        /// Those of `open_fd`; [`SegmentError::Incompatible`](crate::SegmentError) when
+        /// the segment was made for other records.
+        pub fn open_fd_holding(fd: std::os::fd::OwnedFd, content: &str) -> Result<Segment, QueueError> {
+            $crate::memory::open_fd(fd, Self::KIND.holding(content))
+        }
     };
 }
 pub(crate) use structure_calls;

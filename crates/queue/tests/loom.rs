@@ -134,32 +134,48 @@ impl Bell {
     }
 }
 
+/// An async wait's handle as the model drives it: a look that never waits, and the
+/// arming and disarming of its async wait.
+trait AsyncTake {
+    fn take(&mut self) -> Result<Vec<u8>, QueueError>;
+    fn arm(&mut self);
+    fn disarm(&mut self);
+}
+
+impl AsyncTake for Consumer<HeapMemory> {
+    fn take(&mut self) -> Result<Vec<u8>, QueueError> {
+        self.try_pop().map(|record| record.to_vec())
+    }
+    fn arm(&mut self) {
+        self.arm_async();
+    }
+    fn disarm(&mut self) {
+        self.disarm_async();
+    }
+}
+
 /// The async receive of `ipclane::tokio`: arm, look once more, await the bell; once it
 /// rang, drain it, disarm, and begin again.
-fn pop_async(
-    rx: &mut Consumer<HeapMemory>,
+fn take_async(
+    handle: &mut impl AsyncTake,
     bell: &Bell,
     drained: &mut u32,
 ) -> Result<Vec<u8>, QueueError> {
     let mut armed = false;
     loop {
-        match rx.try_pop() {
-            Ok(record) => {
-                rx.disarm_async();
-                return Ok(record.to_vec());
-            }
+        match handle.take() {
             Err(QueueError::Empty) => {}
-            Err(e) => {
-                rx.disarm_async();
-                return Err(e);
+            done => {
+                handle.disarm();
+                return done;
             }
         }
         if armed {
             *drained = bell.await_ring(*drained);
-            rx.disarm_async();
+            handle.disarm();
             armed = false;
         } else {
-            rx.arm_async();
+            handle.arm();
             armed = true;
         }
     }
@@ -181,12 +197,12 @@ fn spsc_async_pop_never_loses_a_wake_up() {
             tx
         });
         let mut drained = 0;
-        assert_eq!(pop_async(&mut rx, &bell, &mut drained).unwrap(), b"wake");
-        assert_eq!(pop_async(&mut rx, &bell, &mut drained).unwrap(), b"again");
+        assert_eq!(take_async(&mut rx, &bell, &mut drained).unwrap(), b"wake");
+        assert_eq!(take_async(&mut rx, &bell, &mut drained).unwrap(), b"again");
         let tx = producer.join().unwrap();
         let closer = thread::spawn(move || drop(tx));
         assert!(matches!(
-            pop_async(&mut rx, &bell, &mut drained),
+            take_async(&mut rx, &bell, &mut drained),
             Err(QueueError::Disconnected)
         ));
         closer.join().unwrap();
@@ -237,6 +253,85 @@ fn spsc_blocking_push_never_loses_a_wake_up() {
         });
         tx.push_blocking(&record(queued, len)).unwrap();
         drop(consumer.join().unwrap());
+    });
+}
+
+/// The writer's doorbell of a broadcast ring with async readers, as the facade's table of
+/// bells is one: each reader says it is parked before it arms and that it is not after it
+/// disarms, and a ring rings the bell of every reader parked.
+#[derive(Debug, Default)]
+struct Board {
+    readers: Vec<(loom::sync::atomic::AtomicBool, Arc<Bell>)>,
+}
+
+impl Doorbell for Board {
+    fn ring(&self) {
+        for (parked, bell) in &self.readers {
+            if parked.load(loom::sync::atomic::Ordering::Acquire) {
+                bell.ring();
+            }
+        }
+    }
+}
+
+/// A broadcast reader as `ipclane::tokio::Subscriber` waits: parked on the board (as
+/// entry `me`) before it arms, and unparked after it disarms.
+struct Parked<'a> {
+    reader: BroadcastReader<HeapMemory>,
+    parked: &'a loom::sync::atomic::AtomicBool,
+}
+
+impl AsyncTake for Parked<'_> {
+    fn take(&mut self) -> Result<Vec<u8>, QueueError> {
+        self.reader.try_recv().map(|record| record.to_vec())
+    }
+    fn arm(&mut self) {
+        self.parked
+            .store(true, loom::sync::atomic::Ordering::Release);
+        self.reader.arm_async();
+    }
+    fn disarm(&mut self) {
+        self.reader.disarm_async();
+        self.parked
+            .store(false, loom::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Two async readers of one ring, sharing its one `rung` flag: whichever re-arms, the
+/// next write must ring both that are parked (a reader whose ring was swallowed by the
+/// other's flag deadlocks the model: its bell never rings).
+#[test]
+fn broadcast_two_async_readers_are_both_rung() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.unwrap_or(2).max(2));
+    model.check(|| {
+        let memory = Broadcast::heap_memory(4, 16).unwrap();
+        let mut writer = BroadcastWriter::attach(memory.clone()).unwrap();
+        let board = Arc::new(Board {
+            readers: (0..2).map(|_| Default::default()).collect(),
+        });
+        writer.set_doorbell(board.clone());
+        let readers: Vec<_> = (0..2)
+            .map(|me| {
+                let reader = BroadcastReader::attach(memory.clone()).unwrap();
+                let board = board.clone();
+                thread::spawn(move || {
+                    let (parked, bell) = &board.readers[me];
+                    let mut reader = Parked { reader, parked };
+                    let mut drained = 0;
+                    for i in 0..2 {
+                        let got = take_async(&mut reader, bell, &mut drained).unwrap();
+                        assert_eq!(got, record(i, 16));
+                    }
+                })
+            })
+            .collect();
+        writer.write(&record(0, 16)).unwrap();
+        writer.write(&record(1, 16)).unwrap();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        drop(writer);
     });
 }
 

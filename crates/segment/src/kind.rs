@@ -37,6 +37,27 @@ impl Kind {
     pub const fn from_names(tag: &str, layout: &str) -> Self {
         Self::new(fnv1a64(tag.as_bytes()), fnv1a64(layout.as_bytes()))
     }
+
+    /// This kind, for a segment whose structure carries what `content` describes (a
+    /// message type, say): the same tag, and a layout hash continued over `content`, so
+    /// that an opener that agrees on the structure but not on what it carries is refused
+    /// as [`Incompatible`](crate::SegmentError::Incompatible), as one of another layout
+    /// is.
+    ///
+    /// ```
+    /// use ipclane_segment::Kind;
+    ///
+    /// const RING: Kind = Kind::from_names("acme/ring", "v1");
+    /// let quotes = RING.holding("Quote: 32 bytes, align 8");
+    /// assert_eq!(quotes.tag, RING.tag);
+    /// assert_ne!(quotes, RING);
+    /// assert_ne!(quotes, RING.holding("Trade: 24 bytes, align 8"));
+    /// assert_eq!(quotes, RING.holding("Quote: 32 bytes, align 8"));
+    /// ```
+    pub const fn holding(self, content: &str) -> Self {
+        let state = fnv1a64_continue(self.layout_hash, b"\0holding ");
+        Self::new(self.tag, fnv1a64_continue(state, content.as_bytes()))
+    }
 }
 
 /// 64-bit FNV-1a of `bytes`.

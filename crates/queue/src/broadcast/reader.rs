@@ -12,7 +12,9 @@ use crate::layout::{MAX_POSITION, SideState};
 use crate::memory::Memory;
 use crate::sink::Sink;
 use crate::sync::{Ordering, fence};
-use crate::wait::{self, Blocking, Fence, SpinLeases, WaitStats, WaitStrategy, Waiter, WakeWord};
+use crate::wait::{
+    self, AsyncArm, Blocking, Fence, SpinLeases, WaitStats, WaitStrategy, Waiter, WakeWord,
+};
 
 /// Attempts [`BroadcastReader::latest`] makes while the writer keeps overwriting the
 /// newest record under it.
@@ -79,6 +81,8 @@ pub struct BroadcastReader<M: Memory> {
     /// hostile or broken writer), `Corrupted`, not a writer yet to come that a blocking
     /// receive would wait for (`Side::is_gone_watching`).
     writer_seen: bool,
+    /// Whether its async wait is armed.
+    armed: AsyncArm,
 }
 
 // SAFETY: the pointers point into memory the Arc keeps alive; a reader only performs
@@ -86,13 +90,21 @@ pub struct BroadcastReader<M: Memory> {
 unsafe impl<M: Memory> Send for BroadcastReader<M> {}
 
 /// Another reader at the same position, waiting and resuming after a lap the same way (its
-/// counters start at zero).
+/// counters start at zero, and its async wait is not armed).
 impl<M: Memory> Clone for BroadcastReader<M> {
     fn clone(&self) -> Self {
         Self {
             memory: self.memory.clone(),
+            control: self.control,
+            slots: self.slots,
+            capacity: self.capacity,
+            slot_size: self.slot_size,
+            next: self.next,
+            head: self.head,
+            resume: self.resume,
             waiter: Waiter::new(self.waiter.strategy()),
-            ..*self
+            writer_seen: self.writer_seen,
+            armed: AsyncArm::default(),
         }
     }
 }
@@ -132,6 +144,7 @@ impl<M: Memory> BroadcastReader<M> {
             waiter: Waiter::new(WaitStrategy::default()),
             // Attached or closed: a writer was there.
             writer_seen: writer != SideState::Free,
+            armed: AsyncArm::default(),
         })
     }
 
@@ -143,6 +156,11 @@ impl<M: Memory> BroadcastReader<M> {
     /// Sets how blocking calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.waiter = Waiter::new(strategy);
+    }
+
+    /// How blocking calls wait.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.waiter.strategy()
     }
 
     /// What this reader's waiting cost so far: its sleeps and its spin budget (a reader
@@ -449,6 +467,58 @@ impl<M: Memory> BroadcastReader<M> {
         wait::block(self, wait::after(timeout), |r| r.poll(buf))
     }
 
+    /// Like [`recv_blocking`](Self::recv_blocking) without its sleep: spins as long as
+    /// the wait strategy deems worth it, then gives up with [`QueueError::Empty`] where
+    /// `recv_blocking` would sleep. For a caller that then waits its own way (an async
+    /// task: [`arm_async`](Self::arm_async)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`try_recv`](Self::try_recv).
+    pub fn recv_spin(&mut self) -> Result<Bytes, QueueError> {
+        let mut out = Vec::new();
+        match wait::spin_only(self, |r| r.poll(&mut out))? {
+            Some(_) => Ok(out.into()),
+            None => Err(QueueError::Empty),
+        }
+    }
+
+    /// Like [`recv_spin`](Self::recv_spin), copying the record into `buf` and returning
+    /// its length.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`try_recv_into`](Self::try_recv_into).
+    pub fn recv_into_spin(&mut self, buf: &mut [u8]) -> Result<usize, QueueError> {
+        wait::spin_only(self, |r| r.poll(buf))?.ok_or(QueueError::Empty)
+    }
+
+    /// Arms this reader's async wait for records: from now on the writer's next write
+    /// (or its close) rings the doorbell set on the writer
+    /// ([`BroadcastWriter::set_doorbell`](crate::BroadcastWriter::set_doorbell)). Then
+    /// look again ([`try_recv`](Self::try_recv) or the like), and only if there is still
+    /// nothing await this reader's bell, whose readiness must not be cleared between this
+    /// call and the await; once it rang, [`disarm_async`](Self::disarm_async) and look
+    /// again. Arming an armed wait does nothing, so a cancelled await can simply be begun
+    /// again.
+    ///
+    /// All the ring's async readers share one flag: the writer rings once per arming of
+    /// any of them, and its bell must then wake every parked one. So a reader must make
+    /// itself known to the bell's owner as parked *before* it arms, and may only say it
+    /// is no longer parked after it [disarmed](Self::disarm_async).
+    pub fn arm_async(&mut self) {
+        if self.armed.arming() {
+            self.control().data_ready.0.arm_async(Fence::Symmetric);
+        }
+    }
+
+    /// Disarms the async wait (done on drop too).
+    pub fn disarm_async(&mut self) {
+        if self.armed.disarming() {
+            self.control().data_ready.0.disarm_async();
+        }
+    }
+
     /// The newest record, skipping everything older (for readers that only want the
     /// current value); the next `try_recv` returns what is written after it.
     ///
@@ -500,5 +570,11 @@ impl<M: Memory> Blocking for BroadcastReader<M> {
         let gone = self.writer_gone(&mut seen);
         self.writer_seen = seen;
         gone
+    }
+}
+
+impl<M: Memory> Drop for BroadcastReader<M> {
+    fn drop(&mut self) {
+        self.disarm_async();
     }
 }

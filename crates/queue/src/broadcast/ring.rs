@@ -96,7 +96,7 @@ impl Broadcast {
     /// Kind of the segments [`create_named`](Self::create_named) makes.
     pub const KIND: Kind = Kind::from_names(
         "ipclane-queue/broadcast",
-        "v2: seqlock slots @640, seq+len+words, spin leases @512, wake-up tree",
+        "v3: seqlock slots @640, seq+len+words, spin leases @512, wake-up tree, async readers (rung)",
     );
 
     crate::memory::structure_calls!(

@@ -10,7 +10,7 @@ use crate::QueueError;
 use crate::layout::MAX_POSITION;
 use crate::memory::Memory;
 use crate::sync::{Ordering, fence};
-use crate::wait::WaitStats;
+use crate::wait::{Bell, Doorbell, WaitStats};
 
 /// The writer of a [`Broadcast`](crate::Broadcast) ring: one per ring across all
 /// processes. `Send`, not `Sync`. Never waits for readers.
@@ -25,8 +25,10 @@ pub struct BroadcastWriter<M: Memory> {
     slot_size: usize,
     /// Sequence number of the next record.
     head: u64,
-    /// Wake system calls made for sleeping readers.
+    /// Wake system calls made for sleeping readers (and rings for parked async ones).
     wakes: u64,
+    /// What a notification rings for the async readers parked on the ring.
+    bell: Bell,
     _claim: Option<Claim>,
 }
 
@@ -65,6 +67,7 @@ impl<M: Memory> BroadcastWriter<M> {
             slot_size,
             head,
             wakes: 0,
+            bell: Bell::NONE,
             _claim: claim,
         })
     }
@@ -91,13 +94,23 @@ impl<M: Memory> BroadcastWriter<M> {
     }
 
     /// What this writer's writes cost in wake-ups: the wake calls it made for sleeping
-    /// readers (zero while every reader keeps up: a write with nobody asleep costs no
+    /// readers and the rings for parked async ones (zero while every reader keeps up: a write with nobody asleep costs no
     /// system call). The writer never waits, so its `parks` and `spin_budget` are zero.
     pub fn wait_stats(&self) -> WaitStats {
         WaitStats {
             wakes: self.wakes,
             ..WaitStats::default()
         }
+    }
+
+    /// Sets what this writer rings when readers wait in the async form
+    /// ([`BroadcastReader::arm_async`](crate::BroadcastReader::arm_async)): once per
+    /// arming of any of them, on a write (or the close) that finds one armed. The ring has
+    /// one flag for all its async readers, so the bell must wake every one that is parked
+    /// (the owner of the readers' bells keeps the list: `ipclane` keeps a table of them
+    /// beside the feed). Without one, async readers are never woken.
+    pub fn set_doorbell(&mut self, bell: std::sync::Arc<dyn Doorbell>) {
+        self.bell = Bell::new(bell);
     }
 
     /// Publishes `record`, overwriting the oldest slot; never waits.
@@ -130,7 +143,12 @@ impl<M: Memory> BroadcastWriter<M> {
         self.head = n + 1;
         // Release: a reader that sees the new head finds the slot written.
         self.control().head.0.store(self.head, Ordering::Release);
-        if self.control().data_ready.0.notify_symmetric() {
+        if self
+            .control()
+            .data_ready
+            .0
+            .notify_symmetric_ringing(&self.bell)
+        {
             self.wakes += 1;
         }
         Ok(())
@@ -140,6 +158,9 @@ impl<M: Memory> BroadcastWriter<M> {
 impl<M: Memory> Drop for BroadcastWriter<M> {
     fn drop(&mut self) {
         self.control().writer.0.detach();
-        self.control().data_ready.0.notify_symmetric();
+        self.control()
+            .data_ready
+            .0
+            .notify_symmetric_ringing(&self.bell);
     }
 }

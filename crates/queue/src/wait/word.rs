@@ -70,6 +70,17 @@
 //! leaves `rung` alone, so each kind costs the other nothing. The loom model
 //! `spsc_async_pop_never_loses_a_wake_up` checks it, with a bell that counts its rings.
 //!
+//! A broadcast ring's async readers share the one `rung`, and the writer's bell wakes
+//! every reader that made itself known as parked before its (1''), and says it no longer
+//! is only after disarming. The argument holds for each reader: a ring sent by a swap at
+//! (b'') that reads 0 after a reader's (1'') synchronises with that re-arm (a chain of
+//! read-modify-writes), so it sees the reader parked and rings it; a swap that reads 1
+//! found a ring sent after the reader's (1''), which saw it parked. A re-arm by any reader
+//! makes the next write ring them all: the writer pays one ring per parked reader, once
+//! per re-arm, never per message while they keep up. The loom model
+//! `broadcast_two_async_readers_are_both_rung` checks it (a bell that rang only one
+//! parked reader, or a reader that said it was parked after arming, deadlocks it).
+//!
 //! # Many waiters: a tree of wake-ups
 //!
 //! Waking N sleepers at once costs the waker about N times one wake-up (measured here by
@@ -168,13 +179,13 @@ impl WakeWord {
         self.notify_ringing(&Bell::NONE)
     }
 
-    /// [`notify`](Self::notify) for a word whose waiters arm with [`Fence::Symmetric`]
-    /// (one read-modify-write with nobody waiting), and only sleep on the futex.
+    /// [`notify_ringing`](Self::notify_ringing) for a word whose waiters arm with
+    /// [`Fence::Symmetric`] (one read-modify-write with nobody waiting).
     #[inline(always)]
-    pub(crate) fn notify_symmetric(&self) -> bool {
+    pub(crate) fn notify_symmetric_ringing(&self, bell: &Bell) -> bool {
         match fences::notifier_sees_waiters(&self.waiters, Fence::Symmetric) {
             0 => false,
-            seen => self.wake(seen, &Bell::NONE),
+            seen => self.wake(seen, bell),
         }
     }
 
