@@ -3,7 +3,8 @@
 # 1. the ordinary suite (unit, integration across processes, property tests) under
 #    cargo-nextest, one process per test, killed and failed by name if it runs for more
 #    than 4 minutes (.config/nextest.toml); installed from crates.io when missing;
-#    then the facade with its optional features (typed messages);
+#    then the facade with its optional features (typed messages, the async front end,
+#    and the example run that needs them);
 # 2. the doc tests (nextest does not run them), with and without those features;
 # 3. the loom models of the lock-free protocols, which need their own build (`--cfg ipclane_loom`,
 #    kept in target/loom so the two builds do not evict each other).
@@ -29,9 +30,10 @@ cargo fetch --locked
 
 cargo nextest run --workspace
 
-# The optional features (typed messages: serde, pod; the async front end: tokio): their tests and doc tests, and the
-# facade's unit tests built with them.
-cargo nextest run -p ipclane --all-features -E 'binary(typed) | binary(tokio) | kind(lib)'
+# The optional features (typed messages: serde, pod; the async front end: tokio): their
+# tests, the example test that needs them (async subscribers), and the facade's unit tests
+# built with them.
+cargo nextest run -p ipclane --all-features -E 'binary(typed) | binary(tokio) | binary(tokio_pubsub) | (binary(examples) & test(async)) | kind(lib)'
 
 cargo test --workspace --doc
 cargo test -p ipclane --all-features --doc

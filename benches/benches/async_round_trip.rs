@@ -1,7 +1,9 @@
 //! Async beside blocking, in one run: round trips of 64-byte messages through `shm:` and
 //! `unix:`, from a blocking client and from an `ipclane::tokio` client (a current-thread
-//! runtime), each to a blocking echo thread on the other CPU; then a steady stream into
-//! an async `shm:` receiver. The rows alternate in rounds, with the cache-line floor
+//! runtime), each to a blocking echo thread on the other CPU; the same through two feeds
+//! (a request feed the echo subscribes to, a reply feed it publishes on), the client's
+//! subscriber blocking or an `ipclane::tokio::Subscriber`; then a steady stream into an
+//! async `shm:` receiver. The rows alternate in rounds, with the cache-line floor
 //! measured before each round, so the drifting floor of this VM moves both alike.
 //!
 //! System calls are counted by the notifiers themselves (`wait_stats().wakes`: futex
@@ -67,6 +69,15 @@ fn echo_server(
             .collect::<Vec<_>>()
     });
     (url, accepting)
+}
+
+/// The floors measured before each round, for the end of a row.
+fn listed(floors: &[Duration]) -> String {
+    floors
+        .iter()
+        .map(|f| format!("{f:.0?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One row's round trips.
@@ -156,11 +167,7 @@ fn main() {
             .into_iter()
             .map(|e| e.join().expect("echo"))
             .collect();
-        let floors = floors
-            .iter()
-            .map(|f| format!("{f:.0?}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let floors = listed(&floors);
         for (name, row, wakes) in [
             ("blocking", &b_row, b_client + echo_wakes[0]),
             ("async", &a_row, a_client + echo_wakes[1]),
@@ -178,8 +185,121 @@ fn main() {
             );
         }
     }
+    feeds(&runtime, placement);
     stream(&runtime, &dir, placement);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client's side of a feed ping-pong: it publishes requests on its feed, which an echo
+/// thread on the other CPU subscribes to and publishes back on a reply feed.
+struct FeedPair<R> {
+    requests: ipclane::Publisher,
+    replies: R,
+    /// The echo's publisher's wake-ups, once the requests end.
+    echo: std::thread::JoinHandle<u64>,
+}
+
+impl<R> FeedPair<R> {
+    /// Sets up the two feeds and the echo; `replies` makes the client's subscriber of the
+    /// reply feed.
+    fn new(
+        tag: &str,
+        placement: Placement,
+        replies: impl FnOnce(ipclane::Subscriber) -> R,
+    ) -> Self {
+        let name = |what: &str| format!("bench-async-{tag}-{what}-{}", std::process::id());
+        let (req, rep) = (name("req"), name("rep"));
+        let requests =
+            ipclane::Publisher::create(&req, ipclane::PublishOptions::default()).expect("feed");
+        let (ready, up) = std::sync::mpsc::channel();
+        let reply_feed = rep.clone();
+        let echo = std::thread::spawn(move || {
+            if let Some(cpu) = placement.second() {
+                cpu::pin(cpu).expect("pin the echo thread");
+            }
+            let mut out =
+                ipclane::Publisher::create(&reply_feed, ipclane::PublishOptions::default())
+                    .expect("the reply feed");
+            let mut sub = ipclane::Subscriber::open(&req).expect("subscribe to the requests");
+            ready.send(()).expect("ready");
+            loop {
+                match sub.recv() {
+                    Ok(msg) => out.publish(&msg).expect("echo"),
+                    Err(Error::Disconnected { .. }) => break,
+                    Err(e) => panic!("feed echo: {e}"),
+                }
+            }
+            out.wait_stats().wakes
+        });
+        up.recv().expect("the echo's reply feed");
+        let replies = replies(ipclane::Subscriber::open(&rep).expect("subscribe to the replies"));
+        Self {
+            requests,
+            replies,
+            echo,
+        }
+    }
+
+    /// The round trips' notifier system calls: both publishers' wakes and rings.
+    fn finish(self) -> u64 {
+        let client = self.requests.wait_stats().wakes;
+        drop(self.requests);
+        client + self.echo.join().expect("the feed echo")
+    }
+}
+
+/// Round trips through two feeds, the client's reply subscriber blocking, then async,
+/// in alternating rounds.
+fn feeds(runtime: &tokio::runtime::Runtime, placement: Placement) {
+    // The async subscriber registers with the runtime's reactor.
+    let _guard = runtime.enter();
+    let mut blocking = FeedPair::new("blocking", placement, |sub| sub);
+    let mut awaiting = FeedPair::new("async", placement, |sub| {
+        ipclane::tokio::Subscriber::from_blocking(sub).expect("an async subscriber")
+    });
+    let (mut b_row, mut a_row) = (Row::default(), Row::default());
+    let (mut b_check, mut a_check) = (Checker::default(), Checker::default());
+    let mut floors = Vec::new();
+    let mut out = [0u8; LEN];
+    for _ in 0..ROUNDS {
+        floors.push(floor::cache_line(placement));
+        for _ in 0..PER_ROUND {
+            Stamp::new(b_check.next()).write(&mut out);
+            let t0 = Instant::now();
+            blocking.requests.publish(&out).expect("publish");
+            let got = blocking.replies.recv().expect("the reply");
+            b_row.round_trips.record(t0.elapsed());
+            b_check.check(&got).expect("the reply whole");
+            std::hint::black_box(b_check.bytes());
+        }
+        b_row.trips += PER_ROUND;
+        runtime.block_on(async {
+            for _ in 0..PER_ROUND {
+                Stamp::new(a_check.next()).write(&mut out);
+                let t0 = Instant::now();
+                awaiting.requests.publish(&out).expect("publish");
+                let got = awaiting.replies.recv().await.expect("the reply");
+                a_row.round_trips.record(t0.elapsed());
+                a_check.check(&got).expect("the reply whole");
+                std::hint::black_box(a_check.bytes());
+            }
+        });
+        a_row.trips += PER_ROUND;
+    }
+    let floors = listed(&floors);
+    for (name, row, wakes) in [
+        ("blocking", &b_row, blocking.finish()),
+        ("async", &a_row, awaiting.finish()),
+    ] {
+        println!(
+            "{:<6} {name:<9} {:>10.2?} {:>10.2?} {:>9.2}x {:>16.4}  {floors}",
+            "feed",
+            row.median(),
+            row.round_trips.quantile(0.99),
+            row.median().as_secs_f64() / b_row.median().as_secs_f64(),
+            wakes as f64 / row.trips as f64,
+        );
+    }
 }
 
 /// A blocking sender on the other CPU streams messages as fast as it can into an async

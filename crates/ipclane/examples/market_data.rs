@@ -3,14 +3,17 @@
 //! (from the publisher's timestamp in the quote) and how many quotes it missed.
 //!
 //! ```text
-//! cargo run --release -p ipclane --example market_data -- [--subscribers N] [--rate PER_SEC] [--seconds S]
+//! cargo run --release -p ipclane --example market_data -- [--subscribers N] [--async-subscribers M] [--rate PER_SEC] [--seconds S]
 //! cargo run --release -p ipclane --example market_data -- publish NAME [--rate PER_SEC] [--seconds S]
 //! cargo run --release -p ipclane --example market_data -- subscribe NAME
+//! cargo run --release -p ipclane --example market_data --features tokio -- subscribe-async NAME
 //! ```
 //!
 //! The first form starts the N subscribers itself (default 3, 100,000 quotes a second for
-//! 2 seconds); the other two run each side on its own, so subscribers can join (and leave)
-//! while a publisher runs. The publisher never waits for subscribers: one that falls more
+//! 2 seconds), and M async ones (`ipclane::tokio::Subscriber` in a tokio runtime, woken by
+//! a doorbell instead of the futex; default 0, and the example built with
+//! `--features tokio`); the other forms run each side on its own, so subscribers can join
+//! (and leave) while a publisher runs. The publisher never waits for subscribers: one that falls more
 //! than the ring (65,536 quotes) behind is told how many it missed and resyncs.
 
 use std::io::{BufRead, BufReader};
@@ -57,51 +60,121 @@ fn publish(publisher: &mut Publisher, rate: u64, seconds: f64) -> Result<u64, Er
     Ok(total)
 }
 
+/// What a subscriber saw: every quote checked, its latency recorded.
+struct Tally {
+    latency: Histogram<u64>,
+    received: u64,
+    missed: u64,
+    last: Option<u64>,
+    first_at: Option<Instant>,
+    last_at: Instant,
+}
+
+impl Tally {
+    fn new() -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(Self {
+            latency: Histogram::new(3)?,
+            received: 0,
+            missed: 0,
+            last: None,
+            first_at: None,
+            last_at: Instant::now(),
+        })
+    }
+
+    /// Checks the quote in `buf[..len]` (whole, in order) and records its latency.
+    fn quote(&mut self, buf: &[u8; QUOTE], len: usize) -> Result<(), Box<dyn std::error::Error>> {
+        let at = now_ns();
+        let seq = u64::from_le_bytes(buf[..8].try_into()?);
+        let sent = u64::from_le_bytes(buf[8..16].try_into()?);
+        let ok = len == QUOTE
+            && &buf[16..24] == SYMBOLS[(seq % 4) as usize]
+            && f64::from_bits(u64::from_le_bytes(buf[24..].try_into()?)) == price(seq)
+            && self.last.is_none_or(|l| seq > l);
+        if !ok {
+            return Err(format!("quote {seq} arrived wrong or out of order").into());
+        }
+        self.latency.record(at.saturating_sub(sent))?;
+        self.received += 1;
+        self.last = Some(seq);
+        self.first_at.get_or_insert_with(Instant::now);
+        self.last_at = Instant::now();
+        Ok(())
+    }
+
+    /// Takes what a receive gave: `Ok(false)` at the end of the feed.
+    fn take(
+        &mut self,
+        got: Result<usize, Error>,
+        buf: &[u8; QUOTE],
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        match got {
+            Ok(len) => self.quote(buf, len)?,
+            Err(Error::Lagged { missed }) => self.missed += missed,
+            Err(Error::Disconnected { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(true)
+    }
+
+    fn report(&self, how: &str) {
+        let span = self
+            .first_at
+            .map_or(0.0, |f| self.last_at.duration_since(f).as_secs_f64());
+        let latency = |q| self.latency.value_at_quantile(q) as f64 / 1e3;
+        println!(
+            "subscriber {}: {} quotes ({how}) at {:.0}/s, one-way latency p50 {:.2} us p99 {:.2} us p99.9 {:.2} us, {} missed",
+            std::process::id(),
+            self.received,
+            if span > 0.0 {
+                self.received as f64 / span
+            } else {
+                0.0
+            },
+            latency(0.5),
+            latency(0.99),
+            latency(0.999),
+            self.missed,
+        );
+    }
+}
+
+/// A subscriber that blocks in its receives (on the futex, once the spin gives up).
 fn subscribe(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut subscriber = Subscriber::open(name)?;
     println!("ready");
-    let mut latency = Histogram::<u64>::new(3)?;
-    let (mut received, mut missed, mut last) = (0u64, 0u64, None::<u64>);
-    let (mut first_at, mut last_at) = (None, Instant::now());
+    let mut tally = Tally::new()?;
     let mut buf = [0u8; QUOTE];
-    loop {
-        match subscriber.recv_into(&mut buf) {
-            Ok(len) => {
-                let at = now_ns();
-                let seq = u64::from_le_bytes(buf[..8].try_into()?);
-                let sent = u64::from_le_bytes(buf[8..16].try_into()?);
-                let ok = len == QUOTE
-                    && &buf[16..24] == SYMBOLS[(seq % 4) as usize]
-                    && f64::from_bits(u64::from_le_bytes(buf[24..].try_into()?)) == price(seq)
-                    && last.is_none_or(|l| seq > l);
-                if !ok {
-                    return Err(format!("quote {seq} arrived wrong or out of order").into());
-                }
-                latency.record(at.saturating_sub(sent))?;
-                received += 1;
-                last = Some(seq);
-                first_at.get_or_insert_with(Instant::now);
-                last_at = Instant::now();
-            }
-            Err(Error::Lagged { missed: m }) => missed += m,
-            Err(Error::Disconnected { .. }) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let span = first_at.map_or(0.0, |f| last_at.duration_since(f).as_secs_f64());
-    println!(
-        "subscriber {}: {received} quotes at {:.0}/s, one-way latency p50 {:.2} us p99 {:.2} us p99.9 {:.2} us, {missed} missed",
-        std::process::id(),
-        if span > 0.0 {
-            received as f64 / span
-        } else {
-            0.0
-        },
-        latency.value_at_quantile(0.5) as f64 / 1e3,
-        latency.value_at_quantile(0.99) as f64 / 1e3,
-        latency.value_at_quantile(0.999) as f64 / 1e3,
-    );
+    while tally.take(subscriber.recv_into(&mut buf), &buf)? {}
+    tally.report("blocking");
     Ok(())
+}
+
+/// A subscriber in a tokio task, awaiting its receives (woken by its doorbell).
+#[cfg(feature = "tokio")]
+fn subscribe_async(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut subscriber = ipclane::tokio::Subscriber::open(name).await?;
+        println!("ready");
+        let mut tally = Tally::new()?;
+        let mut buf = [0u8; QUOTE];
+        loop {
+            let got = subscriber.recv_into(&mut buf).await;
+            if !tally.take(got, &buf)? {
+                break;
+            }
+        }
+        tally.report("tokio");
+        Ok(())
+    })
+}
+
+#[cfg(not(feature = "tokio"))]
+fn subscribe_async(_name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    Err("async subscribers need the example built with --features tokio".into())
 }
 
 /// The value after `flag` in `args`, parsed, or `default`.
@@ -130,6 +203,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let seconds: f64 = option(args, "--seconds", 2.0)?;
     match args.first().map(String::as_str) {
         Some("subscribe") => subscribe(args.get(1).ok_or("subscribe NAME")?),
+        Some("subscribe-async") => subscribe_async(args.get(1).ok_or("subscribe-async NAME")?),
         Some("publish") => {
             let name = args.get(1).ok_or("publish NAME")?;
             let mut publisher = Publisher::create(
@@ -143,12 +217,19 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         _ => {
-            let count: usize = option(args, "--subscribers", 3)?;
+            let blocking: usize = option(args, "--subscribers", 3)?;
+            let awaiting: usize = option(args, "--async-subscribers", 0)?;
+            let count = blocking + awaiting;
             let mut publisher = feed()?;
             let mut children = Vec::new();
-            for _ in 0..count {
+            for i in 0..count {
+                let how = if i < blocking {
+                    "subscribe"
+                } else {
+                    "subscribe-async"
+                };
                 let mut child = Command::new(std::env::current_exe()?)
-                    .args(["subscribe", publisher.name()])
+                    .args([how, publisher.name()])
                     .stdout(Stdio::piped())
                     .spawn()?;
                 let mut out = BufReader::new(child.stdout.take().ok_or("subscriber stdout")?);

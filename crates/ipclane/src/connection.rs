@@ -59,6 +59,8 @@ pub struct Sender {
     /// Where [`send_with`](Self::send_with) has a message written when it does not go
     /// straight into a ring (reused: no allocation per message).
     staging: Vec<u8>,
+    /// The declared message type ([`Options::message_type`]).
+    message_type: Option<crate::MessageType>,
 }
 
 /// The receiving half of a [`Connection`]; `Send`.
@@ -67,6 +69,8 @@ pub struct Receiver {
     half: RecvHalf,
     /// The connection's URL, which a peer gone or a timeout names.
     url: Arc<str>,
+    /// The declared message type ([`Options::message_type`]).
+    message_type: Option<crate::MessageType>,
 }
 
 #[derive(Debug)]
@@ -105,10 +109,12 @@ impl Connection {
                 url: at.clone(),
                 max_message_len: options.max_message_len,
                 staging: Vec::new(),
+                message_type: options.message_type,
             },
             receiver: Receiver {
                 half: recv,
                 url: at,
+                message_type: options.message_type,
             },
             peer,
             url,
@@ -491,6 +497,32 @@ impl Sender {
             SendHalf::Shm(shm) => Ok(shm),
             half => Err(Self { half, ..self }),
         }
+    }
+}
+
+impl Sender {
+    /// The declared type of the connection's messages ([`Options::message_type`]).
+    pub fn message_type(&self) -> Option<crate::MessageType> {
+        self.message_type
+    }
+
+    /// Refuses a typed call of another type than the declared one.
+    #[cfg(feature = "pod")]
+    pub(crate) fn check_message_type(&self, called: crate::MessageType) -> Result<(), Error> {
+        crate::message_type::check_call(&self.url, self.message_type, called)
+    }
+}
+
+impl Receiver {
+    /// The declared type of the connection's messages ([`Options::message_type`]).
+    pub fn message_type(&self) -> Option<crate::MessageType> {
+        self.message_type
+    }
+
+    /// Refuses a typed call of another type than the declared one.
+    #[cfg(feature = "pod")]
+    pub(crate) fn check_message_type(&self, called: crate::MessageType) -> Result<(), Error> {
+        crate::message_type::check_call(&self.url, self.message_type, called)
     }
 }
 

@@ -90,6 +90,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A peer, or a call, of another message type than the one declared
+    /// ([`MessageType`](crate::MessageType)): a typed subscriber of a feed that declares
+    /// another type (at subscribe), a typed `shm:` connection whose server declared
+    /// another (at connect), or a `publish_pod` / `recv_pod` of a type other than the
+    /// handle's. Nothing was sent or taken.
+    #[error("{at} carries {}, not the {expected} declared here", found.as_deref().unwrap_or("another message type"))]
+    WrongMessageType {
+        /// The feed, connection or handle.
+        at: String,
+        /// The type declared here.
+        expected: String,
+        /// What the other side declared, where it says.
+        found: Option<String>,
+    },
+
     /// A value serde could not encode (feature `serde`); nothing was sent.
     #[error("a {what} could not be encoded: {reason}")]
     Encode {
@@ -251,6 +266,7 @@ impl Error {
                 io::ErrorKind::InvalidData
             }
             Self::Encode { .. } => io::ErrorKind::InvalidInput,
+            Self::WrongMessageType { .. } => io::ErrorKind::InvalidData,
             Self::Io { source, .. } => source.kind(),
             Self::Segment(e) => e.io_kind(),
             Self::Queue(e) => e.io_kind(),

@@ -17,9 +17,11 @@
 //! - Optional features: `serde`, typed messages of serde types encoded with postcard
 //!   (`TypedSender`, `TypedReceiver`, `TypedPublisher`, `TypedSubscriber`, the `typed`
 //!   module); `pod`, plain-old-data types sent as their bytes (`send_pod`, `recv_pod`,
-//!   `publish_pod`; zerocopy's traits); `tokio`, the async front end (the `tokio` module:
-//!   `connect(url).await`, `recv().await`, cancel-safe, on every connection URL, `shm:`
-//!   included, woken by doorbells rather than a thread or a timer).
+//!   `publish_pod`; zerocopy's traits), whose type a feed or an `shm:` connection can
+//!   declare ([`MessageType`]) so that a peer of another type is refused at subscribe or
+//!   connect; `tokio`, the async front end (the `tokio` module: `connect(url).await`,
+//!   `recv().await`, cancel-safe, on every connection URL, `shm:` included, and feeds'
+//!   async subscribers, woken by doorbells rather than a thread or a timer).
 //!
 //! # Example
 //!
@@ -60,9 +62,11 @@ mod announce;
 mod buffer;
 mod connection;
 mod error;
+mod feed_bells;
 mod keyed;
 mod listener;
 mod liveness;
+mod message_type;
 mod options;
 #[cfg(feature = "pod")]
 mod pod;
@@ -83,7 +87,9 @@ mod writer;
 pub use announce::{LISTENER_KIND, announced_url};
 pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
+pub use feed_bells::BELLS_KIND;
 pub use listener::Listener;
+pub use message_type::{MESSAGE_TYPE_KIND, MessageType};
 pub use options::{DEFAULT_MAX_MESSAGE_LEN, DEFAULT_RING_CAPACITY, Options};
 pub use pubsub::{PublishOptions, Publisher, Start, SubscribeOptions, Subscriber};
 pub use subscribers::{SUBSCRIBER_KIND, SubscriberInfo, subscribers};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::queue::WaitStrategy;
 use crate::uds::AccessPolicy;
-use crate::{Connection, Error, Listener, Url};
+use crate::{Connection, Error, Listener, MessageType, Url};
 
 /// The default maximum message size: 8 MiB, the frame codec's.
 pub const DEFAULT_MAX_MESSAGE_LEN: usize = 8 << 20;
@@ -34,6 +34,7 @@ pub struct Options {
     pub(crate) socket_mode: u32,
     pub(crate) handshake_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) message_type: Option<MessageType>,
 }
 
 impl Default for Options {
@@ -46,6 +47,7 @@ impl Default for Options {
             socket_mode: 0o600,
             handshake_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            message_type: None,
         }
     }
 }
@@ -108,6 +110,33 @@ impl Options {
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+
+    /// Declares the type of the connection's messages (none by default). Over `shm:`,
+    /// the server makes its rings of a kind that holds the declaration, so a client that
+    /// declares another type is refused at connect with [`Error::WrongMessageType`] (and
+    /// one that declares none, or a server that declares none, gets the rings' kind as
+    /// [`Error::Segment`]); `send_pod` and `recv_pod` then take no other type, on every
+    /// scheme. The socket schemes keep tokio-util's framing on the wire, with no
+    /// handshake to carry the declaration: there each message is checked for its size.
+    ///
+    /// ```
+    /// use ipclane::{MessageType, Options};
+    ///
+    /// #[repr(C)]
+    /// struct Quote { bid: i64, ask: i64 }
+    ///
+    /// let options = Options::default().message_type(MessageType::of::<Quote>());
+    /// assert_eq!(options.get_message_type(), Some(MessageType::of::<Quote>()));
+    /// ```
+    pub fn message_type(mut self, message_type: MessageType) -> Self {
+        self.message_type = Some(message_type);
+        self
+    }
+
+    /// The declared type of the connection's messages.
+    pub fn get_message_type(&self) -> Option<MessageType> {
+        self.message_type
     }
 
     /// Listens on `url` with these options.

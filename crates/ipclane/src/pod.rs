@@ -3,7 +3,15 @@
 //! receive: no padding, every bit pattern valid) is sent as its bytes, without encoding,
 //! and received by copying a message of exactly its size into a value, so what a peer
 //! writes can never make an invalid one. Both ends must use the same type; a message of
-//! another size is [`Error::Decode`].
+//! another size is [`Error::Decode`]. Declared ([`PublishOptions::message_type`],
+//! [`SubscribeOptions::message_type`], [`Options::message_type`]), the type is checked
+//! when a subscriber subscribes or an `shm:` client connects: a peer built with another
+//! `T` is refused with [`Error::WrongMessageType`] before any message is misread, and a
+//! call with another type than the declared one is refused too.
+//!
+//! [`PublishOptions::message_type`]: crate::PublishOptions::message_type
+//! [`SubscribeOptions::message_type`]: crate::SubscribeOptions::message_type
+//! [`Options::message_type`]: crate::Options::message_type
 //!
 //! ```
 //! use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -23,7 +31,8 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::{Error, Publisher, Receiver, Sender, Subscriber};
+use crate::message_type::check_call;
+use crate::{Error, MessageType, Publisher, Receiver, Sender, Subscriber};
 
 /// A message of `len` bytes that is not a `T`.
 fn wrong_size<T>(len: usize) -> Error {
@@ -62,6 +71,7 @@ impl Sender {
     ///
     /// Those of [`send`](Self::send).
     pub fn send_pod<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result<(), Error> {
+        self.check_message_type(MessageType::of::<T>())?;
         self.send(value.as_bytes())
     }
 }
@@ -89,6 +99,7 @@ impl Receiver {
     /// again for the next; `value` may hold part of it), then those of
     /// [`recv_into_slice`](Receiver::recv_into_slice).
     pub fn recv_pod_into<T: FromBytes + IntoBytes>(&mut self, value: &mut T) -> Result<(), Error> {
+        self.check_message_type(MessageType::of::<T>())?;
         recv_value(self, value, Receiver::recv_into_slice, |r| {
             Ok(r.recv()?.len())
         })
@@ -102,6 +113,8 @@ impl Publisher {
     ///
     /// Those of [`publish`](Self::publish).
     pub fn publish_pod<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result<(), Error> {
+        let at = format!("the publisher of feed {}", self.name());
+        check_call(&at, self.message_type(), MessageType::of::<T>())?;
         self.publish(value.as_bytes())
     }
 }
@@ -126,6 +139,47 @@ impl Subscriber {
     /// of [`recv_into`](Subscriber::recv_into) ([`Error::Lagged`] says how many were
     /// missed).
     pub fn recv_pod_into<T: FromBytes + IntoBytes>(&mut self, value: &mut T) -> Result<(), Error> {
+        let at = format!("the subscriber of feed {}", self.name());
+        check_call(&at, self.message_type(), MessageType::of::<T>())?;
         recv_value(self, value, Subscriber::recv_into, |s| Ok(s.recv()?.len()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl crate::tokio::Subscriber {
+    /// The next message, as a new `T`, awaited (see
+    /// [`recv_pod_into`](Self::recv_pod_into)). Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`recv_pod_into`](Self::recv_pod_into).
+    pub async fn recv_pod<T: FromBytes + IntoBytes>(&mut self) -> Result<T, Error> {
+        let mut value = T::new_zeroed();
+        self.recv_pod_into(&mut value).await?;
+        Ok(value)
+    }
+
+    /// The next message, awaited and copied into `value`
+    /// ([`recv_into`](crate::tokio::Subscriber::recv_into)). Cancel-safe: a future
+    /// dropped before it completed took no message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongMessageType`] for a `T` other than the declared type,
+    /// [`Error::Decode`] for a message of another size than a `T` (dropped), then those
+    /// of `recv_into`.
+    pub async fn recv_pod_into<T: FromBytes + IntoBytes>(
+        &mut self,
+        value: &mut T,
+    ) -> Result<(), Error> {
+        let at = format!("the subscriber of feed {}", self.name());
+        check_call(&at, self.message_type(), MessageType::of::<T>())?;
+        match self.recv_into(value.as_mut_bytes()).await {
+            Ok(len) if len == size_of::<T>() => Ok(()),
+            Ok(len) => Err(wrong_size::<T>(len)),
+            // Longer than a `T`: taken whole (it is there: no wait), and refused.
+            Err(Error::BufferTooSmall { .. }) => Err(wrong_size::<T>(self.recv().await?.len())),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::liveness::Liveness;
 use crate::queue::{Broadcast, BroadcastReader, BroadcastWriter, Resume, Segment, WaitStrategy};
 use crate::subscribers::Record;
-use crate::{Error, SubscriberInfo};
+use crate::{Error, MessageType, SubscriberInfo};
 
 /// What a [`Publisher`] is created with: how many messages its ring keeps, and how long
 /// one may be.
@@ -24,6 +24,7 @@ pub struct PublishOptions {
     slots: usize,
     max_message_len: usize,
     keys: usize,
+    message_type: Option<MessageType>,
 }
 
 impl Default for PublishOptions {
@@ -33,6 +34,7 @@ impl Default for PublishOptions {
             slots: 1024,
             max_message_len: 256,
             keys: 0,
+            message_type: None,
         }
     }
 }
@@ -74,6 +76,42 @@ impl PublishOptions {
     pub fn get_keys(&self) -> usize {
         self.keys
     }
+
+    /// Declares the type of the feed's messages (none by default): recorded beside the
+    /// feed (the segment `<name>.type`), so that a subscriber that declares another
+    /// ([`SubscribeOptions::message_type`]) is refused at subscribe with
+    /// [`Error::WrongMessageType`], and this publisher's `publish_pod` takes no other.
+    ///
+    /// ```
+    /// use ipclane::{MessageType, PublishOptions, Publisher, SubscribeOptions, Subscriber};
+    ///
+    /// #[repr(C)]
+    /// struct Quote { bid: i64, ask: i64 }
+    /// #[repr(C)]
+    /// struct Trade { price: i64, size: u32, side: u32 }
+    ///
+    /// let name = format!("doc-typed-feed-{}", std::process::id());
+    /// let options = PublishOptions::default().message_type(MessageType::of::<Quote>());
+    /// let _publisher = Publisher::create(&name, options)?;
+    /// let quotes = SubscribeOptions::default().message_type(MessageType::of::<Quote>());
+    /// assert!(Subscriber::open_with(&name, quotes).is_ok());
+    /// let trades = SubscribeOptions::default().message_type(MessageType::of::<Trade>());
+    /// let refused = Subscriber::open_with(&name, trades).unwrap_err();
+    /// assert_eq!(
+    ///     refused.to_string(),
+    ///     format!("feed {name} carries Quote: 16 bytes, align 8, not the Trade: 16 bytes, align 8 declared here")
+    /// );
+    /// # Ok::<(), ipclane::Error>(())
+    /// ```
+    pub fn message_type(mut self, message_type: MessageType) -> Self {
+        self.message_type = Some(message_type);
+        self
+    }
+
+    /// The declared type of the feed's messages.
+    pub fn get_message_type(&self) -> Option<MessageType> {
+        self.message_type
+    }
 }
 
 /// The one writer of a feed: it never waits for subscribers, overwriting the oldest
@@ -100,6 +138,9 @@ pub struct Publisher {
     name: String,
     /// The latest message of each key (`PublishOptions::keys`), see `keyed.rs`.
     pub(crate) last: Option<crate::queue::LastValueWriter<crate::queue::Segment>>,
+    /// The declared message type, and the segment that records it (boxed: a
+    /// publisher stays small to move).
+    message_type: Option<(MessageType, Box<Segment>)>,
 }
 
 impl Publisher {
@@ -115,16 +156,29 @@ impl Publisher {
     pub fn create(name: &str, options: PublishOptions) -> Result<Self, Error> {
         // The table first: a subscriber that finds the feed finds its table.
         let last = crate::keyed::create_table(name, &options)?;
+        // And the table of async subscribers' bells, which the writer rings, and the
+        // declared message type.
+        let bells = crate::feed_bells::create_table(name)?;
+        let message_type = match options.message_type {
+            Some(declared) => {
+                let record = crate::message_type::declare_feed(name, declared)?;
+                Some((declared, Box::new(record)))
+            }
+            None => None,
+        };
         // Reclaiming: a killed publisher leaves its feed, and its restart must not need a
         // `gc` first. Only a feed proven dead (its owner lock free) is replaced; its
         // subscribers keep the old ring, see the dead publisher as `Disconnected`, and
         // subscribe again by name.
         let segment =
             Broadcast::create_named_reclaiming(name, options.slots, options.max_message_len)?;
+        let mut writer = BroadcastWriter::attach(Arc::new(segment))?;
+        writer.set_doorbell(Arc::new(bells));
         Ok(Self {
-            writer: BroadcastWriter::attach(Arc::new(segment))?,
+            writer,
             name: name.to_owned(),
             last,
+            message_type,
         })
     }
 
@@ -147,9 +201,22 @@ impl Publisher {
         self.writer.max_record_len()
     }
 
+    /// What publishing cost in wake-ups so far: its `wakes` count the futex wakes for
+    /// sleeping subscribers and the doorbell rings for parked async ones (see
+    /// `ipclane::tokio::Subscriber`), once per sleep, never per message while the
+    /// subscribers keep up. A publisher never waits: its other counts stay zero.
+    pub fn wait_stats(&self) -> crate::queue::WaitStats {
+        self.writer.wait_stats()
+    }
+
     /// The feed's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The declared type of the feed's messages ([`PublishOptions::message_type`]).
+    pub fn message_type(&self) -> Option<MessageType> {
+        self.message_type.as_ref().map(|(declared, _)| *declared)
     }
 
     /// The feed's subscribers, from their records (see
@@ -251,6 +318,7 @@ pub enum Start {
 pub struct SubscribeOptions {
     start: Start,
     after_lap: Start,
+    message_type: Option<MessageType>,
 }
 
 impl Default for SubscribeOptions {
@@ -260,6 +328,7 @@ impl Default for SubscribeOptions {
         Self {
             start: Start::Newest,
             after_lap: Start::Oldest,
+            message_type: None,
         }
     }
 }
@@ -307,6 +376,21 @@ impl SubscribeOptions {
     pub fn get_after_lap(&self) -> Start {
         self.after_lap
     }
+
+    /// Declares the type of the messages the subscriber expects (none by default): a
+    /// feed whose publisher declared another ([`PublishOptions::message_type`]) is
+    /// refused at subscribe with [`Error::WrongMessageType`] (a feed that declares none
+    /// is taken; each message is still checked for its size), and `recv_pod` takes no
+    /// other type.
+    pub fn message_type(mut self, message_type: MessageType) -> Self {
+        self.message_type = Some(message_type);
+        self
+    }
+
+    /// The declared type of the messages.
+    pub fn get_message_type(&self) -> Option<MessageType> {
+        self.message_type
+    }
 }
 
 /// A reader of a feed, in any process; any number join and leave freely, and none slows
@@ -324,6 +408,13 @@ pub struct Subscriber {
     record: Option<Record>,
     /// The feed's latest value of each key, if it has a table (see `keyed.rs`).
     pub(crate) last: Option<crate::queue::LastValueReader<crate::queue::Segment>>,
+    /// The feed's name.
+    name: String,
+    /// The declared message type.
+    message_type: Option<MessageType>,
+    /// The process id of the feed's publisher (its segment's creator, which owns it).
+    #[cfg(feature = "tokio")]
+    publisher_pid: u32,
 }
 
 impl Subscriber {
@@ -356,7 +447,12 @@ impl Subscriber {
     /// Those of [`open`](Self::open).
     pub fn open_with(name: &str, options: SubscribeOptions) -> Result<Self, Error> {
         let segment = Broadcast::open_named(name)?;
+        if let Some(expected) = options.message_type {
+            crate::message_type::check_feed(name, expected)?;
+        }
         wait_for_writer(&segment).map_err(|e| e.at(&format!("feed {name}")))?;
+        #[cfg(feature = "tokio")]
+        let publisher_pid = segment.creator().pid;
         let mut reader = BroadcastReader::attach(Arc::new(segment))?;
         if options.start == Start::Oldest {
             reader.seek_oldest()?;
@@ -375,11 +471,41 @@ impl Subscriber {
             at: format!("feed {name}"),
             record,
             last,
+            name: name.to_owned(),
+            message_type: options.message_type,
+            #[cfg(feature = "tokio")]
+            publisher_pid,
         })
     }
 
+    /// The feed's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The declared type of the messages ([`SubscribeOptions::message_type`]).
+    pub fn message_type(&self) -> Option<MessageType> {
+        self.message_type
+    }
+
+    /// The reader, for the async subscriber's waits, and the process id of the feed's
+    /// publisher.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reader(&mut self) -> (&mut BroadcastReader<Segment>, u32) {
+        (&mut self.reader, self.publisher_pid)
+    }
+
+    /// How long a wait goes before it asks whether the publisher lives.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn liveness_period(&self) -> Duration {
+        self.reader.wait_strategy().liveness_period
+    }
+
     /// Records where the subscriber is now, then hands `result` on.
-    fn tracked<T>(&mut self, result: Result<T, crate::queue::QueueError>) -> Result<T, Error> {
+    pub(crate) fn tracked<T>(
+        &mut self,
+        result: Result<T, crate::queue::QueueError>,
+    ) -> Result<T, Error> {
         if let Some(record) = &self.record {
             record.set(self.reader.position());
         }

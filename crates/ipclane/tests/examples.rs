@@ -58,31 +58,55 @@ fn echo_round_trips_over_unix_and_shm() {
     }
 }
 
-#[test]
-fn market_data_fans_quotes_out_to_subscriber_processes() {
-    let Some(out) = run(
-        "market_data_fans_quotes_out_to_subscriber_processes",
-        "market_data",
-        &["--subscribers", "2", "--rate", "20000", "--seconds", "0.2"],
-    ) else {
+/// Runs the market-data example with `blocking` and `awaiting` subscribers on 4,000
+/// quotes: each accounts for every quote (received plus missed), and says how it waited.
+fn market_data(test: &str, blocking: usize, awaiting: usize) {
+    let (blocking_arg, awaiting_arg) = (blocking.to_string(), awaiting.to_string());
+    let args = [
+        "--subscribers",
+        &blocking_arg,
+        "--async-subscribers",
+        &awaiting_arg,
+        "--rate",
+        "20000",
+        "--seconds",
+        "0.2",
+    ];
+    let Some(out) = run(test, "market_data", &args) else {
         return;
     };
     let stdout = succeeded(&out, "market_data");
+    let count = blocking + awaiting;
     assert!(
-        stdout.contains("published 4000 quotes to 2 subscribers"),
+        stdout.contains(&format!("published 4000 quotes to {count} subscribers")),
         "{stdout}"
     );
     let reports: Vec<_> = stdout
         .lines()
         .filter(|l| l.starts_with("subscriber "))
         .collect();
-    assert_eq!(reports.len(), 2, "{stdout}");
-    for report in reports {
+    assert_eq!(reports.len(), count, "{stdout}");
+    for report in &reports {
         // Each accounts for every quote: received plus missed.
         let received: u64 = report.split(' ').nth(2).unwrap().parse().unwrap();
         let missed: u64 = report.rsplit(' ').nth(1).unwrap().parse().unwrap();
         assert_eq!(received + missed, 4000, "{report}");
     }
+    let tokio = reports.iter().filter(|r| r.contains("(tokio)")).count();
+    assert_eq!(tokio, awaiting, "{stdout}");
+}
+
+#[test]
+fn market_data_fans_quotes_out_to_subscriber_processes() {
+    market_data("market_data_fans_quotes_out_to_subscriber_processes", 2, 0);
+}
+
+/// The same with async subscribers beside the blocking ones (the example built with the
+/// `tokio` feature, as this test is).
+#[cfg(feature = "tokio")]
+#[test]
+fn market_data_fans_quotes_out_to_async_subscribers_too() {
+    market_data("market_data_fans_quotes_out_to_async_subscribers_too", 1, 2);
 }
 
 #[test]

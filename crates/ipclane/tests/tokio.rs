@@ -4,12 +4,14 @@
 //! format) as a peer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
+use async_support::{run, runtime, timer};
 use futures_util::{SinkExt, StreamExt};
 use ipclane::Error;
-use ipclane_testkit::{Peer, TempDir, WAIT_LIMIT, hold, say};
+use ipclane_testkit::{Peer, TempDir, hold, say};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+mod async_support;
 
 const SCHEMES: [&str; 5] = ["unix", "unix-abstract", "seqpacket", "tcp", "shm"];
 
@@ -39,23 +41,6 @@ fn message(i: u64) -> Vec<u8> {
         ((i * 37) % 2000) as usize
     };
     (0..len).map(|k| (i as usize * 7 + k * 13) as u8).collect()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs `f` on a fresh runtime, failing (not hanging) past the wait limit.
-fn run<F: Future<Output = ()>>(f: F) {
-    runtime().block_on(async {
-        tokio::time::timeout(WAIT_LIMIT, f)
-            .await
-            .expect("the test outlived the wait limit");
-    });
 }
 
 #[test]
@@ -181,14 +166,6 @@ fn an_async_peer_talks_to_a_blocking_listener_on_every_scheme() {
     }
 }
 
-/// A waiter that completes after `ticks` polls (each poll wakes the task again): the
-/// branch that cancels the other one of a `select!` at a varying point.
-async fn after_polls(ticks: u64) {
-    for _ in 0..ticks {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// The cancel-safety test: 100,000 messages, every `send` and every `recv` in a
 /// `select!` against a timer (a zero or short sleep, or a few polls), retried when the
 /// timer wins. Nothing may be lost, duplicated, reordered or torn; the count of
@@ -254,16 +231,6 @@ fn send_and_recv_cancelled_by_a_timer_lose_and_duplicate_nothing() {
             );
         }
     });
-}
-
-/// The competing branch of the cancel-safety test, varied by `n`: a few polls most of
-/// the time, now and then a zero or a 1 ms sleep on tokio's timer.
-async fn timer(n: u64) {
-    match ipclane_testkit::rng::mix(n) % 16 {
-        0 => tokio::time::sleep(Duration::ZERO).await,
-        1 if n % 64 == 1 => tokio::time::sleep(Duration::from_millis(1)).await,
-        k => after_polls(k % 4).await,
-    }
 }
 
 /// tokio-util's `Framed` with `LengthDelimitedCodec::new()`, a peer written without

@@ -3,7 +3,10 @@
 //! that is not of the type is a `Decode` error, never a panic or a made-up value, after
 //! which the next message arrives.
 
-use ipclane::{Error, Options, PublishOptions, Publisher, TypedReceiver, TypedSender};
+use ipclane::{
+    Error, MessageType, Options, PublishOptions, Publisher, SubscribeOptions, TypedReceiver,
+    TypedSender,
+};
 use ipclane_testkit::{Peer, ShmName, SubscriberRecords, TempDir, bounded, hold, say};
 use serde::{Deserialize, Serialize};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
@@ -34,6 +37,17 @@ struct Quote {
     ask: i64,
     instrument: u32,
     size: u32,
+}
+
+/// A trade: as large as a `Quote` and as aligned, but another type, which a peer that
+/// declares a `Quote` must refuse (by size alone, it would be misread).
+#[derive(FromBytes, IntoBytes, Immutable, Debug, PartialEq, Clone, Copy)]
+#[repr(C)]
+struct Trade {
+    price: i64,
+    qty: i64,
+    instrument: u32,
+    side: u32,
 }
 
 fn quote(i: u64) -> Quote {
@@ -84,6 +98,44 @@ fn peer_entry() {
             assert_eq!(sub.recv_pod::<Quote>().unwrap(), quote(n));
             say(format!("got {}", n + 1));
             hold();
+        }
+        // Subscribes to `args[0]` declaring `args[1]` (`Quote` or `Trade`) and says
+        // whether it was refused; subscribed, reads 10 quotes.
+        "declared-subscriber" => {
+            let declared = match args[1].as_str() {
+                "Quote" => MessageType::of::<Quote>(),
+                _ => MessageType::of::<Trade>(),
+            };
+            let options = SubscribeOptions::default()
+                .start(ipclane::Start::Oldest)
+                .message_type(declared);
+            match ipclane::Subscriber::open_with(&args[0], options) {
+                Err(e) => say(format!("refused: {e}")),
+                Ok(mut sub) => {
+                    say("subscribed");
+                    for i in 0..10 {
+                        assert_eq!(sub.recv_pod::<Quote>().unwrap(), quote(i));
+                    }
+                    say("got 10");
+                }
+            }
+        }
+        // An `shm:` server declaring `Quote`: accepts until a client is connected (the
+        // clients of another type refuse its rings), echoes its quotes until it leaves,
+        // and ends (its listener, and the listener's record, with it).
+        "quote-server" => {
+            let options = Options::default().message_type(MessageType::of::<Quote>());
+            let listener = options.listen(&args[0]).unwrap();
+            say("listening");
+            let mut conn = loop {
+                if let Ok(conn) = listener.accept() {
+                    break conn;
+                }
+            };
+            while let Ok(q) = conn.receiver().recv_pod::<Quote>() {
+                conn.sender().send_pod(&q).unwrap();
+            }
+            say("served");
         }
         other => panic!("unknown role {other}"),
     });
@@ -195,4 +247,108 @@ fn pod_quotes_reach_a_subscriber_process_through_a_feed() {
     publisher.publish(b"abc").unwrap();
     publisher.publish_pod(&quote(1000)).unwrap();
     assert_eq!(sub.recv(), "got 1001");
+}
+
+/// A feed that declares `Quote`: a subscriber process that declares `Trade` (the same
+/// size and alignment, so sizes alone would let it misread every message) is refused at
+/// subscribe with both types named; one that declares `Quote` reads the quotes. The
+/// publisher's `publish_pod` of a `Trade` is refused, nothing published.
+#[test]
+fn a_subscriber_of_another_pod_type_is_refused_at_subscribe() {
+    let feed = ShmName::new("typed-declared-feed");
+    let options = PublishOptions::default()
+        .slots(64)
+        .message_type(MessageType::of::<Quote>());
+    let mut publisher = Publisher::create(&feed.0, options).unwrap();
+    let trade = Trade {
+        price: 1,
+        qty: 2,
+        instrument: 3,
+        side: 4,
+    };
+    let wrong = publisher.publish_pod(&trade);
+    assert!(
+        matches!(&wrong, Err(Error::WrongMessageType { .. })),
+        "{wrong:?}"
+    );
+    assert_eq!(publisher.published(), 0, "nothing was published");
+    for i in 0..10 {
+        publisher.publish_pod(&quote(i)).unwrap();
+    }
+
+    let mut trades = Peer::spawn("declared-subscriber", &[&feed.0, "Trade"]);
+    assert_eq!(
+        trades.recv(),
+        format!(
+            "refused: feed {} carries Quote: 24 bytes, align 8, not the Trade: 24 bytes, align 8 declared here",
+            feed.0
+        )
+    );
+    assert!(trades.finish().success());
+
+    let mut quotes = Peer::spawn("declared-subscriber", &[&feed.0, "Quote"]);
+    let _records = SubscriberRecords(vec![quotes.pid()]);
+    assert_eq!(quotes.recv(), "subscribed");
+    assert_eq!(quotes.recv(), "got 10");
+    assert!(quotes.finish().success());
+}
+
+/// An `shm:` server that declares `Quote`: a client that declares `Trade` is refused at
+/// connect with the type named, one that declares nothing is refused by the rings' kind,
+/// and one that declares `Quote` talks to it; its typed calls with another type are
+/// refused, nothing sent or taken.
+#[test]
+fn an_shm_client_of_another_pod_type_is_refused_at_connect() {
+    let dir = TempDir::new("typed-declared-shm");
+    let url = format!("shm://{}", dir.path().join("quotes.sock").display());
+    let mut server = Peer::spawn("quote-server", &[&url]);
+    assert_eq!(server.recv(), "listening");
+
+    let trades = Options::default().message_type(MessageType::of::<Trade>());
+    match bounded("connect as Trade", || trades.connect(&url)) {
+        Err(Error::WrongMessageType {
+            at,
+            expected,
+            found: None,
+        }) => {
+            assert_eq!(
+                (at, expected),
+                (url.clone(), "Trade: 24 bytes, align 8".into())
+            );
+        }
+        other => panic!("a Trade client: {other:?}"),
+    }
+    let untyped = bounded("connect untyped", || ipclane::connect(&url));
+    assert!(
+        untyped
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("layout hash")),
+        "an untyped client: {untyped:?}"
+    );
+
+    let quotes = Options::default().message_type(MessageType::of::<Quote>());
+    let mut conn = bounded("connect as Quote", || quotes.connect(&url)).unwrap();
+    for i in 0..100 {
+        conn.sender().send_pod(&quote(i)).unwrap();
+        assert_eq!(conn.receiver().recv_pod::<Quote>().unwrap(), quote(i));
+    }
+    let trade = Trade {
+        price: 1,
+        qty: 2,
+        instrument: 3,
+        side: 4,
+    };
+    assert!(matches!(
+        conn.sender().send_pod(&trade),
+        Err(Error::WrongMessageType { .. })
+    ));
+    conn.sender().send_pod(&quote(7)).unwrap();
+    assert!(matches!(
+        conn.receiver().recv_pod::<Trade>(),
+        Err(Error::WrongMessageType { .. })
+    ));
+    assert_eq!(conn.receiver().recv_pod::<Quote>().unwrap(), quote(7));
+    drop(conn);
+    assert_eq!(server.recv(), "served");
+    assert!(server.finish().success());
 }

@@ -50,8 +50,12 @@ impl ShmName {
 }
 
 impl Drop for ShmName {
+    /// Removes the segment and a feed's companions (its tables of latest values, of
+    /// bells and its message type), which a killed publisher leaves.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}", self.0));
+        for suffix in ["", ".last", ".bells", ".type"] {
+            let _ = std::fs::remove_file(format!("/dev/shm/ipclane.{}{suffix}", self.0));
+        }
     }
 }
 

@@ -312,8 +312,14 @@ struct Rings {
 
 /// Makes the connection's two rings and attaches the server's sides.
 fn make_rings(options: &Options) -> Result<Rings, Error> {
-    let up = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
-    let down = Arc::new(SpscRing::create_memfd(options.ring_capacity)?);
+    let ring = || match options.message_type {
+        Some(declared) => {
+            SpscRing::create_memfd_holding(&declared.declaration(), options.ring_capacity)
+        }
+        None => SpscRing::create_memfd(options.ring_capacity),
+    };
+    let up = Arc::new(ring()?);
+    let down = Arc::new(ring()?);
     let receiver = Consumer::attach(up.clone())?;
     let sender = Producer::attach(down.clone())?;
     Ok(Rings {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::wire::{self, ATTACHED_MESSAGE, HANDSHAKE_VERSION, MESSAGE_LEN};
 use super::{Shared, ShmReceiver, ShmSender};
-use crate::queue::{Consumer, Producer, SpscRing};
+use crate::queue::{Consumer, Producer, QueueError, SpscRing};
+use crate::segment::SegmentError;
 use crate::uds::{self, PeerCredentials};
 use crate::{Error, Options};
 
@@ -118,8 +119,21 @@ pub(crate) fn connect(
     let deadline = Deadline::after(options.handshake_timeout);
     let fds = handshake(&socket, url, deadline)?;
     let mut fds = fds.into_iter();
-    let up = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
-    let down = SpscRing::open_fd(fds.next().expect("two descriptors"))?;
+    let open = |fd| match options.message_type {
+        Some(declared) => {
+            SpscRing::open_fd_holding(fd, &declared.declaration()).map_err(|e| match e {
+                QueueError::Segment(SegmentError::Incompatible { .. }) => Error::WrongMessageType {
+                    at: url.to_owned(),
+                    expected: declared.to_string(),
+                    found: None,
+                },
+                other => other.into(),
+            })
+        }
+        None => Ok(SpscRing::open_fd(fd)?),
+    };
+    let up = open(fds.next().expect("two descriptors"))?;
+    let down = open(fds.next().expect("two descriptors"))?;
     let peer = uds::peer_credentials(&socket)?;
     let producer = Producer::attach(Arc::new(up))?;
     let consumer = Consumer::attach(Arc::new(down))?;

@@ -25,9 +25,12 @@
 //! - Bounded waits are tokio's own: `tokio::time::timeout(d, rx.recv())` loses nothing,
 //!   since `recv` is cancel-safe.
 //!
-//! Not yet served here: feeds ([`Publisher`](crate::Publisher) and
-//! [`Subscriber`](crate::Subscriber)), whose many readers would each need a doorbell
-//! registered in the broadcast segment; use the blocking API for them.
+//! - Feeds: [`Subscriber`] awaits a feed's messages the same way, its doorbell found by
+//!   the publisher in the feed's table of bells (any number of async and blocking
+//!   subscribers mix on a feed), and awaits the publisher's process through a pidfd: a
+//!   publisher killed is `Disconnected` at once. Publishing never waits, so
+//!   [`Publisher`] is the blocking one, which rings async subscribers as it wakes
+//!   blocking ones.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -56,11 +59,17 @@ mod ready;
 mod receiver;
 mod sender;
 mod shm;
+mod subscriber;
 
 pub use connection::Connection;
 pub use listener::Listener;
 pub use receiver::Receiver;
 pub use sender::Sender;
+pub use subscriber::Subscriber;
+
+/// Publishing never waits: the blocking [`Publisher`] serves async code
+/// as it is, and rings the feed's async subscribers.
+pub use crate::Publisher;
 
 use crate::{Error, Options};
 
