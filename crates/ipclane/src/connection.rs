@@ -509,7 +509,7 @@ impl Sender {
     /// Refuses a typed call of another type than the declared one.
     #[cfg(feature = "pod")]
     pub(crate) fn check_message_type(&self, called: crate::MessageType) -> Result<(), Error> {
-        crate::message_type::check_call(&self.url, self.message_type, called)
+        crate::message_type::check_call(|| self.url.to_string(), self.message_type, called)
     }
 }
 
@@ -522,7 +522,7 @@ impl Receiver {
     /// Refuses a typed call of another type than the declared one.
     #[cfg(feature = "pod")]
     pub(crate) fn check_message_type(&self, called: crate::MessageType) -> Result<(), Error> {
-        crate::message_type::check_call(&self.url, self.message_type, called)
+        crate::message_type::check_call(|| self.url.to_string(), self.message_type, called)
     }
 }
 

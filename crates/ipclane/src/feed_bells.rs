@@ -8,27 +8,36 @@
 //! subscriber:
 //!
 //! ```text
-//! 0                  free
-//! token << 1         taken by the subscriber whose bell is the Unix datagram socket
-//!                    bound to the abstract address "ipclane.bell.<token, hex>"
-//! token << 1 | 1     ... which is parked: awaiting its bell
+//! 0                    free
+//! token << 2           taken by the subscriber whose bell is the Unix datagram socket
+//!                      bound to the abstract address "ipclane.bell.<token, hex>"
+//! token << 2 | 1       ... which is parked: awaiting its bell
+//! token << 2 | 1 | 2   ... and rung since it parked
 //! ```
 //!
-//! A subscriber binds its socket first, then takes a free entry (or one whose socket is
-//! gone: a sender is refused there, so its subscriber died) with a compare-and-swap. It
-//! marks the entry parked before it arms its wait on the ring, and unparked after it
-//! disarmed: the ring's writer rings its doorbell, a [`Ringer`], once per arming of any
-//! async reader (the ring's one `rung` flag, see `ipclane_queue::wait`), and the ringer
-//! sends one byte, `MSG_DONTWAIT`, to every parked entry's address. The loom model
-//! `broadcast_two_async_readers_are_both_rung` checks this protocol.
+//! A subscriber binds its socket first (to a random token), then takes a free entry (or
+//! one whose socket is gone: a sender is refused there, so its subscriber died) with a
+//! compare-and-swap. It marks the entry parked before it arms its wait on the ring, and
+//! unparked (and not rung) after it disarmed: the ring's writer rings its doorbell, a
+//! [`Ringer`], once per arming of any async reader (the ring's one `rung` flag, see
+//! `ipclane_queue::wait`), and the ringer marks every parked entry not yet rung as rung
+//! and sends one byte, `MSG_DONTWAIT`, to its address. The loom model
+//! `broadcast_two_async_readers_are_both_rung` checks this protocol, rung bit included.
+//!
+//! The rung bit bounds what the ringer's rings hold: a parked subscriber that does not
+//! await (its receive was cancelled) keeps at most one ring queued, so the rings the
+//! publisher's socket has sent and nobody has read yet (charged to its send buffer until
+//! read) stay below [`ENTRIES`], and a ring is never refused for a full buffer. An entry
+//! whose address refuses a ring (its subscriber died) is freed by the ringer.
 //!
 //! What a ring costs the publisher: one `sendto` per parked async subscriber, once per
 //! re-arm, never per message while they keep up. What a hostile process of the same
 //! user can do here, it can do to the feed itself (any process of the user can write a
 //! named segment): entries are read once and only ever name an address of the form
-//! above, and a subscriber whose entry was taken from it is told so when it next parks.
-//! Abstract addresses belong to a network namespace: an async subscriber and its
-//! publisher share one (blocking subscribers need not).
+//! above, and a subscriber whose entry was taken from it is told so when it next parks;
+//! a ring lost anyway is made good by the subscriber's backstop (its wait ends once a
+//! second to look). Abstract addresses belong to a network namespace: an async
+//! subscriber and its publisher share one (blocking subscribers need not).
 
 use std::os::fd::OwnedFd;
 #[cfg(feature = "tokio")]
@@ -45,23 +54,37 @@ use crate::segment::{Kind, Segment};
 /// The kind of a feed's table of bells.
 pub const BELLS_KIND: Kind = Kind::from_names(
     "ipclane/feed-bells",
-    "v1: 128 u64 entries @0: 0 free, token<<1 taken, |1 parked; abstract ipclane.bell.<token>",
+    "v1: 128 u64 entries @0: 0 free, token<<2 taken, |1 parked, |2 rung; abstract ipclane.bell.<token>",
 );
 
 /// Async subscribers a feed takes at once.
 pub(crate) const ENTRIES: usize = 128;
 
-/// A parked entry's low bit.
+/// A parked entry's bit.
 const PARKED: u64 = 1;
+
+/// The bit of a parked entry rung since it parked.
+const RUNG: u64 = 2;
+
+/// The token of an entry's `word`.
+fn token_of(word: u64) -> u64 {
+    word >> 2
+}
 
 /// The name of the table of the feed `feed`.
 fn table_name(feed: &str) -> String {
     format!("{feed}.bells")
 }
 
-/// The abstract address of the bell of `token`.
+/// The abstract address of the bell of `token` (formatted on the stack: the ringer
+/// names one per parked subscriber).
 fn address(token: u64) -> Result<SocketAddrUnix, Errno> {
-    SocketAddrUnix::new_abstract_name(format!("ipclane.bell.{token:x}").as_bytes())
+    use std::io::Write;
+    let mut name = [0u8; 32];
+    let mut at = &mut name[..];
+    write!(at, "ipclane.bell.{token:x}").map_err(|_| Errno::NAMETOOLONG)?;
+    let len = 32 - at.len();
+    SocketAddrUnix::new_abstract_name(&name[..len])
 }
 
 /// A non-blocking, close-on-exec Unix datagram socket.
@@ -119,12 +142,26 @@ impl Doorbell for Ringer {
             // Acquire: pairs with the subscriber's Release marking itself parked, which
             // comes before it arms (see the module docs).
             let word = entry.load(Ordering::Acquire);
-            if word & PARKED == 0 {
+            if word & (PARKED | RUNG) != PARKED {
                 continue;
             }
-            if let Ok(to) = address(word >> 1) {
-                // A full or gone bell is a subscriber that will look anyway, or none.
-                let _ = rustix::net::sendto(&self.socket, &[1], SendFlags::DONTWAIT, &to);
+            // Rung once per parking. A word that changed since the load is a subscriber
+            // that unparked: it looks again before it parks anew.
+            let rung = word | RUNG;
+            if entry
+                .compare_exchange(word, rung, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let Ok(to) = address(token_of(word)) else {
+                continue;
+            };
+            // Refused: nobody is bound there, its subscriber died parked. (A bell full of
+            // rings from elsewhere is awake anyway.)
+            let sent = rustix::net::sendto(&self.socket, &[1], SendFlags::DONTWAIT, &to);
+            if let Err(Errno::CONNREFUSED) = sent {
+                let _ = entry.compare_exchange(rung, 0, Ordering::AcqRel, Ordering::Relaxed);
             }
         }
     }
@@ -166,7 +203,7 @@ impl Spot {
             .or_else(|| {
                 (0..ENTRIES).find(|&i| {
                     let word = words[i].load(Ordering::Acquire);
-                    word != 0 && !bell_lives(&bell, word >> 1) && claim(&words[i], word, token)
+                    word != 0 && !bell_lives(&bell, token_of(word)) && claim(&words[i], word, token)
                 })
             });
         let Some(index) = taken else {
@@ -198,7 +235,7 @@ impl Spot {
     ///
     /// [`Error::Protocol`] when another process took the entry.
     pub(crate) fn park(&self) -> Result<(), Error> {
-        let mine = self.token << 1;
+        let mine = self.token << 2;
         match self.entry()?.compare_exchange(
             mine,
             mine | PARKED,
@@ -206,7 +243,8 @@ impl Spot {
             Ordering::Acquire,
         ) {
             Ok(_) => Ok(()),
-            Err(word) if word == mine | PARKED => Ok(()),
+            // Still parked: a wait that was cancelled goes on.
+            Err(word) if word & !(PARKED | RUNG) == mine => Ok(()),
             Err(word) => Err(Error::protocol(format!(
                 "{}: entry {} of its table of bells was taken from this subscriber \
                  (it holds {word:#x}): another process wrote the table",
@@ -215,12 +253,18 @@ impl Spot {
         }
     }
 
-    /// Marks the entry no longer parked: call after disarming.
+    /// Marks the entry no longer parked (nor rung): call after disarming.
     pub(crate) fn unpark(&self) {
-        let mine = self.token << 1;
+        self.set_from_mine(self.token << 2);
+    }
+
+    /// Sets the entry, if it is still this subscriber's, to `to`.
+    fn set_from_mine(&self, to: u64) {
+        let mine = self.token << 2;
         if let Ok(entry) = self.entry() {
-            let _ =
-                entry.compare_exchange(mine | PARKED, mine, Ordering::AcqRel, Ordering::Relaxed);
+            let _ = entry.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                (word & !(PARKED | RUNG) == mine).then_some(to)
+            });
         }
     }
 }
@@ -228,17 +272,7 @@ impl Spot {
 #[cfg(feature = "tokio")]
 impl Drop for Spot {
     fn drop(&mut self) {
-        if let Ok(entry) = self.entry() {
-            let mine = self.token << 1;
-            for word in [mine, mine | PARKED] {
-                if entry
-                    .compare_exchange(word, 0, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    break;
-                }
-            }
-        }
+        self.set_from_mine(0);
     }
 }
 
@@ -246,7 +280,7 @@ impl Drop for Spot {
 #[cfg(feature = "tokio")]
 fn claim(entry: &AtomicU64, from: u64, token: u64) -> bool {
     entry
-        .compare_exchange(from, token << 1, Ordering::AcqRel, Ordering::Relaxed)
+        .compare_exchange(from, token << 2, Ordering::AcqRel, Ordering::Relaxed)
         .is_ok()
 }
 
@@ -263,15 +297,19 @@ fn bell_lives(socket: &OwnedFd, token: u64) -> bool {
     }
 }
 
-/// A bell bound to a free abstract address, and its token: this process's id and a
-/// count (bound first, so an address taken by anybody is skipped).
+/// A bell bound to a free abstract address, and its token: random (from the standard
+/// library's randomly seeded hasher), so a process that reuses a dead one's id does not
+/// reuse its addresses; bound first, so an address taken by anybody is skipped.
 #[cfg(feature = "tokio")]
 fn bind_bell() -> Result<(OwnedFd, u64), Error> {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    use std::hash::{BuildHasher, Hasher};
     let socket = datagram_socket()?;
-    let pid = u64::from(std::process::id());
     for _ in 0..1024 {
-        let token = (pid << 32 | u64::from(NEXT.fetch_add(1, Ordering::Relaxed))) & (u64::MAX >> 1);
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        // 62 bits, never 0 (a taken entry is never 0).
+        let token = (random >> 2) | 1;
         let to = address(token).map_err(|e| Error::Io {
             op: "name a feed's doorbell",
             source: e.into(),

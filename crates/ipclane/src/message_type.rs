@@ -26,7 +26,7 @@ pub const MESSAGE_TYPE_KIND: Kind = Kind::from_names(
 const DECLARATION: usize = 256;
 
 /// A message type as peers compare it: its name without module paths, size and
-/// alignment.
+/// alignment (two types of those are equal, as two peers' are).
 ///
 /// ```
 /// #[repr(C)]
@@ -36,7 +36,7 @@ const DECLARATION: usize = 256;
 /// assert_eq!(quote.to_string(), "Quote: 24 bytes, align 8");
 /// assert_ne!(quote, ipclane::MessageType::of::<[u8; 24]>());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy)]
 pub struct MessageType {
     name: &'static str,
     size: usize,
@@ -86,6 +86,20 @@ impl MessageType {
     }
 }
 
+impl PartialEq for MessageType {
+    fn eq(&self, other: &Self) -> bool {
+        (self.size, self.align) == (other.size, other.align) && self.name() == other.name()
+    }
+}
+
+impl Eq for MessageType {}
+
+impl std::hash::Hash for MessageType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.name(), self.size, self.align).hash(state);
+    }
+}
+
 impl fmt::Display for MessageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -120,6 +134,22 @@ pub(crate) fn declare_feed(feed: &str, declared: MessageType) -> Result<Segment,
         .create()?)
 }
 
+/// Removes a dead publisher's declaration of the feed `feed`, which a publisher that
+/// declares no type must not leave to its subscribers (a live one's is left: the feed
+/// itself is then live, and its creation fails).
+pub(crate) fn retract_feed(feed: &str) -> Result<(), Error> {
+    match Segment::named(&declaration_name(feed))
+        .size(DECLARATION)
+        .kind(MESSAGE_TYPE_KIND)
+        .exclusive(false)
+        .create()
+    {
+        // Made (over a dead one's, or none) and removed again as it drops.
+        Ok(_) | Err(SegmentError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Checks that the feed `feed` carries `expected`, if its publisher declared a type (a
 /// feed that declares none is taken: each message is still checked for its size).
 pub(crate) fn check_feed(feed: &str, expected: MessageType) -> Result<(), Error> {
@@ -150,21 +180,20 @@ pub(crate) fn check_feed(feed: &str, expected: MessageType) -> Result<(), Error>
 }
 
 /// Checks that a call's type `called` is the handle's declared one, if it has one (the
-/// error says the handle at `at` carries its declared type, not the call's).
+/// error says the handle at `at` carries its declared type, not the call's; `at` is
+/// only made for the error).
 #[cfg(feature = "pod")]
 pub(crate) fn check_call(
-    at: &str,
+    at: impl FnOnce() -> String,
     declared: Option<MessageType>,
     called: MessageType,
 ) -> Result<(), Error> {
     match declared {
-        Some(declared) if declared.declaration() != called.declaration() => {
-            Err(Error::WrongMessageType {
-                at: at.to_owned(),
-                expected: called.to_string(),
-                found: Some(declared.to_string()),
-            })
-        }
+        Some(declared) if declared != called => Err(Error::WrongMessageType {
+            at: at(),
+            expected: called.to_string(),
+            found: Some(declared.to_string()),
+        }),
         _ => Ok(()),
     }
 }

@@ -113,8 +113,8 @@ impl Publisher {
     ///
     /// Those of [`publish`](Self::publish).
     pub fn publish_pod<T: IntoBytes + Immutable>(&mut self, value: &T) -> Result<(), Error> {
-        let at = format!("the publisher of feed {}", self.name());
-        check_call(&at, self.message_type(), MessageType::of::<T>())?;
+        let at = || format!("the publisher of feed {}", self.name());
+        check_call(at, self.message_type(), MessageType::of::<T>())?;
         self.publish(value.as_bytes())
     }
 }
@@ -139,8 +139,8 @@ impl Subscriber {
     /// of [`recv_into`](Subscriber::recv_into) ([`Error::Lagged`] says how many were
     /// missed).
     pub fn recv_pod_into<T: FromBytes + IntoBytes>(&mut self, value: &mut T) -> Result<(), Error> {
-        let at = format!("the subscriber of feed {}", self.name());
-        check_call(&at, self.message_type(), MessageType::of::<T>())?;
+        let at = || format!("the subscriber of feed {}", self.name());
+        check_call(at, self.message_type(), MessageType::of::<T>())?;
         recv_value(self, value, Subscriber::recv_into, |s| Ok(s.recv()?.len()))
     }
 }
@@ -172,8 +172,8 @@ impl crate::tokio::Subscriber {
         &mut self,
         value: &mut T,
     ) -> Result<(), Error> {
-        let at = format!("the subscriber of feed {}", self.name());
-        check_call(&at, self.message_type(), MessageType::of::<T>())?;
+        let at = || format!("the subscriber of feed {}", self.name());
+        check_call(at, self.message_type(), MessageType::of::<T>())?;
         match self.recv_into(value.as_mut_bytes()).await {
             Ok(len) if len == size_of::<T>() => Ok(()),
             Ok(len) => Err(wrong_size::<T>(len)),

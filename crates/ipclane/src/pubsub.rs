@@ -164,7 +164,10 @@ impl Publisher {
                 let record = crate::message_type::declare_feed(name, declared)?;
                 Some((declared, Box::new(record)))
             }
-            None => None,
+            None => {
+                crate::message_type::retract_feed(name)?;
+                None
+            }
         };
         // Reclaiming: a killed publisher leaves its feed, and its restart must not need a
         // `gc` first. Only a feed proven dead (its owner lock free) is replaced; its

@@ -235,7 +235,8 @@ fn an_async_subscriber_in_ping_pong_never_loses_a_wake_up() {
 }
 
 /// A publisher killed while an async subscriber awaits: what it published is read, then
-/// `Disconnected`, woken by the kernel (the publisher's pidfd), not by a timer.
+/// `Disconnected` (the publisher's pidfd wakes the wait; the backstop would, a second
+/// later at most: no time is asserted, the test's limit bounds it).
 #[test]
 fn a_killed_publisher_is_disconnected_for_an_awaiting_subscriber() {
     let name = ShmName::new("tokio-feed-killed");

@@ -120,6 +120,13 @@ fn peer_entry() {
                 }
             }
         }
+        // Publishes the feed `args[0]` declaring `Quote`, and holds (to be killed).
+        "quote-publisher" => {
+            let options = PublishOptions::default().message_type(MessageType::of::<Quote>());
+            let _publisher = Publisher::create(&args[0], options).unwrap();
+            say("publishing");
+            hold();
+        }
         // An `shm:` server declaring `Quote`: accepts until a client is connected (the
         // clients of another type refuse its rings), echoes its quotes until it leaves,
         // and ends (its listener, and the listener's record, with it).
@@ -351,4 +358,24 @@ fn an_shm_client_of_another_pod_type_is_refused_at_connect() {
     drop(conn);
     assert_eq!(server.recv(), "served");
     assert!(server.finish().success());
+}
+
+/// A publisher that declared `Quote`, killed, then restarted without a declaration: its
+/// dead declaration goes with the takeover, so a subscriber that declares `Trade` is
+/// not refused on the dead one's word (the feed declares nothing now).
+#[test]
+fn a_restarted_publisher_leaves_no_dead_declaration() {
+    let feed = ShmName::new("typed-restarted-feed");
+    let mut first = Peer::spawn("quote-publisher", &[&feed.0]);
+    assert_eq!(first.recv(), "publishing");
+    first.kill();
+    let declaration = format!("/dev/shm/ipclane.{}.type", feed.0);
+    assert!(std::path::Path::new(&declaration).exists());
+    let _restarted = Publisher::create(&feed.0, PublishOptions::default()).unwrap();
+    assert!(
+        !std::path::Path::new(&declaration).exists(),
+        "the dead declaration stayed"
+    );
+    let trades = SubscribeOptions::default().message_type(MessageType::of::<Trade>());
+    assert!(ipclane::Subscriber::open_with(&feed.0, trades).is_ok());
 }

@@ -256,29 +256,41 @@ fn spsc_blocking_push_never_loses_a_wake_up() {
     });
 }
 
+/// A board entry's bit: the reader is parked.
+const PARKED: u8 = 1;
+/// A board entry's bit: the parked reader was rung since it parked.
+const RUNG: u8 = 2;
+
 /// The writer's doorbell of a broadcast ring with async readers, as the facade's table of
-/// bells is one: each reader says it is parked before it arms and that it is not after it
-/// disarms, and a ring rings the bell of every reader parked.
+/// bells is one: each reader says it is parked before it arms and that it is not (nor
+/// rung) after it disarms, and a ring marks every parked reader not yet rung as rung and
+/// rings its bell (once per parking, so a bell holds at most one of its rings).
 #[derive(Debug, Default)]
 struct Board {
-    readers: Vec<(loom::sync::atomic::AtomicBool, Arc<Bell>)>,
+    readers: Vec<(loom::sync::atomic::AtomicU8, Arc<Bell>)>,
 }
 
 impl Doorbell for Board {
     fn ring(&self) {
-        for (parked, bell) in &self.readers {
-            if parked.load(loom::sync::atomic::Ordering::Acquire) {
+        use loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+        for (entry, bell) in &self.readers {
+            let word = entry.load(Acquire);
+            if word == PARKED
+                && entry
+                    .compare_exchange(word, word | RUNG, AcqRel, Relaxed)
+                    .is_ok()
+            {
                 bell.ring();
             }
         }
     }
 }
 
-/// A broadcast reader as `ipclane::tokio::Subscriber` waits: parked on the board (as
-/// entry `me`) before it arms, and unparked after it disarms.
+/// A broadcast reader as `ipclane::tokio::Subscriber` waits: parked on the board (its
+/// entry) before it arms, and unparked after it disarms.
 struct Parked<'a> {
     reader: BroadcastReader<HeapMemory>,
-    parked: &'a loom::sync::atomic::AtomicBool,
+    entry: &'a loom::sync::atomic::AtomicU8,
 }
 
 impl AsyncTake for Parked<'_> {
@@ -286,14 +298,13 @@ impl AsyncTake for Parked<'_> {
         self.reader.try_recv().map(|record| record.to_vec())
     }
     fn arm(&mut self) {
-        self.parked
-            .store(true, loom::sync::atomic::Ordering::Release);
+        self.entry
+            .store(PARKED, loom::sync::atomic::Ordering::Release);
         self.reader.arm_async();
     }
     fn disarm(&mut self) {
         self.reader.disarm_async();
-        self.parked
-            .store(false, loom::sync::atomic::Ordering::Release);
+        self.entry.store(0, loom::sync::atomic::Ordering::Release);
     }
 }
 
@@ -316,8 +327,8 @@ fn broadcast_two_async_readers_are_both_rung() {
                 let reader = BroadcastReader::attach(memory.clone()).unwrap();
                 let board = board.clone();
                 thread::spawn(move || {
-                    let (parked, bell) = &board.readers[me];
-                    let mut reader = Parked { reader, parked };
+                    let (entry, bell) = &board.readers[me];
+                    let mut reader = Parked { reader, entry };
                     let mut drained = 0;
                     for i in 0..2 {
                         let got = take_async(&mut reader, bell, &mut drained).unwrap();

@@ -65,7 +65,7 @@ pub use connection::Connection;
 pub use listener::Listener;
 pub use receiver::Receiver;
 pub use sender::Sender;
-pub use subscriber::Subscriber;
+pub use subscriber::{SUBSCRIBER_BACKSTOP, Subscriber};
 
 /// Publishing never waits: the blocking [`Publisher`] serves async code
 /// as it is, and rings the feed's async subscribers.

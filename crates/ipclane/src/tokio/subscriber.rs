@@ -21,8 +21,11 @@ use crate::{Error, SubscribeOptions};
 /// doorbell, a datagram socket of its own that the publisher rings (once per re-arm of
 /// any async subscriber, never per message while they keep up: see
 /// `docs/architecture.md`, "Doorbells"). It awaits the publisher's process too, through a
-/// pidfd, so a publisher killed is `Disconnected` at once, without a timer. Blocking and
-/// async subscribers mix freely on one feed.
+/// pidfd, so a publisher killed is `Disconnected` at once. A wait also ends after
+/// [`SUBSCRIBER_BACKSTOP`] to look and ask whether the publisher lives: no timer drives the
+/// receive, but a ring that never came (a hostile process wrote the table, the pidfd
+/// named another process than the publisher's) costs at most that, never a hang.
+/// Blocking and async subscribers mix freely on one feed.
 ///
 /// [`recv`](Self::recv) and [`recv_into`](Self::recv_into) are **cancel-safe**: a future
 /// dropped before it completed took no message, which stays next.
@@ -52,6 +55,11 @@ pub struct Subscriber {
     publisher: Option<Ready>,
 }
 
+/// The longest an async subscriber's wait goes before it looks again and asks whether
+/// the publisher lives, when a pidfd watches the publisher (without one: the wait
+/// strategy's liveness period).
+pub const SUBSCRIBER_BACKSTOP: Duration = Duration::from_secs(1);
+
 /// Which look of a receive's loop an attempt is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Look {
@@ -66,8 +74,10 @@ enum Look {
 enum Woken {
     /// Its bell rang.
     Rung,
-    /// The publisher's process exited, or the liveness period ended (no pidfd).
-    Ask,
+    /// The publisher's process exited.
+    Exited,
+    /// The backstop (without a pidfd: the liveness period) ended.
+    Backstop,
 }
 
 impl Subscriber {
@@ -222,18 +232,24 @@ impl Subscriber {
             }
             // Borrows the descriptors alone: the future stays `Send` (the reader is not
             // `Sync`).
-            let period = self.inner.liveness_period();
+            let period = match self.publisher {
+                Some(_) => SUBSCRIBER_BACKSTOP,
+                None => self.inner.liveness_period(),
+            };
             let woken = woken(&self.bell, self.publisher.as_ref(), period).await;
             self.disarm();
-            if woken? == Woken::Ask {
+            let woken = woken?;
+            if woken != Woken::Rung {
                 let reader = self.inner.reader().0;
                 match reader.is_writer_alive() {
-                    Ok(true) => {
+                    Ok(true) if woken == Woken::Exited => {
                         // Exited, yet its writer side lives: not the process the pidfd
                         // watched (the feed changed hands). Ask after each liveness period
                         // from now on.
                         self.publisher = None;
                     }
+                    // The backstop: look again.
+                    Ok(true) => {}
                     Ok(false) => {
                         // What it published before it went is still read.
                         let last = match attempt(reader, Look::Once) {
@@ -255,15 +271,11 @@ impl Subscriber {
     }
 }
 
-/// Waits for a ring on `bell` or the exit of the process `publisher` watches (or, with
-/// none, for `period`), and takes the rings queued on the bell. Cancel-safe: it takes
-/// nothing a later call would miss.
+/// Waits for a ring on `bell`, the exit of the process `publisher` watches, or the end
+/// of `period`, and takes the rings queued on the bell. Cancel-safe: it takes nothing a
+/// later call would miss.
 async fn woken(bell: &Ready, publisher: Option<&Ready>, period: Duration) -> Result<Woken, Error> {
-    let sleep = match publisher {
-        Some(_) => None,
-        None => Some(::tokio::time::sleep(period)),
-    };
-    let mut sleep = std::pin::pin!(sleep);
+    let mut sleep = std::pin::pin!(::tokio::time::sleep(period));
     poll_fn(|cx| {
         match bell.0.poll_read_ready(cx) {
             Poll::Ready(Ok(mut ready)) => {
@@ -277,25 +289,28 @@ async fn woken(bell: &Ready, publisher: Option<&Ready>, period: Duration) -> Res
         if let Some(publisher) = publisher {
             match publisher.0.poll_read_ready(cx) {
                 // Readable for good once it exited: not cleared.
-                Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Woken::Ask)),
+                Poll::Ready(Ok(_)) => return Poll::Ready(Ok(Woken::Exited)),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(waiting(e))),
                 Poll::Pending => {}
             }
         }
-        if let Some(sleep) = sleep.as_mut().as_pin_mut()
-            && sleep.poll(cx).is_ready()
-        {
-            return Poll::Ready(Ok(Woken::Ask));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(Woken::Backstop));
         }
         Poll::Pending
     })
     .await
 }
 
-/// A pidfd of the feed's publisher, the process `pid`: `None` where the kernel has none
-/// to give (then the publisher is asked after every liveness period). Opened, then the
-/// writer's side asked: a publisher that lives after the pidfd was opened is the process
-/// it refers to (the id cannot have been reused while its owner lived).
+/// A pidfd of the feed's publisher, the process `pid` (the feed segment's creator, as its
+/// header says): `None` where the kernel has none to give, or the writer is gone already
+/// (then the publisher is asked after every liveness period). Opened, then the writer's
+/// side asked: where the creator is the writer, as with every [`crate::Publisher`], a
+/// writer alive after the pidfd was opened means the id was not reused, and the pidfd is
+/// the publisher's. Where it is not (a header that lies, a creator in another pid
+/// namespace, a writer that is a child of the creator), the pidfd may watch another
+/// process: its exit is then taken for what it is (the writer is asked), and a publisher
+/// killed unseen is found by the backstop ([`SUBSCRIBER_BACKSTOP`]).
 fn watch_publisher(
     reader: &BroadcastReader<Segment>,
     pid: u32,

@@ -94,8 +94,9 @@ impl<M: Memory> BroadcastWriter<M> {
     }
 
     /// What this writer's writes cost in wake-ups: the wake calls it made for sleeping
-    /// readers and the rings for parked async ones (zero while every reader keeps up: a write with nobody asleep costs no
-    /// system call). The writer never waits, so its `parks` and `spin_budget` are zero.
+    /// readers and the rings for parked async ones (zero while every reader keeps up: a
+    /// write with nobody waiting costs no system call). The writer never waits, so its
+    /// `parks` and `spin_budget` are zero.
     pub fn wait_stats(&self) -> WaitStats {
         WaitStats {
             wakes: self.wakes,

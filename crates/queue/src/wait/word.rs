@@ -78,8 +78,10 @@
 //! found a ring sent after the reader's (1''), which saw it parked. A re-arm by any reader
 //! makes the next write ring them all: the writer pays one ring per parked reader, once
 //! per re-arm, never per message while they keep up. The loom model
-//! `broadcast_two_async_readers_are_both_rung` checks it (a bell that rang only one
-//! parked reader, or a reader that said it was parked after arming, deadlocks it).
+//! `broadcast_two_async_readers_are_both_rung` checks it, with the facade's rung bit
+//! (each parked reader rung once per parking): a bell that rang only one parked reader,
+//! a reader that said it was parked after arming, or one whose unparking left its rung
+//! bit set, deadlocks it.
 //!
 //! # Many waiters: a tree of wake-ups
 //!
