@@ -88,7 +88,10 @@ impl MessageType {
 
 impl PartialEq for MessageType {
     fn eq(&self, other: &Self) -> bool {
-        (self.size, self.align) == (other.size, other.align) && self.name() == other.name()
+        // The same full name is the same type (no allocation: typed calls compare on
+        // every message); another one may still be the same short name.
+        (self.size, self.align) == (other.size, other.align)
+            && (self.name == other.name || self.name() == other.name())
     }
 }
 
