@@ -491,11 +491,16 @@ impl Subscriber {
         self.message_type
     }
 
-    /// The reader, for the async subscriber's waits, and the process id of the feed's
-    /// publisher.
+    /// The reader, for the async subscriber's waits.
     #[cfg(feature = "tokio")]
-    pub(crate) fn reader(&mut self) -> (&mut BroadcastReader<Segment>, u32) {
-        (&mut self.reader, self.publisher_pid)
+    pub(crate) fn reader(&mut self) -> &mut BroadcastReader<Segment> {
+        &mut self.reader
+    }
+
+    /// The process id of the feed's publisher (its segment's creator).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn publisher_pid(&self) -> u32 {
+        self.publisher_pid
     }
 
     /// How long a wait goes before it asks whether the publisher lives.

@@ -117,7 +117,8 @@ impl Subscriber {
         super::ready::runtime()?;
         let spot = Spot::take(inner.name())?;
         let bell = Ready::new(spot.bell(), Interest::READABLE)?;
-        let (reader, pid) = inner.reader();
+        let pid = inner.publisher_pid();
+        let reader = inner.reader();
         let publisher = watch_publisher(reader, pid);
         let publisher = inner.tracked(publisher)?;
         Ok(Self {
@@ -215,13 +216,13 @@ impl Subscriber {
         mut attempt: impl FnMut(&mut BroadcastReader<Segment>, Look) -> Result<T, QueueError>,
     ) -> Result<T, Error> {
         loop {
-            let mut got = attempt(self.inner.reader().0, Look::Spinning);
+            let mut got = attempt(self.inner.reader(), Look::Spinning);
             if matches!(got, Err(QueueError::Empty)) {
                 if let Err(e) = self.spot.park() {
                     self.disarm();
                     return Err(e);
                 }
-                let reader = self.inner.reader().0;
+                let reader = self.inner.reader();
                 reader.arm_async();
                 // The last look: after arming, so a write after it rings.
                 got = attempt(reader, Look::Once);
@@ -240,7 +241,7 @@ impl Subscriber {
             self.disarm();
             let woken = woken?;
             if woken != Woken::Rung {
-                let reader = self.inner.reader().0;
+                let reader = self.inner.reader();
                 match reader.is_writer_alive() {
                     Ok(true) if woken == Woken::Exited => {
                         // Exited, yet its writer side lives: not the process the pidfd
@@ -265,8 +266,7 @@ impl Subscriber {
     }
 
     fn disarm(&mut self) {
-        let (reader, _) = self.inner.reader();
-        reader.disarm_async();
+        self.inner.reader().disarm_async();
         self.spot.unpark();
     }
 }
