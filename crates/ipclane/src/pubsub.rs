@@ -415,9 +415,8 @@ pub struct Subscriber {
     name: String,
     /// The declared message type.
     message_type: Option<MessageType>,
-    /// The process id of the feed's publisher (its segment's creator, which owns it).
-    #[cfg(feature = "tokio")]
-    publisher_pid: u32,
+    /// The feed's publisher: its segment's creator, which owns it.
+    publisher: crate::segment::CreatorInfo,
 }
 
 impl Subscriber {
@@ -454,8 +453,7 @@ impl Subscriber {
             crate::message_type::check_feed(name, expected)?;
         }
         wait_for_writer(&segment).map_err(|e| e.at(&format!("feed {name}")))?;
-        #[cfg(feature = "tokio")]
-        let publisher_pid = segment.creator().pid;
+        let publisher = segment.creator().clone();
         let mut reader = BroadcastReader::attach(Arc::new(segment))?;
         if options.start == Start::Oldest {
             reader.seek_oldest()?;
@@ -476,8 +474,7 @@ impl Subscriber {
             last,
             name: name.to_owned(),
             message_type: options.message_type,
-            #[cfg(feature = "tokio")]
-            publisher_pid,
+            publisher,
         })
     }
 
@@ -491,6 +488,14 @@ impl Subscriber {
         self.message_type
     }
 
+    /// The process that made the feed and publishes on it, and when it made it: which
+    /// publisher this subscriber reads. A publisher restarted under the same name makes a
+    /// new feed (another pid or creation time), and subscribers of the old one see
+    /// `Disconnected` before they subscribe again.
+    pub fn publisher(&self) -> &crate::segment::CreatorInfo {
+        &self.publisher
+    }
+
     /// The reader, for the async subscriber's waits.
     #[cfg(feature = "tokio")]
     pub(crate) fn reader(&mut self) -> &mut BroadcastReader<Segment> {
@@ -500,7 +505,7 @@ impl Subscriber {
     /// The process id of the feed's publisher (its segment's creator).
     #[cfg(feature = "tokio")]
     pub(crate) fn publisher_pid(&self) -> u32 {
-        self.publisher_pid
+        self.publisher.pid
     }
 
     /// How long a wait goes before it asks whether the publisher lives.

@@ -374,3 +374,45 @@ fn pod_values_reach_an_async_subscriber() {
         assert_eq!(sub.recv_pod::<u64>().await.unwrap(), 7);
     });
 }
+
+#[test]
+fn a_publisher_in_another_network_namespace_is_refused_with_the_reason() {
+    const TEST: &str = "a_publisher_in_another_network_namespace_is_refused_with_the_reason";
+    if !ipclane_testkit::is_root() {
+        ipclane_testkit::skip(TEST, "needs root to make a network namespace");
+        return;
+    }
+    let namespaces = match ipclane_testkit::netns::Namespaces::new("bell") {
+        Ok(n) => n,
+        Err(why) => {
+            ipclane_testkit::skip(TEST, &format!("cannot make the namespaces here: {why}"));
+            return;
+        }
+    };
+    let name = ShmName::new("async-netns");
+    let _publisher = Publisher::create(&name.0, roomy()).unwrap();
+    // The feed's memory is shared; the abstract socket of a doorbell would not be.
+    let refused = std::thread::scope(|s| {
+        s.spawn(|| {
+            namespaces.enter(0);
+            runtime().block_on(async {
+                ipclane::tokio::Subscriber::open(&name.0)
+                    .await
+                    .map(drop)
+                    .unwrap_err()
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    let message = refused.to_string();
+    assert!(message.contains("another network namespace"), "{message}");
+    assert_eq!(refused.io_kind(), std::io::ErrorKind::Unsupported);
+    // A blocking subscriber there is fine: the futex wakes it.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            namespaces.enter(0);
+            Subscriber::open(&name.0).unwrap();
+        });
+    });
+}

@@ -13,6 +13,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod alloc;
+pub mod netns;
 pub mod rng;
 
 use std::io::{BufRead, BufReader, Write};

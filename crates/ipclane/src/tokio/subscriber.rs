@@ -2,6 +2,7 @@
 
 use std::future::poll_fn;
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -109,12 +110,16 @@ impl Subscriber {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] outside a tokio runtime, or with no descriptor left;
+    /// [`Error::Io`] outside a tokio runtime, or with no descriptor left, or when the
+    /// publisher's process is in another network namespace than this thread (the
+    /// doorbell is an abstract Unix socket, which only its own namespace reaches: a
+    /// blocking [`crate::Subscriber`] is woken by the futex wherever the memory is shared);
     /// [`Error::Protocol`] when the feed already has 128 async subscribers;
     /// [`Error::Segment`] when the feed has no table of bells (its publisher is of an
     /// earlier version).
     pub fn from_blocking(mut inner: crate::Subscriber) -> Result<Self, Error> {
         super::ready::runtime()?;
+        same_network_namespace(inner.publisher_pid())?;
         let spot = Spot::take(inner.name())?;
         let bell = Ready::new(spot.bell(), Interest::READABLE)?;
         let pid = inner.publisher_pid();
@@ -194,6 +199,12 @@ impl Subscriber {
     /// The declared type of the messages ([`SubscribeOptions::message_type`]).
     pub fn message_type(&self) -> Option<crate::MessageType> {
         self.inner.message_type()
+    }
+
+    /// The feed's publisher and when it made the feed, as
+    /// [`crate::Subscriber::publisher`] says.
+    pub fn publisher(&self) -> &crate::segment::CreatorInfo {
+        self.inner.publisher()
     }
 
     /// Sets how receives spin before they park (the sleep is the bell's, not the futex's).
@@ -311,6 +322,29 @@ async fn woken(bell: &Ready, publisher: Option<&Ready>, period: Duration) -> Res
 /// namespace, a writer that is a child of the creator), the pidfd may watch another
 /// process: its exit is then taken for what it is (the writer is asked), and a publisher
 /// killed unseen is found by the backstop ([`SUBSCRIBER_BACKSTOP`]).
+/// Refuses a publisher in another network namespace than this thread, which could not
+/// ring this subscriber's doorbell; a namespace that cannot be read (another user's
+/// process, one gone) passes.
+fn same_network_namespace(pid: u32) -> Result<(), Error> {
+    let of = |path: String| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let here = of("/proc/thread-self/ns/net".to_owned());
+    let publisher = of(format!("/proc/{pid}/ns/net"));
+    match (here, publisher) {
+        (Some(here), Some(there)) if here != there => Err(Error::Io {
+            op: "subscribe in async form",
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!(
+                    "the feed's publisher (pid {pid}) is in another network namespace, \
+                     where this subscriber's doorbell cannot be rung; subscribe with the \
+                     blocking Subscriber"
+                ),
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn watch_publisher(
     reader: &BroadcastReader<Segment>,
     pid: u32,

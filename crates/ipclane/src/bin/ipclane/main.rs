@@ -5,10 +5,13 @@
 //! ipclane ls [--json]              every segment and listener: kind, size, owner alive, attached handles
 //! ipclane inspect NAME [--json]    a ring's capacity, fill level, positions and sides
 //! ipclane gc [--dry-run] [--json]  remove the segments whose owners are dead
+//! ipclane bridge --topic NAME --zenoh KEYEXPR [--direction out|in] [--connect E] [--listen E]
+//!                                  a feed to or from Zenoh (runs `ipclane-bridge`, of ipclane-zenoh)
 //! ```
 //!
 //! Exit codes: 0 done, 1 failed (the message says what and where), 2 bad usage.
 
+mod bridge;
 mod gc;
 mod inspect;
 mod kind;
@@ -54,6 +57,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bridges a feed to or from Zenoh, beyond this machine: runs `ipclane-bridge` (of the
+    /// crate ipclane-zenoh, found beside this program or on PATH) with these arguments;
+    /// `ipclane bridge --help` says which.
+    #[command(disable_help_flag = true)]
+    Bridge {
+        /// The arguments of `ipclane-bridge`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +74,7 @@ fn main() -> ExitCode {
         Command::Ls { json } => ls::run(json),
         Command::Inspect { name, json } => inspect::run(&name, json),
         Command::Gc { dry_run, json } => gc::run(dry_run, json),
+        Command::Bridge { args } => bridge::run(&args),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
