@@ -85,8 +85,31 @@ impl Launcher {
     ///
     /// When the binary cannot be started.
     pub fn spawn(&self, role: &str, args: &[&str], cpu: Option<usize>) -> Peer {
+        self.spawn_in(None, role, args, cpu)
+    }
+
+    /// Like [`spawn`](Self::spawn), in the network namespace `netns` when given (through
+    /// `ip netns exec`, which then runs the peer in place).
+    ///
+    /// # Panics
+    ///
+    /// When the binary cannot be started.
+    pub fn spawn_in(
+        &self,
+        netns: Option<&str>,
+        role: &str,
+        args: &[&str],
+        cpu: Option<usize>,
+    ) -> Peer {
         let exe = std::env::current_exe().expect("the running binary");
-        let mut command = Command::new(exe);
+        let mut command = match netns {
+            Some(ns) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", ns]).arg(exe);
+                ip
+            }
+            None => Command::new(exe),
+        };
         command
             .args(&self.args)
             .env(ROLE_VAR, role)

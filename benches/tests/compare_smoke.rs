@@ -7,6 +7,7 @@
 
 use clap::Parser;
 use ipclane_bench::compare::cli::{Args, QUICK_RATES, QUICK_SUBSCRIBERS};
+use ipclane_bench::compare::feed::{Feed, REMOTE_SIZES};
 use ipclane_bench::compare::transport::Transport;
 use ipclane_bench::compare::{self, report, run};
 use ipclane_bench::peer::{self, Launcher};
@@ -78,6 +79,17 @@ fn every_transport_and_peer_delivers_every_message_whole() {
         }
         if f.transport.starts_with("ipclane unix") {
             assert_eq!(f.missed, 0, "{what}: a socket lost a message");
+        }
+    }
+    // Beyond one machine, at the first remote size and rate: the bridged feed and plain
+    // Zenoh (whose publisher waits for room, so loses nothing).
+    assert_eq!(results.remote.len(), Feed::REMOTE.len());
+    for f in &results.remote {
+        assert!(f.latency.count > 0, "{}: nothing delivered", f.transport);
+        assert_eq!(f.size, REMOTE_SIZES[0], "{}", f.transport);
+        assert!(f.missed < f.published, "{}", f.transport);
+        if f.transport == Feed::Zenoh.label() {
+            assert_eq!(f.missed, 0, "plain Zenoh lost a message");
         }
     }
     assert_eq!(results.proxy.len(), 2);

@@ -55,8 +55,9 @@ pub struct Args {
     #[arg(long = "fanout-rates", value_delimiter = ',', value_parser = parse_rate)]
     pub rates: Vec<u64>,
     /// Workloads to run: latency, stream, blocking, fanout, presets (one ipclane
-    /// subscriber under each wait preset), proxy (all by default).
-    #[arg(long, value_delimiter = ',', value_parser = ["latency", "stream", "blocking", "fanout", "presets", "proxy"])]
+    /// subscriber under each wait preset), proxy, remote (beyond one machine: the Zenoh
+    /// bridge and plain Zenoh) (all by default).
+    #[arg(long, value_delimiter = ',', value_parser = ["latency", "stream", "blocking", "fanout", "presets", "proxy", "remote"])]
     pub workloads: Vec<String>,
     /// Also write results.json to this file.
     #[arg(long)]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipclane::{PublishOptions, Publisher};
+use ipclane_testkit::netns::Namespaces;
 
 use super::drive::{STOP, send_stop};
 use super::feed::{CONNECT, DEFAULT_WAIT, Feed, Preset, SLOTS};
@@ -18,6 +19,7 @@ use super::link::{self, Tx};
 use super::machine::percentiles;
 use super::pacing::{self, Paced};
 use super::peers::iceoryx2::{self, Delivery, Waiting};
+use super::peers::zenoh;
 use super::results::{FanoutRow, FloorSpan};
 use super::subscribe::SUBSCRIBE;
 use super::transport::Transport;
@@ -53,6 +55,20 @@ enum Publishing {
     Shm(Publisher),
     Sockets(Vec<Tx>),
     Iceoryx2(Tx),
+    Zenoh(Tx),
+    Bridged(Box<Bridged>),
+}
+
+/// An ipclane feed here, bridged to a feed of the same records on the other host.
+struct Bridged {
+    publisher: Publisher,
+    /// The bridge out, in this process.
+    _out: ipclane_zenoh::Bridge,
+    /// The bridge in, a process on the other host (it ends when its subscribers did).
+    inbound: Option<peer::Peer>,
+    /// The other host: a network namespace across a veth pair, when one could be made
+    /// (dropped last: its process first).
+    _namespaces: Option<Namespaces>,
 }
 
 impl Send for Publishing {
@@ -60,7 +76,8 @@ impl Send for Publishing {
         match self {
             Publishing::Shm(publisher) => publisher.publish(message).expect("publish"),
             Publishing::Sockets(all) => all.iter_mut().for_each(|tx| tx.send(message)),
-            Publishing::Iceoryx2(tx) => tx.send(message),
+            Publishing::Iceoryx2(tx) | Publishing::Zenoh(tx) => tx.send(message),
+            Publishing::Bridged(b) => b.publisher.publish(message).expect("publish"),
         }
     }
 }
@@ -89,6 +106,12 @@ pub fn fan_out(launcher: &peer::Launcher, fan: &Fan, name: &str, cpu: Option<usi
         .zip(&files)
         .map(|(peer, file)| hear(peer, file, &paced.sent, fan.feed))
         .collect();
+    if let Publishing::Bridged(bridged) = &mut publishing {
+        // Its subscribers have ended: so does it, saying what it forwarded.
+        if let Some(inbound) = bridged.inbound.take() {
+            inbound.finish();
+        }
+    }
     drop(publishing);
     row(fan, &paced, &heard)
 }
@@ -139,6 +162,18 @@ fn start(
                 .collect();
             (Publishing::Sockets(all), peers)
         }
+        Feed::Zenoh => {
+            let endpoint = zenoh::loopback_endpoint();
+            let peers = spawn(&endpoint);
+            let tx = zenoh::ZenohSend::new(&endpoint, subscribers);
+            (Publishing::Zenoh(Box::new(tx)), peers)
+        }
+        Feed::Bridged => {
+            let (bridged, there) = bridge(launcher, name, len, cpu);
+            let peers = spawn(&there);
+            await_subscribers(&there, subscribers);
+            (Publishing::Bridged(Box::new(bridged)), peers)
+        }
         Feed::Iceoryx2 => {
             let peers = spawn(name);
             let tx = iceoryx2::publisher(
@@ -151,6 +186,63 @@ fn start(
             (Publishing::Iceoryx2(tx), peers)
         }
     }
+}
+
+/// The feed `name` here, bridged out to Zenoh and into the feed `<name>-there` by an
+/// inbound bridge process on the "other host" (on `cpu`): across a veth pair between two
+/// network namespaces when this run may make them (root; the outbound bridge's threads
+/// in the first, the inbound bridge in the second), else on loopback.
+fn bridge(
+    launcher: &peer::Launcher,
+    name: &str,
+    len: usize,
+    cpu: Option<usize>,
+) -> (Bridged, String) {
+    let there = format!("{name}-there");
+    let namespaces = Namespaces::new("bench").ok();
+    let endpoint = match &namespaces {
+        Some(ns) => format!("tcp/{}:7447", ns.addr(1)),
+        None => zenoh::loopback_endpoint(),
+    };
+    let (len_arg, slots) = (len.to_string(), SLOTS.to_string());
+    let inbound = launcher.spawn_in(
+        namespaces.as_ref().map(|ns| ns.name(1)),
+        zenoh::BRIDGE_IN,
+        &[&there, &endpoint, &len_arg, &slots],
+        cpu,
+    );
+    let options = PublishOptions::default().slots(SLOTS).max_message_len(len);
+    let publisher = Publisher::create(name, options).unwrap_or_else(|e| panic!("feed {name}: {e}"));
+    let config = ipclane_zenoh::Config::peer()
+        .connect(&endpoint)
+        .expect("the bridge's endpoint");
+    // The other host's bridge may not listen yet. Across namespaces, this host is the
+    // first: the bridge's threads start in it, from a thread that entered it.
+    let open = || {
+        crate::retry::retry("bridge out", CONNECT, || {
+            ipclane_zenoh::Bridge::out(name, zenoh::KEY, &config)
+        })
+    };
+    let out = match &namespaces {
+        Some(ns) => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    ns.enter(0);
+                    open()
+                })
+                .join()
+                .expect("the bridge out's start")
+        }),
+        None => open(),
+    };
+    assert!(out.wait_matched(CONNECT), "the bridge out saw no bridge in");
+    let bridged = Bridged {
+        publisher,
+        _out: out,
+        inbound: Some(inbound),
+        _namespaces: namespaces,
+    };
+    (bridged, there)
 }
 
 /// Waits until `n` subscribers of the ipclane feed `name` are there.

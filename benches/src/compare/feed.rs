@@ -14,6 +14,13 @@ use super::transport::Transport;
 /// 1,000,000.
 pub(super) const SLOTS: usize = 1024;
 
+/// The remote feeds' message sizes (the 64 B and 1 KiB; quick: the first).
+pub const REMOTE_SIZES: [usize; 2] = [64, 1024];
+
+/// The remote feeds' rates: one for latency (10,000 a second), one past what they carry,
+/// whose delivered rate is their throughput (quick: the first).
+pub const REMOTE_RATES: [u64; 2] = [10_000, 1_000_000];
+
 /// How long the publisher and its subscribers wait for each other.
 pub(super) const CONNECT: Duration = Duration::from_secs(10);
 
@@ -27,11 +34,21 @@ pub enum Feed {
     IpclaneUnix,
     /// iceoryx2 publish-subscribe with an event service, sleeping subscribers.
     Iceoryx2,
+    /// ipclane pub/sub bridged through Zenoh to another host (a network namespace across
+    /// a veth pair when the run may make one, else loopback) and read there from a local
+    /// feed: [`ipclane_zenoh::Bridge`] both ways.
+    Bridged,
+    /// Plain Zenoh pub/sub between local processes: the publisher's session listens on
+    /// loopback, each subscriber is a peer.
+    Zenoh,
 }
 
 impl Feed {
     /// Every feed, in the table's order.
     pub const ALL: [Feed; 3] = [Feed::IpclaneShm, Feed::IpclaneUnix, Feed::Iceoryx2];
+
+    /// The feeds beyond one machine (the `remote` workload), in the table's order.
+    pub const REMOTE: [Feed; 2] = [Feed::Bridged, Feed::Zenoh];
 
     /// Its name in a peer's arguments.
     pub fn id(self) -> &'static str {
@@ -39,6 +56,8 @@ impl Feed {
             Feed::IpclaneShm => "pubsub",
             Feed::IpclaneUnix => "unix",
             Feed::Iceoryx2 => "iceoryx2",
+            Feed::Bridged => "bridged",
+            Feed::Zenoh => "zenoh",
         }
     }
 
@@ -48,6 +67,8 @@ impl Feed {
             Feed::IpclaneShm => "ipclane pub/sub (shm)",
             Feed::IpclaneUnix => "ipclane unix, one per subscriber",
             Feed::Iceoryx2 => "iceoryx2 pub/sub (event)",
+            Feed::Bridged => "ipclane pub/sub bridged through Zenoh",
+            Feed::Zenoh => "Zenoh pub/sub (tcp, peers)",
         }
     }
 
@@ -59,6 +80,7 @@ impl Feed {
     pub fn parse(id: &str) -> Self {
         Self::ALL
             .into_iter()
+            .chain(Self::REMOTE)
             .find(|f| f.id() == id)
             .unwrap_or_else(|| panic!("unknown feed {id}"))
     }
@@ -66,7 +88,7 @@ impl Feed {
     /// Who made it.
     pub fn family(self) -> Family {
         match self {
-            Feed::Iceoryx2 => Family::Peer,
+            Feed::Iceoryx2 | Feed::Zenoh => Family::Peer,
             _ => Family::Ipclane,
         }
     }
@@ -74,15 +96,24 @@ impl Feed {
     /// Whether it delivers every message or none (sockets hold the publisher back):
     /// a gap in what a subscriber receives is then a lost message, not a missed one.
     pub fn lossless(self) -> bool {
-        self == Feed::IpclaneUnix
+        matches!(self, Feed::IpclaneUnix | Feed::Zenoh)
     }
 
-    /// The transport whose selection (`--transports`) includes this feed.
+    /// Whether its subscribers are told what they missed, and all of it (ipclane's
+    /// `Lagged`): not through a bridge, whose own misses the subscribers of the other
+    /// host's feed are not told (its inbound side counts them).
+    pub fn tells(self) -> bool {
+        self == Feed::IpclaneShm
+    }
+
+    /// The transport whose selection (`--transports`) includes this feed (for the remote
+    /// feeds, shm pub/sub, which they carry or stand beside).
     pub fn transport(self) -> Transport {
         match self {
             Feed::IpclaneShm => Transport::ShmBlocking,
             Feed::IpclaneUnix => Transport::Unix,
             Feed::Iceoryx2 => Transport::Iceoryx2Event,
+            Feed::Bridged | Feed::Zenoh => Transport::ShmBlocking,
         }
     }
 }

@@ -47,6 +47,10 @@ pub fn play(role: &str, args: &[String]) -> bool {
         subscribe::subscribe(args);
         return true;
     }
+    if role == peers::zenoh::BRIDGE_IN {
+        peers::zenoh::bridge_in(args);
+        return true;
+    }
     rows::play(role, args) || proxy::play(role, args) || crate::queue_targets::play(role, args)
 }
 

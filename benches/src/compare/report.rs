@@ -330,6 +330,24 @@ fn fanout(out: &mut String, results: &Results) {
             r.transport.clone()
         });
     }
+    if !results.remote.is_empty() {
+        out.push_str(
+            "## Beyond one machine: the Zenoh bridge and plain Zenoh\n\n\
+             **ipclane pub/sub bridged through Zenoh**: the publisher writes an ipclane \
+             feed; an outbound bridge (`ipclane_zenoh::Bridge::out`, in the publisher's \
+             process) forwards each record to Zenoh over TCP; an inbound bridge process on \
+             the other host (another network namespace joined by a veth pair when the run \
+             is root, else loopback) publishes it into a feed there, which the subscriber \
+             process reads. **Zenoh pub/sub**: the peer a user might pick instead, \
+             between two local processes over TCP on loopback, reliable and blocking on \
+             congestion as the bridge is. One subscriber, every message written and \
+             checked; at 1,000,000 a second the feed is past what either carries, and \
+             delivered/s is its throughput (the bridge's losses are its missed records, \
+             counted by its inbound side; Zenoh holds the publisher back instead). The \
+             columns are the fan-out's.\n\n",
+        );
+        fanout_table(out, &results.remote, wake, "feed", |r| r.transport.clone());
+    }
     if !results.presets.is_empty() {
         out.push_str(
             "## Wait presets: one ipclane subscriber\n\n\
@@ -344,7 +362,8 @@ fn fanout(out: &mut String, results: &Results) {
 }
 
 /// What the fan-out tables' columns mean.
-const FANOUT_COLUMNS: &str = "Latency is one-way, from each message's own send time, \
+const FANOUT_COLUMNS: &str = "Sent/s is the publisher's rate; delivered/s the \
+messages received a second, all subscribers together. Latency is one-way, from each message's own send time, \
 per subscriber, all subscribers' latencies together; worst p99 is the worst subscriber's; \
 p50/wake-up is the p50 over the p50 of the wake-up floor (a sleeper on the other CPU). \
 Subscriber CPU is each subscriber process's CPU time from its first message to the stop, \
@@ -379,6 +398,7 @@ fn fanout_table(
                 rate(row.rate as f64),
                 row.subscribers.to_string(),
                 rate(row.achieved_per_sec),
+                rate(row.delivered_per_sec),
                 pacing(row.pacing).to_owned(),
                 duration(row.latency.p50),
                 duration(row.latency.p99),
@@ -407,6 +427,7 @@ fn fanout_table(
             "rate",
             "subscribers",
             "sent/s",
+            "delivered/s",
             "most sends",
             "p50",
             "p99",

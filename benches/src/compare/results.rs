@@ -20,6 +20,10 @@ pub struct Results {
     /// One ipclane subscriber under each wait preset, at each rate.
     #[serde(default)]
     pub presets: Vec<FanoutRow>,
+    /// Beyond one machine: ipclane pub/sub bridged through Zenoh to another host's feed,
+    /// and plain Zenoh pub/sub, one subscriber, at each remote size and rate.
+    #[serde(default)]
+    pub remote: Vec<FanoutRow>,
     /// Client, sidecar and backend: a request through a local proxy.
     pub proxy: Vec<ProxyRow>,
     /// Ratios between two rows, measured back to back in rounds on one floor.
@@ -450,6 +454,13 @@ pub(crate) mod sample {
                 ..fanout_row("ipclane broadcast", Family::Ipclane, 1, 10_000)
             })
             .collect();
+        let remote = [
+            ("ipclane pub/sub bridged through Zenoh", Family::Ipclane),
+            ("Zenoh pub/sub (tcp, peers)", Family::Peer),
+        ]
+        .into_iter()
+        .map(|(transport, family)| fanout_row(transport, family, 1, 10_000))
+        .collect();
         Results {
             machine: Machine {
                 steal_percent: Some(0.5),
@@ -479,6 +490,7 @@ pub(crate) mod sample {
             }],
             fanout,
             presets,
+            remote,
             proxy: vec![ProxyRow {
                 transport: "ipclane unix proxy".to_owned(),
                 size: 1024,

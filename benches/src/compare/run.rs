@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::cli::Args;
 use super::drive::Timing;
 use super::fanout::{self, Fan};
-use super::feed::{Feed, Preset};
+use super::feed::{Feed, Preset, REMOTE_RATES, REMOTE_SIZES};
 use super::machine::{self, percentiles};
 use super::pairs;
 use super::proxy;
@@ -44,6 +44,10 @@ struct Plan {
     presets: Vec<Preset>,
     proxies: Vec<Transport>,
     blocking: Vec<Transport>,
+    /// The feeds beyond one machine, and their sizes and rates.
+    remote: Vec<Feed>,
+    remote_sizes: Vec<usize>,
+    remote_rates: Vec<u64>,
 }
 
 impl Plan {
@@ -66,6 +70,12 @@ impl Plan {
                 .into_iter()
                 .filter(|_| runs("presets") && has(Feed::IpclaneShm.transport()))
                 .collect(),
+            remote: Feed::REMOTE
+                .into_iter()
+                .filter(|f| runs("remote") && has(f.transport()))
+                .collect(),
+            remote_sizes: REMOTE_SIZES[..if args.quick { 1 } else { 2 }].to_vec(),
+            remote_rates: REMOTE_RATES[..if args.quick { 1 } else { 2 }].to_vec(),
             proxies: [Transport::Unix, Transport::ShmBlocking]
                 .into_iter()
                 .filter(|&t| runs("proxy") && has(t))
@@ -100,6 +110,7 @@ impl Plan {
             + 2 * self.blocking.len()
             + self.feeds.len() * self.subscribers.len() * self.rates.len()
             + self.presets.len() * self.rates.len()
+            + self.remote.len() * self.remote_sizes.len() * self.remote_rates.len()
             + self.proxies.len()) as u64
     }
 }
@@ -265,6 +276,18 @@ pub fn run(launcher: &Launcher, args: &Args) -> Result<Results, String> {
             ));
             let row = fan_row(&bench, &fan(Feed::IpclaneShm, 1, rate, Some(preset)));
             results.presets.push(row);
+        }
+    }
+    for &size in &plan.remote_sizes {
+        for &rate in &plan.remote_rates {
+            for &feed in &plan.remote {
+                step(format!("{} of {size} B at {rate}/s", feed.label()));
+                let remote = Fan {
+                    len: size,
+                    ..fan(feed, 1, rate, None)
+                };
+                results.remote.push(fan_row(&bench, &remote));
+            }
         }
     }
     for &t in &plan.proxies {

@@ -18,6 +18,7 @@ use super::drive::{STOP, cpu_ns};
 use super::feed::{CONNECT, DEFAULT_WAIT, Feed, Preset, SLOTS};
 use super::link::{self, Rx};
 use super::peers::iceoryx2::{self, Delivery, Waiting};
+use super::peers::zenoh;
 use super::transport::Transport;
 use crate::endpoint::{self, Recv};
 use crate::integrity::{self, Integrity};
@@ -35,6 +36,8 @@ enum Subscription {
         subscriber: Box<Subscriber>,
         /// Messages `Lagged` said were missed, in all.
         told: u64,
+        /// Whether that is all it misses (not behind a bridge, see [`Feed::tells`]).
+        tells: bool,
     },
     /// Any other feed, which says nothing of what it drops.
     Other(Rx),
@@ -49,7 +52,9 @@ impl Subscription {
     /// When the subscriber fails.
     fn recv(&mut self, buf: &mut [u8]) -> usize {
         match self {
-            Subscription::Shm { subscriber, told } => loop {
+            Subscription::Shm {
+                subscriber, told, ..
+            } => loop {
                 match subscriber.recv_into(buf) {
                     Ok(n) => return n,
                     Err(ipclane::Error::Lagged { missed }) => *told += missed,
@@ -63,7 +68,10 @@ impl Subscription {
     /// Messages it was told it missed, in all; `None` on a feed that does not tell.
     fn told(&self) -> Option<u64> {
         match self {
-            Subscription::Shm { told, .. } => Some(*told),
+            Subscription::Shm {
+                told, tells: true, ..
+            } => Some(*told),
+            Subscription::Shm { tells: false, .. } => None,
             Subscription::Other(_) => None,
         }
     }
@@ -91,7 +99,7 @@ pub fn subscribe(args: &[String]) {
     let len: usize = args[2].parse().expect("a message length");
     let preset = (args[4] != DEFAULT_WAIT).then(|| Preset::parse(&args[4]));
     let mut subscription = match feed {
-        Feed::IpclaneShm => {
+        Feed::IpclaneShm | Feed::Bridged => {
             let mut subscriber =
                 crate::retry::retry(&format!("subscribe to {address}"), CONNECT, || {
                     Subscriber::open(address)
@@ -102,6 +110,7 @@ pub fn subscribe(args: &[String]) {
             Subscription::Shm {
                 subscriber: Box::new(subscriber),
                 told: 0,
+                tells: feed.tells(),
             }
         }
         Feed::IpclaneUnix => Subscription::Other(link::dial(Transport::Unix, address, len).1),
@@ -111,6 +120,7 @@ pub fn subscribe(args: &[String]) {
             Delivery::Lossy,
             SLOTS,
         )),
+        Feed::Zenoh => Subscription::Other(Box::new(zenoh::ZenohRecv::new(address))),
     };
     let mut cpu0 = None;
     let received = receive_until_stop(&mut subscription, len, feed.lossless(), || {

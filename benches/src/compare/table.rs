@@ -58,6 +58,7 @@ fn fanout(
                 rate(f.rate as f64),
                 f.subscribers.to_string(),
                 rate(f.achieved_per_sec),
+                rate(f.delivered_per_sec),
                 duration(f.latency.p50),
                 duration(f.latency.p99),
                 duration(f.latency.p999),
@@ -85,6 +86,7 @@ fn fanout(
             "rate",
             "subs",
             "sent/s",
+            "delivered/s",
             "p50",
             "p99",
             "p99.9",
@@ -248,10 +250,24 @@ pub fn render(results: &Results) -> String {
             })
         );
     }
-    if !results.fanout.is_empty() || !results.presets.is_empty() {
+    if !results.remote.is_empty() {
+        let _ = write!(
+            out,
+            "\n{}",
+            fanout(
+                "beyond one machine: one subscriber on the other host (Zenoh bridge) or \
+                 process (Zenoh)",
+                &results.remote,
+                wake,
+                |r| format!("{} {}", r.transport, size(r.size))
+            )
+        );
+    }
+    if !results.fanout.is_empty() || !results.presets.is_empty() || !results.remote.is_empty() {
         let _ = writeln!(
             out,
-            "p50/wake: p50 over the wake-up floor's p50 ({}); sub CPU: each subscriber's \
+            "delivered/s: messages received, all subscribers together; p50/wake: p50 over \
+             the wake-up floor's p50 ({}); sub CPU: each subscriber's \
              process from its first message to the stop, mean/max; pub: wall time in the \
              publish calls / the publishing thread's CPU less its pacing spin, of the time \
              spent publishing; write: time in one publish call, mean/p99",

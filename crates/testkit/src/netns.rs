@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-/// Two network namespaces joined by a veth pair (10.213.<n>.1 in the first, .2 in the
+/// Two network namespaces joined by a veth pair (`10.213.<n>.1` in the first, `.2` in the
 /// second); removed when dropped, which also removes the pair.
 #[derive(Debug)]
 pub struct Namespaces {

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::inbound::{InOptions, Inbound};
 use crate::outbound::{OutOptions, Outbound};
 use crate::stats::{Counters, Stats};
+use crate::task::{Stop, Task};
 use crate::{Config, Error};
 
 /// Which way a bridge forwards.
@@ -241,7 +242,7 @@ impl Bridge {
                     match open(shared).await {
                         Ok(task) => {
                             let _ = opened.send(Ok(()));
-                            task.run(Stop(stopped)).await
+                            task.run(Stop::new(stopped)).await
                         }
                         Err(e) => {
                             let _ = opened.send(Err(e));
@@ -285,27 +286,5 @@ impl Drop for Bridge {
         if let Err(e) = self.finish() {
             tracing::error!(topic = %self.topic, key = %self.keyexpr, "the bridge had stopped: {e}");
         }
-    }
-}
-
-/// A bridge's work once its session is open.
-pub(crate) trait Task {
-    /// Forwards until `stop` says so (or an error it cannot get past).
-    fn run(self, stop: Stop) -> impl Future<Output = Result<(), Error>>;
-}
-
-/// Whether the handle asked its bridge to stop.
-#[derive(Debug)]
-pub(crate) struct Stop(watch::Receiver<bool>);
-
-impl Stop {
-    /// Completes once a stop is asked for (or the handle is gone). Cancel-safe.
-    pub(crate) async fn requested(&mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-
-    /// Whether a stop was asked for (or the handle is gone), now.
-    pub(crate) fn is_requested(&self) -> bool {
-        *self.0.borrow() || self.0.has_changed().is_err()
     }
 }

@@ -7,9 +7,9 @@ use ipclane::{PublishOptions, Publisher};
 use zenoh::key_expr::KeyExpr;
 use zenoh::sample::{Sample, SampleKind};
 
-use crate::bridge::{Stop, Task};
 use crate::frame::{Header, Source};
 use crate::stats::Counters;
+use crate::task::{Stop, Task};
 use crate::{Config, Error, session};
 
 /// How an inbound bridge makes and fills its local feed.

@@ -40,6 +40,7 @@ mod inbound;
 mod outbound;
 mod session;
 mod stats;
+mod task;
 
 pub use bridge::{Bridge, Direction};
 pub use config::{Config, DEFAULT_CONNECT_TIMEOUT, Mode, TRANSPORTS};
@@ -51,3 +52,8 @@ pub use stats::Stats;
 
 /// Zenoh, the version this crate is built with (for [`Config::from_zenoh`]).
 pub use zenoh;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -9,9 +9,9 @@ use zenoh::Wait;
 use zenoh::key_expr::KeyExpr;
 use zenoh::qos::CongestionControl;
 
-use crate::bridge::{Stop, Task};
 use crate::frame::{Header, Source};
 use crate::stats::Counters;
+use crate::task::{Stop, Task};
 use crate::{Config, Error, session};
 
 /// How often a bridge looks for a feed that is not there (yet, or again).

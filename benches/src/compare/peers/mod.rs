@@ -3,3 +3,4 @@
 
 pub mod iceoryx2;
 pub mod ipc_channel;
+pub mod zenoh;
