@@ -68,7 +68,7 @@ struct Bridged {
     inbound: Option<peer::Peer>,
     /// The other host: a network namespace across a veth pair, when one could be made
     /// (dropped last: its process first).
-    _namespaces: Option<Namespaces>,
+    namespaces: Option<Namespaces>,
 }
 
 impl Send for Publishing {
@@ -106,14 +106,39 @@ pub fn fan_out(launcher: &peer::Launcher, fan: &Fan, name: &str, cpu: Option<usi
         .zip(&files)
         .map(|(peer, file)| hear(peer, file, &paced.sent, fan.feed))
         .collect();
+    let mut path = None;
     if let Publishing::Bridged(bridged) = &mut publishing {
         // Its subscribers have ended: so does it, saying what it forwarded.
         if let Some(inbound) = bridged.inbound.take() {
-            inbound.finish();
+            let lines = inbound.finish();
+            let Some([forwarded, _missed]) = reported(&lines, "bridged")
+                .as_deref()
+                .map(|r| <[u64; 2]>::try_from(r).unwrap_or_else(|_| panic!("bridged {r:?}")))
+            else {
+                panic!("the inbound bridge said nothing: {lines:?}");
+            };
+            // Its subscribers read what it published: no more (their stops included).
+            for h in &heard {
+                assert!(
+                    h.received <= forwarded,
+                    "a subscriber of the bridged feed got {} of {forwarded} forwarded",
+                    h.received
+                );
+            }
         }
+        path = Some(if bridged.namespaces.is_some() {
+            "across a veth pair"
+        } else {
+            "on loopback"
+        });
     }
     drop(publishing);
-    row(fan, &paced, &heard)
+    let mut row = row(fan, &paced, &heard);
+    if let Some(path) = path {
+        // Which way it went, which the run chose (a veth pair needs root).
+        row.transport = format!("{} ({path})", row.transport);
+    }
+    row
 }
 
 /// Creates the feed, starts its subscribers (each with its times file) and waits until
@@ -240,7 +265,7 @@ fn bridge(
         publisher,
         _out: out,
         inbound: Some(inbound),
-        _namespaces: namespaces,
+        namespaces,
     };
     (bridged, there)
 }

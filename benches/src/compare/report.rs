@@ -342,9 +342,13 @@ fn fanout(out: &mut String, results: &Results) {
              between two local processes over TCP on loopback, reliable and blocking on \
              congestion as the bridge is. One subscriber, every message written and \
              checked; at 1,000,000 a second the feed is past what either carries, and \
-             delivered/s is its throughput (the bridge's losses are its missed records, \
-             counted by its inbound side; Zenoh holds the publisher back instead). The \
-             columns are the fan-out's.\n\n",
+             delivered/s is its throughput. The bridged feed's missed records are the \
+             gaps its subscriber found (a feed published by the inbound bridge has none to \
+             tell it of as `Lagged`: the bridges count them, in their stats and log); \
+             Zenoh holds the publisher back instead. Neither bridge's CPU is in the \
+             columns: the outbound one runs on threads of the publisher's process, not the \
+             publishing thread, the inbound one in a process of its own. The bridged row's \
+             name says which way it went. The columns are the fan-out's.\n\n",
         );
         fanout_table(out, &results.remote, wake, "feed", |r| r.transport.clone());
     }
@@ -745,6 +749,7 @@ pub(crate) mod tests {
             .chain(results.fanout.iter().map(|r| &r.transport))
             .chain(results.blocking.iter().map(|r| &r.transport))
             .chain(results.proxy.iter().map(|r| &r.transport))
+            .chain(results.remote.iter().map(|r| &r.transport))
         {
             assert!(md.contains(transport.as_str()), "{transport}");
         }
@@ -763,7 +768,15 @@ pub(crate) mod tests {
         assert!(md.contains("12 (0.012 %)"));
         assert!(md.contains("## Wait presets: one ipclane subscriber"));
         assert!(md.contains("| low-latency | ipclane |"));
-        assert!(md.contains("| 64 B | 100 k/s | 4 | 99.9 k/s | spins |"));
+        assert!(md.contains("| 64 B | 100 k/s | 4 | 99.9 k/s | 400 k/s | spins |"));
+        assert!(md.contains("## Beyond one machine: the Zenoh bridge and plain Zenoh"));
+        for r in &results.remote {
+            assert!(
+                md.contains(&format!("| {} |", r.transport)),
+                "{}",
+                r.transport
+            );
+        }
         assert!(md.contains("x20.00 the same-CPU p50"));
         assert!(md.contains("real processes"));
         assert!(!md.contains("Quick run"));
@@ -796,6 +809,7 @@ pub(crate) mod tests {
             "## Latency",
             "## Blocking",
             "## Fan-out",
+            "## Beyond one machine",
             "## Proxy",
             "## Targets",
             "## Charts",

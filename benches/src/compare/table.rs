@@ -340,6 +340,9 @@ mod tests {
         let text = render(&results);
         assert!(text.contains("fan-out of 64 B"));
         assert!(text.contains("one ipclane subscriber, wait preset"));
+        assert!(text.contains("beyond one machine"));
+        assert!(text.contains("Zenoh pub/sub (tcp, peers) 64 B"));
+        assert!(text.contains("delivered/s"));
         for wait in ["low-latency", "efficient"] {
             assert!(text.contains(wait), "{wait}");
         }

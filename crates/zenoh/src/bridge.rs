@@ -34,7 +34,11 @@ impl std::fmt::Display for Direction {
 /// A running bridge between a local feed and Zenoh; it stops when dropped.
 ///
 /// Each bridge runs on a thread of its own, with its own Zenoh session and a one-worker
-/// tokio runtime, so it works the same from a blocking program and from an async one.
+/// tokio runtime, so it works the same from a blocking program and from an async one
+/// (where the calls that start and stop it block: call them from `spawn_blocking`).
+/// Starting waits for the session to open, at most [`Config::connect_timeout`]; stopping
+/// waits for the thread, which a record stuck on a stalled link holds for as long as
+/// Zenoh waits on it before closing the link (its `wait_before_close`, 5 s by default).
 /// [`out`](Self::out) forwards a feed's records to a Zenoh key, in order, each with its
 /// sequence number and the count of records the bridge missed before it
 /// ([`frame`](crate::frame)); [`inbound`](Self::inbound) publishes a key expression's

@@ -21,8 +21,10 @@ pub enum Mode {
 /// Without a file, a session is a peer that finds others only through the endpoints it is
 /// given (multicast scouting is off unless asked for: a bridge should not discover, and be
 /// discovered by, whatever else runs on the network). With [`from_file`](Self::from_file),
-/// the file is Zenoh's own JSON5 configuration and the methods here override it only where
-/// they are called.
+/// the file is Zenoh's own JSON5 configuration: the methods here override it where they
+/// are called, and where the file is silent the bridge's defaults hold, not Zenoh's (peer
+/// mode, no multicast scouting, no listening but on the endpoints given, an open that
+/// fails after the connect timeout).
 ///
 /// ```
 /// let config = ipclane_zenoh::Config::peer()
@@ -36,11 +38,73 @@ pub enum Mode {
 pub struct Config {
     /// A file's configuration, and the file.
     base: Option<(zenoh::Config, Option<PathBuf>)>,
+    /// What the base sets itself (all of it for a `zenoh::Config` given whole).
+    given: Given,
     mode: Option<Mode>,
     connect: Vec<String>,
     listen: Vec<String>,
     multicast_scouting: Option<bool>,
     connect_timeout: Duration,
+}
+
+/// The settings a base configuration makes itself, where the bridge's defaults yield.
+#[derive(Debug, Clone, Default)]
+struct Given {
+    mode: bool,
+    multicast_scouting: bool,
+    listen: Vec<String>,
+    connect: Vec<String>,
+    connect_timeout: bool,
+    exit_on_failure: bool,
+    /// Whether it sets listen endpoints (possibly none).
+    listens: bool,
+}
+
+impl Given {
+    /// What the JSON5 `text` sets.
+    fn of_file(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value = json5::from_str(text).map_err(|e| e.to_string())?;
+        let at = |path: &str| value.pointer(path);
+        let strings = |path: &str| -> Vec<String> {
+            at(path)
+                .and_then(serde_json::Value::as_array)
+                .map(|all| {
+                    all.iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            mode: at("/mode").is_some(),
+            multicast_scouting: at("/scouting/multicast/enabled").is_some(),
+            listen: strings("/listen/endpoints"),
+            connect: strings("/connect/endpoints"),
+            connect_timeout: at("/connect/timeout_ms").is_some(),
+            exit_on_failure: at("/connect/exit_on_failure").is_some(),
+            listens: at("/listen/endpoints").is_some(),
+        })
+    }
+
+    /// Everything: a `zenoh::Config` built in code is taken as meant.
+    fn all(config: &zenoh::Config) -> Self {
+        let strings = |key: &str| -> Vec<String> {
+            config
+                .get_json(key)
+                .ok()
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default()
+        };
+        Self {
+            mode: true,
+            multicast_scouting: true,
+            listen: strings("listen/endpoints"),
+            connect: strings("connect/endpoints"),
+            connect_timeout: true,
+            exit_on_failure: true,
+            listens: true,
+        }
+    }
 }
 
 /// How long opening a session waits for its endpoints to answer before it fails.
@@ -57,6 +121,7 @@ impl Config {
     pub fn peer() -> Self {
         Self {
             base: None,
+            given: Given::default(),
             mode: None,
             connect: Vec::new(),
             listen: Vec::new(),
@@ -73,12 +138,15 @@ impl Config {
     /// [`Error::Config`], naming the file, when it cannot be read or parsed.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let config = zenoh::Config::from_file(path).map_err(|e| Error::Config {
+        let invalid = |reason: String| Error::Config {
             at: Some(path.to_owned()),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let config = zenoh::Config::from_file(path).map_err(|e| invalid(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             base: Some((config, Some(path.to_owned()))),
+            given: Given::of_file(&text).map_err(invalid)?,
             ..Self::peer()
         })
     }
@@ -87,6 +155,7 @@ impl Config {
     /// called.
     pub fn from_zenoh(config: zenoh::Config) -> Self {
         Self {
+            given: Given::all(&config),
             base: Some((config, None)),
             ..Self::peer()
         }
@@ -153,7 +222,7 @@ impl Config {
             Some((config, file)) => (config.clone(), file.clone()),
             None => (zenoh::Config::default(), None),
         };
-        let from_file = self.base.is_some();
+        let given = &self.given;
         let mut set = |key: &str, value: String| {
             config.insert_json5(key, &value).map_err(|e| Error::Config {
                 at: file.clone(),
@@ -163,33 +232,43 @@ impl Config {
         match self.mode {
             Some(Mode::Client) => set("mode", "\"client\"".into())?,
             Some(Mode::Peer) => set("mode", "\"peer\"".into())?,
-            None if !from_file => set("mode", "\"peer\"".into())?,
+            None if !given.mode => set("mode", "\"peer\"".into())?,
             None => {}
         }
         match self.multicast_scouting {
             Some(on) => set("scouting/multicast/enabled", on.to_string())?,
-            None if !from_file => set("scouting/multicast/enabled", "false".into())?,
+            None if !given.multicast_scouting => {
+                set("scouting/multicast/enabled", "false".into())?;
+            }
             None => {}
         }
-        if !self.listen.is_empty() || !from_file {
+        if !self.listen.is_empty() || !given.listens {
             set("listen/endpoints", json_strings(&self.listen))?;
         }
         if !self.connect.is_empty() {
             set("connect/endpoints", json_strings(&self.connect))?;
-            let ms = i64::try_from(self.connect_timeout.as_millis()).unwrap_or(i64::MAX);
-            set("connect/timeout_ms", ms.to_string())?;
+        }
+        if !self.connect.is_empty() || !given.connect.is_empty() {
             // Fail the open, with the endpoints named, rather than wait in the background
             // for a peer that may never come; once connected, Zenoh retries by itself.
-            set("connect/exit_on_failure", "true".into())?;
+            if !self.connect.is_empty() || !given.connect_timeout {
+                let ms = i64::try_from(self.connect_timeout.as_millis()).unwrap_or(i64::MAX);
+                set("connect/timeout_ms", ms.to_string())?;
+            }
+            if !self.connect.is_empty() || !given.exit_on_failure {
+                set("connect/exit_on_failure", "true".into())?;
+            }
         }
         Ok(config)
     }
 
     /// The endpoints, for an error that names them.
     pub(crate) fn open_error(&self, reason: String) -> Error {
+        let or_given =
+            |mine: &[String], given: &[String]| if mine.is_empty() { given } else { mine }.to_vec();
         Error::Open {
-            connect: self.connect.clone(),
-            listen: self.listen.clone(),
+            connect: or_given(&self.connect, &self.given.connect),
+            listen: or_given(&self.listen, &self.given.listen),
             reason,
         }
     }
@@ -266,6 +345,31 @@ mod tests {
             .unwrap();
         assert_eq!(config.get_json("connect/timeout_ms").unwrap(), "1500");
         assert_eq!(config.get_json("connect/exit_on_failure").unwrap(), "true");
+    }
+
+    /// `text` as a configuration file, read.
+    fn from_text(text: &str) -> Config {
+        let dir = ipclane_testkit::TempDir::new("zenoh-config");
+        let path = dir.path().join("z.json5");
+        std::fs::write(&path, text).unwrap();
+        Config::from_file(&path).unwrap()
+    }
+
+    #[test]
+    fn where_a_file_is_silent_the_bridge_defaults_hold() {
+        let file = from_text("{ connect: { endpoints: [\"tcp/127.0.0.1:9\"] } }");
+        let config = file.to_zenoh().unwrap();
+        assert_eq!(config.get_json("mode").unwrap(), "\"peer\"");
+        // Zenoh's own defaults would scout and listen on every interface.
+        let get = |key| config.get_json(key).unwrap();
+        assert_eq!(get("scouting/multicast/enabled"), "false");
+        assert_eq!(get("listen/endpoints"), "[]");
+        assert_eq!(get("connect/endpoints"), "[\"tcp/127.0.0.1:9\"]");
+        assert_eq!(get("connect/timeout_ms"), "10000");
+        assert_eq!(get("connect/exit_on_failure"), "true");
+        // An error names the file's endpoints.
+        let err = file.open_error("timeout".into()).to_string();
+        assert!(err.contains("tcp/127.0.0.1:9"), "{err}");
     }
 
     #[test]

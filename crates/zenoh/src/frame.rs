@@ -217,4 +217,31 @@ mod tests {
             assert!(err.to_string().contains(expected), "{err} for {expected}");
         }
     }
+
+    proptest::proptest! {
+        /// Any bytes a remote side sends decode to a frame or an error, never a panic;
+        /// what decodes is exactly the bytes (the record is the rest, after the header).
+        #[test]
+        fn any_bytes_decode_or_are_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..128), magic: bool) {
+            let mut bytes = bytes;
+            if magic && bytes.len() >= 8 {
+                bytes[..6].copy_from_slice(&[b'I', b'P', b'Z', b'B', 1, 0]);
+            }
+            if let Ok((header, record)) = Header::decode(&bytes) {
+                let header_len = usize::from(u16::from_le_bytes([bytes[6], bytes[7]]));
+                proptest::prop_assert_eq!(record, &bytes[header_len..]);
+                proptest::prop_assert_eq!(&header.encode()[24..40], &bytes[24..40]);
+            }
+        }
+
+        /// Every header and record round-trips.
+        #[test]
+        fn every_frame_round_trips(pid: u32, created_ns: u64, seq: u64, missed: u64, record in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let header = Header { source: Source { pid, created_ns }, seq, missed };
+            let frame = header.frame(&record);
+            let (decoded, rest) = Header::decode(&frame).unwrap();
+            proptest::prop_assert_eq!(decoded, header);
+            proptest::prop_assert_eq!(rest, &record[..]);
+        }
+    }
 }

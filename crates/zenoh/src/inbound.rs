@@ -1,6 +1,6 @@
 //! A Zenoh key expression published into a local feed: the inbound bridge.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ipclane::{PublishOptions, Publisher};
@@ -48,11 +48,12 @@ impl InOptions {
     }
 }
 
-/// What was last received from one key: which run, and the next sequence number.
+/// What was last received from one key: which run, and the sequence number of its last
+/// record (no "next" number, which the last possible one would not have).
 #[derive(Debug, Clone, Copy)]
 struct Track {
     source: Source,
-    next: u64,
+    last: u64,
 }
 
 /// An inbound bridge's state.
@@ -63,8 +64,9 @@ pub(crate) struct Inbound {
     counters: Arc<Counters>,
     feed: Publisher,
     tracks: HashMap<String, Track>,
-    /// The outbound bridges there now, by the key they publish on.
-    bridges: HashSet<String>,
+    /// The outbound bridges there now: how many on each key they publish on (two may
+    /// share one, while one restarts or from two hosts).
+    bridges: HashMap<String, usize>,
     subscriber: zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
     liveliness: zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<Sample>>,
     session: zenoh::Session,
@@ -107,7 +109,7 @@ impl Inbound {
             counters,
             feed,
             tracks: HashMap::new(),
-            bridges: HashSet::new(),
+            bridges: HashMap::new(),
             subscriber,
             liveliness,
             session,
@@ -134,7 +136,7 @@ impl Inbound {
                     key.to_owned(),
                     Track {
                         source: header.source,
-                        next: header.seq + 1,
+                        last: header.seq,
                     },
                 );
                 // What came before is not this bridge's to count, but for the records
@@ -146,18 +148,19 @@ impl Inbound {
                 Counters::add(&self.counters.sources, 1);
                 *track = Track {
                     source: header.source,
-                    next: header.seq + 1,
+                    last: header.seq,
                 };
                 // A new run counts from 0: what came before this record was missed.
                 header.seq
             }
-            Some(track) if header.seq < track.next => {
+            Some(track) if header.seq <= track.last => {
                 Counters::add(&self.counters.duplicates, 1);
                 return;
             }
             Some(track) => {
-                let gap = header.seq - track.next;
-                track.next = header.seq + 1;
+                // Past the last: no underflow.
+                let gap = header.seq - track.last - 1;
+                track.last = header.seq;
                 gap
             }
         };
@@ -186,13 +189,19 @@ impl Inbound {
         let key = token.key_expr().as_str();
         match token.kind() {
             SampleKind::Put => {
-                if self.bridges.insert(key.to_owned()) {
-                    tracing::info!(topic = %self.topic, key, "an outbound bridge publishes on the key");
-                }
+                let there = self.bridges.entry(key.to_owned()).or_default();
+                *there += 1;
+                tracing::info!(topic = %self.topic, key, "an outbound bridge publishes on the key ({there} now)");
             }
             SampleKind::Delete => {
-                if self.bridges.remove(key) {
-                    tracing::info!(topic = %self.topic, key, "the outbound bridge of the key went away (its process, its host or the network); waiting for it to come back");
+                if let Some(there) = self.bridges.get_mut(key) {
+                    *there -= 1;
+                    if *there == 0 {
+                        self.bridges.remove(key);
+                        tracing::info!(topic = %self.topic, key, "the outbound bridge of the key went away (its process, its host or the network); waiting for it to come back");
+                    } else {
+                        tracing::info!(topic = %self.topic, key, "an outbound bridge of the key went away ({there} still there)");
+                    }
                 }
             }
         }

@@ -32,6 +32,8 @@
 //! See the example on [`Bridge`], [`Config`] for the session (a peer without multicast
 //! scouting unless asked), and [`frame`] for the wire format.
 
+#![forbid(unsafe_code)]
+
 mod bridge;
 mod config;
 mod error;

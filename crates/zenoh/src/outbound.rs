@@ -36,8 +36,10 @@ impl Default for OutOptions {
 
 impl OutOptions {
     /// Where it starts on the feed it first finds ([`Start::Newest`]: what is published
-    /// from then on; [`Start::Oldest`]: the oldest record the ring still holds). On a
-    /// feed whose publisher restarted it starts at the oldest, always.
+    /// from then on; [`Start::Oldest`]: the oldest record the ring still holds), when the
+    /// feed is there as the bridge starts. On a feed made later, or whose publisher
+    /// restarted, it starts at the oldest, always, and counts as missed what the ring no
+    /// longer holds.
     pub fn start(mut self, start: Start) -> Self {
         self.start = start;
         self
@@ -184,10 +186,15 @@ impl Outbound {
         let mut missed = 0;
         // The run last read, whose publisher went: its feed is not attached again.
         let mut gone: Option<Source> = None;
+        // A feed made after the bridge started is read from its first record, as a
+        // restarted one is: what it published before the bridge found it is forwarded, or,
+        // when its ring no longer holds it, counted.
+        let mut made_later = self.feed.is_none();
         let mut waiting = false;
         loop {
             let Some(feed) = self.feed.as_mut() else {
-                let start = if gone.is_some() {
+                let whole_run = gone.is_some() || made_later;
+                let start = if whole_run {
                     Start::Oldest
                 } else {
                     self.options.start
@@ -203,13 +210,14 @@ impl Outbound {
                 match found {
                     Some(feed) if Some(feed.source) != gone => {
                         // Of a new run, everything the ring no longer holds was missed.
-                        let behind = if gone.is_some() {
+                        let behind = if whole_run {
                             feed.subscriber.position()
                         } else {
                             0
                         };
+                        made_later = false;
                         if behind > 0 {
-                            tracing::warn!(topic = %self.topic, key = %self.key, "the restarted publisher published {behind} records before the bridge attached, which its ring no longer holds");
+                            tracing::warn!(topic = %self.topic, key = %self.key, "the feed's publisher published {behind} records before the bridge attached, which its ring no longer holds");
                             Counters::add(&self.counters.missed, behind);
                         }
                         missed = self.attached(feed, behind);

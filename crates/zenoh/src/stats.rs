@@ -31,6 +31,10 @@ pub struct Stats {
 }
 
 /// The counts, shared between a bridge's task and its handle.
+///
+/// Every access is `Relaxed`: each count and flag is read on its own, as a figure to
+/// report, and orders no other memory (nothing is published through them; a snapshot's
+/// fields may be a moment apart).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) records: AtomicU64,
@@ -44,9 +48,12 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    /// Adds `n` to `counter`.
+    /// Adds `n` to `counter`, saturating: a remote side's header can say any number, and
+    /// a count must not wrap back to small.
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+            Some(c.saturating_add(n))
+        });
     }
 
     /// Sets `flag`.

@@ -37,8 +37,8 @@ fn a_killed_publisher_restarted_resumes_the_stream_and_the_gap_is_a_count() {
     second.send("500 3000");
     assert_eq!(second.recv(), "published");
     wait("the second run to cross, or be counted", || {
-        let s = inbound.stats();
-        s.records + s.missed == 3500
+        let (o, s) = (outbound.stats(), inbound.stats());
+        o.records + o.missed == 3500 && s.records + s.missed == 3500
     });
     let seen = reader.finish();
     let (out, inn) = (outbound.stats(), inbound.stats());
@@ -83,6 +83,9 @@ fn a_restarted_outbound_bridge_resumes_and_the_gap_is_a_count() {
     let second = support::outbound(&here.0, &key, &endpoint);
     publish(&mut publisher, 350..400);
     let seen = reader.finish();
+    wait("the bridges' counts", || {
+        inbound.stats().records == 150 && second.stats().records == 50
+    });
     let inn = inbound.stats();
     assert_eq!(
         (inn.records, inn.missed, inn.sources),

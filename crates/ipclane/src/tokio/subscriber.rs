@@ -313,15 +313,6 @@ async fn woken(bell: &Ready, publisher: Option<&Ready>, period: Duration) -> Res
     .await
 }
 
-/// A pidfd of the feed's publisher, the process `pid` (the feed segment's creator, as its
-/// header says): `None` where the kernel has none to give, or the writer is gone already
-/// (then the publisher is asked after every liveness period). Opened, then the writer's
-/// side asked: where the creator is the writer, as with every [`crate::Publisher`], a
-/// writer alive after the pidfd was opened means the id was not reused, and the pidfd is
-/// the publisher's. Where it is not (a header that lies, a creator in another pid
-/// namespace, a writer that is a child of the creator), the pidfd may watch another
-/// process: its exit is then taken for what it is (the writer is asked), and a publisher
-/// killed unseen is found by the backstop ([`SUBSCRIBER_BACKSTOP`]).
 /// Refuses a publisher in another network namespace than this thread, which could not
 /// ring this subscriber's doorbell; a namespace that cannot be read (another user's
 /// process, one gone) passes.
@@ -345,6 +336,15 @@ fn same_network_namespace(pid: u32) -> Result<(), Error> {
     }
 }
 
+/// A pidfd of the feed's publisher, the process `pid` (the feed segment's creator, as its
+/// header says): `None` where the kernel has none to give, or the writer is gone already
+/// (then the publisher is asked after every liveness period). Opened, then the writer's
+/// side asked: where the creator is the writer, as with every [`crate::Publisher`], a
+/// writer alive after the pidfd was opened means the id was not reused, and the pidfd is
+/// the publisher's. Where it is not (a header that lies, a creator in another pid
+/// namespace, a writer that is a child of the creator), the pidfd may watch another
+/// process: its exit is then taken for what it is (the writer is asked), and a publisher
+/// killed unseen is found by the backstop ([`SUBSCRIBER_BACKSTOP`]).
 fn watch_publisher(
     reader: &BroadcastReader<Segment>,
     pid: u32,

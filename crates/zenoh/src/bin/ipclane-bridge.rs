@@ -141,6 +141,8 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, Error> {
 fn run(cli: &Cli) -> Result<(), Error> {
     let config = config(cli)?;
     let stats_every = seconds(cli.stats_every, "--stats-every")?;
+    // Caught from now on: a signal while the session opens stops the bridge once open.
+    let mut signals = Signals::new()?;
     let bridge = match cli.direction {
         Way::Out => {
             let start = match cli.start {
@@ -172,7 +174,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         "bridge {} running (SIGINT or SIGTERM stops it)",
         bridge.direction()
     );
-    let stopped = wait_for_signal(&bridge, stats_every)?;
+    let stopped = signals.wait(&bridge, stats_every)?;
     let stats = bridge.stats();
     tracing::info!(topic = %cli.topic, key = %cli.keyexpr, "stopping: {stats:?}");
     let ended = bridge.stop();
@@ -186,40 +188,68 @@ fn run(cli: &Cli) -> Result<(), Error> {
     ended
 }
 
-/// Waits for SIGINT or SIGTERM (`true`), or for the bridge to end by itself (`false`),
-/// logging its counts every `every` if not zero.
-fn wait_for_signal(bridge: &Bridge, every: Duration) -> Result<bool, Error> {
-    let io = |source| Error::Io {
+/// SIGINT and SIGTERM, caught (not the default action) from their creation on.
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+/// An error of waiting for a signal.
+fn signal_error(source: std::io::Error) -> Error {
+    Error::Io {
         op: "waiting for a signal",
         source,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io)?;
-    runtime.block_on(async {
+    }
+}
+
+impl Signals {
+    /// Catches SIGINT and SIGTERM.
+    fn new() -> Result<Self, Error> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
-        let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(signal_error)?;
+        let _context = runtime.enter();
+        let interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+        let terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+        Ok(Self {
+            runtime,
+            interrupt,
+            terminate,
+        })
+    }
+
+    /// Waits for SIGINT or SIGTERM (`true`), or for the bridge to end by itself
+    /// (`false`), logging its counts every `every` if not zero.
+    fn wait(&mut self, bridge: &Bridge, every: Duration) -> Result<bool, Error> {
         let tick = if every.is_zero() {
             Duration::from_millis(100)
         } else {
             every.min(Duration::from_millis(100))
         };
-        let mut logged = tokio::time::Instant::now();
-        loop {
-            tokio::select! {
-                _ = interrupt.recv() => return Ok(true),
-                _ = terminate.recv() => return Ok(true),
-                () = tokio::time::sleep(tick) => {}
+        let Self {
+            runtime,
+            interrupt,
+            terminate,
+        } = self;
+        runtime.block_on(async {
+            let mut logged = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => return Ok(true),
+                    _ = terminate.recv() => return Ok(true),
+                    () = tokio::time::sleep(tick) => {}
+                }
+                if !bridge.is_running() {
+                    return Ok(false);
+                }
+                if !every.is_zero() && logged.elapsed() >= every {
+                    logged = tokio::time::Instant::now();
+                    tracing::info!(topic = %bridge.topic(), key = %bridge.keyexpr(), "{:?}", bridge.stats());
+                }
             }
-            if !bridge.is_running() {
-                return Ok(false);
-            }
-            if !every.is_zero() && logged.elapsed() >= every {
-                logged = tokio::time::Instant::now();
-                tracing::info!(topic = %bridge.topic(), key = %bridge.keyexpr(), "{:?}", bridge.stats());
-            }
-        }
-    })
+        })
+    }
 }
